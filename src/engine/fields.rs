@@ -1,0 +1,147 @@
+//! Field updates: the resolve patch (never clears; the verified rule) and the reconciliation
+//! of two customers' data when one is merged into the other.
+
+use super::outcome::ChangedField;
+use crate::model::{Customer, CustomerPatch, Field, FieldValue, push_unique};
+use crate::settings::{IdentitySettings, MergeRule};
+
+/// The verified flag guarded by each contact field (002's rule: a `true` flag cannot become
+/// `false` while the contact stays the same).
+const VERIFIED: [(Field, Field); 2] = [
+    (Field::MobileVerified, Field::Mobile),
+    (Field::EmailVerified, Field::Email),
+];
+
+fn contact_unchanged(
+    settings: &IdentitySettings,
+    current: &Customer,
+    patch: &CustomerPatch,
+    contact: Field,
+) -> bool {
+    let Some(new) = patch.fields.text(contact) else {
+        return true;
+    };
+    let Some(old) = current.fields.text(contact) else {
+        return false;
+    };
+    if old == new {
+        return true;
+    }
+    // `+86 138…` and `138…` are the same number: compare as identities when both normalize.
+    let ty = if contact == Field::Mobile {
+        "mobile"
+    } else {
+        "email"
+    };
+    matches!((settings.normalize(ty, old), settings.normalize(ty, new)), (Ok(a), Ok(b)) if a == b)
+}
+
+/// Whether the patch may write `value` into `field` of `current` (the verified rule).
+pub(crate) fn verified_rule_allows(
+    settings: &IdentitySettings,
+    current: &Customer,
+    patch: &CustomerPatch,
+    field: Field,
+    value: &FieldValue,
+) -> bool {
+    let Some(&(_, contact)) = VERIFIED.iter().find(|(flag, _)| *flag == field) else {
+        return true;
+    };
+    let lowering = value.as_bool() == Some(false)
+        && current.fields.get(field).and_then(FieldValue::as_bool) == Some(true);
+    !(lowering && contact_unchanged(settings, current, patch, contact))
+}
+
+/// What a never-clearing patch would change on `current`, without copying anything.
+pub(crate) fn patch_changes(
+    settings: &IdentitySettings,
+    current: &Customer,
+    patch: &CustomerPatch,
+) -> Vec<ChangedField> {
+    let mut changed = Vec::new();
+    for (field, value) in patch.fields.iter() {
+        if current.fields.get(field) != Some(value)
+            && verified_rule_allows(settings, current, patch, field, value)
+        {
+            changed.push(ChangedField::Field(field));
+        }
+    }
+    for (key, attr) in &patch.attrs {
+        if current.attrs.get(key) != Some(attr) {
+            changed.push(ChangedField::Attr(key.clone()));
+        }
+    }
+    if patch.tags.iter().any(|t| !current.tags.contains(t)) {
+        changed.push(ChangedField::Tags);
+    }
+    if patch.groups.iter().any(|g| !current.groups.contains(g)) {
+        changed.push(ChangedField::Groups);
+    }
+    changed
+}
+
+/// Applies a never-clearing patch in place.
+pub(crate) fn apply_patch(settings: &IdentitySettings, target: &mut Customer, patch: &CustomerPatch) {
+    for (field, value) in patch.fields.iter() {
+        if verified_rule_allows(settings, target, patch, field, value) {
+            target.fields.insert_unchecked(field, value.clone());
+        }
+    }
+    for (key, attr) in &patch.attrs {
+        target.attrs.insert(key.clone(), attr.clone());
+    }
+    for tag in &patch.tags {
+        push_unique(&mut target.tags, tag.clone());
+    }
+    for group in &patch.groups {
+        push_unique(&mut target.groups, *group);
+    }
+}
+
+/// Reconciles `merged`'s data into `target` by the tenant's per-field rules, recording what
+/// changed. Nothing of `merged` that `target` lacks is lost: missing fields and attributes
+/// are filled, tags and groups are united.
+pub(crate) fn reconcile(
+    settings: &IdentitySettings,
+    target: &mut Customer,
+    merged: &Customer,
+    changed: &mut Vec<ChangedField>,
+) {
+    let merged_is_newer = merged.updated > target.updated;
+    for (field, value) in merged.fields.iter() {
+        let current = target.fields.get(field);
+        let new = match (settings.merge_rule(field), current) {
+            (_, None) => Some(value.clone()),
+            (MergeRule::KeepTarget, Some(_)) => None,
+            (MergeRule::MostRecent, Some(cur)) => (merged_is_newer && cur != value).then(|| value.clone()),
+            (MergeRule::Sum, Some(cur)) => match (cur, value) {
+                (FieldValue::Int(a), FieldValue::Int(b)) if *b != 0 => {
+                    Some(FieldValue::Int(a.saturating_add(*b)))
+                }
+                _ => None,
+            },
+        };
+        if let Some(new) = new {
+            target.fields.insert_unchecked(field, new);
+            push_unique(changed, ChangedField::Field(field));
+        }
+    }
+    for (key, attr) in &merged.attrs {
+        // Extended attributes keep the target's value and fill what it lacks.
+        if !target.attrs.contains_key(key) {
+            target.attrs.insert(key.clone(), attr.clone());
+            push_unique(changed, ChangedField::Attr(key.clone()));
+        }
+    }
+    for tag in &merged.tags {
+        if push_unique(&mut target.tags, tag.clone()) {
+            push_unique(changed, ChangedField::Tags);
+        }
+    }
+    for group in &merged.groups {
+        if push_unique(&mut target.groups, *group) {
+            push_unique(changed, ChangedField::Groups);
+        }
+    }
+    target.created = target.created.min(merged.created);
+}

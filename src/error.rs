@@ -1,0 +1,110 @@
+//! The crate's one error type.
+//!
+//! Every fallible call returns [`Result<T>`](crate::Result). Errors that come from bad input
+//! name the offending identity or field and say why, so a service can hand the message back
+//! to its caller unchanged.
+
+use std::fmt;
+
+/// Why an identity was refused before anything was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidIdentityReason {
+    /// The identity type is empty or not of the form `[a-z0-9][a-z0-9_-]{0,31}`.
+    BadType,
+    /// The value is empty after normalization.
+    EmptyValue,
+    /// The value is longer than 128 characters after normalization.
+    ValueTooLong {
+        /// Its length in characters.
+        chars: usize,
+    },
+    /// The identity name is longer than 256 characters.
+    NameTooLong {
+        /// Its length in characters.
+        chars: usize,
+    },
+    /// The scope (e.g. a WeChat `appId`) is empty or longer than 64 characters.
+    BadScope,
+    /// The type's normalizer refused the value (a mobile number with letters, an email
+    /// without `@`, ...).
+    Normalizer(String),
+}
+
+impl fmt::Display for InvalidIdentityReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadType => f.write_str("identity type must match [a-z0-9][a-z0-9_-]{0,31}"),
+            Self::EmptyValue => f.write_str("identity value is empty"),
+            Self::ValueTooLong { chars } => {
+                write!(
+                    f,
+                    "identity value has {chars} characters, at most 128 are allowed"
+                )
+            }
+            Self::NameTooLong { chars } => {
+                write!(f, "identity name has {chars} characters, at most 256 are allowed")
+            }
+            Self::BadScope => f.write_str("identity scope must have 1 to 64 characters"),
+            Self::Normalizer(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An identity of a request is invalid; the whole request was rejected and nothing was
+    /// written.
+    #[error("identity #{index} ({identity_type} {value:?}) is invalid: {reason}")]
+    InvalidIdentity {
+        /// Position of the identity in the request's list (0-based).
+        index: usize,
+        /// The type as given.
+        identity_type: String,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: InvalidIdentityReason,
+    },
+    /// A field of a patch or payload has a value of the wrong type or out of range.
+    #[error("field {field:?} is invalid: {reason}")]
+    InvalidField {
+        /// The field's name as given.
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A payload carries a key this crate does not know, so it cannot be stored faithfully.
+    #[error("unknown field {field:?} (extended attributes go under \"attr\" or \"extendAttrList\")")]
+    UnknownField {
+        /// The key as given.
+        field: String,
+    },
+    /// A JSON payload could not be read at all.
+    #[error("malformed payload: {0}")]
+    Payload(String),
+    /// Identity settings are inconsistent (e.g. a limit of zero).
+    #[error("invalid identity settings: {0}")]
+    InvalidSettings(String),
+    /// No live customer with this id exists in the tenant.
+    #[error("customer {0} not found")]
+    CustomerNotFound(crate::CustomerId),
+    /// The storage backend failed; the operation was not applied.
+    #[error("store error: {0}")]
+    Store(String),
+}
+
+impl Error {
+    /// Shorthand for an [`Error::InvalidField`].
+    pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

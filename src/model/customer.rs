@@ -1,0 +1,355 @@
+//! Customers, tenants, and the field patch a resolve applies.
+
+use super::fields::{Field, Fields, format_timestamp};
+use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+use std::sync::Arc;
+
+/// A customer's id: 64-bit, assigned by the store, never reused. A merged customer's id
+/// stays valid as an alias of the customer it was merged into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomerId(pub u64);
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A tenant (租户; 000's `shopId` plays the same role). Nothing crosses tenants:
+/// uniqueness, lookups, queries and merges are all per tenant. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(Arc<str>);
+
+impl TenantId {
+    /// A tenant id from its name.
+    pub fn new(name: impl AsRef<str>) -> Self {
+        Self(Arc::from(name.as_ref()))
+    }
+
+    /// The tenant's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for TenantId {
+    fn from(s: &str) -> Self {
+        Self::new(s)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a customer is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum CustomerStatus {
+    /// A live customer.
+    Active,
+    /// Merged into another customer; reads by this id reach that one.
+    Merged {
+        /// The customer this one was merged into (which may itself have been merged since).
+        into: CustomerId,
+    },
+    /// Logically deleted; its identities were released.
+    Deleted,
+}
+
+/// An extended (custom) attribute: 002's `attr` entries, 001's `extendAttrList`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtAttr {
+    /// Display name (001 `attrName`), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The value, any JSON.
+    pub value: serde_json::Value,
+}
+
+/// A customer.
+///
+/// Serializes to 002's customer JSON: `id`, `displayName`, the well-known fields in
+/// camelCase, `attr`, `tags`, `groupIds`, `status`, `dateCreated`, `lastUpdated`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    /// Its id.
+    pub id: CustomerId,
+    /// Active, merged or deleted.
+    pub status: CustomerStatus,
+    /// Its well-known fields.
+    pub fields: Fields,
+    /// Its extended attributes, by key, in insertion order.
+    pub attrs: IndexMap<String, ExtAttr>,
+    /// Its tags (000 `tag`), without duplicates, in insertion order.
+    pub tags: Vec<String>,
+    /// The groups it belongs to (001 `groupId`), without duplicates.
+    pub groups: Vec<i64>,
+    /// When it was created (`dateCreated`).
+    pub created: DateTime<Utc>,
+    /// When it last changed (`lastUpdated`).
+    pub updated: DateTime<Utc>,
+}
+
+impl Customer {
+    /// A new active customer with no data.
+    pub fn new(id: CustomerId, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            status: CustomerStatus::Active,
+            fields: Fields::new(),
+            attrs: IndexMap::new(),
+            tags: Vec::new(),
+            groups: Vec::new(),
+            created: at,
+            updated: at,
+        }
+    }
+
+    /// 002's `displayName`: the name if non-empty, else the nickname.
+    pub fn display_name(&self) -> Option<&str> {
+        [Field::Name, Field::NickName]
+            .into_iter()
+            .filter_map(|f| self.fields.text(f))
+            .find(|s| !s.is_empty())
+    }
+
+    /// Whether the customer is live.
+    pub fn is_active(&self) -> bool {
+        self.status == CustomerStatus::Active
+    }
+}
+
+impl Serialize for Customer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("displayName", &self.display_name())?;
+        for (field, value) in self.fields.iter() {
+            map.serialize_entry(field.name(), value)?;
+        }
+        let attr: IndexMap<&str, &serde_json::Value> =
+            self.attrs.iter().map(|(k, a)| (k.as_str(), &a.value)).collect();
+        map.serialize_entry("attr", &attr)?;
+        map.serialize_entry("tags", &self.tags)?;
+        map.serialize_entry("groupIds", &self.groups)?;
+        match self.status {
+            CustomerStatus::Active => map.serialize_entry("status", "active")?,
+            CustomerStatus::Deleted => map.serialize_entry("status", "deleted")?,
+            CustomerStatus::Merged { into } => {
+                map.serialize_entry("status", "merged")?;
+                map.serialize_entry("mergedInto", &into)?;
+            }
+        }
+        map.serialize_entry("dateCreated", &format_timestamp(&self.created))?;
+        map.serialize_entry("lastUpdated", &format_timestamp(&self.updated))?;
+        map.end()
+    }
+}
+
+/// The field patch of a resolve: a present field overwrites, an absent one is left as it
+/// is, and nothing is ever cleared (002's rule for create-with-identities).
+///
+/// Deserializes a source's customer object: 002's `customer` (with `attr`), 001's flat body
+/// (`extendAttrList`, `groupId`, 0/1 flags) and 000's (`tag`, gender as
+/// `"male"`/`"female"`). JSON `null` counts as absent. Read-only keys of the sources' responses
+/// (`id`, `displayName`, `dateCreated`, `lastUpdated`) are ignored; any other unknown key is an
+/// [`Error::UnknownField`], so nothing a caller sent is silently dropped.
+///
+/// ```
+/// use oneid::{CustomerPatch, Field};
+/// let patch = CustomerPatch::from_json(&serde_json::json!({
+///     "name": "小D", "mobile": "18612341234", "mobileVerified": 1, "gender": 1,
+///     "attr": {"attr1": "西门剑铺"}
+/// })).unwrap();
+/// assert_eq!(patch.fields.text(Field::Name), Some("小D"));
+/// assert_eq!(patch.attrs["attr1"].value, "西门剑铺");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerPatch {
+    /// Fields to set.
+    pub fields: Fields,
+    /// Extended attributes to set.
+    pub attrs: IndexMap<String, ExtAttr>,
+    /// Tags to add.
+    pub tags: Vec<String>,
+    /// Groups to add.
+    pub groups: Vec<i64>,
+}
+
+/// Keys of the sources' responses that are never input.
+const READ_ONLY_KEYS: &[&str] = &["id", "displayName", "dateCreated", "lastUpdated", "status"];
+
+impl CustomerPatch {
+    /// An empty patch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a field (builder style), type-checking the value.
+    pub fn with(mut self, field: Field, value: impl Into<super::FieldValue>) -> Result<Self> {
+        self.fields.set(field, value.into())?;
+        Ok(self)
+    }
+
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.attrs.is_empty() && self.tags.is_empty() && self.groups.is_empty()
+    }
+
+    /// Reads a source's customer JSON object (see the type's docs).
+    pub fn from_json(value: &serde_json::Value) -> Result<Self> {
+        let map = value
+            .as_object()
+            .ok_or_else(|| Error::Payload(format!("a customer must be a JSON object, got {value}")))?;
+        let mut patch = CustomerPatch::new();
+        for (key, v) in map {
+            patch.read_key(key, v)?;
+        }
+        Ok(patch)
+    }
+
+    /// Reads one key of a customer object into the patch.
+    pub(crate) fn read_key(&mut self, key: &str, v: &serde_json::Value) -> Result<()> {
+        use serde_json::Value;
+        if let Some(field) = Field::from_name(key) {
+            if let Some(value) = field.parse_json(v)? {
+                self.fields.insert_unchecked(field, value);
+            }
+            return Ok(());
+        }
+        match key {
+            "attr" => match v {
+                Value::Null => {}
+                Value::Object(attrs) => {
+                    for (k, value) in attrs {
+                        // 002 sends "" / null for attributes it has no value for.
+                        if !value.is_null() {
+                            self.attrs.insert(
+                                k.clone(),
+                                ExtAttr {
+                                    name: None,
+                                    value: value.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+                _ => return Err(Error::field("attr", "expected an object")),
+            },
+            "extendAttrList" => {
+                #[derive(Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Item {
+                    attr_key: String,
+                    #[serde(default)]
+                    attr_name: Option<String>,
+                    #[serde(default)]
+                    attr_value: serde_json::Value,
+                }
+                if v.is_null() {
+                    return Ok(());
+                }
+                let items: Vec<Item> = serde_json::from_value(v.clone())
+                    .map_err(|e| Error::field("extendAttrList", e.to_string()))?;
+                for item in items {
+                    if item.attr_key.is_empty() {
+                        return Err(Error::field("extendAttrList", "attrKey is empty"));
+                    }
+                    if !item.attr_value.is_null() {
+                        self.attrs.insert(
+                            item.attr_key,
+                            ExtAttr {
+                                name: item.attr_name,
+                                value: item.attr_value,
+                            },
+                        );
+                    }
+                }
+            }
+            "tag" | "tags" => match v {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for t in items {
+                        let t = t
+                            .as_str()
+                            .ok_or_else(|| Error::field(key, "expected a list of strings"))?;
+                        push_unique(&mut self.tags, t.to_string());
+                    }
+                }
+                Value::String(t) => {
+                    push_unique(&mut self.tags, t.clone());
+                }
+                _ => return Err(Error::field(key, "expected a list of strings")),
+            },
+            "groupId" | "groupIds" => match v {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for g in items {
+                        let g = g
+                            .as_i64()
+                            .ok_or_else(|| Error::field(key, "expected integer group ids"))?;
+                        push_unique(&mut self.groups, g);
+                    }
+                }
+                other => {
+                    let g = other
+                        .as_i64()
+                        .or_else(|| other.as_str().and_then(|s| s.trim().parse().ok()))
+                        .ok_or_else(|| Error::field(key, "expected an integer group id"))?;
+                    push_unique(&mut self.groups, g);
+                }
+            },
+            k if READ_ONLY_KEYS.contains(&k) => {}
+            _ => {
+                return Err(Error::UnknownField {
+                    field: key.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {
+    if list.contains(&item) {
+        false
+    } else {
+        list.push(item);
+        true
+    }
+}
+
+impl From<&str> for super::FieldValue {
+    fn from(s: &str) -> Self {
+        super::FieldValue::Text(s.into())
+    }
+}
+
+impl From<String> for super::FieldValue {
+    fn from(s: String) -> Self {
+        super::FieldValue::Text(s.into())
+    }
+}
+
+impl From<bool> for super::FieldValue {
+    fn from(b: bool) -> Self {
+        super::FieldValue::Bool(b)
+    }
+}
+
+impl From<i64> for super::FieldValue {
+    fn from(i: i64) -> Self {
+        super::FieldValue::Int(i)
+    }
+}

@@ -1,0 +1,17 @@
+//! The data model: customers and their fields, identities, tenants, and the resolve request.
+//!
+//! Everything here is plain data with serde support that speaks the source systems' JSON
+//! (camelCase names, 002's `customer` + `customerIdentities` body, 001's flat body with
+//! `identityList` and `extendAttrList`).
+
+mod customer;
+mod fields;
+mod identity;
+mod request;
+
+pub(crate) use customer::push_unique;
+pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, TenantId};
+pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
+pub(crate) use identity::is_valid_type;
+pub use identity::{Identity, IdentityInput, IdentityKey, IdentityType};
+pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};

@@ -1,0 +1,307 @@
+//! Per-tenant identity settings (the sources' "system settings"): type priority, per-type
+//! limits, normalizers, blocked values, and how fields reconcile when customers merge.
+//!
+//! The defaults follow SEMANTICS §1: priority `wechat-unionid > idcard > mobile > email >
+//! wechat`, then other types in the order configured, then unknown types in request order;
+//! limit 1 for `wechat-unionid` and `idcard`; the usual placeholders blocked for every type.
+//!
+//! ```
+//! use oneid::IdentitySettings;
+//! let settings = IdentitySettings::default()
+//!     .with_priority(["wechat-unionid", "member-id", "mobile", "email", "wechat"]).unwrap()
+//!     .with_limit("mobile", Some(1)).unwrap()
+//!     .with_blocked("email", ["noreply@shop.example"]).unwrap();
+//! assert_eq!(settings.limit("mobile"), Some(1));
+//! assert!(settings.is_blocked("email", "NoReply@shop.example"));
+//! ```
+
+pub mod normalize;
+
+use crate::error::{Error, Result};
+use crate::model::{Field, FieldKind, IdentityType, is_valid_type};
+use normalize::{Email, Mobile, Normalizer, Trim};
+use std::sync::Arc;
+
+/// How a field reconciles when one customer is merged into another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MergeRule {
+    /// Keep the target's value; fill it from the merged customer only when the target has none.
+    KeepTarget,
+    /// The value of the customer updated most recently wins (the target on a tie); a missing
+    /// value never overwrites a present one.
+    MostRecent,
+    /// Add both values (integer fields such as `balance` and `credit`).
+    Sum,
+}
+
+/// Default placeholder values that must never link anyone, for every type.
+pub const DEFAULT_BLOCKED: &[&str] = &[
+    "null",
+    "undefined",
+    "unknown",
+    "none",
+    "0",
+    "test@test.com",
+    "13800000000",
+    "00000000000",
+];
+
+#[derive(Debug, Clone)]
+pub(crate) struct TypeRule {
+    pub(crate) ty: IdentityType,
+    /// Position in the system priority; `None` sorts after every ranked type.
+    pub(crate) rank: Option<usize>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) normalizer: Arc<dyn Normalizer>,
+    pub(crate) blocked: Vec<Box<str>>,
+}
+
+/// A tenant's identity settings. Cheap to share behind an `Arc`; built with the `with_*`
+/// methods, each of which validates what it is given.
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    rules: Vec<TypeRule>,
+    blocked_any: Vec<Box<str>>,
+    merge_rules: Vec<(Field, MergeRule)>,
+    default_rule: TypeRule,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        let mut s = Self::empty();
+        for (rank, ty) in ["wechat-unionid", "idcard", "mobile", "email", "wechat"]
+            .iter()
+            .enumerate()
+        {
+            s.rule_mut(ty).rank = Some(rank);
+        }
+        s.rule_mut("wechat-unionid").limit = Some(1);
+        s.rule_mut("idcard").limit = Some(1);
+        s.rule_mut("mobile").normalizer = Arc::new(Mobile);
+        s.rule_mut("email").normalizer = Arc::new(Email);
+        s.blocked_any = DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)).collect();
+        s.merge_rules = vec![(Field::Balance, MergeRule::Sum), (Field::Credit, MergeRule::Sum)];
+        s
+    }
+}
+
+impl IdentitySettings {
+    fn empty() -> Self {
+        Self {
+            rules: Vec::new(),
+            blocked_any: Vec::new(),
+            merge_rules: Vec::new(),
+            default_rule: TypeRule {
+                ty: IdentityType::new("unknown").expect("valid type"),
+                rank: None,
+                limit: None,
+                normalizer: Arc::new(Trim),
+                blocked: Vec::new(),
+            },
+        }
+    }
+
+    /// The defaults with every limit and every blocked value removed: plain connected
+    /// components, for comparison with what graph tools compute.
+    pub fn unrestricted() -> Self {
+        let mut s = Self::default();
+        s.blocked_any.clear();
+        for rule in &mut s.rules {
+            rule.limit = None;
+            rule.blocked.clear();
+        }
+        s
+    }
+
+    fn rule_mut(&mut self, ty: &str) -> &mut TypeRule {
+        let i = match self.rules.iter().position(|r| r.ty.as_str() == ty) {
+            Some(i) => i,
+            None => {
+                self.rules.push(TypeRule {
+                    ty: IdentityType::new(ty).expect("caller validated the type"),
+                    ..self.default_rule.clone()
+                });
+                self.rules.len() - 1
+            }
+        };
+        &mut self.rules[i]
+    }
+
+    fn checked_type(ty: &str) -> Result<&str> {
+        if is_valid_type(ty) {
+            Ok(ty)
+        } else {
+            Err(Error::InvalidSettings(format!(
+                "identity type {ty:?} must match [a-z0-9][a-z0-9_-]{{0,31}}"
+            )))
+        }
+    }
+
+    /// Sets the system priority: the listed types in this order, before every type not listed
+    /// (which keep request order among themselves).
+    pub fn with_priority<'a>(mut self, order: impl IntoIterator<Item = &'a str>) -> Result<Self> {
+        for rule in &mut self.rules {
+            rule.rank = None;
+        }
+        for (rank, ty) in order.into_iter().enumerate() {
+            let rule = self.rule_mut(Self::checked_type(ty)?);
+            if rule.rank.is_some() {
+                return Err(Error::InvalidSettings(format!(
+                    "type {ty:?} is listed twice in the priority"
+                )));
+            }
+            rule.rank = Some(rank);
+        }
+        Ok(self)
+    }
+
+    /// Sets the most identities of a type one customer may hold (`None` = unlimited).
+    pub fn with_limit(mut self, ty: &str, limit: Option<u32>) -> Result<Self> {
+        if limit == Some(0) {
+            return Err(Error::InvalidSettings(format!(
+                "limit of {ty:?} must be at least 1"
+            )));
+        }
+        self.rule_mut(Self::checked_type(ty)?).limit = limit;
+        Ok(self)
+    }
+
+    /// Plugs in the normalizer for a type.
+    pub fn with_normalizer(mut self, ty: &str, normalizer: impl Normalizer + 'static) -> Result<Self> {
+        self.rule_mut(Self::checked_type(ty)?).normalizer = Arc::new(normalizer);
+        Ok(self)
+    }
+
+    /// Blocks values of one type. Values are compared case-insensitively with both the value
+    /// as sent (trimmed) and its normalized form.
+    pub fn with_blocked<'a>(mut self, ty: &str, values: impl IntoIterator<Item = &'a str>) -> Result<Self> {
+        let rule = self.rule_mut(Self::checked_type(ty)?);
+        rule.blocked
+            .extend(values.into_iter().map(|v| Box::from(v.trim())));
+        Ok(self)
+    }
+
+    /// Blocks values for every type.
+    pub fn with_blocked_for_all<'a>(mut self, values: impl IntoIterator<Item = &'a str>) -> Result<Self> {
+        self.blocked_any
+            .extend(values.into_iter().map(|v| Box::from(v.trim())));
+        Ok(self)
+    }
+
+    /// Removes every blocked value, including the defaults.
+    pub fn without_blocked(mut self) -> Self {
+        self.blocked_any.clear();
+        for rule in &mut self.rules {
+            rule.blocked.clear();
+        }
+        self
+    }
+
+    /// Sets how a field reconciles on merges. [`MergeRule::Sum`] needs an integer field.
+    pub fn with_merge_rule(mut self, field: Field, rule: MergeRule) -> Result<Self> {
+        if rule == MergeRule::Sum && field.kind() != FieldKind::Int {
+            return Err(Error::InvalidSettings(format!(
+                "field {field} is not an integer and cannot be summed"
+            )));
+        }
+        self.merge_rules.retain(|(f, _)| *f != field);
+        self.merge_rules.push((field, rule));
+        Ok(self)
+    }
+
+    /// How a field reconciles on merges (default [`MergeRule::KeepTarget`]; `balance` and
+    /// `credit` default to [`MergeRule::Sum`] so no money or points vanish in a merge).
+    pub fn merge_rule(&self, field: Field) -> MergeRule {
+        self.merge_rules
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or(MergeRule::KeepTarget, |(_, r)| *r)
+    }
+
+    pub(crate) fn rule(&self, ty: &str) -> &TypeRule {
+        self.rules
+            .iter()
+            .find(|r| r.ty.as_str() == ty)
+            .unwrap_or(&self.default_rule)
+    }
+
+    /// The limit of a type, `None` when unlimited.
+    pub fn limit(&self, ty: &str) -> Option<u32> {
+        self.rule(ty).limit
+    }
+
+    /// The position of a type in the system priority; `None` for unranked types.
+    pub fn rank(&self, ty: &str) -> Option<usize> {
+        self.rule(ty).rank
+    }
+
+    /// Whether any type has a limit.
+    pub fn has_limits(&self) -> bool {
+        self.rules.iter().any(|r| r.limit.is_some())
+    }
+
+    /// Normalizes a value of a type, or says why it is invalid.
+    pub fn normalize(&self, ty: &str, raw: &str) -> Result<String, String> {
+        let mut out = String::new();
+        self.rule(ty).normalizer.normalize(raw, &mut out)?;
+        Ok(out)
+    }
+
+    /// Whether a value (as sent, or normalized) is blocked for a type.
+    pub fn is_blocked(&self, ty: &str, value: &str) -> bool {
+        self.rule_blocks(self.rule(ty), value.trim())
+    }
+
+    pub(crate) fn rule_blocks(&self, rule: &TypeRule, value: &str) -> bool {
+        let hit = |list: &[Box<str>]| {
+            list.iter()
+                .any(|b| b.len() == value.len() && b.eq_ignore_ascii_case(value))
+        };
+        hit(&self.blocked_any) || hit(&rule.blocked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = IdentitySettings::default();
+        assert_eq!(s.limit("wechat-unionid"), Some(1));
+        assert_eq!(s.limit("idcard"), Some(1));
+        assert_eq!(s.limit("mobile"), None);
+        assert_eq!(s.rank("wechat-unionid"), Some(0));
+        assert_eq!(s.rank("wechat"), Some(4));
+        assert_eq!(s.rank("member-id"), None);
+        assert!(s.is_blocked("mobile", "13800000000"));
+        assert!(s.is_blocked("email", " NULL "));
+        assert!(!s.is_blocked("email", "a@b.c"));
+        assert_eq!(s.merge_rule(Field::Balance), MergeRule::Sum);
+        assert_eq!(s.merge_rule(Field::Name), MergeRule::KeepTarget);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(IdentitySettings::default().with_limit("mobile", Some(0)).is_err());
+        assert!(IdentitySettings::default().with_limit("Mobile", Some(1)).is_err());
+        assert!(
+            IdentitySettings::default()
+                .with_priority(["mobile", "mobile"])
+                .is_err()
+        );
+        assert!(
+            IdentitySettings::default()
+                .with_merge_rule(Field::Name, MergeRule::Sum)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unrestricted_has_no_limits_or_blocks() {
+        let s = IdentitySettings::unrestricted();
+        assert!(!s.has_limits());
+        assert!(!s.is_blocked("mobile", "13800000000"));
+    }
+}

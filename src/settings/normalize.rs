@@ -1,0 +1,180 @@
+//! Normalizers turn the spellings sources send (`+86 138-0013-8000`, ` Jane@Example.COM `)
+//! into one canonical value per identity.
+
+use std::fmt::Debug;
+
+/// Turns a raw identity value into its canonical form, or says why it cannot.
+///
+/// Implement it to plug a custom rule into [`IdentitySettings`](crate::IdentitySettings):
+///
+/// ```
+/// use oneid::{IdentitySettings, Normalizer};
+///
+/// /// Member ids are case-insensitive and written with or without a leading "M".
+/// #[derive(Debug)]
+/// struct MemberId;
+/// impl Normalizer for MemberId {
+///     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
+///         let raw = raw.trim();
+///         let digits = raw.strip_prefix(['M', 'm']).unwrap_or(raw);
+///         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+///             return Err("member id must be digits".into());
+///         }
+///         out.push('M');
+///         out.push_str(digits);
+///         Ok(())
+///     }
+/// }
+/// let settings = IdentitySettings::default().with_normalizer("member-id", MemberId).unwrap();
+/// assert_eq!(settings.normalize("member-id", "m0042").unwrap(), "M0042");
+/// ```
+pub trait Normalizer: Debug + Send + Sync {
+    /// Appends the canonical form of `raw` to `out` (which is empty on entry), or returns a
+    /// human-readable reason why `raw` is not a valid value of this type.
+    fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String>;
+}
+
+/// The default for types without a normalizer of their own: trims surrounding whitespace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trim;
+
+impl Normalizer for Trim {
+    fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
+        out.push_str(raw.trim());
+        Ok(())
+    }
+}
+
+/// Email: trimmed, lowercased, exactly one `@` with text on both sides, no inner whitespace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Email;
+
+impl Normalizer for Email {
+    fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
+        let raw = raw.trim();
+        match raw.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+                if raw.chars().any(char::is_whitespace) {
+                    return Err("email must not contain whitespace".into());
+                }
+                if raw.is_ascii() {
+                    out.extend(raw.chars().map(|c| c.to_ascii_lowercase()));
+                } else {
+                    out.push_str(&raw.to_lowercase());
+                }
+                Ok(())
+            }
+            _ => Err("email must have exactly one @ with text on both sides".into()),
+        }
+    }
+}
+
+/// Mobile numbers: keeps digits, drops spaces, dashes and brackets, drops a `+86`, `0086` or
+/// `86` prefix in front of an 11-digit number starting with `1` (mainland China); other
+/// international numbers keep their `+`. 5 to 15 digits.
+///
+/// ```
+/// use oneid::normalize::{Mobile, Normalizer};
+/// let norm = |s| { let mut out = String::new(); Mobile.normalize(s, &mut out).map(|_| out) };
+/// assert_eq!(norm("+86 138-0013-8000").unwrap(), "13800138000");
+/// assert_eq!(norm("0086 13800138000").unwrap(), "13800138000");
+/// assert_eq!(norm("+44 (20) 7946 0958").unwrap(), "+442079460958");
+/// assert!(norm("138 abc").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mobile;
+
+impl Normalizer for Mobile {
+    fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
+        let raw = raw.trim();
+        let (plus, body) = match raw.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        // Collect digits on the stack: a valid number has at most 15 of them, plus a prefix.
+        let mut digits = [0u8; 24];
+        let mut n = 0;
+        for c in body.chars() {
+            match c {
+                '0'..='9' => {
+                    if n == digits.len() {
+                        return Err("mobile number has more than 15 digits".into());
+                    }
+                    digits[n] = c as u8;
+                    n += 1;
+                }
+                ' ' | '\t' | '-' | '(' | ')' | '（' | '）' | '.' => {}
+                _ => {
+                    return Err(format!(
+                        "mobile number may only contain digits, spaces, dashes, brackets and a leading +, found {c:?}"
+                    ));
+                }
+            }
+        }
+        let digits = &digits[..n];
+        let mainland = |d: &[u8]| d.len() == 11 && d[0] == b'1';
+        let national = if plus {
+            digits.strip_prefix(b"86").filter(|d| mainland(d))
+        } else if mainland(digits) {
+            Some(digits)
+        } else {
+            digits
+                .strip_prefix(b"0086")
+                .or_else(|| digits.strip_prefix(b"86"))
+                .filter(|d| mainland(d))
+        };
+        let (prefix, kept) = match national {
+            Some(d) => ("", d),
+            None if plus => ("+", digits),
+            None => ("", digits),
+        };
+        if !(5..=15).contains(&kept.len()) {
+            return Err(format!(
+                "mobile number must have 5 to 15 digits, found {}",
+                kept.len()
+            ));
+        }
+        out.push_str(prefix);
+        // Only ASCII digits were collected.
+        out.extend(kept.iter().map(|&b| b as char));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(n: &dyn Normalizer, s: &str) -> Result<String, String> {
+        let mut out = String::new();
+        n.normalize(s, &mut out).map(|_| out)
+    }
+
+    #[test]
+    fn mobile_spellings_collapse() {
+        for s in [
+            "+86 138-0013-8000",
+            "0086 13800138000",
+            " 13800138000 ",
+            "8613800138000",
+            "(138) 0013 8000",
+        ] {
+            assert_eq!(run(&Mobile, s).unwrap(), "13800138000", "{s}");
+        }
+        assert_eq!(run(&Mobile, "+1 415 555 0100").unwrap(), "+14155550100");
+        assert_eq!(run(&Mobile, "12345").unwrap(), "12345");
+        assert!(run(&Mobile, "1234").is_err());
+        assert!(run(&Mobile, "1234567890123456").is_err());
+        assert!(run(&Mobile, "++8613800138000").is_err());
+        assert!(run(&Mobile, "").is_err());
+    }
+
+    #[test]
+    fn email_is_lowercased_and_checked() {
+        assert_eq!(run(&Email, "Jane@Example.COM ").unwrap(), "jane@example.com");
+        assert_eq!(run(&Email, " Ünï@Example.com").unwrap(), "ünï@example.com");
+        for bad in ["jane", "@x.com", "jane@", "a@b@c", "a b@c.com"] {
+            assert!(run(&Email, bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Storage: the trait the engine talks to, and the stores that implement it.
+//!
+//! The engine never touches storage except through [`Store`] and its [`Txn`]. A resolve
+//! opens one transaction, reads what it needs (owners of identities, the customers they
+//! lead to), plans the whole outcome in memory, then writes the plan and commits. Every
+//! check that can fail happens before the first write, so a store whose writes cannot fail
+//! (memory) is all-or-nothing without an undo log, and a SQL store gets atomicity from its
+//! transaction: dropping a [`Txn`] without [`Txn::commit`] must roll back.
+//!
+//! Reads take `&self` and may return borrowed customers ([`Cow::Borrowed`]) so the in-memory
+//! hot path copies nothing; SQL stores return owned rows.
+//!
+//! All reads resolve merge aliases: asking for a merged customer's id answers with the live
+//! customer it was merged into (possibly through several merges).
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use crate::error::Result;
+use crate::history::{Cause, HistoryEvent};
+use crate::model::{Customer, CustomerId, Identity, IdentityKey, TenantId};
+use chrono::{DateTime, Utc};
+use std::borrow::Cow;
+
+/// A storage backend: hands out transactions.
+pub trait Store {
+    /// A transaction on this store.
+    type Txn<'a>: Txn
+    where
+        Self: 'a;
+
+    /// Opens a transaction.
+    fn begin(&mut self) -> Result<Self::Txn<'_>>;
+}
+
+/// One transaction: reads and writes of one tenant's customers and identities.
+///
+/// Writes are only called by the engine after every check has passed; dropping the
+/// transaction without [`Txn::commit`] must leave the store as it was before
+/// [`Store::begin`].
+pub trait Txn {
+    /// The live owner of an identity, if any.
+    fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>>;
+
+    /// The customer an id leads to after following merges: a live or a deleted customer, or
+    /// `None` if the id was never assigned in this tenant.
+    fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>>;
+
+    /// The identities a customer (after following merges) holds, in link order.
+    fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>>;
+
+    /// The identities of one type and scope a customer holds, in link order. Called only for
+    /// limited types, so it may be slower than [`Txn::owner`].
+    fn identities_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<Vec<Identity>>;
+
+    /// The events that made a customer: its own and those of every customer merged into it,
+    /// oldest first.
+    fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>>;
+
+    /// Creates an active customer with no data and returns its new id.
+    fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId>;
+
+    /// Binds an unowned identity to a live customer.
+    fn link(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity: &Identity,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<()>;
+
+    /// Merges live customer `from` into live customer `into`: `from`'s identities move to
+    /// `into`, `from` becomes `Merged { into }` and its id an alias. Field reconciliation is
+    /// the engine's job: it writes the survivor with [`Txn::put_customer`].
+    fn merge(
+        &mut self,
+        tenant: &TenantId,
+        from: CustomerId,
+        into: CustomerId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<()>;
+
+    /// Overwrites a live customer's data (fields, attributes, tags, groups, timestamps).
+    fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()>;
+
+    /// Makes every write of this transaction durable and visible.
+    fn commit(self) -> Result<()>;
+}
