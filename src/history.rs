@@ -14,6 +14,16 @@ pub enum Operation {
     Resolve,
     /// A plain create (mobile/email as identities).
     Create,
+    /// An update of fields or attributes.
+    Update,
+    /// An identity added to a customer directly.
+    AddIdentity,
+    /// An identity removed from a customer.
+    RemoveIdentity,
+    /// A logical delete.
+    Delete,
+    /// Erasure of personal data.
+    Erase,
 }
 
 /// Why something happened: the operation and the caller's reference for the request (e.g. a
@@ -45,6 +55,13 @@ pub enum EventKind {
         /// The customer merged in; its id is now an alias of this one.
         from: CustomerId,
     },
+    /// An identity was unbound from the customer.
+    Unlinked {
+        /// The identity.
+        identity: Identity,
+    },
+    /// The customer was logically deleted and its identities released.
+    Deleted,
     /// This customer was merged into another.
     MergedInto {
         /// The surviving customer.

@@ -47,6 +47,7 @@
 //! - [`settings`]: per-tenant identity settings and [normalizers](settings::normalize);
 //! - [`engine`]: the [`Resolver`] and what it returns ([`Outcome`]);
 //! - [`store`]: the [`Store`] trait and the in-memory [`MemoryStore`];
+//! - [`query`]: filters, sorting and paging of customers;
 //! - [`history`]: the recorded links and merges.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -56,6 +57,7 @@ pub mod engine;
 pub mod error;
 pub mod history;
 pub mod model;
+pub mod query;
 pub mod settings;
 pub mod store;
 
@@ -68,5 +70,6 @@ pub use model::{
     Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions, ResolveRequest,
     TargetStrategy, TenantId,
 };
+pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer};
 pub use store::{MemoryStore, Store, Txn};

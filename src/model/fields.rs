@@ -192,6 +192,13 @@ impl Serialize for Field {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Field::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown field {name:?}")))
+    }
+}
+
 /// A typed field value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -18,6 +18,7 @@ use super::{Store, Txn};
 use crate::error::{Error, Result};
 use crate::history::{Cause, EventKind, HistoryEvent};
 use crate::model::{Customer, CustomerId, CustomerStatus, Identity, IdentityKey, TenantId};
+use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use std::borrow::Cow;
@@ -169,6 +170,15 @@ impl MemoryStore {
             cur = if e.next == start { NONE } else { e.next };
             Some(e)
         })
+    }
+
+    /// The live customers of a tenant (each once: merged slots are skipped).
+    fn live_customers(&self, tenant: &TenantId) -> impl Iterator<Item = &Customer> + '_ {
+        let t = self.tenant_ix(tenant);
+        self.slots
+            .iter()
+            .filter(move |s| Some(s.tenant) == t && s.customer.is_active())
+            .map(|s| &s.customer)
     }
 
     fn live_for_write(&self, tenant: &TenantId, id: CustomerId) -> Result<u32> {
@@ -398,6 +408,102 @@ impl Txn for MemoryTxn<'_> {
             cause: cause.clone(),
         });
         Ok(())
+    }
+
+    fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()> {
+        let slot = self.store.live_for_write(tenant, id)?;
+        let s = &mut *self.store;
+        let start = s.slots[slot as usize].ring;
+        let mut cur = start;
+        while cur != NONE {
+            let e = &mut s.entries[cur as usize];
+            e.linked_to = NONE;
+            cur = if e.next == start { NONE } else { e.next };
+            e.next = NONE;
+        }
+        let slot_ref = &mut s.slots[slot as usize];
+        slot_ref.ring = NONE;
+        let live_id = slot_ref.customer.id;
+        slot_ref.customer.status = CustomerStatus::Deleted;
+        slot_ref.customer.updated = at;
+        slot_ref.history.push(HistoryEvent {
+            customer: live_id,
+            at,
+            kind: EventKind::Deleted,
+            cause: cause.clone(),
+        });
+        Ok(())
+    }
+
+    fn unlink(
+        &mut self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<bool> {
+        let s = &mut *self.store;
+        let Some(t) = s.tenant_ix(tenant) else {
+            return Ok(false);
+        };
+        let Some(e) = s.find_entry(t, key) else {
+            return Ok(false);
+        };
+        let linked = s.entries[e as usize].linked_to;
+        if linked == NONE {
+            return Ok(false);
+        }
+        let slot = s.root(linked);
+        // Find the predecessor in the circular list to cut the entry out.
+        let next = s.entries[e as usize].next;
+        let mut prev = e;
+        while s.entries[prev as usize].next != e {
+            prev = s.entries[prev as usize].next;
+        }
+        let slot_ref = &mut s.slots[slot as usize];
+        if next == e {
+            slot_ref.ring = NONE;
+        } else {
+            s.entries[prev as usize].next = next;
+            if slot_ref.ring == e {
+                slot_ref.ring = next;
+            }
+        }
+        let entry = &mut s.entries[e as usize];
+        entry.linked_to = NONE;
+        entry.next = NONE;
+        let identity = entry.identity.clone();
+        let slot_ref = &mut s.slots[slot as usize];
+        let owner = slot_ref.customer.id;
+        slot_ref.history.push(HistoryEvent {
+            customer: owner,
+            at,
+            kind: EventKind::Unlinked { identity },
+            cause: cause.clone(),
+        });
+        Ok(true)
+    }
+
+    fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        let mut rows: Vec<&Customer> = self
+            .store
+            .live_customers(tenant)
+            .filter(|c| query.filter.matches(c))
+            .collect();
+        let total = rows.len() as u64;
+        rows.sort_by(|a, b| query.compare(a, b));
+        let size = query.size.min(CustomerQuery::MAX_SIZE) as usize;
+        let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+        let rows = rows.into_iter().skip(offset).take(size).cloned().collect();
+        Ok(CustomerPage { rows, total })
+    }
+
+    fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+        Ok(self
+            .store
+            .live_customers(tenant)
+            .filter(|c| filter.matches(c))
+            .count() as u64)
     }
 
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {

@@ -20,6 +20,7 @@ pub use memory::MemoryStore;
 use crate::error::Result;
 use crate::history::{Cause, HistoryEvent};
 use crate::model::{Customer, CustomerId, Identity, IdentityKey, TenantId};
+use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 
@@ -88,6 +89,26 @@ pub trait Txn {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()>;
+
+    /// Logically deletes a live customer: its status becomes `Deleted` and its identities
+    /// (including those of customers merged into it) are released, so a later resolve of
+    /// them creates a new customer.
+    fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()>;
+
+    /// Unbinds an identity from its live owner; `Ok(false)` if nobody owned it.
+    fn unlink(
+        &mut self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<bool>;
+
+    /// One page of the live customers matching a query, and how many match in all.
+    fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage>;
+
+    /// How many live customers match a filter.
+    fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64>;
 
     /// Overwrites a live customer's data (fields, attributes, tags, groups, timestamps).
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()>;

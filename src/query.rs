@@ -1,0 +1,190 @@
+//! Customer queries: the filters of 001 `simpleQuery` and 002 `GET customers` /
+//! `customers/count`, sorting and paging.
+//!
+//! A [`CustomerFilter`] is plain data so that SQL stores can push it down into a `WHERE`
+//! clause instead of scanning; [`CustomerFilter::matches`] is its reference meaning, used by
+//! the in-memory store and by tests.
+
+use crate::model::{Customer, CustomerId, Field, FieldValue};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which customers a query or count selects. Every set criterion must hold (AND); unset
+/// criteria select everything. Only live customers are ever selected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CustomerFilter {
+    /// `dateCreated >= created_from` (inclusive).
+    pub created_from: Option<DateTime<Utc>>,
+    /// `dateCreated <= created_to` (inclusive).
+    pub created_to: Option<DateTime<Utc>>,
+    /// `lastUpdated >= updated_from` (inclusive).
+    pub updated_from: Option<DateTime<Utc>>,
+    /// `lastUpdated <= updated_to` (inclusive).
+    pub updated_to: Option<DateTime<Utc>>,
+    /// Substring of the mobile, the nickname or the name (001 `searchKey`).
+    pub search: Option<String>,
+    /// Member of this group.
+    pub group: Option<i64>,
+    /// Carries this tag.
+    pub tag: Option<String>,
+    /// Gender 0, 1 or 2 (0 also matches customers with no gender, as 002 reads "0 or empty").
+    pub gender: Option<i64>,
+    /// This stage; `Some("")` selects customers without a stage (002's `stage=_empty`).
+    pub stage: Option<String>,
+    /// This initial source.
+    pub source: Option<String>,
+    /// This mobile, exactly as stored.
+    pub mobile: Option<String>,
+    /// This email, exactly as stored.
+    pub email: Option<String>,
+    /// One of these ids (002 `idList`).
+    pub ids: Option<Vec<CustomerId>>,
+}
+
+fn text_eq(c: &Customer, field: Field, want: &str) -> bool {
+    c.fields.text(field) == Some(want)
+}
+
+impl CustomerFilter {
+    /// Whether a live customer matches every set criterion.
+    pub fn matches(&self, c: &Customer) -> bool {
+        if !c.is_active() {
+            return false;
+        }
+        let in_range = |t: DateTime<Utc>, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>| {
+            from.is_none_or(|f| t >= f) && to.is_none_or(|e| t <= e)
+        };
+        in_range(c.created, self.created_from, self.created_to)
+            && in_range(c.updated, self.updated_from, self.updated_to)
+            && self.search.as_deref().is_none_or(|key| {
+                [Field::Mobile, Field::NickName, Field::Name]
+                    .iter()
+                    .any(|f| c.fields.text(*f).is_some_and(|v| v.contains(key)))
+            })
+            && self.group.is_none_or(|g| c.groups.contains(&g))
+            && self.tag.as_deref().is_none_or(|t| c.tags.iter().any(|x| x == t))
+            && self.gender.is_none_or(|g| {
+                let have = c
+                    .fields
+                    .get(Field::Gender)
+                    .and_then(FieldValue::as_i64)
+                    .unwrap_or(0);
+                have == g
+            })
+            && self.stage.as_deref().is_none_or(|s| {
+                if s.is_empty() {
+                    c.fields.text(Field::Stage).is_none_or(str::is_empty)
+                } else {
+                    text_eq(c, Field::Stage, s)
+                }
+            })
+            && self
+                .source
+                .as_deref()
+                .is_none_or(|s| text_eq(c, Field::Source, s))
+            && self
+                .mobile
+                .as_deref()
+                .is_none_or(|s| text_eq(c, Field::Mobile, s))
+            && self.email.as_deref().is_none_or(|s| text_eq(c, Field::Email, s))
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
+    }
+}
+
+/// What to sort by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SortKey {
+    /// The customer id (the sources' default).
+    #[default]
+    Id,
+    /// `dateCreated`.
+    DateCreated,
+    /// `lastUpdated`.
+    LastUpdated,
+    /// A well-known field; customers without it sort last in ascending order.
+    Field(Field),
+}
+
+/// A page of a query: filter, order, page number and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CustomerQuery {
+    /// Which customers.
+    pub filter: CustomerFilter,
+    /// Sort key (ties broken by id ascending).
+    pub sort: SortKey,
+    /// Descending instead of ascending.
+    pub descending: bool,
+    /// 1-based page number.
+    pub page: u32,
+    /// Rows per page (002's default 20), at most [`CustomerQuery::MAX_SIZE`].
+    pub size: u32,
+}
+
+impl Default for CustomerQuery {
+    fn default() -> Self {
+        Self {
+            filter: CustomerFilter::default(),
+            sort: SortKey::Id,
+            descending: false,
+            page: 1,
+            size: 20,
+        }
+    }
+}
+
+impl CustomerQuery {
+    /// The largest page size a store must serve.
+    pub const MAX_SIZE: u32 = 1000;
+
+    /// How many rows to skip: `(page - 1) * size`, page 0 read as 1.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page.max(1) - 1) * u64::from(self.size)
+    }
+
+    /// Orders two customers by this query's sort (the reference meaning for every store).
+    pub fn compare(&self, a: &Customer, b: &Customer) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let primary = match self.sort {
+            SortKey::Id => Ordering::Equal,
+            SortKey::DateCreated => a.created.cmp(&b.created),
+            SortKey::LastUpdated => a.updated.cmp(&b.updated),
+            SortKey::Field(f) => match (a.fields.get(f), b.fields.get(f)) {
+                (Some(x), Some(y)) => compare_values(x, y),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            },
+        };
+        let ordered = primary.then(a.id.cmp(&b.id));
+        if self.descending {
+            ordered.reverse()
+        } else {
+            ordered
+        }
+    }
+}
+
+fn compare_values(a: &FieldValue, b: &FieldValue) -> std::cmp::Ordering {
+    use FieldValue::*;
+    match (a, b) {
+        (Text(x), Text(y)) | (Decimal(x), Decimal(y)) => x.cmp(y),
+        (Bool(x), Bool(y)) => x.cmp(y),
+        (Int(x), Int(y)) => x.cmp(y),
+        (Date(x), Date(y)) => x.cmp(y),
+        (Timestamp(x), Timestamp(y)) => x.cmp(y),
+        _ => std::cmp::Ordering::Equal,
+    }
+}
+
+/// One page of customers and the total number that match.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerPage {
+    /// The customers of this page.
+    pub rows: Vec<Customer>,
+    /// How many customers match in all.
+    pub total: u64,
+}
