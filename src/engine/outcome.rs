@@ -25,6 +25,13 @@ pub enum RejectReason {
         /// Its owner.
         owner: CustomerId,
     },
+    /// The value is quarantined: it was seen with too many conflicting identities to be
+    /// trusted (a placeholder on no blocklist). It stays with its owner but matches and links
+    /// nobody.
+    Quarantined {
+        /// The customer that holds it.
+        owner: CustomerId,
+    },
     /// Only for identities taken from the patch's `mobile`/`email` (match by fields): the
     /// field's value is not a valid identity. The field itself is still applied.
     Invalid {

@@ -203,8 +203,88 @@ pub(crate) struct Plan {
     merges: Vec<CustomerId>,
     /// The target's new data when it changes (or is created).
     customer: Option<Customer>,
+    /// New quarantine evidence: (suspect, conflicting identity).
+    evidence: Vec<(Identity, Identity)>,
     pub(crate) outcome: Outcome,
     at: DateTime<Utc>,
+}
+
+/// The placeholder defence (see [`IdentitySettings::quarantine_after`]): finds new evidence
+/// against owned identities and drops the quarantined ones from the request, reporting them.
+/// Returns the identities still in play, their owners, and the evidence to record.
+#[allow(clippy::type_complexity)]
+fn quarantine<T: Txn>(
+    txn: &T,
+    settings: &IdentitySettings,
+    tenant: &TenantId,
+    identities: Vec<Identity>,
+    lookups: &[crate::store::Lookup],
+    rejected: &mut Vec<Rejection>,
+) -> Result<(Vec<Identity>, Vec<Option<CustomerId>>, Vec<(Identity, Identity)>)> {
+    let owners: Vec<Option<CustomerId>> = lookups.iter().map(|l| l.owner).collect();
+    let Some(threshold) = settings.quarantine_after() else {
+        return Ok((identities, owners, Vec::new()));
+    };
+    let n = identities.len();
+    let mut quarantined: Vec<bool> = lookups
+        .iter()
+        .map(|l| l.owner.is_some() && l.suspicion >= threshold)
+        .collect();
+    let mut evidence = Vec::new();
+    // Every owned identity is checked against the request's identities its owner does not
+    // hold; only requests that bring something new to a customer pay for the read.
+    let mut held_cache: Vec<(CustomerId, Vec<Identity>)> = Vec::new();
+    for i in 0..n {
+        let Some(c) = owners[i] else { continue };
+        if quarantined[i] {
+            continue;
+        }
+        let foreign = |j: usize, q: &[bool]| j != i && owners[j] != Some(c) && !q[j];
+        if !(0..n).any(|j| foreign(j, &quarantined)) {
+            continue;
+        }
+        let held = match held_cache.iter().position(|(id, _)| *id == c) {
+            Some(p) => &held_cache[p].1,
+            None => {
+                held_cache.push((c, txn.identities(tenant, c)?));
+                &held_cache.last().expect("just pushed").1
+            }
+        };
+        // `c` holds a value of j's type and (since it does not own j) none equal to j.
+        let conflicting = (0..n).find(|&j| {
+            foreign(j, &quarantined)
+                && held
+                    .iter()
+                    .any(|h| h.identity_type == identities[j].identity_type && h.scope == identities[j].scope)
+        });
+        if let Some(j) = conflicting {
+            if !txn.is_suspected_with(tenant, identities[i].key(), identities[j].key())? {
+                evidence.push((identities[i].clone(), identities[j].clone()));
+                if lookups[i].suspicion + 1 >= threshold {
+                    quarantined[i] = true;
+                }
+            }
+        }
+    }
+    if !quarantined.contains(&true) {
+        return Ok((identities, owners, evidence));
+    }
+    let mut kept = Vec::with_capacity(n);
+    let mut kept_owners = Vec::with_capacity(n);
+    for ((identity, owner), q) in identities.into_iter().zip(owners).zip(quarantined) {
+        if q {
+            rejected.push(Rejection {
+                identity,
+                reason: RejectReason::Quarantined {
+                    owner: owner.expect("only owned identities are quarantined"),
+                },
+            });
+        } else {
+            kept.push(identity);
+            kept_owners.push(owner);
+        }
+    }
+    Ok((kept, kept_owners, evidence))
 }
 
 /// Steps 1–9 without writing.
@@ -218,10 +298,12 @@ pub(crate) fn plan<T: Txn>(
     let (identities, mut rejected) = prepare(settings, request)?;
 
     // Step 3: owners.
-    let owners = identities
+    let lookups = identities
         .iter()
-        .map(|i| txn.owner(tenant, i.key()))
+        .map(|i| txn.lookup(tenant, i.key()))
         .collect::<Result<Vec<_>>>()?;
+    let (identities, owners, evidence) =
+        quarantine(txn, settings, tenant, identities, &lookups, &mut rejected)?;
 
     let mut cache: Vec<LimitedHoldings> = Vec::new();
     // Step 4: conflict(C, i).
@@ -414,6 +496,7 @@ pub(crate) fn plan<T: Txn>(
         links,
         merges,
         customer,
+        evidence,
         outcome,
         at,
     })
@@ -440,9 +523,13 @@ pub(crate) fn apply<T: Txn>(txn: &mut T, tenant: &TenantId, plan: Plan, cause: &
         links,
         merges,
         customer,
+        evidence,
         mut outcome,
         at,
     } = plan;
+    for (suspect, conflicting) in &evidence {
+        txn.add_suspicion(tenant, suspect.key(), conflicting.key())?;
+    }
     let id = match target {
         Target::Existing(id) => id,
         Target::New => txn.create_customer(tenant, at, cause)?,

@@ -35,6 +35,9 @@ pub enum MergeRule {
     Sum,
 }
 
+/// Default number of distinct conflicting identities after which a value is quarantined.
+pub const DEFAULT_QUARANTINE_AFTER: u32 = 3;
+
 /// Default placeholder values that must never link anyone, for every type.
 pub const DEFAULT_BLOCKED: &[&str] = &[
     "null",
@@ -65,6 +68,7 @@ pub struct IdentitySettings {
     blocked_any: Vec<Box<str>>,
     merge_rules: Vec<(Field, MergeRule)>,
     default_rule: TypeRule,
+    quarantine_after: Option<u32>,
 }
 
 impl Default for IdentitySettings {
@@ -82,6 +86,7 @@ impl Default for IdentitySettings {
         s.rule_mut("email").normalizer = Arc::new(Email);
         s.blocked_any = DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)).collect();
         s.merge_rules = vec![(Field::Balance, MergeRule::Sum), (Field::Credit, MergeRule::Sum)];
+        s.quarantine_after = Some(DEFAULT_QUARANTINE_AFTER);
         s
     }
 }
@@ -99,6 +104,7 @@ impl IdentitySettings {
                 normalizer: Arc::new(Trim),
                 blocked: Vec::new(),
             },
+            quarantine_after: None,
         }
     }
 
@@ -107,6 +113,7 @@ impl IdentitySettings {
     pub fn unrestricted() -> Self {
         let mut s = Self::default();
         s.blocked_any.clear();
+        s.quarantine_after = None;
         for rule in &mut s.rules {
             rule.limit = None;
             rule.blocked.clear();
@@ -234,6 +241,30 @@ impl IdentitySettings {
     /// The position of a type in the system priority; `None` for unranked types.
     pub fn rank(&self, ty: &str) -> Option<usize> {
         self.rule(ty).rank
+    }
+
+    /// Quarantines a value once this many distinct conflicting identities have been seen
+    /// with it (`None` turns quarantine off). See [`IdentitySettings::quarantine_after`].
+    pub fn with_quarantine(mut self, after: Option<u32>) -> Result<Self> {
+        if after == Some(0) {
+            return Err(Error::InvalidSettings(
+                "quarantine threshold must be at least 1".into(),
+            ));
+        }
+        self.quarantine_after = after;
+        Ok(self)
+    }
+
+    /// The defence against placeholders that are on no blocklist (a clerk's phone typed for
+    /// every walk-in, a shared kiosk account): a value `v` owned by customer `C` that arrives
+    /// in a request together with an identity `w` of a type `C` already holds, with `C`
+    /// holding no identity equal to `w`, is evidence that `v` is shared by different people.
+    /// Once `v` has been seen with this many *distinct* such `w`, it is quarantined: it
+    /// matches and links nobody from then on (it stays with `C`, and is reported as
+    /// [`RejectReason::Quarantined`](crate::RejectReason::Quarantined)). Counting distinct
+    /// `w` keeps a repeated request idempotent. Default `Some(3)`; `None` when unrestricted.
+    pub fn quarantine_after(&self) -> Option<u32> {
+        self.quarantine_after
     }
 
     /// Whether any type has a limit.

@@ -14,7 +14,7 @@
 //!   splices two lists in O(1) and listing a customer's identities needs no per-customer
 //!   allocation.
 
-use super::{Store, Txn};
+use super::{Lookup, Store, Txn};
 use crate::error::{Error, Result};
 use crate::history::{Cause, EventKind, HistoryEvent};
 use crate::model::{Customer, CustomerId, CustomerStatus, Identity, IdentityKey, TenantId};
@@ -44,6 +44,8 @@ struct Entry {
     linked_to: u32,
     /// Next entry in the owner's ring.
     next: u32,
+    /// Distinct conflicting identities seen with this one (see `suspicions`).
+    suspicion: u32,
 }
 
 /// The in-memory store. `Default` gives an empty store.
@@ -63,6 +65,8 @@ pub struct MemoryStore {
     entries: Vec<Entry>,
     index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
+    /// `(entry, hash of the conflicting key)` pairs recorded as quarantine evidence.
+    suspicions: hashbrown::HashSet<(u32, u64), foldhash::fast::RandomState>,
 }
 
 impl Default for MemoryStore {
@@ -91,6 +95,7 @@ impl MemoryStore {
             entries: Vec::new(),
             index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
+            suspicions: Default::default(),
         }
     }
 
@@ -208,15 +213,54 @@ impl Store for MemoryStore {
 }
 
 impl Txn for MemoryTxn<'_> {
-    fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>> {
+    fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
         let s = &*self.store;
         let Some(t) = s.tenant_ix(tenant) else {
-            return Ok(None);
+            return Ok(Lookup::default());
         };
-        Ok(s.find_entry(t, key).and_then(|e| {
-            let linked = s.entries[e as usize].linked_to;
-            (linked != NONE).then(|| slot_id(s.root(linked)))
-        }))
+        Ok(match s.find_entry(t, key) {
+            None => Lookup::default(),
+            Some(e) => {
+                let e = &s.entries[e as usize];
+                Lookup {
+                    owner: (e.linked_to != NONE).then(|| slot_id(s.root(e.linked_to))),
+                    suspicion: e.suspicion,
+                }
+            }
+        })
+    }
+
+    fn is_suspected_with(
+        &self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        conflicting: IdentityKey<'_>,
+    ) -> Result<bool> {
+        let s = &*self.store;
+        let Some(t) = s.tenant_ix(tenant) else {
+            return Ok(false);
+        };
+        Ok(s.find_entry(t, key)
+            .is_some_and(|e| s.suspicions.contains(&(e, s.hash_key(t, conflicting)))))
+    }
+
+    fn add_suspicion(
+        &mut self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        conflicting: IdentityKey<'_>,
+    ) -> Result<()> {
+        let s = &mut *self.store;
+        let found = s.tenant_ix(tenant).and_then(|t| Some((t, s.find_entry(t, key)?)));
+        let Some((t, e)) = found else {
+            return Err(Error::Store(format!(
+                "no identity {key} to record suspicion against"
+            )));
+        };
+        if s.suspicions.insert((e, s.hash_key(t, conflicting))) {
+            s.entries[e as usize].suspicion += 1;
+        }
+        Ok(())
     }
 
     fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>> {
@@ -329,6 +373,7 @@ impl Txn for MemoryTxn<'_> {
                     identity: identity.clone(),
                     linked_to: NONE,
                     next: e,
+                    suspicion: 0,
                 });
                 let (entries, hasher) = (&s.entries, &s.hasher);
                 s.index.insert_unique(hash, e, |&x| {

@@ -24,6 +24,16 @@ use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 
+/// What a store knows of an identity: its live owner and how many distinct conflicting
+/// identities were seen with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lookup {
+    /// The live owner, if any.
+    pub owner: Option<CustomerId>,
+    /// How many distinct conflicting identities were recorded against it.
+    pub suspicion: u32,
+}
+
 /// A storage backend: hands out transactions.
 pub trait Store {
     /// A transaction on this store.
@@ -41,8 +51,22 @@ pub trait Store {
 /// transaction without [`Txn::commit`] must leave the store as it was before
 /// [`Store::begin`].
 pub trait Txn {
+    /// The live owner of an identity, if any, and how suspicious the identity is.
+    fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup>;
+
     /// The live owner of an identity, if any.
-    fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>>;
+    fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>> {
+        Ok(self.lookup(tenant, key)?.owner)
+    }
+
+    /// Whether `conflicting` is already recorded as evidence against the owned identity `key`
+    /// (see [`IdentitySettings::quarantine_after`](crate::IdentitySettings::quarantine_after)).
+    fn is_suspected_with(
+        &self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        conflicting: IdentityKey<'_>,
+    ) -> Result<bool>;
 
     /// The customer an id leads to after following merges: a live or a deleted customer, or
     /// `None` if the id was never assigned in this tenant.
@@ -67,6 +91,15 @@ pub trait Txn {
 
     /// Creates an active customer with no data and returns its new id.
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId>;
+
+    /// Records `conflicting` as evidence against the owned identity `key`: afterwards
+    /// [`Lookup::suspicion`] of `key` counts it (each distinct `conflicting` once).
+    fn add_suspicion(
+        &mut self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        conflicting: IdentityKey<'_>,
+    ) -> Result<()>;
 
     /// Binds an unowned identity to a live customer.
     fn link(
