@@ -13,7 +13,7 @@ mod resolve;
 pub use outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::history::{Cause, HistoryEvent, Operation};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, Field, Identity, IdentityInput, IdentityType, PriorityStrategy,
@@ -23,6 +23,24 @@ use crate::settings::IdentitySettings;
 use crate::store::{Store, Txn};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Plans and applies one prepared request inside a transaction.
+fn resolve_one<T: Txn>(
+    txn: &mut T,
+    settings: &IdentitySettings,
+    tenant: &TenantId,
+    request: &ResolveRequest,
+    prepared: resolve::Prepared,
+    at: chrono::DateTime<chrono::Utc>,
+    operation: Operation,
+) -> Result<Outcome> {
+    let plan = resolve::plan(txn, settings, tenant, request, prepared, at)?;
+    let cause = Cause {
+        operation,
+        reference: request.cause.as_deref().map(Arc::from),
+    };
+    resolve::apply(txn, tenant, plan, &cause)
+}
 
 /// Which contact fields a plain create uses as its identity list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -147,15 +165,73 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
         let at = request.event_time.unwrap_or_else(|| self.clock.now());
+        let prepared = resolve::prepare(&settings, request)?;
         let mut txn = self.store.begin()?;
-        let plan = resolve::plan(&txn, &settings, tenant, request, at)?;
-        let cause = Cause {
-            operation,
-            reference: request.cause.as_deref().map(Arc::from),
-        };
-        let outcome = resolve::apply(&mut txn, tenant, plan, &cause)?;
+        let outcome = resolve_one(&mut txn, &settings, tenant, request, prepared, at, operation)?;
         txn.commit()?;
         Ok(outcome)
+    }
+
+    /// Resolves many requests in one store transaction, with exactly the outcomes that
+    /// resolving them one by one in order would give. Validation and normalization run in
+    /// parallel on all cores; resolution then runs in order.
+    ///
+    /// The inner results are per request: an invalid request gets its error and writes
+    /// nothing, the others go on. The outer error is a store failure, after which nothing of
+    /// the batch was committed.
+    ///
+    /// ```
+    /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
+    /// let mut resolver = Resolver::new(MemoryStore::new());
+    /// let t = TenantId::new("t");
+    /// let outcomes = resolver.resolve_batch(&t, &[
+    ///     ResolveRequest::new([IdentityInput::new("mobile", "13812345678")]),
+    ///     ResolveRequest::new([IdentityInput::new("mobile", "bad number")]),
+    ///     ResolveRequest::new([IdentityInput::new("mobile", "+86 138 1234 5678")]),
+    /// ]).unwrap();
+    /// assert!(outcomes[1].is_err());
+    /// assert_eq!(outcomes[0].as_ref().unwrap().customer, outcomes[2].as_ref().unwrap().customer);
+    /// ```
+    pub fn resolve_batch(
+        &mut self,
+        tenant: &TenantId,
+        requests: &[ResolveRequest],
+    ) -> Result<Vec<Result<Outcome>>> {
+        use rayon::prelude::*;
+        let settings = self.settings_arc(tenant);
+        // Read the clock in request order, as one-by-one resolution would.
+        let times: Vec<_> = requests
+            .iter()
+            .map(|r| r.event_time.unwrap_or_else(|| self.clock.now()))
+            .collect();
+        let prepared: Vec<Result<resolve::Prepared>> = requests
+            .par_iter()
+            .with_min_len(256)
+            .map(|r| resolve::prepare(&settings, r))
+            .collect();
+        let mut txn = self.store.begin()?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for ((request, prepared), at) in requests.iter().zip(prepared).zip(times) {
+            outcomes.push(match prepared {
+                Err(e) => Err(e),
+                Ok(prepared) => match resolve_one(
+                    &mut txn,
+                    &settings,
+                    tenant,
+                    request,
+                    prepared,
+                    at,
+                    Operation::Resolve,
+                ) {
+                    Ok(outcome) => Ok(outcome),
+                    // Only input errors are per request; anything else is the store's.
+                    Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => Err(e),
+                    Err(e) => return Err(e),
+                },
+            });
+        }
+        txn.commit()?;
+        Ok(outcomes)
     }
 
     /// What [`resolve`](Self::resolve) would do, without writing anything (001's
@@ -164,8 +240,16 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     pub fn dry_run(&mut self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
         let at = request.event_time.unwrap_or_else(|| self.clock.now());
+        let prepared = resolve::prepare(&settings, request)?;
         let txn = self.store.begin()?;
-        Ok(resolve::plan(&txn, &settings, tenant, request, at)?.outcome)
+        Ok(resolve::plan(&txn, &settings, tenant, request, prepared, at)?.outcome)
+    }
+
+    /// The id a customer id reads as now: itself for a live or deleted customer, the survivor
+    /// for a merged one; `None` if the id was never assigned in this tenant. Cheaper than
+    /// [`get`](Self::get) when only the id is needed.
+    pub fn canonical_id(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        Ok(self.store.begin()?.customer(tenant, id)?.map(|c| c.id))
     }
 
     /// Plain create (001 `customer/add`, 002 `POST customers`, 003 `addCustomer`): the
@@ -220,8 +304,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Option<Customer>> {
         let settings = self.settings_arc(tenant);
         let probe = ResolveRequest::new([identity.clone()]);
-        let (normalized, _) = resolve::prepare(&settings, &probe)?;
-        let Some(identity) = normalized.first() else {
+        let prepared = resolve::prepare(&settings, &probe)?;
+        let Some(identity) = prepared.identities.first() else {
             return Ok(None);
         };
         let txn = self.store.begin()?;

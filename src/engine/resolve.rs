@@ -86,12 +86,18 @@ fn normalize_one(
     Ok(Ok(identity))
 }
 
+/// A request's identities after steps 1 and 2: the store is not involved yet, so requests
+/// can be prepared in parallel.
+pub(crate) struct Prepared {
+    /// Validated, normalized, deduplicated and ordered.
+    pub(crate) identities: Vec<Identity>,
+    /// Blocked ones (and, with match-by-fields, invalid patch contacts).
+    pub(crate) rejected: Vec<Rejection>,
+}
+
 /// Steps 1 and 2: the request's identities validated, normalized, deduplicated and ordered,
 /// plus the blocked ones (and, with match-by-fields, invalid patch contacts).
-pub(crate) fn prepare(
-    settings: &IdentitySettings,
-    request: &ResolveRequest,
-) -> Result<(Vec<Identity>, Vec<Rejection>)> {
+pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest) -> Result<Prepared> {
     let mut identities: Vec<Identity> = Vec::with_capacity(request.identities.len() + 2);
     let mut rejected = Vec::new();
     let mut buf = String::new();
@@ -150,7 +156,7 @@ pub(crate) fn prepare(
             }
         }
     }
-    Ok((identities, rejected))
+    Ok(Prepared { identities, rejected })
 }
 
 /// A customer's identities of limited types, fetched once per customer and plan.
@@ -293,9 +299,13 @@ pub(crate) fn plan<T: Txn>(
     settings: &IdentitySettings,
     tenant: &TenantId,
     request: &ResolveRequest,
+    prepared: Prepared,
     at: DateTime<Utc>,
 ) -> Result<Plan> {
-    let (identities, mut rejected) = prepare(settings, request)?;
+    let Prepared {
+        identities,
+        mut rejected,
+    } = prepared;
 
     // Step 3: owners.
     let lookups = identities

@@ -190,6 +190,29 @@ pub struct CustomerPatch {
 /// Keys of the sources' responses that are never input.
 const READ_ONLY_KEYS: &[&str] = &["id", "displayName", "dateCreated", "lastUpdated", "status"];
 
+impl<'de> Deserialize<'de> for CustomerPatch {
+    /// Reads a customer object key by key, with the rules of [`CustomerPatch::from_json`],
+    /// without building an intermediate JSON map.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct PatchVisitor;
+        impl<'de> serde::de::Visitor<'de> for PatchVisitor {
+            type Value = CustomerPatch;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a customer object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CustomerPatch, A::Error> {
+                let mut patch = CustomerPatch::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let value: serde_json::Value = map.next_value()?;
+                    patch.read_key(&key, &value).map_err(serde::de::Error::custom)?;
+                }
+                Ok(patch)
+            }
+        }
+        d.deserialize_map(PatchVisitor)
+    }
+}
+
 impl CustomerPatch {
     /// An empty patch.
     pub fn new() -> Self {
