@@ -1,0 +1,123 @@
+//! `resolve_batch` gives exactly the outcomes of resolving the same requests one by one.
+
+use oneid::{
+    CustomerId, CustomerPatch, Field, IdentityInput, IdentitySettings, ManualClock, MemoryStore,
+    PriorityStrategy, ResolveOptions, ResolveRequest, Resolver, TargetStrategy, TenantId,
+};
+use proptest::prelude::*;
+
+fn clock() -> ManualClock {
+    ManualClock::ticking(
+        "2024-01-01T00:00:00Z".parse().unwrap(),
+        chrono::Duration::seconds(1),
+    )
+}
+
+fn identity() -> impl Strategy<Value = IdentityInput> {
+    prop_oneof![
+        (0..6u8).prop_map(|i| IdentityInput::new("mobile", format!("+86 138-0000-000{i}"))),
+        (0..6u8).prop_map(|i| IdentityInput::new("email", format!("P{i}@Example.com"))),
+        (0..4u8).prop_map(|i| IdentityInput::new("wechat-unionid", format!("u{i}"))),
+        (0..4u8).prop_map(|i| IdentityInput::new("idcard", format!("53{i:016}"))),
+        (0..4u8).prop_map(|i| IdentityInput::new("wechat", format!("o{i}"))),
+        Just(IdentityInput::new("mobile", "13800000000")),
+        Just(IdentityInput::new("mobile", "not a number")),
+    ]
+}
+
+fn request() -> impl Strategy<Value = ResolveRequest> {
+    (
+        prop::collection::vec(identity(), 0..4),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(0..3u8),
+    )
+        .prop_map(|(ids, custom, customer_first, auto_merge, city)| {
+            let mut patch = CustomerPatch::new();
+            if let Some(c) = city {
+                patch = patch.with(Field::City, format!("city{c}")).unwrap();
+            }
+            ResolveRequest::new(ids)
+                .with_patch(patch)
+                .with_options(ResolveOptions {
+                    identity_priority_strategy: if custom {
+                        PriorityStrategy::Custom
+                    } else {
+                        PriorityStrategy::System
+                    },
+                    target_customer_strategy: if customer_first {
+                        TargetStrategy::CustomerFirst
+                    } else {
+                        TargetStrategy::IdentityFirst
+                    },
+                    auto_merge,
+                    match_by_fields: false,
+                })
+        })
+}
+
+/// Everything observable about customers 1..=n.
+fn snapshot(r: &mut Resolver<MemoryStore, ManualClock>, t: &TenantId, n: u64) -> Vec<String> {
+    (1..=n)
+        .map(|id| {
+            let c = r.get(t, CustomerId(id)).unwrap();
+            let ids = r.identities(t, CustomerId(id)).unwrap();
+            let history = r.history(t, CustomerId(id)).unwrap();
+            format!("{}|{:?}|{:?}", serde_json::to_string(&c).unwrap(), ids, history)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn batch_equals_one_by_one(requests in prop::collection::vec(request(), 1..25), quarantine in any::<bool>()) {
+        let t = TenantId::new("t");
+        let settings = IdentitySettings::default().with_quarantine(quarantine.then_some(2)).unwrap();
+        let mut single = Resolver::new(MemoryStore::new()).with_clock(clock()).with_default_settings(settings.clone());
+        let mut batch = Resolver::new(MemoryStore::new()).with_clock(clock()).with_default_settings(settings);
+
+        let one_by_one: Vec<_> = requests.iter().map(|r| single.resolve(&t, r).map_err(|e| e.to_string())).collect();
+        let batched: Vec<_> = batch
+            .resolve_batch(&t, &requests)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect();
+        prop_assert_eq!(&one_by_one, &batched);
+        let n = requests.len() as u64 + 1;
+        prop_assert_eq!(snapshot(&mut single, &t, n), snapshot(&mut batch, &t, n));
+    }
+}
+
+#[test]
+fn an_invalid_request_fails_alone() {
+    let t = TenantId::new("t");
+    let mut r = Resolver::new(MemoryStore::new());
+    let out = r
+        .resolve_batch(
+            &t,
+            &[
+                ResolveRequest::new([IdentityInput::new("mobile", "13811112222")]),
+                ResolveRequest::new([IdentityInput::new("Bad Type", "x")]),
+                ResolveRequest::new([
+                    IdentityInput::new("email", "a@b.c"),
+                    IdentityInput::new("mobile", "13811112222"),
+                ]),
+            ],
+        )
+        .unwrap();
+    assert!(matches!(
+        out[1],
+        Err(oneid::Error::InvalidIdentity { index: 0, .. })
+    ));
+    let first = out[0].as_ref().unwrap();
+    let third = out[2].as_ref().unwrap();
+    assert!(first.created);
+    assert_eq!(third.customer, first.customer);
+    assert_eq!(third.linked.len(), 1);
+    // The invalid request created nobody: ids stay dense.
+    assert!(r.get(&t, CustomerId(2)).unwrap().is_none());
+}
