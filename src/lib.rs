@@ -73,3 +73,8 @@ pub use model::{
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer};
 pub use store::{MemoryStore, Store, Txn};
+
+// The README's tour is compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

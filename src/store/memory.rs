@@ -164,8 +164,15 @@ impl MemoryStore {
         (slot.tenant == t).then(|| self.root(ix))
     }
 
+    /// A customer's identities in link order: the slot points at the ring's tail, whose
+    /// successor is the oldest link.
     fn ring(&self, slot: u32) -> impl Iterator<Item = &Entry> + '_ {
-        let start = self.slots[slot as usize].ring;
+        let tail = self.slots[slot as usize].ring;
+        let start = if tail == NONE {
+            NONE
+        } else {
+            self.entries[tail as usize].next
+        };
         let mut cur = start;
         std::iter::from_fn(move || {
             if cur == NONE {
@@ -388,15 +395,15 @@ impl Txn for MemoryTxn<'_> {
                 e
             }
         };
-        // Splice the entry into the owner's ring, right after its head.
-        let head = s.slots[slot as usize].ring;
-        if head == NONE {
+        // Append the entry to the owner's ring: it becomes the new tail.
+        let tail = s.slots[slot as usize].ring;
+        if tail == NONE {
             s.entries[e as usize].next = e;
-            s.slots[slot as usize].ring = e;
         } else {
-            s.entries[e as usize].next = s.entries[head as usize].next;
-            s.entries[head as usize].next = e;
+            s.entries[e as usize].next = s.entries[tail as usize].next;
+            s.entries[tail as usize].next = e;
         }
+        s.slots[slot as usize].ring = e;
         s.entries[e as usize].linked_to = slot;
         s.slots[slot as usize].history.push(HistoryEvent {
             customer: id,
@@ -423,7 +430,8 @@ impl Txn for MemoryTxn<'_> {
             return Err(Error::Store(format!("cannot merge customer {from} into itself")));
         }
         let s = &mut *self.store;
-        // Splice rings: swapping the successors of one entry of each ring joins them.
+        // Splice rings: swapping the successors of the two tails appends `from`'s list to
+        // `into`'s, and `from`'s tail becomes the tail.
         let (a, b) = (s.slots[from_slot as usize].ring, s.slots[into_slot as usize].ring);
         match (a, b) {
             (NONE, _) => {}
@@ -433,6 +441,7 @@ impl Txn for MemoryTxn<'_> {
                 let bn = s.entries[b as usize].next;
                 s.entries[a as usize].next = bn;
                 s.entries[b as usize].next = an;
+                s.slots[into_slot as usize].ring = a;
             }
         }
         s.slots[from_slot as usize].ring = NONE;
@@ -511,7 +520,8 @@ impl Txn for MemoryTxn<'_> {
         } else {
             s.entries[prev as usize].next = next;
             if slot_ref.ring == e {
-                slot_ref.ring = next;
+                // The tail left: its predecessor is the new tail.
+                slot_ref.ring = prev;
             }
         }
         let entry = &mut s.entries[e as usize];
