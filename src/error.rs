@@ -91,6 +91,38 @@ pub enum Error {
     /// No live customer with this id exists in the tenant.
     #[error("customer {0} not found")]
     CustomerNotFound(crate::CustomerId),
+    /// The identity belongs to another live customer.
+    #[error("identity {identity} belongs to customer {owner}")]
+    IdentityOwned {
+        /// The identity (normalized).
+        identity: String,
+        /// Its owner.
+        owner: crate::CustomerId,
+    },
+    /// Adding the identity would put the customer over its type's limit.
+    #[error("identity {identity} conflicts with {with}: the limit of its type is {limit}")]
+    IdentityConflict {
+        /// The identity (normalized).
+        identity: String,
+        /// The identity of the same type the customer holds.
+        with: String,
+        /// The type's limit.
+        limit: u32,
+    },
+    /// The identity's value is blocked (a placeholder) and never links anyone.
+    #[error("identity {identity} is a blocked value")]
+    IdentityBlocked {
+        /// The identity as given (trimmed).
+        identity: String,
+    },
+    /// An attribute name is empty or too long.
+    #[error("attribute name {name:?} is invalid: {reason}")]
+    InvalidAttributeName {
+        /// The name as given.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// The storage backend failed; the operation was not applied.
     #[error("store error: {0}")]
     Store(String),

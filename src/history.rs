@@ -62,6 +62,8 @@ pub enum EventKind {
     },
     /// The customer was logically deleted and its identities released.
     Deleted,
+    /// The customer's personal data was erased.
+    Erased,
     /// This customer was merged into another.
     MergedInto {
         /// The surviving customer.
@@ -82,4 +84,109 @@ pub struct HistoryEvent {
     pub kind: EventKind,
     /// Why.
     pub cause: Cause,
+}
+
+/// One step of an [`Explanation`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum ExplanationStep {
+    /// An identity was bound to a customer.
+    Linked {
+        /// The identity.
+        identity: Identity,
+        /// The customer.
+        customer: CustomerId,
+        /// When.
+        at: DateTime<Utc>,
+        /// Why.
+        cause: Cause,
+    },
+    /// A customer was merged into another.
+    Merged {
+        /// The customer merged in.
+        from: CustomerId,
+        /// The survivor.
+        into: CustomerId,
+        /// When.
+        at: DateTime<Utc>,
+        /// Why.
+        cause: Cause,
+    },
+}
+
+/// Why two identities are one customer: the shortest chain of links and merges from the
+/// first to the second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    /// The customer both identities belong to.
+    pub customer: CustomerId,
+    /// The chain, from the first identity to the second.
+    pub steps: Vec<ExplanationStep>,
+}
+
+/// Builds the identity graph of a customer's history (identities and customers as nodes,
+/// links and merges as edges) and finds the shortest chain between two identities.
+pub(crate) fn explain(
+    customer: CustomerId,
+    history: &[HistoryEvent],
+    from: &Identity,
+    to: &Identity,
+) -> Option<Explanation> {
+    use petgraph::graphmap::UnGraphMap;
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+    enum Node {
+        Customer(u64),
+        Identity(usize),
+    }
+    let mut keys: Vec<String> = Vec::new();
+    let mut node_of = |identity: &Identity| -> Node {
+        let key = identity.key().to_string();
+        let i = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+            keys.push(key);
+            keys.len() - 1
+        });
+        Node::Identity(i)
+    };
+    let mut graph: UnGraphMap<Node, usize> = UnGraphMap::new();
+    for (i, event) in history.iter().enumerate() {
+        match &event.kind {
+            EventKind::Linked { identity } => {
+                graph.add_edge(node_of(identity), Node::Customer(event.customer.0), i);
+            }
+            // A link that was undone no longer connects anything.
+            EventKind::Unlinked { identity } => {
+                graph.remove_edge(node_of(identity), Node::Customer(event.customer.0));
+            }
+            EventKind::Merged { from } => {
+                graph.add_edge(Node::Customer(from.0), Node::Customer(event.customer.0), i);
+            }
+            _ => {}
+        }
+    }
+    let (start, goal) = (node_of(from), node_of(to));
+    let (_, path) = petgraph::algo::astar(&graph, start, |n| n == goal, |_| 1, |_| 0)?;
+    let steps = path
+        .windows(2)
+        .filter_map(|pair| {
+            let event = &history[*graph.edge_weight(pair[0], pair[1])?];
+            Some(match &event.kind {
+                EventKind::Linked { identity } => ExplanationStep::Linked {
+                    identity: identity.clone(),
+                    customer: event.customer,
+                    at: event.at,
+                    cause: event.cause.clone(),
+                },
+                EventKind::Merged { from } => ExplanationStep::Merged {
+                    from: *from,
+                    into: event.customer,
+                    at: event.at,
+                    cause: event.cause.clone(),
+                },
+                _ => return None,
+            })
+        })
+        .collect();
+    Some(Explanation { customer, steps })
 }

@@ -62,13 +62,15 @@ pub mod settings;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{ChangedField, Outcome, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver};
+pub use engine::{
+    ChangedField, Outcome, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver, Updated,
+};
 pub use error::{Error, InvalidIdentityReason, Result};
-pub use history::{Cause, EventKind, HistoryEvent, Operation};
+pub use history::{Cause, EventKind, Explanation, ExplanationStep, HistoryEvent, Operation};
 pub use model::{
-    Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, Field, FieldKind, FieldValue, Fields,
-    Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions, ResolveRequest,
-    TargetStrategy, TenantId,
+    Change, Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, Field, FieldKind, FieldValue,
+    Fields, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions,
+    ResolveRequest, TargetStrategy, TenantId, UpdatePatch,
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer};

@@ -121,6 +121,9 @@ pub struct CustomerQuery {
     pub page: u32,
     /// Rows per page (002's default 20), at most [`CustomerQuery::MAX_SIZE`].
     pub size: u32,
+    /// Which keys of each customer to return (002 `select`); `None` for all. Stores ignore it;
+    /// [`Resolver::query_json`](crate::Resolver::query_json) applies it.
+    pub select: Option<Vec<String>>,
 }
 
 impl Default for CustomerQuery {
@@ -131,6 +134,7 @@ impl Default for CustomerQuery {
             descending: false,
             page: 1,
             size: 20,
+            select: None,
         }
     }
 }
@@ -138,6 +142,117 @@ impl Default for CustomerQuery {
 impl CustomerQuery {
     /// The largest page size a store must serve.
     pub const MAX_SIZE: u32 = 1000;
+
+    /// Reads the query parameters of 002 `GET customers` / `customers/count` (`stage` with
+    /// `_empty`, `source`, `mobile`, `email`, `gender`, `idList`, `dateCreatedFrom/To`,
+    /// `lastUpdatedFrom/To`, `select`, `rows`, `page`, `sidx`, `sord`) and of 001
+    /// `simpleQuery` (`groupId`, `searchKey`, `startTime`/`endTime` on the creation time,
+    /// `current`, `size`), plus `tag`. Unknown parameters and malformed values are errors.
+    ///
+    /// ```
+    /// use oneid::{CustomerQuery, SortKey};
+    /// let q = CustomerQuery::from_params([("stage", "_empty"), ("idList", "1,2,3"), ("sidx", "lastUpdated"), ("sord", "desc")]).unwrap();
+    /// assert_eq!(q.filter.stage.as_deref(), Some(""));
+    /// assert_eq!(q.filter.ids.as_ref().unwrap().len(), 3);
+    /// assert_eq!((q.sort, q.descending), (SortKey::LastUpdated, true));
+    /// ```
+    pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> crate::Result<Self> {
+        use crate::error::Error;
+        let mut q = CustomerQuery::default();
+        let bad = |key: &str, why: &str| Error::field(key, why.to_string());
+        let time = |key: &str, v: &str| {
+            crate::model::parse_timestamp(v)
+                .ok_or_else(|| bad(key, "expected a time such as 2016-11-11T11:11:11"))
+        };
+        let int = |key: &str, v: &str| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| bad(key, "expected an integer"))
+        };
+        for (key, v) in params {
+            let f = &mut q.filter;
+            match key {
+                "access_token" => {}
+                "stage" => {
+                    f.stage = Some(if v == "_empty" {
+                        String::new()
+                    } else {
+                        v.to_string()
+                    })
+                }
+                "source" => f.source = Some(v.to_string()),
+                "mobile" => f.mobile = Some(v.to_string()),
+                "email" => f.email = Some(v.to_string()),
+                "tag" => f.tag = Some(v.to_string()),
+                "searchKey" => f.search = Some(v.to_string()),
+                "gender" => match int(key, v)? {
+                    g @ 0..=2 => f.gender = Some(g),
+                    _ => return Err(bad(key, "expected 0, 1 or 2")),
+                },
+                "groupId" => f.group = Some(int(key, v)?),
+                "idList" => {
+                    let ids = v
+                        .split(',')
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| {
+                            s.trim()
+                                .parse::<u64>()
+                                .map(CustomerId)
+                                .map_err(|_| bad(key, "expected ids like 1,2,3"))
+                        })
+                        .collect::<crate::Result<Vec<_>>>()?;
+                    f.ids = Some(ids);
+                }
+                "dateCreatedFrom" | "startTime" => f.created_from = Some(time(key, v)?),
+                "dateCreatedTo" | "endTime" => f.created_to = Some(time(key, v)?),
+                "lastUpdatedFrom" => f.updated_from = Some(time(key, v)?),
+                "lastUpdatedTo" => f.updated_to = Some(time(key, v)?),
+                "select" => {
+                    q.select = Some(
+                        v.split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect(),
+                    )
+                }
+                "rows" | "size" => {
+                    q.size = u32::try_from(int(key, v)?)
+                        .ok()
+                        .filter(|n| (1..=Self::MAX_SIZE).contains(n))
+                        .ok_or_else(|| bad(key, "expected 1 to 1000 rows"))?
+                }
+                "page" | "current" => {
+                    q.page = u32::try_from(int(key, v)?)
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| bad(key, "expected a page >= 1"))?
+                }
+                "sidx" => {
+                    q.sort = match v {
+                        "id" => SortKey::Id,
+                        "dateCreated" => SortKey::DateCreated,
+                        "lastUpdated" => SortKey::LastUpdated,
+                        other => SortKey::Field(
+                            Field::from_name(other).ok_or_else(|| bad(key, "unknown sort field"))?,
+                        ),
+                    }
+                }
+                "sord" => {
+                    q.descending = match v {
+                        "asc" => false,
+                        "desc" => true,
+                        _ => return Err(bad(key, "expected asc or desc")),
+                    }
+                }
+                _ => {
+                    return Err(Error::UnknownField {
+                        field: key.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(q)
+    }
 
     /// How many rows to skip: `(page - 1) * size`, page 0 read as 1.
     pub fn offset(&self) -> u64 {

@@ -145,3 +145,97 @@ pub(crate) fn reconcile(
     }
     target.created = target.created.min(merged.created);
 }
+
+/// Applies an update (set / clear / keep) in place, recording what changed. The verified
+/// rule holds: a true flag is neither lowered nor cleared while its contact stays the same.
+pub(crate) fn apply_update(
+    settings: &IdentitySettings,
+    target: &mut Customer,
+    update: &crate::model::UpdatePatch,
+) -> Vec<ChangedField> {
+    use crate::model::Change;
+    let mut changed = Vec::new();
+    let contact_stays = |target: &Customer, contact: Field| match update.field(contact) {
+        Change::Keep => true,
+        Change::Clear => target.fields.get(contact).is_none(),
+        Change::Set(new) => match (new.as_str(), target.fields.text(contact)) {
+            (Some(new), Some(old)) => {
+                let ty = if contact == Field::Mobile {
+                    "mobile"
+                } else {
+                    "email"
+                };
+                new == old
+                    || matches!((settings.normalize(ty, old), settings.normalize(ty, new)), (Ok(a), Ok(b)) if a == b)
+            }
+            _ => false,
+        },
+    };
+    // Decided on the customer as it was, before any field of this update is applied.
+    let protected: Vec<Field> = VERIFIED
+        .iter()
+        .filter(|(flag, contact)| {
+            let lowering = !matches!(
+                update.field(*flag),
+                Change::Set(FieldValue::Bool(true)) | Change::Keep
+            );
+            let verified = target.fields.get(*flag).and_then(FieldValue::as_bool) == Some(true);
+            lowering && verified && contact_stays(target, *contact)
+        })
+        .map(|(flag, _)| *flag)
+        .collect();
+    for (field, change) in &update.fields {
+        if protected.contains(field) {
+            continue;
+        }
+        let before = target.fields.get(*field).cloned();
+        match change {
+            Change::Keep => {}
+            Change::Set(value) => {
+                target.fields.insert_unchecked(*field, value.clone());
+            }
+            Change::Clear => {
+                target.fields.remove(*field);
+            }
+        }
+        if target.fields.get(*field) != before.as_ref() {
+            changed.push(ChangedField::Field(*field));
+        }
+    }
+    for (key, change) in &update.attrs {
+        let before = target.attrs.get(key).cloned();
+        match change {
+            Change::Keep => {}
+            Change::Set(attr) => {
+                target.attrs.insert(key.clone(), attr.clone());
+            }
+            Change::Clear => {
+                target.attrs.shift_remove(key);
+            }
+        }
+        if target.attrs.get(key) != before.as_ref() {
+            changed.push(ChangedField::Attr(key.clone()));
+        }
+    }
+    if let Some(tags) = &update.tags {
+        let mut new = Vec::new();
+        for t in tags {
+            push_unique(&mut new, t.clone());
+        }
+        if new != target.tags {
+            target.tags = new;
+            changed.push(ChangedField::Tags);
+        }
+    }
+    if let Some(groups) = &update.groups {
+        let mut new = Vec::new();
+        for g in groups {
+            push_unique(&mut new, *g);
+        }
+        if new != target.groups {
+            target.groups = new;
+            changed.push(ChangedField::Groups);
+        }
+    }
+    changed
+}

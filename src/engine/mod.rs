@@ -7,9 +7,11 @@
 //! field patch. The whole call is one store transaction: all of it happens or none of it.
 
 mod fields;
+mod ops;
 mod outcome;
 mod resolve;
 
+pub use ops::Updated;
 pub use outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
 
 use crate::clock::{Clock, SystemClock};

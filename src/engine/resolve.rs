@@ -23,7 +23,7 @@ const MAX_NAME_CHARS: usize = 256;
 const MAX_SCOPE_CHARS: usize = 64;
 
 /// Step 1: validates and normalizes one identity. `Ok(Err(identity))` is a blocked value.
-fn normalize_one(
+pub(crate) fn normalize_one(
     settings: &IdentitySettings,
     index: usize,
     input: &IdentityInput,

@@ -64,6 +64,9 @@ pub enum CustomerStatus {
     },
     /// Logically deleted; its identities were released.
     Deleted,
+    /// Erased for good: personal fields, identities and the personal parts of its history are
+    /// gone; only this tombstone (id, status, timestamps) remains.
+    Erased,
 }
 
 /// An extended (custom) attribute: 002's `attr` entries, 001's `extendAttrList`.
@@ -146,6 +149,7 @@ impl Serialize for Customer {
         match self.status {
             CustomerStatus::Active => map.serialize_entry("status", "active")?,
             CustomerStatus::Deleted => map.serialize_entry("status", "deleted")?,
+            CustomerStatus::Erased => map.serialize_entry("status", "erased")?,
             CustomerStatus::Merged { into } => {
                 map.serialize_entry("status", "merged")?;
                 map.serialize_entry("mergedInto", &into)?;

@@ -8,6 +8,7 @@ mod customer;
 mod fields;
 mod identity;
 mod request;
+mod update;
 
 pub(crate) use customer::push_unique;
 pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, TenantId};
@@ -15,3 +16,4 @@ pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use identity::is_valid_type;
 pub use identity::{Identity, IdentityInput, IdentityKey, IdentityType};
 pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};
+pub use update::{Change, UpdatePatch};

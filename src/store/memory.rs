@@ -201,6 +201,16 @@ impl MemoryStore {
     }
 }
 
+/// What an erased identity leaves in history: its type, nothing personal.
+fn redacted(identity: &Identity) -> Identity {
+    Identity {
+        identity_type: identity.identity_type.clone(),
+        scope: None,
+        identity_value: std::sync::Arc::from("[erased]"),
+        identity_name: None,
+    }
+}
+
 fn slot_id(slot: u32) -> CustomerId {
     CustomerId(u64::from(slot) + 1)
 }
@@ -487,6 +497,89 @@ impl Txn for MemoryTxn<'_> {
             cause: cause.clone(),
         });
         Ok(())
+    }
+
+    fn erase(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<Vec<CustomerId>> {
+        let s = &mut *self.store;
+        let root = s.live_slot(tenant, id).ok_or(Error::CustomerNotFound(id))?;
+        let t = s.slots[root as usize].tenant;
+        // The customer and everyone merged into it, through any number of merges.
+        let mut members = vec![root];
+        let mut i = 0;
+        while i < members.len() {
+            for event in &s.slots[members[i] as usize].history {
+                if let EventKind::Merged { from } = event.kind {
+                    members.push((from.0 - 1) as u32);
+                }
+            }
+            i += 1;
+        }
+        // Every identity these customers ever held: their current ring, and the links in
+        // their history (identities released by a delete are no longer in the ring).
+        let mut doomed: Vec<u32> = Vec::new();
+        let start = s.slots[root as usize].ring;
+        let mut cur = start;
+        while cur != NONE {
+            doomed.push(cur);
+            let next = s.entries[cur as usize].next;
+            cur = if next == start { NONE } else { next };
+        }
+        for &m in &members {
+            for event in &s.slots[m as usize].history {
+                if let EventKind::Linked { identity } | EventKind::Unlinked { identity } = &event.kind {
+                    if let Some(e) = s.find_entry(t, identity.key()) {
+                        // Unless someone else holds that value now.
+                        let linked = s.entries[e as usize].linked_to;
+                        if linked == NONE || s.root(linked) == root {
+                            doomed.push(e);
+                        }
+                    }
+                }
+            }
+        }
+        doomed.sort_unstable();
+        doomed.dedup();
+        for e in doomed {
+            let hash = s.hash_key(t, s.entries[e as usize].identity.key());
+            if let Ok(found) = s.index.find_entry(hash, |&x| x == e) {
+                found.remove();
+            }
+            let entry = &mut s.entries[e as usize];
+            entry.identity = redacted(&entry.identity);
+            entry.linked_to = NONE;
+            entry.next = NONE;
+        }
+        s.slots[root as usize].ring = NONE;
+        let mut erased = Vec::with_capacity(members.len());
+        for &m in &members {
+            let slot = &mut s.slots[m as usize];
+            let c = &mut slot.customer;
+            *c = Customer {
+                status: CustomerStatus::Erased,
+                updated: at,
+                ..Customer::new(c.id, c.created)
+            };
+            for event in &mut slot.history {
+                if let EventKind::Linked { identity } | EventKind::Unlinked { identity } = &mut event.kind {
+                    *identity = redacted(identity);
+                }
+            }
+            erased.push(c.id);
+        }
+        let root_slot = &mut s.slots[root as usize];
+        root_slot.history.push(HistoryEvent {
+            customer: root_slot.customer.id,
+            at,
+            kind: EventKind::Erased,
+            cause: cause.clone(),
+        });
+        Ok(erased)
     }
 
     fn unlink(

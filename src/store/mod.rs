@@ -128,6 +128,19 @@ pub trait Txn {
     /// them creates a new customer.
     fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()>;
 
+    /// Erases a customer for good: the live customer an id leads to and every customer merged
+    /// into it lose their fields, attributes, tags, groups and identities (which are removed,
+    /// not just released), the identities in their history are redacted, and they become
+    /// `Erased` tombstones. Returns the erased ids (the customer first). Works on deleted
+    /// customers too.
+    fn erase(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<Vec<CustomerId>>;
+
     /// Unbinds an identity from its live owner; `Ok(false)` if nobody owned it.
     fn unlink(
         &mut self,

@@ -1,0 +1,427 @@
+//! The customer operations around resolution (SEMANTICS §3): reads, updates, identities,
+//! tags and groups, delete and erase, query and count, and explanations from history.
+//!
+//! Each operation follows the engine's discipline: read and check everything first, then
+//! write, then commit, so it is all-or-nothing in every store.
+
+use super::fields::apply_update;
+use super::{ChangedField, Resolver, resolve};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::history::{Cause, Explanation, Operation};
+use crate::model::{
+    Customer, CustomerId, ExtAttr, Field, Identity, IdentityInput, TenantId, UpdatePatch, push_unique,
+};
+use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
+use crate::store::{Store, Txn};
+use indexmap::IndexMap;
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    /// The customer before the update (what 002's `PUT` returns).
+    pub before: Customer,
+    /// The customer after it.
+    pub customer: Customer,
+    /// What changed.
+    pub changed: Vec<ChangedField>,
+}
+
+/// Longest extended-attribute name accepted.
+const MAX_ATTR_NAME: usize = 64;
+
+fn check_attr_name(name: &str) -> Result<()> {
+    let reason = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.chars().count() > MAX_ATTR_NAME {
+        "it is longer than 64 characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidAttributeName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+fn live<T: Txn>(txn: &T, tenant: &TenantId, id: CustomerId) -> Result<Customer> {
+    match txn.customer(tenant, id)? {
+        Some(c) if c.is_active() => Ok(c.into_owned()),
+        _ => Err(Error::CustomerNotFound(id)),
+    }
+}
+
+fn cause(operation: Operation) -> Cause {
+    Cause {
+        operation,
+        reference: None,
+    }
+}
+
+impl<S: Store, C: Clock> Resolver<S, C> {
+    /// Validates and normalizes one identity; blocked values are an error here.
+    fn normalized(&self, tenant: &TenantId, input: &IdentityInput) -> Result<Identity> {
+        let mut buf = String::new();
+        match resolve::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
+            Ok(identity) => Ok(identity),
+            Err(blocked) => Err(Error::IdentityBlocked {
+                identity: blocked.to_string(),
+            }),
+        }
+    }
+
+    /// Reads, changes and writes back one live customer.
+    fn modify(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        change: impl FnOnce(&mut Customer) -> Result<Vec<ChangedField>>,
+    ) -> Result<Updated> {
+        let at = self.clock.now();
+        let mut txn = self.store.begin()?;
+        let before = live(&txn, tenant, id)?;
+        let mut customer = before.clone();
+        let changed = change(&mut customer)?;
+        if !changed.is_empty() {
+            customer.updated = at;
+            txn.put_customer(tenant, customer.clone())?;
+            txn.commit()?;
+        }
+        Ok(Updated {
+            before,
+            customer,
+            changed,
+        })
+    }
+
+    /// The identities of several customers (002 `GET customeridentities?customerIds=`; 000's
+    /// linked accounts), in the order asked. Unknown ids get an empty list.
+    pub fn identities_of(
+        &mut self,
+        tenant: &TenantId,
+        ids: &[CustomerId],
+    ) -> Result<Vec<(CustomerId, Vec<Identity>)>> {
+        let txn = self.store.begin()?;
+        ids.iter()
+            .map(|&id| Ok((id, txn.identities(tenant, id)?)))
+            .collect()
+    }
+
+    /// The live owner of an identity, after normalizing it (002 `GET customeridentities`
+    /// with `identityType` and `identityValue`; 001 `getCustomerIdByCustomerIdentity`).
+    /// Blocked values have no owner.
+    pub fn owner_of(&mut self, tenant: &TenantId, identity: &IdentityInput) -> Result<Option<CustomerId>> {
+        let identity = match self.normalized(tenant, identity) {
+            Ok(i) => i,
+            Err(Error::IdentityBlocked { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.store.begin()?.owner(tenant, identity.key())
+    }
+
+    /// The values of named attributes (001 `queryAttrValuesByCustomerId`): well-known fields
+    /// by any of their names, extended attributes by key, and `id`, `displayName`,
+    /// `dateCreated`, `lastUpdated`, `tags`, `groupIds`. Absent values are JSON `null`.
+    pub fn attributes(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        names: &[&str],
+    ) -> Result<IndexMap<String, serde_json::Value>> {
+        let customer = live(&self.store.begin()?, tenant, id)?;
+        let json = serde_json::to_value(&customer).map_err(|e| Error::Store(e.to_string()))?;
+        Ok(names
+            .iter()
+            .map(|&name| {
+                let value = match Field::from_name(name) {
+                    Some(f) => customer
+                        .fields
+                        .get(f)
+                        .map_or(serde_json::Value::Null, |v| v.to_json()),
+                    None => customer
+                        .attrs
+                        .get(name)
+                        .map(|a| a.value.clone())
+                        .or_else(|| json.get(name).cloned())
+                        .unwrap_or(serde_json::Value::Null),
+                };
+                (name.to_string(), value)
+            })
+            .collect())
+    }
+
+    /// Updates a customer with a patch that can set, clear or keep each field (002 `PUT
+    /// customers/{id}`, 000 `PATCH`). The verified rule holds. Identities are not touched.
+    pub fn update(&mut self, tenant: &TenantId, id: CustomerId, update: &UpdatePatch) -> Result<Updated> {
+        let settings = self.settings_arc(tenant);
+        self.modify(tenant, id, |c| Ok(apply_update(&settings, c, update)))
+    }
+
+    /// Updates one attribute by name (001 `updateCustomerAttr`): a well-known field (any of
+    /// its names), type-checked — gender must be 0/1/2, dates must parse, numbers must be
+    /// numbers — or else an extended attribute. JSON `null` clears it.
+    pub fn update_attribute(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<Updated> {
+        let mut update = UpdatePatch::new();
+        match Field::from_name(name) {
+            Some(field) => match field.parse_json(value)? {
+                Some(v) => update = update.set(field, v)?,
+                None => update = update.clear(field),
+            },
+            None => return self.update_extended_attribute(tenant, id, name, value),
+        }
+        self.update(tenant, id, &update)
+    }
+
+    /// Sets (or, with JSON `null`, clears) an extended attribute, even one whose key is also
+    /// the name of a well-known field (001's `isExtendAttr: true`).
+    pub fn update_extended_attribute(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<Updated> {
+        check_attr_name(key)?;
+        let change = if value.is_null() {
+            crate::model::Change::Clear
+        } else {
+            crate::model::Change::Set(ExtAttr {
+                name: None,
+                value: value.clone(),
+            })
+        };
+        let update = UpdatePatch {
+            attrs: vec![(key.to_string(), change)],
+            ..UpdatePatch::new()
+        };
+        self.update(tenant, id, &update)
+    }
+
+    /// Binds an identity to a customer (002 `POST customeridentities`). Errors when it is
+    /// invalid, blocked, owned by another customer, or would put the customer over its type's
+    /// limit. Adding an identity the customer already holds changes nothing.
+    pub fn add_identity(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity: &IdentityInput,
+    ) -> Result<Identity> {
+        let identity = self.normalized(tenant, identity)?;
+        let limit = self.settings(tenant).limit(&identity.identity_type);
+        let at = self.clock.now();
+        let mut txn = self.store.begin()?;
+        let customer = live(&txn, tenant, id)?.id;
+        match txn.owner(tenant, identity.key())? {
+            Some(owner) if owner == customer => return Ok(identity),
+            Some(owner) => {
+                return Err(Error::IdentityOwned {
+                    identity: identity.to_string(),
+                    owner,
+                });
+            }
+            None => {}
+        }
+        if let Some(limit) = limit {
+            let held = txn.identities_of_type(
+                tenant,
+                customer,
+                &identity.identity_type,
+                identity.scope.as_deref(),
+            )?;
+            if held.len() >= limit as usize {
+                return Err(Error::IdentityConflict {
+                    identity: identity.to_string(),
+                    with: held[0].to_string(),
+                    limit,
+                });
+            }
+        }
+        txn.link(tenant, customer, &identity, at, &cause(Operation::AddIdentity))?;
+        txn.commit()?;
+        Ok(identity)
+    }
+
+    /// Unbinds an identity from a customer. `Ok(false)` if nobody holds it; an error if
+    /// another customer does.
+    pub fn remove_identity(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity: &IdentityInput,
+    ) -> Result<bool> {
+        let identity = match self.normalized(tenant, identity) {
+            Ok(i) => i,
+            Err(Error::IdentityBlocked { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let at = self.clock.now();
+        let mut txn = self.store.begin()?;
+        let customer = live(&txn, tenant, id)?.id;
+        match txn.owner(tenant, identity.key())? {
+            None => Ok(false),
+            Some(owner) if owner != customer => Err(Error::IdentityOwned {
+                identity: identity.to_string(),
+                owner,
+            }),
+            Some(_) => {
+                let removed = txn.unlink(tenant, identity.key(), at, &cause(Operation::RemoveIdentity))?;
+                txn.commit()?;
+                Ok(removed)
+            }
+        }
+    }
+
+    /// Adds tags (000 `tag`), keeping the list free of duplicates.
+    pub fn add_tags(&mut self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
+        self.modify(tenant, id, |c| {
+            let added = tags
+                .iter()
+                .fold(false, |any, t| push_unique(&mut c.tags, t.to_string()) | any);
+            Ok(if added {
+                vec![ChangedField::Tags]
+            } else {
+                Vec::new()
+            })
+        })
+    }
+
+    /// Removes tags.
+    pub fn remove_tags(&mut self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
+        self.modify(tenant, id, |c| {
+            let before = c.tags.len();
+            c.tags.retain(|t| !tags.contains(&t.as_str()));
+            Ok(if c.tags.len() != before {
+                vec![ChangedField::Tags]
+            } else {
+                Vec::new()
+            })
+        })
+    }
+
+    /// Adds the customer to groups (001 `groupId`).
+    pub fn add_groups(&mut self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
+        self.modify(tenant, id, |c| {
+            let added = groups
+                .iter()
+                .fold(false, |any, g| push_unique(&mut c.groups, *g) | any);
+            Ok(if added {
+                vec![ChangedField::Groups]
+            } else {
+                Vec::new()
+            })
+        })
+    }
+
+    /// Removes the customer from groups.
+    pub fn remove_groups(&mut self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
+        self.modify(tenant, id, |c| {
+            let before = c.groups.len();
+            c.groups.retain(|g| !groups.contains(g));
+            Ok(if c.groups.len() != before {
+                vec![ChangedField::Groups]
+            } else {
+                Vec::new()
+            })
+        })
+    }
+
+    /// Logically deletes a customer (001 `singleDelete`, 002 `DELETE customers/{id}`): it
+    /// reads as not found from then on and its identities are released, so a later resolve of
+    /// them creates a new customer. A merged id deletes the customer it leads to.
+    pub fn delete(&mut self, tenant: &TenantId, id: CustomerId) -> Result<()> {
+        let at = self.clock.now();
+        let mut txn = self.store.begin()?;
+        let customer = live(&txn, tenant, id)?.id;
+        txn.delete(tenant, customer, at, &cause(Operation::Delete))?;
+        txn.commit()
+    }
+
+    /// Erases a customer's personal data for good (the right to be forgotten): fields,
+    /// attributes, tags, groups and identities of the customer and of every customer merged
+    /// into it are removed, identities in their history are redacted, and tombstones with
+    /// status `Erased` remain. Works on live and deleted customers; returns the erased ids.
+    pub fn erase(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<CustomerId>> {
+        let at = self.clock.now();
+        let mut txn = self.store.begin()?;
+        if txn.customer(tenant, id)?.is_none() {
+            return Err(Error::CustomerNotFound(id));
+        }
+        let erased = txn.erase(tenant, id, at, &cause(Operation::Erase))?;
+        txn.commit()?;
+        Ok(erased)
+    }
+
+    /// A page of live customers matching a query (001 `simpleQuery`, 002 `GET customers`),
+    /// with the total.
+    pub fn query(&mut self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        self.store.begin()?.query(tenant, query)
+    }
+
+    /// Like [`query`](Self::query), with each customer as JSON restricted to
+    /// [`CustomerQuery::select`] (all keys when `None`; `id` always).
+    pub fn query_json(
+        &mut self,
+        tenant: &TenantId,
+        query: &CustomerQuery,
+    ) -> Result<(Vec<serde_json::Value>, u64)> {
+        let page = self.query(tenant, query)?;
+        let rows = page
+            .rows
+            .iter()
+            .map(|c| {
+                let mut json = serde_json::to_value(c).map_err(|e| Error::Store(e.to_string()))?;
+                if let (Some(select), Some(map)) = (&query.select, json.as_object_mut()) {
+                    map.retain(|k, _| k == "id" || select.iter().any(|s| s == k));
+                }
+                Ok(json)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rows, page.total))
+    }
+
+    /// How many live customers match a filter (002 `customers/count`).
+    pub fn count(&mut self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+        self.store.begin()?.count(tenant, filter)
+    }
+
+    /// Why two identities are the same customer: the shortest chain of links and merges
+    /// (with their times and causes) that connects them, or `None` if they are not held by
+    /// the same live customer.
+    ///
+    /// ```
+    /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
+    /// let mut r = Resolver::new(MemoryStore::new());
+    /// let t = TenantId::new("t");
+    /// let (m, e, w) = (IdentityInput::new("mobile", "13811112222"), IdentityInput::new("email", "a@b.cn"),
+    ///                  IdentityInput::new("wechat", "o1"));
+    /// r.resolve(&t, &ResolveRequest::new([m.clone(), w.clone()]).with_cause("shop")).unwrap();
+    /// r.resolve(&t, &ResolveRequest::new([e.clone()]).with_cause("crm")).unwrap();
+    /// r.resolve(&t, &ResolveRequest::new([e.clone(), m.clone()]).with_cause("app")).unwrap();
+    /// let why = r.explain(&t, &w, &e).unwrap().unwrap();
+    /// // wechat linked by "shop", customer 2 merged in by "app", email linked to 2 by "crm".
+    /// assert_eq!(why.steps.len(), 3);
+    /// ```
+    pub fn explain(
+        &mut self,
+        tenant: &TenantId,
+        a: &IdentityInput,
+        b: &IdentityInput,
+    ) -> Result<Option<Explanation>> {
+        let (a, b) = (self.normalized(tenant, a)?, self.normalized(tenant, b)?);
+        let txn = self.store.begin()?;
+        let (Some(owner), Some(other)) = (txn.owner(tenant, a.key())?, txn.owner(tenant, b.key())?) else {
+            return Ok(None);
+        };
+        if owner != other {
+            return Ok(None);
+        }
+        let history = txn.history(tenant, owner)?;
+        Ok(crate::history::explain(owner, &history, &a, &b))
+    }
+}
