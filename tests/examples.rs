@@ -80,3 +80,19 @@ fn resolve_rejects_bad_arguments() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option --frobnicate"));
 }
+
+/// One example per source system; each asserts that system's documented behaviour as it runs.
+#[test]
+fn source_systems() {
+    let dmhub = run_example("convertlab_dmhub", &[]);
+    assert!(
+        dmhub
+            .contains("POST customerandidentities (bound identity) -> id Some(CustomerId(1)), created false")
+    );
+    let baiyao = run_example("baiyao_cdp", &[]);
+    assert!(baiyao.contains("singleDelete -> customerInfo: None"));
+    let clinic = run_example("clinic_shop", &[]);
+    assert!(clinic.contains("GET linked-account -> [{\"identityType\":\"idcard\""));
+    let beauty = run_example("beauty_clinic", &[]);
+    assert!(beauty.contains("getCusInfoByCusTelnum(13338363507) -> id 1"));
+}
