@@ -260,10 +260,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     );
                 }
             }
-            (Op::Tag { .. }, Some(id)) => {
-                if r.add_tags(t, id, &[name.as_str()]).is_ok() {
-                    prop_assert!(r.get(t, id).unwrap().unwrap().tags.contains(&name));
-                }
+            (Op::Tag { .. }, Some(id)) if r.add_tags(t, id, &[name.as_str()]).is_ok() => {
+                prop_assert!(r.get(t, id).unwrap().unwrap().tags.contains(&name));
             }
             _ => {}
         }
