@@ -123,12 +123,53 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A transient conflict with a concurrent writer (a serialization failure, a deadlock, an
+    /// identity claimed at the same moment). Nothing was applied; the engine retries the whole
+    /// operation, so callers only see this through [`Error::Contention`].
+    #[error("transient conflict: {0}")]
+    Transient(String),
+    /// An operation kept conflicting with concurrent writers and was given up; nothing of it
+    /// was applied.
+    #[error("gave up after {attempts} attempts that conflicted with concurrent writers: {last}")]
+    Contention {
+        /// How many times it was tried.
+        attempts: u32,
+        /// The last conflict.
+        last: String,
+    },
+    /// The database was written by a newer version of this crate.
+    #[error("database schema version {found} is newer than this crate supports ({supported})")]
+    SchemaTooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this crate knows.
+        supported: i64,
+    },
     /// The storage backend failed; the operation was not applied.
     #[error("store error: {0}")]
     Store(String),
 }
 
 impl Error {
+    /// A copy of an input error (the variants a batch reports per request).
+    pub(crate) fn clone_input_error(&self) -> Self {
+        match self {
+            Error::InvalidIdentity {
+                index,
+                identity_type,
+                value,
+                reason,
+            } => Error::InvalidIdentity {
+                index: *index,
+                identity_type: identity_type.clone(),
+                value: value.clone(),
+                reason: reason.clone(),
+            },
+            Error::InvalidField { field, reason } => Error::field(field.clone(), reason.clone()),
+            other => Error::Store(other.to_string()),
+        }
+    }
+
     /// Shorthand for an [`Error::InvalidField`].
     pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidField {

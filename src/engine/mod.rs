@@ -26,6 +26,34 @@ use crate::store::{Store, Txn};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Runs a whole store operation again while it hits transient conflicts with concurrent
+/// writers (PostgreSQL serialization failures, identities claimed at the same moment), with
+/// a growing pause, up to a bound; then gives up with [`Error::Contention`].
+pub(crate) fn retry<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    const ATTEMPTS: u32 = 30;
+    let mut last = String::new();
+    for n in 0..ATTEMPTS {
+        match attempt() {
+            Err(Error::Transient(why)) => {
+                last = why;
+                // 0.1 ms doubling to 25 ms, jittered so that colliding writers drift apart.
+                let base = 100u64 << n.min(8);
+                let jitter = u64::from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.subsec_nanos()),
+                ) % base;
+                std::thread::sleep(std::time::Duration::from_micros(base + jitter));
+            }
+            other => return other,
+        }
+    }
+    Err(Error::Contention {
+        attempts: ATTEMPTS,
+        last,
+    })
+}
+
 /// Plans and applies one prepared request inside a transaction.
 fn resolve_one<T: Txn>(
     txn: &mut T,
@@ -138,6 +166,21 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             .clone()
     }
 
+    /// Now, to the microsecond: every store keeps times at that precision, so all of them
+    /// read back exactly what was written.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        use chrono::SubsecRound;
+        self.clock.now().trunc_subsecs(6)
+    }
+
+    /// When a request happened: its event time, or now; to the microsecond.
+    fn event_time(&self, request: &ResolveRequest) -> chrono::DateTime<chrono::Utc> {
+        use chrono::SubsecRound;
+        request
+            .event_time
+            .map_or_else(|| self.now(), |t| t.trunc_subsecs(6))
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
@@ -166,12 +209,22 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         operation: Operation,
     ) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
-        let at = request.event_time.unwrap_or_else(|| self.clock.now());
+        let at = self.event_time(request);
         let prepared = resolve::prepare(&settings, request)?;
-        let mut txn = self.store.begin()?;
-        let outcome = resolve_one(&mut txn, &settings, tenant, request, prepared, at, operation)?;
-        txn.commit()?;
-        Ok(outcome)
+        retry(|| {
+            let mut txn = self.store.begin()?;
+            let outcome = resolve_one(
+                &mut txn,
+                &settings,
+                tenant,
+                request,
+                prepared.clone(),
+                at,
+                operation,
+            )?;
+            txn.commit()?;
+            Ok(outcome)
+        })
     }
 
     /// Resolves many requests in one store transaction, with exactly the outcomes that
@@ -202,38 +255,37 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         use rayon::prelude::*;
         let settings = self.settings_arc(tenant);
         // Read the clock in request order, as one-by-one resolution would.
-        let times: Vec<_> = requests
-            .iter()
-            .map(|r| r.event_time.unwrap_or_else(|| self.clock.now()))
-            .collect();
+        let times: Vec<_> = requests.iter().map(|r| self.event_time(r)).collect();
         let prepared: Vec<Result<resolve::Prepared>> = requests
             .par_iter()
             .with_min_len(256)
             .map(|r| resolve::prepare(&settings, r))
             .collect();
-        let mut txn = self.store.begin()?;
-        let mut outcomes = Vec::with_capacity(requests.len());
-        for ((request, prepared), at) in requests.iter().zip(prepared).zip(times) {
-            outcomes.push(match prepared {
-                Err(e) => Err(e),
-                Ok(prepared) => match resolve_one(
-                    &mut txn,
-                    &settings,
-                    tenant,
-                    request,
-                    prepared,
-                    at,
-                    Operation::Resolve,
-                ) {
-                    Ok(outcome) => Ok(outcome),
-                    // Only input errors are per request; anything else is the store's.
-                    Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => Err(e),
-                    Err(e) => return Err(e),
-                },
-            });
-        }
-        txn.commit()?;
-        Ok(outcomes)
+        retry(|| {
+            let mut txn = self.store.begin()?;
+            let mut outcomes = Vec::with_capacity(requests.len());
+            for ((request, prepared), at) in requests.iter().zip(&prepared).zip(&times) {
+                outcomes.push(match prepared {
+                    Err(e) => Err(e.clone_input_error()),
+                    Ok(p) => match resolve_one(
+                        &mut txn,
+                        &settings,
+                        tenant,
+                        request,
+                        p.clone(),
+                        *at,
+                        Operation::Resolve,
+                    ) {
+                        Ok(outcome) => Ok(outcome),
+                        // Only input errors are per request; anything else is the store's.
+                        Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => Err(e),
+                        Err(e) => return Err(e),
+                    },
+                });
+            }
+            txn.commit()?;
+            Ok(outcomes)
+        })
     }
 
     /// What [`resolve`](Self::resolve) would do, without writing anything (001's
@@ -241,7 +293,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// customer would be created.
     pub fn dry_run(&mut self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
-        let at = request.event_time.unwrap_or_else(|| self.clock.now());
+        let at = self.event_time(request);
         let prepared = resolve::prepare(&settings, request)?;
         let txn = self.store.begin()?;
         Ok(resolve::plan(&txn, &settings, tenant, request, prepared, at)?.outcome)

@@ -5,7 +5,7 @@
 //! write, then commit, so it is all-or-nothing in every store.
 
 use super::fields::apply_update;
-use super::{ChangedField, Resolver, resolve};
+use super::{ChangedField, Resolver, resolve, retry};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
@@ -75,22 +75,24 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         &mut self,
         tenant: &TenantId,
         id: CustomerId,
-        change: impl FnOnce(&mut Customer) -> Result<Vec<ChangedField>>,
+        mut change: impl FnMut(&mut Customer) -> Result<Vec<ChangedField>>,
     ) -> Result<Updated> {
-        let at = self.clock.now();
-        let mut txn = self.store.begin()?;
-        let before = live(&txn, tenant, id)?;
-        let mut customer = before.clone();
-        let changed = change(&mut customer)?;
-        if !changed.is_empty() {
-            customer.updated = at;
-            txn.put_customer(tenant, customer.clone())?;
-            txn.commit()?;
-        }
-        Ok(Updated {
-            before,
-            customer,
-            changed,
+        let at = self.now();
+        retry(|| {
+            let mut txn = self.store.begin()?;
+            let before = live(&txn, tenant, id)?;
+            let mut customer = before.clone();
+            let changed = change(&mut customer)?;
+            if !changed.is_empty() {
+                customer.updated = at;
+                txn.put_customer(tenant, customer.clone())?;
+                txn.commit()?;
+            }
+            Ok(Updated {
+                before,
+                customer,
+                changed,
+            })
         })
     }
 
@@ -214,37 +216,39 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Identity> {
         let identity = self.normalized(tenant, identity)?;
         let limit = self.settings(tenant).limit(&identity.identity_type);
-        let at = self.clock.now();
-        let mut txn = self.store.begin()?;
-        let customer = live(&txn, tenant, id)?.id;
-        match txn.owner(tenant, identity.key())? {
-            Some(owner) if owner == customer => return Ok(identity),
-            Some(owner) => {
-                return Err(Error::IdentityOwned {
-                    identity: identity.to_string(),
-                    owner,
-                });
+        let at = self.now();
+        retry(|| {
+            let mut txn = self.store.begin()?;
+            let customer = live(&txn, tenant, id)?.id;
+            match txn.owner(tenant, identity.key())? {
+                Some(owner) if owner == customer => return Ok(identity.clone()),
+                Some(owner) => {
+                    return Err(Error::IdentityOwned {
+                        identity: identity.to_string(),
+                        owner,
+                    });
+                }
+                None => {}
             }
-            None => {}
-        }
-        if let Some(limit) = limit {
-            let held = txn.identities_of_type(
-                tenant,
-                customer,
-                &identity.identity_type,
-                identity.scope.as_deref(),
-            )?;
-            if held.len() >= limit as usize {
-                return Err(Error::IdentityConflict {
-                    identity: identity.to_string(),
-                    with: held[0].to_string(),
-                    limit,
-                });
+            if let Some(limit) = limit {
+                let held = txn.identities_of_type(
+                    tenant,
+                    customer,
+                    &identity.identity_type,
+                    identity.scope.as_deref(),
+                )?;
+                if held.len() >= limit as usize {
+                    return Err(Error::IdentityConflict {
+                        identity: identity.to_string(),
+                        with: held[0].to_string(),
+                        limit,
+                    });
+                }
             }
-        }
-        txn.link(tenant, customer, &identity, at, &cause(Operation::AddIdentity))?;
-        txn.commit()?;
-        Ok(identity)
+            txn.link(tenant, customer, &identity, at, &cause(Operation::AddIdentity))?;
+            txn.commit()?;
+            Ok(identity.clone())
+        })
     }
 
     /// Unbinds an identity from a customer. `Ok(false)` if nobody holds it; an error if
@@ -260,21 +264,24 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             Err(Error::IdentityBlocked { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
-        let at = self.clock.now();
-        let mut txn = self.store.begin()?;
-        let customer = live(&txn, tenant, id)?.id;
-        match txn.owner(tenant, identity.key())? {
-            None => Ok(false),
-            Some(owner) if owner != customer => Err(Error::IdentityOwned {
-                identity: identity.to_string(),
-                owner,
-            }),
-            Some(_) => {
-                let removed = txn.unlink(tenant, identity.key(), at, &cause(Operation::RemoveIdentity))?;
-                txn.commit()?;
-                Ok(removed)
+        let at = self.now();
+        retry(|| {
+            let mut txn = self.store.begin()?;
+            let customer = live(&txn, tenant, id)?.id;
+            match txn.owner(tenant, identity.key())? {
+                None => Ok(false),
+                Some(owner) if owner != customer => Err(Error::IdentityOwned {
+                    identity: identity.to_string(),
+                    owner,
+                }),
+                Some(_) => {
+                    let removed =
+                        txn.unlink(tenant, identity.key(), at, &cause(Operation::RemoveIdentity))?;
+                    txn.commit()?;
+                    Ok(removed)
+                }
             }
-        }
+        })
     }
 
     /// Adds tags (000 `tag`), keeping the list free of duplicates.
@@ -335,11 +342,13 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// reads as not found from then on and its identities are released, so a later resolve of
     /// them creates a new customer. A merged id deletes the customer it leads to.
     pub fn delete(&mut self, tenant: &TenantId, id: CustomerId) -> Result<()> {
-        let at = self.clock.now();
-        let mut txn = self.store.begin()?;
-        let customer = live(&txn, tenant, id)?.id;
-        txn.delete(tenant, customer, at, &cause(Operation::Delete))?;
-        txn.commit()
+        let at = self.now();
+        retry(|| {
+            let mut txn = self.store.begin()?;
+            let customer = live(&txn, tenant, id)?.id;
+            txn.delete(tenant, customer, at, &cause(Operation::Delete))?;
+            txn.commit()
+        })
     }
 
     /// Erases a customer's personal data for good (the right to be forgotten): fields,
@@ -347,14 +356,16 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// into it are removed, identities in their history are redacted, and tombstones with
     /// status `Erased` remain. Works on live and deleted customers; returns the erased ids.
     pub fn erase(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<CustomerId>> {
-        let at = self.clock.now();
-        let mut txn = self.store.begin()?;
-        if txn.customer(tenant, id)?.is_none() {
-            return Err(Error::CustomerNotFound(id));
-        }
-        let erased = txn.erase(tenant, id, at, &cause(Operation::Erase))?;
-        txn.commit()?;
-        Ok(erased)
+        let at = self.now();
+        retry(|| {
+            let mut txn = self.store.begin()?;
+            if txn.customer(tenant, id)?.is_none() {
+                return Err(Error::CustomerNotFound(id));
+            }
+            let erased = txn.erase(tenant, id, at, &cause(Operation::Erase))?;
+            txn.commit()?;
+            Ok(erased)
+        })
     }
 
     /// A page of live customers matching a query (001 `simpleQuery`, 002 `GET customers`),

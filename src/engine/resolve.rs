@@ -88,6 +88,7 @@ pub(crate) fn normalize_one(
 
 /// A request's identities after steps 1 and 2: the store is not involved yet, so requests
 /// can be prepared in parallel.
+#[derive(Clone)]
 pub(crate) struct Prepared {
     /// Validated, normalized, deduplicated and ordered.
     pub(crate) identities: Vec<Identity>,

@@ -33,7 +33,8 @@ struct Slot {
     customer: Customer,
     /// Some identity of this customer's ring (including merged customers'), or `NONE`.
     ring: u32,
-    history: Vec<HistoryEvent>,
+    /// Events with their global recording order, which breaks ties between equal times.
+    history: Vec<(u64, HistoryEvent)>,
 }
 
 struct Entry {
@@ -211,6 +212,13 @@ fn redacted(identity: &Identity) -> Identity {
     }
 }
 
+static NEXT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A number that grows with every recorded event (only its order matters).
+fn next_seq() -> u64 {
+    NEXT_SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
 fn slot_id(slot: u32) -> CustomerId {
     CustomerId(u64::from(slot) + 1)
 }
@@ -322,16 +330,16 @@ impl Txn for MemoryTxn<'_> {
         let mut events = Vec::new();
         let mut pending = vec![root];
         while let Some(slot) = pending.pop() {
-            for event in &s.slots[slot as usize].history {
+            for (seq, event) in &s.slots[slot as usize].history {
                 if let EventKind::Merged { from } = event.kind {
                     pending.push((from.0 - 1) as u32);
                 }
-                events.push(event.clone());
+                events.push((event.at, *seq, event));
             }
         }
-        // Stable: events of one time keep the order they were recorded in per customer.
-        events.sort_by_key(|e| e.at);
-        Ok(events)
+        // Oldest first; events of one instant in the order they were recorded.
+        events.sort_by_key(|(at, seq, _)| (*at, *seq));
+        Ok(events.into_iter().map(|(_, _, e)| e.clone()).collect())
     }
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
@@ -346,12 +354,15 @@ impl Txn for MemoryTxn<'_> {
             tenant: t,
             customer: Customer::new(id, at),
             ring: NONE,
-            history: vec![HistoryEvent {
-                customer: id,
-                at,
-                kind: EventKind::Created,
-                cause: cause.clone(),
-            }],
+            history: vec![(
+                next_seq(),
+                HistoryEvent {
+                    customer: id,
+                    at,
+                    kind: EventKind::Created,
+                    cause: cause.clone(),
+                },
+            )],
         });
         s.parent.push(AtomicU32::new(ix));
         Ok(id)
@@ -415,14 +426,17 @@ impl Txn for MemoryTxn<'_> {
         }
         s.slots[slot as usize].ring = e;
         s.entries[e as usize].linked_to = slot;
-        s.slots[slot as usize].history.push(HistoryEvent {
-            customer: id,
-            at,
-            kind: EventKind::Linked {
-                identity: identity.clone(),
+        s.slots[slot as usize].history.push((
+            next_seq(),
+            HistoryEvent {
+                customer: id,
+                at,
+                kind: EventKind::Linked {
+                    identity: identity.clone(),
+                },
+                cause: cause.clone(),
             },
-            cause: cause.clone(),
-        });
+        ));
         Ok(())
     }
 
@@ -459,18 +473,24 @@ impl Txn for MemoryTxn<'_> {
         let from_slot_ref = &mut s.slots[from_slot as usize];
         from_slot_ref.customer.status = CustomerStatus::Merged { into };
         from_slot_ref.customer.updated = at;
-        from_slot_ref.history.push(HistoryEvent {
-            customer: from,
-            at,
-            kind: EventKind::MergedInto { into },
-            cause: cause.clone(),
-        });
-        s.slots[into_slot as usize].history.push(HistoryEvent {
-            customer: into,
-            at,
-            kind: EventKind::Merged { from },
-            cause: cause.clone(),
-        });
+        from_slot_ref.history.push((
+            next_seq(),
+            HistoryEvent {
+                customer: from,
+                at,
+                kind: EventKind::MergedInto { into },
+                cause: cause.clone(),
+            },
+        ));
+        s.slots[into_slot as usize].history.push((
+            next_seq(),
+            HistoryEvent {
+                customer: into,
+                at,
+                kind: EventKind::Merged { from },
+                cause: cause.clone(),
+            },
+        ));
         Ok(())
     }
 
@@ -490,12 +510,15 @@ impl Txn for MemoryTxn<'_> {
         let live_id = slot_ref.customer.id;
         slot_ref.customer.status = CustomerStatus::Deleted;
         slot_ref.customer.updated = at;
-        slot_ref.history.push(HistoryEvent {
-            customer: live_id,
-            at,
-            kind: EventKind::Deleted,
-            cause: cause.clone(),
-        });
+        slot_ref.history.push((
+            next_seq(),
+            HistoryEvent {
+                customer: live_id,
+                at,
+                kind: EventKind::Deleted,
+                cause: cause.clone(),
+            },
+        ));
         Ok(())
     }
 
@@ -513,7 +536,7 @@ impl Txn for MemoryTxn<'_> {
         let mut members = vec![root];
         let mut i = 0;
         while i < members.len() {
-            for event in &s.slots[members[i] as usize].history {
+            for (_, event) in &s.slots[members[i] as usize].history {
                 if let EventKind::Merged { from } = event.kind {
                     members.push((from.0 - 1) as u32);
                 }
@@ -531,7 +554,7 @@ impl Txn for MemoryTxn<'_> {
             cur = if next == start { NONE } else { next };
         }
         for &m in &members {
-            for event in &s.slots[m as usize].history {
+            for (_, event) in &s.slots[m as usize].history {
                 if let EventKind::Linked { identity } | EventKind::Unlinked { identity } = &event.kind {
                     if let Some(e) = s.find_entry(t, identity.key()) {
                         // Unless someone else holds that value now.
@@ -565,7 +588,7 @@ impl Txn for MemoryTxn<'_> {
                 updated: at,
                 ..Customer::new(c.id, c.created)
             };
-            for event in &mut slot.history {
+            for (_, event) in &mut slot.history {
                 if let EventKind::Linked { identity } | EventKind::Unlinked { identity } = &mut event.kind {
                     *identity = redacted(identity);
                 }
@@ -573,12 +596,15 @@ impl Txn for MemoryTxn<'_> {
             erased.push(c.id);
         }
         let root_slot = &mut s.slots[root as usize];
-        root_slot.history.push(HistoryEvent {
-            customer: root_slot.customer.id,
-            at,
-            kind: EventKind::Erased,
-            cause: cause.clone(),
-        });
+        root_slot.history.push((
+            next_seq(),
+            HistoryEvent {
+                customer: root_slot.customer.id,
+                at,
+                kind: EventKind::Erased,
+                cause: cause.clone(),
+            },
+        ));
         Ok(erased)
     }
 
@@ -623,12 +649,15 @@ impl Txn for MemoryTxn<'_> {
         let identity = entry.identity.clone();
         let slot_ref = &mut s.slots[slot as usize];
         let owner = slot_ref.customer.id;
-        slot_ref.history.push(HistoryEvent {
-            customer: owner,
-            at,
-            kind: EventKind::Unlinked { identity },
-            cause: cause.clone(),
-        });
+        slot_ref.history.push((
+            next_seq(),
+            HistoryEvent {
+                customer: owner,
+                at,
+                kind: EventKind::Unlinked { identity },
+                cause: cause.clone(),
+            },
+        ));
         Ok(true)
     }
 

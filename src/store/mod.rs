@@ -86,7 +86,7 @@ pub trait Txn {
     ) -> Result<Vec<Identity>>;
 
     /// The events that made a customer: its own and those of every customer merged into it,
-    /// oldest first.
+    /// oldest first, events of the same instant in the order they were recorded.
     fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>>;
 
     /// Creates an active customer with no data and returns its new id.
