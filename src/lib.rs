@@ -74,6 +74,10 @@ pub use model::{
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, Txn};
 
 // The README's tour is compiled and run as a doctest.

@@ -75,6 +75,11 @@ pub(crate) fn normalize_one(
     if buf.is_empty() {
         return Err(invalid(InvalidIdentityReason::EmptyValue));
     }
+    if buf.chars().any(char::is_control) {
+        return Err(invalid(InvalidIdentityReason::Normalizer(
+            "identity values must not contain control characters".into(),
+        )));
+    }
     let chars = buf.chars().count();
     if chars > MAX_VALUE_CHARS {
         return Err(invalid(InvalidIdentityReason::ValueTooLong { chars }));

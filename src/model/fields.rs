@@ -345,6 +345,8 @@ impl Field {
         let bad = |why: &str| Error::field(self.name(), format!("{why}, got {v}"));
         let value = match self.kind() {
             FieldKind::Text => match v {
+                // Databases cannot keep NUL in text; nobody needs it in a customer field.
+                Value::String(s) if s.contains('\0') => return Err(bad("text must not contain NUL")),
                 Value::String(s) => FieldValue::Text(s.as_str().into()),
                 // Ids such as 001's int `campaignId` are text here.
                 Value::Number(n) => FieldValue::Text(n.to_string().into()),
@@ -404,8 +406,9 @@ impl Field {
     /// Checks that a typed value fits this field (a `Text` in a `Gender` field does not).
     pub fn check(self, value: &FieldValue) -> Result<()> {
         let ok = match (self.kind(), value) {
-            (FieldKind::Text, FieldValue::Text(_))
-            | (FieldKind::Bool, FieldValue::Bool(_))
+            (FieldKind::Text, FieldValue::Text(t)) => !t.contains('\0'),
+            (FieldKind::Text, _) => false,
+            (FieldKind::Bool, FieldValue::Bool(_))
             | (FieldKind::Int, FieldValue::Int(_))
             | (FieldKind::Date, FieldValue::Date(_))
             | (FieldKind::Timestamp, FieldValue::Timestamp(_)) => true,

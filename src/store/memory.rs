@@ -47,6 +47,8 @@ struct Entry {
     next: u32,
     /// Distinct conflicting identities seen with this one (see `suspicions`).
     suspicion: u32,
+    /// When it was (last) linked, in recording order: identities list in link order.
+    linked_seq: u64,
 }
 
 /// The in-memory store. `Default` gives an empty store.
@@ -185,6 +187,14 @@ impl MemoryStore {
         })
     }
 
+    /// Identities in the order they were linked (a merged customer's ring is spliced after
+    /// the survivor's, so ring order alone is not link order).
+    fn in_link_order<'e>(&self, entries: impl Iterator<Item = &'e Entry>) -> Vec<Identity> {
+        let mut found: Vec<&Entry> = entries.collect();
+        found.sort_by_key(|e| e.linked_seq);
+        found.into_iter().map(|e| e.identity.clone()).collect()
+    }
+
     /// The live customers of a tenant (each once: merged slots are skipped).
     fn live_customers(&self, tenant: &TenantId) -> impl Iterator<Item = &Customer> + '_ {
         let t = self.tenant_ix(tenant);
@@ -297,7 +307,7 @@ impl Txn for MemoryTxn<'_> {
     fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
-            Some(slot) => s.ring(slot).map(|e| e.identity.clone()).collect(),
+            Some(slot) => s.in_link_order(s.ring(slot)),
             None => Vec::new(),
         })
     }
@@ -311,13 +321,9 @@ impl Txn for MemoryTxn<'_> {
     ) -> Result<Vec<Identity>> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
-            Some(slot) => s
-                .ring(slot)
-                .filter(|e| {
-                    e.identity.identity_type.as_str() == identity_type && e.identity.scope.as_deref() == scope
-                })
-                .map(|e| e.identity.clone())
-                .collect(),
+            Some(slot) => s.in_link_order(s.ring(slot).filter(|e| {
+                e.identity.identity_type.as_str() == identity_type && e.identity.scope.as_deref() == scope
+            })),
             None => Vec::new(),
         })
     }
@@ -402,6 +408,7 @@ impl Txn for MemoryTxn<'_> {
                     linked_to: NONE,
                     next: e,
                     suspicion: 0,
+                    linked_seq: 0,
                 });
                 let (entries, hasher) = (&s.entries, &s.hasher);
                 s.index.insert_unique(hash, e, |&x| {
@@ -426,6 +433,7 @@ impl Txn for MemoryTxn<'_> {
         }
         s.slots[slot as usize].ring = e;
         s.entries[e as usize].linked_to = slot;
+        s.entries[e as usize].linked_seq = next_seq();
         s.slots[slot as usize].history.push((
             next_seq(),
             HistoryEvent {

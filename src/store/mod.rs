@@ -14,8 +14,18 @@
 //! customer it was merged into (possibly through several merges).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresBackend, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteBackend, SqliteStore};
 
 use crate::error::Result;
 use crate::history::{Cause, HistoryEvent};

@@ -1,31 +1,23 @@
-//! The customer operations of SEMANTICS §3, each with its error cases.
+//! The customer operations of SEMANTICS §3, each with its error cases, on every store.
 
+use super::support::t;
 use oneid::{
     ChangedField, CustomerFilter, CustomerId, CustomerQuery, CustomerStatus, Error, EventKind,
-    ExplanationStep, Field, FieldValue, IdentityInput, IdentitySettings, ManualClock, MemoryStore,
-    ResolveRequest, Resolver, SortKey, TenantId, UpdatePatch,
+    ExplanationStep, Field, FieldValue, IdentityInput, IdentitySettings, ManualClock, ResolveRequest,
+    Resolver, SortKey, Store, TenantId, UpdatePatch,
 };
 use serde_json::json;
-
-type R = Resolver<MemoryStore, ManualClock>;
-
-fn resolver() -> R {
-    Resolver::new(MemoryStore::new()).with_clock(ManualClock::ticking(
-        "2024-01-01T00:00:00Z".parse().unwrap(),
-        chrono::Duration::hours(1),
-    ))
-}
-
-fn t() -> TenantId {
-    TenantId::new("t")
-}
 
 fn id(kind: &str, value: &str) -> IdentityInput {
     IdentityInput::new(kind, value)
 }
 
 /// Resolves a customer from a 002-style body and returns its id.
-fn make(r: &mut R, customer: serde_json::Value, identities: &[(&str, &str)]) -> CustomerId {
+fn make<S: Store>(
+    r: &mut Resolver<S, ManualClock>,
+    customer: serde_json::Value,
+    identities: &[(&str, &str)],
+) -> CustomerId {
     let ids: Vec<_> = identities
         .iter()
         .map(|(k, v)| json!({"identityType": k, "identityValue": v}))
@@ -37,9 +29,7 @@ fn make(r: &mut R, customer: serde_json::Value, identities: &[(&str, &str)]) -> 
         .unwrap()
 }
 
-#[test]
-fn identities_of_several_customers_and_owner_of() {
-    let mut r = resolver();
+fn identities_of_several_customers_and_owner_of<S: Store>(mut r: Resolver<S, ManualClock>) {
     let a = make(&mut r, json!({}), &[("mobile", "13800001111"), ("wechat", "oA")]);
     let b = make(&mut r, json!({}), &[("email", "b@x.cn")]);
     let listed = r.identities_of(&t(), &[b, a, CustomerId(99)]).unwrap();
@@ -67,9 +57,7 @@ fn identities_of_several_customers_and_owner_of() {
     ));
 }
 
-#[test]
-fn attributes_by_name() {
-    let mut r = resolver();
+fn attributes_by_name<S: Store>(mut r: Resolver<S, ManualClock>) {
     let c = make(
         &mut r,
         json!({"name": "小D", "district": "五华区", "attr": {"vip": "gold"}}),
@@ -103,9 +91,7 @@ fn attributes_by_name() {
     ));
 }
 
-#[test]
-fn update_sets_clears_and_keeps() {
-    let mut r = resolver();
+fn update_sets_clears_and_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
     let c = make(
         &mut r,
         json!({"name": "a", "city": "昆明", "stage": "lead", "attr": {"k": 1}}),
@@ -145,9 +131,7 @@ fn update_sets_clears_and_keeps() {
     ));
 }
 
-#[test]
-fn update_keeps_the_verified_rule() {
-    let mut r = resolver();
+fn update_keeps_the_verified_rule<S: Store>(mut r: Resolver<S, ManualClock>) {
     let c = make(
         &mut r,
         json!({"mobile": "13800001111", "mobileVerified": true, "email": "a@x.cn", "emailVerified": true}),
@@ -183,9 +167,7 @@ fn update_keeps_the_verified_rule() {
     assert_eq!(now.fields.text(Field::Mobile), Some("13900002222"));
 }
 
-#[test]
-fn update_one_attribute_is_type_checked() {
-    let mut r = resolver();
+fn update_one_attribute_is_type_checked<S: Store>(mut r: Resolver<S, ManualClock>) {
     let c = make(&mut r, json!({}), &[("mobile", "13800001111")]);
     r.update_attribute(&t(), c, "gender", &json!("2")).unwrap();
     r.update_attribute(&t(), c, "birthday", &json!("1990-05-01"))
@@ -225,9 +207,7 @@ fn update_one_attribute_is_type_checked() {
     assert_eq!(r.get(&t(), c).unwrap().unwrap().fields.get(Field::Gender), None);
 }
 
-#[test]
-fn add_identity_and_its_errors() {
-    let mut r = resolver();
+fn add_identity_and_its_errors<S: Store>(mut r: Resolver<S, ManualClock>) {
     let a = make(
         &mut r,
         json!({}),
@@ -268,9 +248,7 @@ fn add_identity_and_its_errors() {
     ));
 }
 
-#[test]
-fn remove_identity() {
-    let mut r = resolver();
+fn remove_identity<S: Store>(mut r: Resolver<S, ManualClock>) {
     let a = make(
         &mut r,
         json!({}),
@@ -300,9 +278,7 @@ fn remove_identity() {
     );
 }
 
-#[test]
-fn tags_and_groups() {
-    let mut r = resolver();
+fn tags_and_groups<S: Store>(mut r: Resolver<S, ManualClock>) {
     let c = make(&mut r, json!({"tag": ["vip"]}), &[("mobile", "13800001111")]);
     r.add_tags(&t(), c, &["new", "vip"]).unwrap();
     r.add_groups(&t(), c, &[7, 8, 7]).unwrap();
@@ -339,9 +315,7 @@ fn tags_and_groups() {
     );
 }
 
-#[test]
-fn delete_is_logical_and_releases_identities() {
-    let mut r = resolver();
+fn delete_is_logical_and_releases_identities<S: Store>(mut r: Resolver<S, ManualClock>) {
     let a = make(&mut r, json!({"name": "a"}), &[("mobile", "13800001111")]);
     let b = make(&mut r, json!({}), &[("email", "b@x.cn")]);
     // Merge b into a, then delete through b's alias.
@@ -368,9 +342,7 @@ fn delete_is_logical_and_releases_identities() {
     );
 }
 
-#[test]
-fn erase_removes_personal_data_everywhere() {
-    let mut r = resolver();
+fn erase_removes_personal_data_everywhere<S: Store>(mut r: Resolver<S, ManualClock>) {
     let a = make(
         &mut r,
         json!({"name": "张三", "mobile": "13800001111", "attr": {"note": "secret"}, "tag": ["t"]}),
@@ -416,9 +388,7 @@ fn erase_removes_personal_data_everywhere() {
     ));
 }
 
-#[test]
-fn erase_a_deleted_customer() {
-    let mut r = resolver();
+fn erase_a_deleted_customer<S: Store>(mut r: Resolver<S, ManualClock>) {
     let a = make(&mut r, json!({"name": "x"}), &[("mobile", "13800001111")]);
     r.delete(&t(), a).unwrap();
     assert_eq!(r.erase(&t(), a).unwrap(), [a]);
@@ -426,12 +396,9 @@ fn erase_a_deleted_customer() {
     assert!(!history.contains("13800001111"));
 }
 
-#[test]
-fn erase_leaves_statuses_as_tombstones() {
-    let mut r = resolver();
+fn erase_leaves_statuses_as_tombstones<S: Store>(mut r: Resolver<S, ManualClock>) {
     let a = make(&mut r, json!({"name": "x"}), &[("mobile", "13800001111")]);
     r.erase(&t(), a).unwrap();
-    use oneid::Store as _;
     use oneid::Txn as _;
     let store = r.store_mut();
     let txn = store.begin().unwrap();
@@ -440,9 +407,7 @@ fn erase_leaves_statuses_as_tombstones() {
     assert!(tomb.fields.is_empty());
 }
 
-#[test]
-fn query_filters_sorts_and_pages() {
-    let mut r = resolver();
+fn query_filters_sorts_and_pages<S: Store>(mut r: Resolver<S, ManualClock>) {
     for i in 0..30 {
         let gender = i % 3;
         make(
@@ -511,9 +476,7 @@ fn query_filters_sorts_and_pages() {
     }
 }
 
-#[test]
-fn explain_why_two_identities_are_one_customer() {
-    let mut r = resolver();
+fn explain_why_two_identities_are_one_customer<S: Store>(mut r: Resolver<S, ManualClock>) {
     let (m, w, e, q) = (
         id("mobile", "13811112222"),
         id("wechat", "o1"),
@@ -571,9 +534,7 @@ fn explain_why_two_identities_are_one_customer() {
     assert!(r.explain(&t(), &w, &id("qq", "nobody")).unwrap().is_none());
 }
 
-#[test]
-fn tenants_are_isolated() {
-    let mut r = resolver();
+fn tenants_are_isolated<S: Store>(mut r: Resolver<S, ManualClock>) {
     let (a, b) = (TenantId::new("a"), TenantId::new("b"));
     let ia = r
         .resolve(&a, &ResolveRequest::new([id("mobile", "13811112222")]))
@@ -601,10 +562,28 @@ fn tenants_are_isolated() {
     assert!(r.history(&b, ia).unwrap().is_empty());
 }
 
-#[test]
-fn settings_errors_are_clear() {
+fn settings_errors_are_clear<S: Store>(_r: Resolver<S, ManualClock>) {
     let e = IdentitySettings::default()
         .with_limit("mobile", Some(0))
         .unwrap_err();
     assert!(e.to_string().contains("at least 1"), "{e}");
 }
+
+super::support::conformance!(
+    identities_of_several_customers_and_owner_of,
+    attributes_by_name,
+    update_sets_clears_and_keeps,
+    update_keeps_the_verified_rule,
+    update_one_attribute_is_type_checked,
+    add_identity_and_its_errors,
+    remove_identity,
+    tags_and_groups,
+    delete_is_logical_and_releases_identities,
+    erase_removes_personal_data_everywhere,
+    erase_a_deleted_customer,
+    erase_leaves_statuses_as_tombstones,
+    query_filters_sorts_and_pages,
+    explain_why_two_identities_are_one_customer,
+    tenants_are_isolated,
+    settings_errors_are_clear
+);

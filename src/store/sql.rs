@@ -1,0 +1,943 @@
+//! The SQL stores' shared engine: one implementation of [`Txn`] over any [`SqlBackend`].
+//!
+//! SQLite and PostgreSQL differ only in their connection types, their DDL and a few
+//! spellings; the statements that read and write customers are the same text (numbered
+//! `?1` parameters, rewritten to `$1` for PostgreSQL). The schema:
+//!
+//! - `oneid_customers`: one row per customer id ever assigned; `status` (`active`, `merged`,
+//!   `deleted`, `erased`), `merged_into` (always the *live* survivor: a merge repoints every
+//!   alias of the merged customer, so reads need one hop), the full data as JSON, and
+//!   indexed columns for what queries filter and sort on;
+//! - `oneid_identities`: only *owned* identities, `UNIQUE (tenant, type, scope, value)` — so
+//!   an identity's single owner is a database fact; `customer` is always the live owner;
+//! - `oneid_tags`, `oneid_groups`: side tables the tag and group filters use;
+//! - `oneid_history`: every event, in recording order;
+//! - `oneid_suspicions`: quarantine evidence;
+//! - `oneid_schema`: the schema version, for migrations.
+
+use super::{Lookup, Txn};
+use crate::error::{Error, Result};
+use crate::history::{Cause, EventKind, HistoryEvent, Operation};
+use crate::model::{
+    Customer, CustomerId, CustomerStatus, ExtAttr, Field, Fields, Identity, IdentityKey, IdentityType,
+    TenantId,
+};
+use crate::query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// The current schema version.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// A SQL value as the stores exchange it with their backends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// `NULL`.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+}
+
+impl SqlValue {
+    fn int(&self) -> Result<i64> {
+        match self {
+            SqlValue::Int(i) => Ok(*i),
+            other => Err(Error::Store(format!("expected an integer column, got {other:?}"))),
+        }
+    }
+
+    fn opt_int(&self) -> Result<Option<i64>> {
+        match self {
+            SqlValue::Null => Ok(None),
+            other => other.int().map(Some),
+        }
+    }
+
+    fn text(&self) -> Result<&str> {
+        match self {
+            SqlValue::Text(s) => Ok(s),
+            other => Err(Error::Store(format!("expected a text column, got {other:?}"))),
+        }
+    }
+
+    fn opt_text(&self) -> Result<Option<&str>> {
+        match self {
+            SqlValue::Null => Ok(None),
+            other => other.text().map(Some),
+        }
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(s: &str) -> Self {
+        SqlValue::Text(s.to_string())
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(s: String) -> Self {
+        SqlValue::Text(s)
+    }
+}
+
+impl From<i64> for SqlValue {
+    fn from(i: i64) -> Self {
+        SqlValue::Int(i)
+    }
+}
+
+impl From<Option<&str>> for SqlValue {
+    fn from(s: Option<&str>) -> Self {
+        s.map_or(SqlValue::Null, SqlValue::from)
+    }
+}
+
+/// What a SQL store's transaction needs from its database connection. Statements use
+/// numbered parameters `?1`, `?2`, …; a backend whose database spells them otherwise
+/// rewrites them.
+pub trait SqlBackend {
+    /// Runs a statement; returns the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64>;
+    /// Runs a query; returns its rows.
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>>;
+    /// Commits the transaction.
+    fn commit(self) -> Result<()>;
+}
+
+/// A transaction of a SQL store (SQLite or PostgreSQL). Dropping it without
+/// [`Txn::commit`] rolls back.
+pub struct SqlTxn<B> {
+    conn: RefCell<B>,
+}
+
+impl<B: SqlBackend> SqlTxn<B> {
+    pub(crate) fn new(backend: B) -> Self {
+        Self {
+            conn: RefCell::new(backend),
+        }
+    }
+
+    fn exec(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        self.conn.borrow_mut().execute(sql, params)
+    }
+
+    fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
+        self.conn.borrow_mut().query(sql, params)
+    }
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 text, which sorts as time does in every
+/// database and round-trips to the microsecond.
+pub(crate) fn ts(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::Store(format!("bad timestamp {s:?} in the database: {e}")))
+}
+
+fn id_param(id: CustomerId) -> Result<SqlValue> {
+    i64::try_from(id.0)
+        .map(SqlValue::Int)
+        .map_err(|_| Error::CustomerNotFound(id))
+}
+
+fn key_params(tenant: &TenantId, key: IdentityKey<'_>) -> [SqlValue; 4] {
+    [
+        tenant.as_str().into(),
+        key.identity_type.into(),
+        key.scope.unwrap_or("").into(),
+        key.value.into(),
+    ]
+}
+
+fn operation_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Resolve => "resolve",
+        Operation::Create => "create",
+        Operation::Update => "update",
+        Operation::AddIdentity => "addIdentity",
+        Operation::RemoveIdentity => "removeIdentity",
+        Operation::Delete => "delete",
+        Operation::Erase => "erase",
+    }
+}
+
+fn operation_from(name: &str) -> Result<Operation> {
+    Ok(match name {
+        "resolve" => Operation::Resolve,
+        "create" => Operation::Create,
+        "update" => Operation::Update,
+        "addIdentity" => Operation::AddIdentity,
+        "removeIdentity" => Operation::RemoveIdentity,
+        "delete" => Operation::Delete,
+        "erase" => Operation::Erase,
+        other => return Err(Error::Store(format!("unknown operation {other:?} in history"))),
+    })
+}
+
+/// The JSON kept in a customer row's `data` column.
+fn data_json(c: &Customer) -> String {
+    let fields: serde_json::Map<String, serde_json::Value> = c
+        .fields
+        .iter()
+        .map(|(f, v)| (f.name().to_string(), v.to_json()))
+        .collect();
+    serde_json::json!({"fields": fields, "attrs": c.attrs, "tags": c.tags, "groups": c.groups}).to_string()
+}
+
+fn read_data(c: &mut Customer, data: &str) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Data {
+        fields: serde_json::Map<String, serde_json::Value>,
+        attrs: IndexMap<String, ExtAttr>,
+        tags: Vec<String>,
+        groups: Vec<i64>,
+    }
+    let data: Data =
+        serde_json::from_str(data).map_err(|e| Error::Store(format!("bad customer data: {e}")))?;
+    let mut fields = Fields::new();
+    for (name, value) in &data.fields {
+        let field =
+            Field::from_name(name).ok_or_else(|| Error::Store(format!("unknown field {name} stored")))?;
+        if let Some(v) = field.parse_json(value)? {
+            fields.set(field, v)?;
+        }
+    }
+    c.fields = fields;
+    c.attrs = data.attrs;
+    c.tags = data.tags;
+    c.groups = data.groups;
+    Ok(())
+}
+
+const CUSTOMER_COLUMNS: &str = "id, status, merged_into, created, updated, data";
+
+fn customer_from_row(row: &[SqlValue]) -> Result<(Customer, Option<i64>)> {
+    let id = CustomerId(row[0].int()? as u64);
+    let merged_into = row[2].opt_int()?;
+    let status = match row[1].text()? {
+        "active" => CustomerStatus::Active,
+        "deleted" => CustomerStatus::Deleted,
+        "erased" => CustomerStatus::Erased,
+        "merged" => CustomerStatus::Merged {
+            into: CustomerId(
+                merged_into.ok_or_else(|| Error::Store(format!("merged customer {id} without target")))?
+                    as u64,
+            ),
+        },
+        other => return Err(Error::Store(format!("unknown status {other:?}"))),
+    };
+    let mut c = Customer::new(id, parse_ts(row[3].text()?)?);
+    c.status = status;
+    c.updated = parse_ts(row[4].text()?)?;
+    read_data(&mut c, row[5].text()?)?;
+    Ok((c, merged_into))
+}
+
+fn identity_from(ty: &str, scope: &str, value: &str, name: Option<&str>) -> Result<Identity> {
+    Ok(Identity {
+        identity_type: IdentityType::new(ty)
+            .ok_or_else(|| Error::Store(format!("bad identity type {ty:?} stored")))?,
+        scope: (!scope.is_empty()).then(|| Arc::from(scope)),
+        identity_value: Arc::from(value),
+        identity_name: name.map(Arc::from),
+    })
+}
+
+/// `LIKE` pattern matching `s` anywhere, with `\` escaping the metacharacters.
+fn like_anywhere(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// A `WHERE` clause for a filter, with its parameters after `first` fixed ones.
+fn filter_sql(tenant: &TenantId, filter: &CustomerFilter) -> (String, Vec<SqlValue>) {
+    let mut params: Vec<SqlValue> = vec![tenant.as_str().into()];
+    let mut sql = String::from("c.tenant = ?1 AND c.status = 'active'");
+    let mut push = |params: &mut Vec<SqlValue>, clause: &str, values: Vec<SqlValue>| {
+        let mut clause = clause.to_string();
+        for v in values {
+            params.push(v);
+            clause = clause.replacen("{}", &format!("?{}", params.len()), 1);
+        }
+        sql.push_str(" AND ");
+        sql.push_str(&clause);
+    };
+    if let Some(t) = filter.created_from {
+        push(&mut params, "c.created >= {}", vec![ts(&t).into()]);
+    }
+    if let Some(t) = filter.created_to {
+        push(&mut params, "c.created <= {}", vec![ts(&t).into()]);
+    }
+    if let Some(t) = filter.updated_from {
+        push(&mut params, "c.updated >= {}", vec![ts(&t).into()]);
+    }
+    if let Some(t) = filter.updated_to {
+        push(&mut params, "c.updated <= {}", vec![ts(&t).into()]);
+    }
+    if let Some(key) = &filter.search {
+        let pattern = like_anywhere(key);
+        push(
+            &mut params,
+            "(c.mobile LIKE {} ESCAPE '\\' OR c.nick_name LIKE {} ESCAPE '\\' OR c.name LIKE {} ESCAPE '\\')",
+            vec![pattern.clone().into(), pattern.clone().into(), pattern.into()],
+        );
+    }
+    if let Some(g) = filter.group {
+        push(
+            &mut params,
+            "EXISTS (SELECT 1 FROM oneid_groups g WHERE g.customer = c.id AND g.grp = {})",
+            vec![g.into()],
+        );
+    }
+    if let Some(t) = &filter.tag {
+        push(
+            &mut params,
+            "EXISTS (SELECT 1 FROM oneid_tags t WHERE t.customer = c.id AND t.tag = {})",
+            vec![t.as_str().into()],
+        );
+    }
+    if let Some(g) = filter.gender {
+        if g == 0 {
+            push(&mut params, "(c.gender = {} OR c.gender IS NULL)", vec![0.into()]);
+        } else {
+            push(&mut params, "c.gender = {}", vec![g.into()]);
+        }
+    }
+    if let Some(s) = &filter.stage {
+        if s.is_empty() {
+            push(&mut params, "(c.stage IS NULL OR c.stage = '')", vec![]);
+        } else {
+            push(&mut params, "c.stage = {}", vec![s.as_str().into()]);
+        }
+    }
+    for (value, column) in [
+        (&filter.source, "source"),
+        (&filter.mobile, "mobile"),
+        (&filter.email, "email"),
+    ] {
+        if let Some(v) = value {
+            push(
+                &mut params,
+                &format!("c.{column} = {{}}"),
+                vec![v.as_str().into()],
+            );
+        }
+    }
+    if let Some(ids) = &filter.ids {
+        if ids.is_empty() {
+            push(&mut params, "1 = 0", vec![]);
+        } else {
+            let holes = vec!["{}"; ids.len()].join(", ");
+            let values = ids
+                .iter()
+                .map(|id| SqlValue::Int(i64::try_from(id.0).unwrap_or(-1)))
+                .collect();
+            push(&mut params, &format!("c.id IN ({holes})"), values);
+        }
+    }
+    (sql, params)
+}
+
+/// The indexed column of a well-known field, if it has one.
+fn column_of(field: Field) -> Option<&'static str> {
+    Some(match field {
+        Field::Mobile => "mobile",
+        Field::Email => "email",
+        Field::Name => "name",
+        Field::NickName => "nick_name",
+        Field::Gender => "gender",
+        Field::Stage => "stage",
+        Field::Source => "source",
+        _ => return None,
+    })
+}
+
+impl<B: SqlBackend> SqlTxn<B> {
+    /// The row an id leads to, following the (single-hop) merge alias.
+    fn resolve_row(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Customer>> {
+        let Ok(param) = id_param(id) else { return Ok(None) };
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers WHERE tenant = ?1 AND id = ?2");
+        let rows = self.rows(&sql, &[tenant.as_str().into(), param])?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let (customer, merged_into) = customer_from_row(row)?;
+        // Merged customers (and the tombstones of erased ones) point at their survivor.
+        match merged_into {
+            Some(target) => {
+                let rows = self.rows(&sql, &[tenant.as_str().into(), target.into()])?;
+                let row = rows
+                    .first()
+                    .ok_or_else(|| Error::Store(format!("alias {id} leads nowhere")))?;
+                Ok(Some(customer_from_row(row)?.0))
+            }
+            None => Ok(Some(customer)),
+        }
+    }
+
+    fn root_id(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        Ok(self.resolve_row(tenant, id)?.map(|c| c.id))
+    }
+
+    fn live_root(&self, tenant: &TenantId, id: CustomerId) -> Result<CustomerId> {
+        match self.resolve_row(tenant, id)? {
+            Some(c) if c.is_active() => Ok(c.id),
+            _ => Err(Error::CustomerNotFound(id)),
+        }
+    }
+
+    fn record(
+        &self,
+        tenant: &TenantId,
+        customer: CustomerId,
+        at: DateTime<Utc>,
+        kind: &EventKind,
+        cause: &Cause,
+    ) -> Result<()> {
+        let (name, identity, other): (&str, Option<&Identity>, Option<CustomerId>) = match kind {
+            EventKind::Created => ("created", None, None),
+            EventKind::Linked { identity } => ("linked", Some(identity), None),
+            EventKind::Unlinked { identity } => ("unlinked", Some(identity), None),
+            EventKind::Merged { from } => ("merged", None, Some(*from)),
+            EventKind::MergedInto { into } => ("mergedInto", None, Some(*into)),
+            EventKind::Deleted => ("deleted", None, None),
+            EventKind::Erased => ("erased", None, None),
+        };
+        let other = match other {
+            Some(id) => id_param(id)?,
+            None => SqlValue::Null,
+        };
+        self.exec(
+            "INSERT INTO oneid_history (tenant, customer, at, kind, itype, iscope, ivalue, iname, other, operation, reference) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            &[
+                tenant.as_str().into(),
+                id_param(customer)?,
+                ts(&at).into(),
+                name.into(),
+                identity.map(|i| i.identity_type.as_str()).into(),
+                identity.map(|i| i.scope.as_deref().unwrap_or("")).into(),
+                identity.map(|i| &*i.identity_value).into(),
+                identity.and_then(|i| i.identity_name.as_deref()).into(),
+                other,
+                operation_name(cause.operation).into(),
+                cause.reference.as_deref().into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The customer and every customer merged into it, in the order the memory store uses:
+    /// breadth-first through the recorded merges.
+    fn members(&self, tenant: &TenantId, root: CustomerId) -> Result<Vec<CustomerId>> {
+        let mut members = vec![root];
+        let mut i = 0;
+        while i < members.len() {
+            let rows = self.rows(
+                "SELECT other FROM oneid_history WHERE tenant = ?1 AND customer = ?2 AND kind = 'merged' ORDER BY seq",
+                &[tenant.as_str().into(), id_param(members[i])?],
+            )?;
+            for row in rows {
+                members.push(CustomerId(row[0].int()? as u64));
+            }
+            i += 1;
+        }
+        Ok(members)
+    }
+
+    fn write_side_tables(&self, c: &Customer) -> Result<()> {
+        let id = id_param(c.id)?;
+        self.exec(
+            "DELETE FROM oneid_tags WHERE customer = ?1",
+            std::slice::from_ref(&id),
+        )?;
+        self.exec(
+            "DELETE FROM oneid_groups WHERE customer = ?1",
+            std::slice::from_ref(&id),
+        )?;
+        for tag in &c.tags {
+            self.exec(
+                "INSERT INTO oneid_tags (customer, tag) VALUES (?1, ?2)",
+                &[id.clone(), tag.as_str().into()],
+            )?;
+        }
+        for g in &c.groups {
+            self.exec(
+                "INSERT INTO oneid_groups (customer, grp) VALUES (?1, ?2)",
+                &[id.clone(), (*g).into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_customer(&self, tenant: &TenantId, c: &Customer, status: &str) -> Result<u64> {
+        let text = |f: Field| SqlValue::from(c.fields.text(f));
+        let gender = c
+            .fields
+            .get(Field::Gender)
+            .and_then(|v| v.as_i64())
+            .map_or(SqlValue::Null, SqlValue::Int);
+        let changed = self.exec(
+            "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
+             name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 WHERE tenant = ?1 AND id = ?2",
+            &[
+                tenant.as_str().into(),
+                id_param(c.id)?,
+                status.into(),
+                ts(&c.created).into(),
+                ts(&c.updated).into(),
+                data_json(c).into(),
+                text(Field::Mobile),
+                text(Field::Email),
+                text(Field::Name),
+                text(Field::NickName),
+                gender,
+                text(Field::Stage),
+                text(Field::Source),
+            ],
+        )?;
+        self.write_side_tables(c)?;
+        Ok(changed)
+    }
+}
+
+impl<B: SqlBackend> Txn for SqlTxn<B> {
+    fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
+        let rows = self.rows(
+            "SELECT i.customer, (SELECT COUNT(*) FROM oneid_suspicions s WHERE s.tenant = ?1 AND s.itype = ?2 \
+             AND s.scope = ?3 AND s.value = ?4) FROM oneid_identities i \
+             WHERE i.tenant = ?1 AND i.itype = ?2 AND i.scope = ?3 AND i.value = ?4",
+            &key_params(tenant, key),
+        )?;
+        Ok(match rows.first() {
+            None => Lookup::default(),
+            Some(row) => Lookup {
+                owner: Some(CustomerId(row[0].int()? as u64)),
+                suspicion: u32::try_from(row[1].int()?).unwrap_or(u32::MAX),
+            },
+        })
+    }
+
+    fn is_suspected_with(
+        &self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        conflicting: IdentityKey<'_>,
+    ) -> Result<bool> {
+        let [t, a, b, c] = key_params(tenant, key);
+        let rows = self.rows(
+            "SELECT 1 FROM oneid_suspicions WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4 \
+             AND ctype = ?5 AND cscope = ?6 AND cvalue = ?7",
+            &[
+                t,
+                a,
+                b,
+                c,
+                conflicting.identity_type.into(),
+                conflicting.scope.unwrap_or("").into(),
+                conflicting.value.into(),
+            ],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn add_suspicion(
+        &mut self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        conflicting: IdentityKey<'_>,
+    ) -> Result<()> {
+        let [t, a, b, c] = key_params(tenant, key);
+        self.exec(
+            "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            &[
+                t,
+                a,
+                b,
+                c,
+                conflicting.identity_type.into(),
+                conflicting.scope.unwrap_or("").into(),
+                conflicting.value.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>> {
+        Ok(self.resolve_row(tenant, id)?.map(Cow::Owned))
+    }
+
+    fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(Vec::new());
+        };
+        let rows = self.rows(
+            "SELECT itype, scope, value, name FROM oneid_identities WHERE tenant = ?1 AND customer = ?2 ORDER BY seq",
+            &[tenant.as_str().into(), id_param(root)?],
+        )?;
+        rows.iter()
+            .map(|r| identity_from(r[0].text()?, r[1].text()?, r[2].text()?, r[3].opt_text()?))
+            .collect()
+    }
+
+    fn identities_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<Vec<Identity>> {
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(Vec::new());
+        };
+        let rows = self.rows(
+            "SELECT itype, scope, value, name FROM oneid_identities \
+             WHERE tenant = ?1 AND customer = ?2 AND itype = ?3 AND scope = ?4 ORDER BY seq",
+            &[
+                tenant.as_str().into(),
+                id_param(root)?,
+                identity_type.into(),
+                scope.unwrap_or("").into(),
+            ],
+        )?;
+        rows.iter()
+            .map(|r| identity_from(r[0].text()?, r[1].text()?, r[2].text()?, r[3].opt_text()?))
+            .collect()
+    }
+
+    fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(Vec::new());
+        };
+        let members = self.members(tenant, root)?;
+        let mut events: Vec<(DateTime<Utc>, i64, HistoryEvent)> = Vec::new();
+        for m in members {
+            let rows = self.rows(
+                "SELECT seq, customer, at, kind, itype, iscope, ivalue, iname, other, operation, reference \
+                 FROM oneid_history WHERE tenant = ?1 AND customer = ?2 ORDER BY seq",
+                &[tenant.as_str().into(), id_param(m)?],
+            )?;
+            for r in rows {
+                let identity = || identity_from(r[4].text()?, r[5].text()?, r[6].text()?, r[7].opt_text()?);
+                let other = || Ok::<_, Error>(CustomerId(r[8].int()? as u64));
+                let kind = match r[3].text()? {
+                    "created" => EventKind::Created,
+                    "linked" => EventKind::Linked {
+                        identity: identity()?,
+                    },
+                    "unlinked" => EventKind::Unlinked {
+                        identity: identity()?,
+                    },
+                    "merged" => EventKind::Merged { from: other()? },
+                    "mergedInto" => EventKind::MergedInto { into: other()? },
+                    "deleted" => EventKind::Deleted,
+                    "erased" => EventKind::Erased,
+                    k => return Err(Error::Store(format!("unknown event kind {k:?}"))),
+                };
+                let at = parse_ts(r[2].text()?)?;
+                let event = HistoryEvent {
+                    customer: CustomerId(r[1].int()? as u64),
+                    at,
+                    kind,
+                    cause: Cause {
+                        operation: operation_from(r[9].text()?)?,
+                        reference: r[10].opt_text()?.map(Arc::from),
+                    },
+                };
+                events.push((at, r[0].int()?, event));
+            }
+        }
+        events.sort_by_key(|(at, seq, _)| (*at, *seq));
+        Ok(events.into_iter().map(|(_, _, e)| e).collect())
+    }
+
+    fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
+        let empty = Customer::new(CustomerId(0), at);
+        let rows = self.rows(
+            "INSERT INTO oneid_customers (tenant, status, created, updated, data) VALUES (?1, 'active', ?2, ?2, ?3) RETURNING id",
+            &[tenant.as_str().into(), ts(&at).into(), data_json(&empty).into()],
+        )?;
+        let id = CustomerId(
+            rows.first()
+                .ok_or_else(|| Error::Store("no id returned".into()))?[0]
+                .int()? as u64,
+        );
+        self.record(tenant, id, at, &EventKind::Created, cause)?;
+        Ok(id)
+    }
+
+    fn link(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity: &Identity,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<()> {
+        let root = self.live_root(tenant, id)?;
+        let [t, a, b, c] = key_params(tenant, identity.key());
+        // The unique key decides: if a concurrent writer claimed it first, nothing is
+        // inserted and the whole resolve runs again against the new state.
+        let claimed = self.rows(
+            "INSERT INTO oneid_identities (tenant, itype, scope, value, name, customer) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT DO NOTHING RETURNING seq",
+            &[t, a, b, c, identity.identity_name.as_deref().into(), id_param(root)?],
+        )?;
+        if claimed.is_empty() {
+            return Err(Error::Transient(format!(
+                "identity {identity} was claimed concurrently"
+            )));
+        }
+        self.record(
+            tenant,
+            root,
+            at,
+            &EventKind::Linked {
+                identity: identity.clone(),
+            },
+            cause,
+        )
+    }
+
+    fn merge(
+        &mut self,
+        tenant: &TenantId,
+        from: CustomerId,
+        into: CustomerId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<()> {
+        let from = self.live_root(tenant, from)?;
+        let into = self.live_root(tenant, into)?;
+        if from == into {
+            return Err(Error::Store(format!("cannot merge customer {from} into itself")));
+        }
+        let (f, i, t) = (id_param(from)?, id_param(into)?, SqlValue::from(tenant.as_str()));
+        self.exec(
+            "UPDATE oneid_identities SET customer = ?3 WHERE tenant = ?1 AND customer = ?2",
+            &[t.clone(), f.clone(), i.clone()],
+        )?;
+        self.exec(
+            "UPDATE oneid_customers SET status = 'merged', merged_into = ?3, updated = ?4 WHERE tenant = ?1 AND id = ?2",
+            &[t.clone(), f.clone(), i.clone(), ts(&at).into()],
+        )?;
+        // Every alias of `from` now reads `into` in one hop.
+        self.exec(
+            "UPDATE oneid_customers SET merged_into = ?3 WHERE tenant = ?1 AND merged_into = ?2",
+            &[t, f, i],
+        )?;
+        self.exec("DELETE FROM oneid_tags WHERE customer = ?1", &[id_param(from)?])?;
+        self.exec("DELETE FROM oneid_groups WHERE customer = ?1", &[id_param(from)?])?;
+        self.record(tenant, from, at, &EventKind::MergedInto { into }, cause)?;
+        self.record(tenant, into, at, &EventKind::Merged { from }, cause)
+    }
+
+    fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()> {
+        let root = self.live_root(tenant, id)?;
+        let (t, r) = (SqlValue::from(tenant.as_str()), id_param(root)?);
+        self.exec(
+            "DELETE FROM oneid_identities WHERE tenant = ?1 AND customer = ?2",
+            &[t.clone(), r.clone()],
+        )?;
+        self.exec(
+            "UPDATE oneid_customers SET status = 'deleted', updated = ?3 WHERE tenant = ?1 AND id = ?2",
+            &[t, r, ts(&at).into()],
+        )?;
+        self.record(tenant, root, at, &EventKind::Deleted, cause)
+    }
+
+    fn erase(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<Vec<CustomerId>> {
+        let root = self.root_id(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
+        let members = self.members(tenant, root)?;
+        let t = SqlValue::from(tenant.as_str());
+        // Every identity these customers ever held, from their history.
+        let mut identities: Vec<(String, String, String)> = Vec::new();
+        for &m in &members {
+            let rows = self.rows(
+                "SELECT itype, iscope, ivalue FROM oneid_history WHERE tenant = ?1 AND customer = ?2 AND ivalue IS NOT NULL",
+                &[t.clone(), id_param(m)?],
+            )?;
+            for r in rows {
+                identities.push((
+                    r[0].text()?.to_string(),
+                    r[1].text()?.to_string(),
+                    r[2].text()?.to_string(),
+                ));
+            }
+        }
+        self.exec(
+            "DELETE FROM oneid_identities WHERE tenant = ?1 AND customer = ?2",
+            &[t.clone(), id_param(root)?],
+        )?;
+        for (ty, scope, value) in &identities {
+            let p = [
+                t.clone(),
+                ty.as_str().into(),
+                scope.as_str().into(),
+                value.as_str().into(),
+            ];
+            self.exec(
+                "DELETE FROM oneid_suspicions WHERE tenant = ?1 AND ((itype = ?2 AND scope = ?3 AND value = ?4) \
+                 OR (ctype = ?2 AND cscope = ?3 AND cvalue = ?4))",
+                &p,
+            )?;
+        }
+        let mut erased = Vec::with_capacity(members.len());
+        for &m in &members {
+            let created = self
+                .rows(
+                    "SELECT created FROM oneid_customers WHERE tenant = ?1 AND id = ?2",
+                    &[t.clone(), id_param(m)?],
+                )?
+                .first()
+                .map(|r| r[0].text().and_then(parse_ts))
+                .transpose()?
+                .unwrap_or(at);
+            let mut tomb = Customer::new(m, created);
+            tomb.updated = at;
+            self.write_customer(tenant, &tomb, "erased")?;
+            // Nothing personal stays in history: identities keep only their type.
+            self.exec(
+                "UPDATE oneid_history SET iscope = '', ivalue = '[erased]', iname = NULL \
+                 WHERE tenant = ?1 AND customer = ?2 AND ivalue IS NOT NULL",
+                &[t.clone(), id_param(m)?],
+            )?;
+            erased.push(m);
+        }
+        // Merged members keep pointing at the root's tombstone, so their ids read it.
+        self.record(tenant, root, at, &EventKind::Erased, cause)?;
+        Ok(erased)
+    }
+
+    fn unlink(
+        &mut self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<bool> {
+        let params = key_params(tenant, key);
+        let rows = self.rows(
+            "SELECT customer, itype, scope, value, name FROM oneid_identities \
+             WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
+            &params,
+        )?;
+        let Some(row) = rows.first() else { return Ok(false) };
+        let owner = CustomerId(row[0].int()? as u64);
+        let identity = identity_from(row[1].text()?, row[2].text()?, row[3].text()?, row[4].opt_text()?)?;
+        self.exec(
+            "DELETE FROM oneid_identities WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
+            &params,
+        )?;
+        self.record(tenant, owner, at, &EventKind::Unlinked { identity }, cause)?;
+        Ok(true)
+    }
+
+    fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        let (filter, mut params) = filter_sql(tenant, &query.filter);
+        let total = self.rows(
+            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
+            &params,
+        )?[0][0]
+            .int()?;
+        let dir = if query.descending { "DESC" } else { "ASC" };
+        // Customers without the sort field come last in ascending order (first in
+        // descending), and ties go by id, as in `CustomerQuery::compare`.
+        let order = match query.sort {
+            SortKey::Id => format!("c.id {dir}"),
+            SortKey::DateCreated => format!("c.created {dir}, c.id {dir}"),
+            SortKey::LastUpdated => format!("c.updated {dir}, c.id {dir}"),
+            SortKey::Field(f) => match column_of(f) {
+                Some(col) => {
+                    let nulls = if query.descending { 0 } else { 1 };
+                    format!(
+                        "CASE WHEN c.{col} IS NULL THEN {nulls} ELSE {} END, c.{col} {dir}, c.id {dir}",
+                        1 - nulls
+                    )
+                }
+                // Fields without a column are sorted here after loading, by the reference order.
+                None => String::new(),
+            },
+        };
+        let size = query.size.min(CustomerQuery::MAX_SIZE);
+        let rows: Vec<Customer> = if order.is_empty() {
+            let all = self.rows(
+                &format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter}"),
+                &params,
+            )?;
+            let mut all = all
+                .iter()
+                .map(|r| customer_from_row(r).map(|(c, _)| c))
+                .collect::<Result<Vec<_>>>()?;
+            all.sort_by(|a, b| query.compare(a, b));
+            let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+            all.into_iter().skip(offset).take(size as usize).collect()
+        } else {
+            params.push(SqlValue::Int(i64::from(size)));
+            params.push(SqlValue::Int(i64::try_from(query.offset()).unwrap_or(i64::MAX)));
+            let n = params.len();
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
+                n - 1
+            );
+            let found = self.rows(&sql, &params)?;
+            found
+                .iter()
+                .map(|r| customer_from_row(r).map(|(c, _)| c))
+                .collect::<Result<Vec<_>>>()?
+        };
+        // Text sorts match the reference byte order because the DDL gives sortable text
+        // columns a binary collation.
+        Ok(CustomerPage {
+            rows,
+            total: total as u64,
+        })
+    }
+
+    fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+        let (filter, params) = filter_sql(tenant, filter);
+        Ok(self.rows(
+            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
+            &params,
+        )?[0][0]
+            .int()? as u64)
+    }
+
+    fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
+        let root = self.live_root(tenant, customer.id)?;
+        if root != customer.id {
+            return Err(Error::Store(format!(
+                "customer {} is an alias of {root}; write the live customer",
+                customer.id
+            )));
+        }
+        self.write_customer(tenant, &customer, "active")?;
+        Ok(())
+    }
+
+    fn commit(self) -> Result<()> {
+        self.conn.into_inner().commit()
+    }
+}

@@ -1,0 +1,212 @@
+//! The SQLite store (feature `sqlite`): durable and embedded, with SQLite bundled so nothing
+//! needs installing.
+//!
+//! WAL journal; every transaction starts `IMMEDIATE` (it takes the write lock up front, so
+//! two writers never deadlock halfway); statements are prepared once and cached. Each
+//! [`Resolver::resolve`](crate::Resolver::resolve) is one transaction; for throughput,
+//! [`Resolver::resolve_batch`](crate::Resolver::resolve_batch) commits a whole batch at once.
+//!
+//! ```
+//! use oneid::{IdentityInput, ResolveRequest, Resolver, SqliteStore, TenantId};
+//! let path = std::env::temp_dir().join(format!("oneid-doc-{}.db", std::process::id()));
+//! let mut resolver = Resolver::new(SqliteStore::open(&path).unwrap());
+//! let t = TenantId::new("t");
+//! let id = resolver.resolve(&t, &ResolveRequest::new([IdentityInput::new("mobile", "13812345678")])).unwrap().customer;
+//! drop(resolver);
+//! // Reopened, the customer is still there.
+//! let mut again = Resolver::new(SqliteStore::open(&path).unwrap());
+//! assert_eq!(again.find_by_identity(&t, &IdentityInput::new("mobile", "13812345678")).unwrap().map(|c| c.id), id);
+//! # std::fs::remove_file(&path).ok();
+//! ```
+
+use super::Store;
+use super::sql::{SCHEMA_VERSION, SqlBackend, SqlTxn, SqlValue};
+use crate::error::{Error, Result};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+const DDL_V1: &str = "
+CREATE TABLE oneid_customers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    status TEXT NOT NULL,
+    merged_into INTEGER,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    data TEXT NOT NULL,
+    mobile TEXT, email TEXT, name TEXT, nick_name TEXT, gender INTEGER, stage TEXT, source TEXT
+);
+CREATE INDEX oneid_customers_tenant ON oneid_customers (tenant, status);
+CREATE INDEX oneid_customers_merged ON oneid_customers (merged_into);
+CREATE INDEX oneid_customers_mobile ON oneid_customers (tenant, mobile);
+CREATE INDEX oneid_customers_created ON oneid_customers (tenant, created);
+CREATE INDEX oneid_customers_updated ON oneid_customers (tenant, updated);
+CREATE TABLE oneid_identities (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+    name TEXT,
+    customer INTEGER NOT NULL,
+    UNIQUE (tenant, itype, scope, value)
+);
+CREATE INDEX oneid_identities_customer ON oneid_identities (customer);
+CREATE TABLE oneid_tags (customer INTEGER NOT NULL, tag TEXT NOT NULL);
+CREATE INDEX oneid_tags_customer ON oneid_tags (customer);
+CREATE TABLE oneid_groups (customer INTEGER NOT NULL, grp INTEGER NOT NULL);
+CREATE INDEX oneid_groups_customer ON oneid_groups (customer);
+CREATE TABLE oneid_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, customer INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+    itype TEXT, iscope TEXT, ivalue TEXT, iname TEXT, other INTEGER,
+    operation TEXT NOT NULL, reference TEXT
+);
+CREATE INDEX oneid_history_customer ON oneid_history (customer);
+CREATE TABLE oneid_suspicions (
+    tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+    ctype TEXT NOT NULL, cscope TEXT NOT NULL, cvalue TEXT NOT NULL,
+    PRIMARY KEY (tenant, itype, scope, value, ctype, cscope, cvalue)
+);
+";
+
+fn store_error(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        // Another process holds the write lock past the busy timeout: try the whole thing again.
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::Transient(e.to_string())
+        }
+        _ => Error::Store(format!("sqlite: {e}")),
+    }
+}
+
+/// A customer store in one SQLite database file. See the [module docs](self).
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.conn.path())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, upgrading an older schema. A
+    /// database written by a newer version of this crate is [`Error::SchemaTooNew`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::setup(Connection::open(path).map_err(store_error)?)
+    }
+
+    /// A private database in memory (for tests).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::setup(Connection::open_in_memory().map_err(store_error)?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(store_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(store_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(store_error)?;
+        // LIKE must be case-sensitive, as the reference `contains` is.
+        conn.pragma_update(None, "case_sensitive_like", true)
+            .map_err(store_error)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS oneid_schema (version INTEGER NOT NULL)")
+            .map_err(store_error)?;
+        let version: Option<i64> = tx
+            .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
+            .map_err(store_error)?;
+        match version {
+            None => {
+                tx.execute_batch(DDL_V1).map_err(store_error)?;
+                tx.execute("INSERT INTO oneid_schema (version) VALUES (?1)", [SCHEMA_VERSION])
+                    .map_err(store_error)?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(Error::SchemaTooNew {
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            // Version 1 is the only one so far; later versions add their steps here.
+            Some(_) => {}
+        }
+        tx.commit().map_err(store_error)?;
+        Ok(Self { conn })
+    }
+}
+
+/// The SQLite side of a [`SqlTxn`].
+pub struct SqliteBackend<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            SqlValue::Null => ToSqlOutput::Owned(Value::Null),
+            SqlValue::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+            SqlValue::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+impl SqlBackend for SqliteBackend<'_> {
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(store_error)?;
+        stmt.execute(rusqlite::params_from_iter(params))
+            .map(|n| n as u64)
+            .map_err(store_error)
+    }
+
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(store_error)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
+            .map_err(store_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(store_error)? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(match row.get_ref(i).map_err(store_error)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(n) => SqlValue::Int(n),
+                    ValueRef::Text(t) => SqlValue::Text(
+                        String::from_utf8(t.to_vec()).map_err(|e| Error::Store(format!("sqlite: {e}")))?,
+                    ),
+                    other => {
+                        return Err(Error::Store(format!(
+                            "sqlite: unexpected column type {:?}",
+                            other.data_type()
+                        )));
+                    }
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn commit(self) -> Result<()> {
+        self.tx.commit().map_err(store_error)
+    }
+}
+
+impl Store for SqliteStore {
+    type Txn<'a> = SqlTxn<SqliteBackend<'a>>;
+
+    fn begin(&mut self) -> Result<Self::Txn<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error)?;
+        Ok(SqlTxn::new(SqliteBackend { tx }))
+    }
+}

@@ -1,0 +1,469 @@
+//! Resolution on every store: the worked examples of SEMANTICS §6, merges and aliases,
+//! quarantine, batches, history.
+
+use super::support::t;
+use oneid::{
+    CustomerId, CustomerPatch, EventKind, Field, FieldValue, IdentityInput, IdentitySettings, ManualClock,
+    PlainCreate, PriorityStrategy, RejectReason, ResolveOptions, ResolveRequest, Resolver, Store,
+    TargetStrategy,
+};
+
+fn id(kind: &str, value: &str) -> IdentityInput {
+    IdentityInput::new(kind, value)
+}
+
+fn req(ids: &[(&str, &str)]) -> ResolveRequest {
+    ResolveRequest::new(ids.iter().map(|(k, v)| id(k, v)))
+}
+
+fn with(request: ResolveRequest, target: TargetStrategy, auto_merge: bool, custom: bool) -> ResolveRequest {
+    request.with_options(ResolveOptions {
+        target_customer_strategy: target,
+        auto_merge,
+        identity_priority_strategy: if custom {
+            PriorityStrategy::Custom
+        } else {
+            PriorityStrategy::System
+        },
+        match_by_fields: false,
+    })
+}
+
+fn held<S: Store>(r: &mut Resolver<S, ManualClock>, c: CustomerId) -> Vec<String> {
+    r.identities(&t(), c)
+        .unwrap()
+        .iter()
+        .map(|i| i.to_string())
+        .collect()
+}
+
+/// §6.1, customerFirst: the target is the owner of the first identity found; U2 conflicts.
+fn example_1_customer_first<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let x = r
+        .resolve(&t(), &req(&[("wechat-unionid", "U1"), ("mobile", "13800001111")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let request = with(
+        req(&[("mobile", "13800001111"), ("wechat-unionid", "U2")]),
+        TargetStrategy::CustomerFirst,
+        true,
+        false,
+    );
+    let out = r.resolve(&t(), &request).unwrap();
+    assert_eq!(out.customer, Some(x));
+    assert!(!out.created);
+    assert_eq!(out.rejected.len(), 1);
+    match &out.rejected[0].reason {
+        RejectReason::Conflict { with, limit } => {
+            assert_eq!((with.to_string().as_str(), *limit), ("wechat-unionid U1", 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(held(&mut r, x), ["wechat-unionid U1", "mobile 13800001111"]);
+}
+
+/// §6.1, identityFirst: X conflicts with U2, so a new customer Y takes U2 and the merge of X
+/// into Y is refused.
+fn example_1_identity_first<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let x = r
+        .resolve(&t(), &req(&[("wechat-unionid", "U1"), ("mobile", "13800001111")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let request = with(
+        req(&[("mobile", "13800001111"), ("wechat-unionid", "U2")]),
+        TargetStrategy::IdentityFirst,
+        true,
+        false,
+    );
+    let out = r.resolve(&t(), &request).unwrap();
+    assert!(out.created);
+    let y = out.customer.unwrap();
+    assert_ne!(y, x);
+    assert_eq!(
+        out.linked.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        ["wechat-unionid U2"]
+    );
+    assert_eq!(out.refused_merges.len(), 1);
+    assert_eq!(out.refused_merges[0].customer, x);
+    assert_eq!(out.refused_merges[0].identity_type.as_str(), "wechat-unionid");
+    assert!(out.merged.is_empty());
+    assert_eq!(held(&mut r, x), ["wechat-unionid U1", "mobile 13800001111"]);
+    assert_eq!(held(&mut r, y), ["wechat-unionid U2"]);
+}
+
+/// §6.2: autoMerge off keeps both; on merges Y into X (mobile outranks email); custom
+/// priority makes the request order count.
+fn example_2_auto_merge<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let x = r
+        .resolve(&t(), &req(&[("mobile", "13800002222")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let y = r
+        .resolve(&t(), &req(&[("email", "e@x.cn")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let both = req(&[("email", "e@x.cn"), ("mobile", "13800002222")]);
+    let off = r
+        .resolve(
+            &t(),
+            &with(both.clone(), TargetStrategy::IdentityFirst, false, false),
+        )
+        .unwrap();
+    assert_eq!(off.customer, Some(x));
+    assert!(off.merged.is_empty());
+    assert_eq!(held(&mut r, y), ["email e@x.cn"]);
+    assert!(matches!(off.rejected[0].reason, RejectReason::OwnedByOther { owner } if owner == y));
+
+    let on = r
+        .resolve(
+            &t(),
+            &with(
+                both.with_cause("req-42"),
+                TargetStrategy::IdentityFirst,
+                true,
+                false,
+            ),
+        )
+        .unwrap();
+    assert_eq!(on.customer, Some(x));
+    assert_eq!(on.merged, [y]);
+    assert_eq!(held(&mut r, x), ["mobile 13800002222", "email e@x.cn"]);
+    assert_eq!(r.get(&t(), y).unwrap().unwrap().id, x);
+    let history = r.history(&t(), x).unwrap();
+    let merge = history
+        .iter()
+        .find(|e| e.kind == EventKind::Merged { from: y })
+        .unwrap();
+    assert_eq!(merge.cause.reference.as_deref(), Some("req-42"));
+}
+
+fn example_2_custom_priority<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let x = r
+        .resolve(&t(), &req(&[("mobile", "13800002222")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let y = r
+        .resolve(&t(), &req(&[("email", "e@x.cn")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let both = req(&[("email", "e@x.cn"), ("mobile", "13800002222")]);
+    let out = r
+        .resolve(&t(), &with(both, TargetStrategy::IdentityFirst, true, true))
+        .unwrap();
+    assert_eq!(out.customer, Some(y));
+    assert_eq!(out.merged, [x]);
+}
+
+/// §6.3: a limit counts within one request.
+fn example_3_limit_within_a_request<S: Store>(r: Resolver<S, ManualClock>) {
+    let mut r = r.with_default_settings(IdentitySettings::default().with_limit("mobile", Some(1)).unwrap());
+    let out = r
+        .resolve(
+            &t(),
+            &req(&[("mobile", "13800003333"), ("mobile", "13800004444")]),
+        )
+        .unwrap();
+    assert!(out.created);
+    assert_eq!(out.linked.len(), 1);
+    assert!(
+        matches!(&out.rejected[0].reason, RejectReason::Conflict { with, .. } if &*with.identity_value == "13800003333")
+    );
+}
+
+/// §6.4: spellings that normalize to one identity.
+fn example_4_normalization<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let a = r
+        .resolve(&t(), &req(&[("mobile", "+86 138-0013-8000")]))
+        .unwrap()
+        .customer;
+    for spelling in ["0086 13800138000", " 13800138000 "] {
+        assert_eq!(
+            r.resolve(&t(), &req(&[("mobile", spelling)])).unwrap().customer,
+            a
+        );
+    }
+    let e = r
+        .resolve(&t(), &req(&[("email", "Jane@Example.COM ")]))
+        .unwrap()
+        .customer;
+    assert_eq!(
+        r.resolve(&t(), &req(&[("email", "jane@example.com")]))
+            .unwrap()
+            .customer,
+        e
+    );
+}
+
+/// §6.5: blocked values never link.
+fn example_5_blocked<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let a = r
+        .resolve(&t(), &req(&[("mobile", "13800000000"), ("email", "a@x.com")]))
+        .unwrap();
+    let b = r
+        .resolve(&t(), &req(&[("mobile", "13800000000"), ("email", "b@x.com")]))
+        .unwrap();
+    assert!(a.created && b.created);
+    assert_ne!(a.customer, b.customer);
+    for out in [&a, &b] {
+        assert!(matches!(out.rejected[0].reason, RejectReason::Blocked));
+    }
+    assert_eq!(r.owner_of(&t(), &id("mobile", "13800000000")).unwrap(), None);
+}
+
+/// §6.6: 002's create with identities (matching by fields), then a plain create.
+fn example_6_create_then_plain_create<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let patch = CustomerPatch::new()
+        .with(Field::Name, "小D")
+        .unwrap()
+        .with(Field::Mobile, "18612341234")
+        .unwrap();
+    let request = req(&[("wechat", "o123"), ("your-system-account", "user123")])
+        .with_patch(patch)
+        .with_options(ResolveOptions {
+            match_by_fields: true,
+            ..Default::default()
+        });
+    let first = r.resolve(&t(), &request).unwrap();
+    assert!(first.created);
+    let c = first.customer.unwrap();
+    assert_eq!(
+        held(&mut r, c),
+        ["wechat o123", "your-system-account user123", "mobile 18612341234"]
+    );
+    let patch = CustomerPatch::new()
+        .with(Field::Name, "小D2")
+        .unwrap()
+        .with(Field::Mobile, "18612341234")
+        .unwrap();
+    let second = r.create(&t(), patch, PlainCreate::MobileAndEmail).unwrap();
+    assert_eq!(second.customer, Some(c));
+    assert!(!second.created);
+    assert_eq!(
+        r.get(&t(), c).unwrap().unwrap().fields.text(Field::Name),
+        Some("小D2")
+    );
+}
+
+/// §6.7: never clear; a verified flag stays.
+fn example_7_never_clear<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let patch = CustomerPatch::from_json(
+        &serde_json::json!({"mobile": "13800005555", "mobileVerified": true, "city": "昆明"}),
+    )
+    .unwrap();
+    let c = r
+        .resolve(&t(), &req(&[("mobile", "13800005555")]).with_patch(patch))
+        .unwrap()
+        .customer
+        .unwrap();
+    let lower = CustomerPatch::from_json(&serde_json::json!({"mobileVerified": false})).unwrap();
+    r.resolve(&t(), &req(&[("mobile", "13800005555")]).with_patch(lower))
+        .unwrap();
+    let now = r.get(&t(), c).unwrap().unwrap();
+    assert_eq!(
+        now.fields.get(Field::MobileVerified),
+        Some(&FieldValue::Bool(true))
+    );
+    assert_eq!(now.fields.text(Field::City), Some("昆明"));
+}
+
+/// §6.8: every request above, sent twice, changes nothing the second time.
+fn example_8_idempotence<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let requests = [
+        req(&[("wechat-unionid", "U1"), ("mobile", "13800001111")]),
+        req(&[("mobile", "13800001111"), ("wechat-unionid", "U2")]),
+        req(&[("email", "e@x.cn"), ("mobile", "13800001111")]),
+        req(&[("mobile", "13800000000"), ("email", "a@x.com")]),
+    ];
+    for request in &requests {
+        r.resolve(&t(), request).unwrap();
+        let before: Vec<_> = (1..6)
+            .map(|i| (r.get(&t(), CustomerId(i)).unwrap(), held(&mut r, CustomerId(i))))
+            .collect();
+        let again = r.resolve(&t(), request).unwrap();
+        assert!(again.is_noop(), "{again:?}");
+        let after: Vec<_> = (1..6)
+            .map(|i| (r.get(&t(), CustomerId(i)).unwrap(), held(&mut r, CustomerId(i))))
+            .collect();
+        assert_eq!(before, after);
+    }
+}
+
+/// A merge of a merge: aliases of aliases read the survivor; history keeps both merges.
+fn chained_merges<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let a = r.resolve(&t(), &req(&[("qq", "1")])).unwrap().customer.unwrap();
+    let b = r
+        .resolve(&t(), &req(&[("email", "b@x.cn")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let c = r
+        .resolve(&t(), &req(&[("mobile", "13800006666")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    assert_eq!(
+        r.resolve(&t(), &req(&[("email", "b@x.cn"), ("qq", "1")]))
+            .unwrap()
+            .merged,
+        [a]
+    );
+    assert_eq!(
+        r.resolve(&t(), &req(&[("mobile", "13800006666"), ("email", "b@x.cn")]))
+            .unwrap()
+            .merged,
+        [b]
+    );
+    for alias in [a, b, c] {
+        assert_eq!(r.get(&t(), alias).unwrap().unwrap().id, c);
+        assert_eq!(r.canonical_id(&t(), alias).unwrap(), Some(c));
+    }
+    assert_eq!(
+        held(&mut r, c),
+        ["qq 1", "email b@x.cn", "mobile 13800006666"],
+        "link order"
+    );
+    let merges: Vec<_> = r
+        .history(&t(), a)
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Merged { .. }))
+        .collect();
+    assert_eq!(merges.len(), 2);
+}
+
+/// Merged fields: keep the target, fill gaps, sum balances, unite tags.
+fn merge_reconciles_fields<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let p = |v: serde_json::Value| CustomerPatch::from_json(&v).unwrap();
+    let x = r
+        .resolve(
+            &t(),
+            &req(&[("mobile", "13800007777")])
+                .with_patch(p(serde_json::json!({"name": "X", "balance": 100, "tag": ["a"]}))),
+        )
+        .unwrap()
+        .customer
+        .unwrap();
+    r.resolve(
+        &t(),
+        &req(&[("email", "y@x.cn")]).with_patch(p(
+            serde_json::json!({"name": "Y", "city": "昆明", "balance": 50, "tag": ["b"]}),
+        )),
+    )
+    .unwrap();
+    r.resolve(&t(), &req(&[("mobile", "13800007777"), ("email", "y@x.cn")]))
+        .unwrap();
+    let c = r.get(&t(), x).unwrap().unwrap();
+    assert_eq!(c.fields.text(Field::Name), Some("X"));
+    assert_eq!(c.fields.text(Field::City), Some("昆明"));
+    assert_eq!(c.fields.get(Field::Balance), Some(&FieldValue::Int(150)));
+    assert_eq!(c.tags, ["a", "b"]);
+}
+
+/// The placeholder defence works the same on every store.
+fn quarantine<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let walk_in = |n: u32| req(&[("mobile", "13912345678"), ("email", &format!("w{n}@x.cn"))]);
+    let first = r.resolve(&t(), &walk_in(0)).unwrap().customer;
+    for n in 1..=2 {
+        assert_eq!(r.resolve(&t(), &walk_in(n)).unwrap().customer, first);
+    }
+    let third = r.resolve(&t(), &walk_in(3)).unwrap();
+    assert!(third.created);
+    assert!(matches!(
+        third.rejected[0].reason,
+        RejectReason::Quarantined { .. }
+    ));
+    assert!(r.resolve(&t(), &walk_in(3)).unwrap().is_noop());
+}
+
+/// A batch commits all at once with the outcomes of one-by-one resolution.
+fn batch<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let requests = vec![
+        req(&[("mobile", "13800008888")]),
+        req(&[("email", "z@x.cn")]),
+        req(&[("Bad", "x")]),
+        req(&[("email", "z@x.cn"), ("mobile", "13800008888")]),
+    ];
+    let out = r.resolve_batch(&t(), &requests).unwrap();
+    assert_eq!(out[0].as_ref().unwrap().customer, Some(CustomerId(1)));
+    assert!(out[2].is_err());
+    assert_eq!(out[3].as_ref().unwrap().merged, [CustomerId(2)]);
+    assert_eq!(r.get(&t(), CustomerId(2)).unwrap().unwrap().id, CustomerId(1));
+}
+
+/// Dry runs write nothing.
+fn dry_run_writes_nothing<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let dry = r.dry_run(&t(), &req(&[("mobile", "13800009999")])).unwrap();
+    assert!(dry.created && dry.customer.is_none());
+    assert_eq!(r.owner_of(&t(), &id("mobile", "13800009999")).unwrap(), None);
+    let real = r.resolve(&t(), &req(&[("mobile", "13800009999")])).unwrap();
+    assert_eq!(real.customer, Some(CustomerId(1)), "the dry run used no id");
+}
+
+/// Values are stored verbatim, never interpreted: quotes, SQL, LIKE metacharacters, odd
+/// Unicode; NUL bytes and oversized values are rejected before any store sees them.
+fn hostile_values<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let nasty = [
+        "o'; DROP TABLE oneid_customers; --",
+        "50%_off\\",
+        "名字\u{200b}🙂",
+        "\"quoted\"",
+    ];
+    let mut ids = Vec::new();
+    for (n, v) in nasty.iter().enumerate() {
+        let patch = CustomerPatch::new().with(Field::Name, *v).unwrap();
+        let out = r.resolve(&t(), &req(&[("wechat", v)]).with_patch(patch)).unwrap();
+        assert!(out.created, "{n}");
+        ids.push(out.customer.unwrap());
+    }
+    for (v, c) in nasty.iter().zip(&ids) {
+        assert_eq!(r.owner_of(&t(), &id("wechat", v)).unwrap(), Some(*c));
+        assert_eq!(
+            r.get(&t(), *c).unwrap().unwrap().fields.text(Field::Name),
+            Some(*v)
+        );
+    }
+    // LIKE metacharacters in a search match literally.
+    let q = oneid::CustomerQuery {
+        filter: oneid::CustomerFilter {
+            search: Some("%_".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(r.query(&t(), &q).unwrap().total, 1);
+    let q = oneid::CustomerQuery {
+        filter: oneid::CustomerFilter {
+            search: Some("_".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(r.query(&t(), &q).unwrap().total, 2, "oneid_customers and 50%_off");
+    assert!(r.resolve(&t(), &req(&[("wechat", &"x".repeat(129))])).is_err());
+    assert!(r.resolve(&t(), &req(&[("wechat", "a\u{0}b")])).is_err());
+}
+
+super::support::conformance!(
+    example_1_customer_first,
+    example_1_identity_first,
+    example_2_auto_merge,
+    example_2_custom_priority,
+    example_3_limit_within_a_request,
+    example_4_normalization,
+    example_5_blocked,
+    example_6_create_then_plain_create,
+    example_7_never_clear,
+    example_8_idempotence,
+    chained_merges,
+    merge_reconciles_fields,
+    quarantine,
+    batch,
+    dry_run_writes_nothing,
+    hostile_values,
+);
