@@ -15,11 +15,11 @@
 
 mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
