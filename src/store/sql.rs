@@ -107,6 +107,12 @@ pub trait SqlBackend {
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>>;
     /// Commits the transaction.
     fn commit(self) -> Result<()>;
+    /// The clause that locks the rows a read returns until the transaction ends (`" FOR
+    /// UPDATE"`), for databases where concurrent writers need it; empty where the
+    /// transaction already excludes other writers (SQLite's `BEGIN IMMEDIATE`).
+    fn lock_rows(&self) -> &'static str {
+        ""
+    }
 }
 
 /// A transaction of a SQL store (SQLite or PostgreSQL). Dropping it without
@@ -128,6 +134,16 @@ impl<B: SqlBackend> SqlTxn<B> {
 
     fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
         self.conn.borrow_mut().query(sql, params)
+    }
+
+    /// Like [`rows`](Self::rows), locking the rows read until the transaction ends.
+    fn locked_rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
+        let lock = self.conn.borrow().lock_rows();
+        if lock.is_empty() {
+            self.rows(sql, params)
+        } else {
+            self.rows(&format!("{sql}{lock}"), params)
+        }
     }
 }
 
@@ -373,14 +389,16 @@ impl<B: SqlBackend> SqlTxn<B> {
     /// The row an id leads to, following the (single-hop) merge alias.
     fn resolve_row(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Customer>> {
         let Ok(param) = id_param(id) else { return Ok(None) };
+        // Customer rows a transaction reads stay locked until it ends: a concurrent merge or
+        // delete of them waits, and whatever this transaction planned on them stays true.
         let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers WHERE tenant = ?1 AND id = ?2");
-        let rows = self.rows(&sql, &[tenant.as_str().into(), param])?;
+        let rows = self.locked_rows(&sql, &[tenant.as_str().into(), param])?;
         let Some(row) = rows.first() else { return Ok(None) };
         let (customer, merged_into) = customer_from_row(row)?;
         // Merged customers (and the tombstones of erased ones) point at their survivor.
         match merged_into {
             Some(target) => {
-                let rows = self.rows(&sql, &[tenant.as_str().into(), target.into()])?;
+                let rows = self.locked_rows(&sql, &[tenant.as_str().into(), target.into()])?;
                 let row = rows
                     .first()
                     .ok_or_else(|| Error::Store(format!("alias {id} leads nowhere")))?;
@@ -518,18 +536,28 @@ impl<B: SqlBackend> SqlTxn<B> {
 
 impl<B: SqlBackend> Txn for SqlTxn<B> {
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
-        let rows = self.rows(
-            "SELECT i.customer, (SELECT COUNT(*) FROM oneid_suspicions s WHERE s.tenant = ?1 AND s.itype = ?2 \
-             AND s.scope = ?3 AND s.value = ?4) FROM oneid_identities i \
+        // One round trip: the identity, its owner's status and the evidence count, with the
+        // identity and owner rows locked until the transaction ends.
+        let rows = self.locked_rows(
+            "SELECT i.customer, c.status, (SELECT COUNT(*) FROM oneid_suspicions s WHERE s.tenant = ?1 \
+             AND s.itype = ?2 AND s.scope = ?3 AND s.value = ?4) \
+             FROM oneid_identities i JOIN oneid_customers c ON c.id = i.customer \
              WHERE i.tenant = ?1 AND i.itype = ?2 AND i.scope = ?3 AND i.value = ?4",
             &key_params(tenant, key),
         )?;
-        Ok(match rows.first() {
-            None => Lookup::default(),
-            Some(row) => Lookup {
-                owner: Some(CustomerId(row[0].int()? as u64)),
-                suspicion: u32::try_from(row[1].int()?).unwrap_or(u32::MAX),
-            },
+        let Some(row) = rows.first() else {
+            return Ok(Lookup::default());
+        };
+        // A merge that committed between reading the identity and locking its owner leaves
+        // the owner merged: the whole operation runs again on the new state.
+        if row[1].text()? != "active" {
+            return Err(Error::Transient(format!(
+                "the owner of {key} changed concurrently"
+            )));
+        }
+        Ok(Lookup {
+            owner: Some(CustomerId(row[0].int()? as u64)),
+            suspicion: u32::try_from(row[2].int()?).unwrap_or(u32::MAX),
         })
     }
 

@@ -1,0 +1,132 @@
+//! Throughput of the durable stores (resolves per second).
+//!
+//! ```text
+//! cargo bench --features sqlite,postgres --bench stores
+//! ```
+//!
+//! - SQLite, one writer, batches of 10,000 resolves per commit (`resolve_batch`), and one
+//!   commit per resolve;
+//! - PostgreSQL (`ONEID_PG_URL`, default `host=127.0.0.1 user=postgres dbname=test`), 8
+//!   concurrent writers, one commit per resolve.
+//!
+//! Requests are records of people seen 1–3 times with 1–3 identities, so runs create, hit
+//! and merge.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use oneid::{IdentityInput, ResolveRequest, Resolver, TenantId};
+use std::time::{Duration, Instant};
+
+fn requests(from: u64, n: u64) -> Vec<ResolveRequest> {
+    (from..from + n)
+        .map(|i| {
+            let person = i / 2;
+            let all = [
+                IdentityInput::new("mobile", format!("1{:010}", 3_000_000_000 + person)),
+                IdentityInput::new("email", format!("p{person}@example.com")),
+                IdentityInput::new("wechat", format!("o{person:027x}")),
+            ];
+            ResolveRequest::new(all.into_iter().skip((i % 2) as usize).take(1 + (i % 3) as usize))
+        })
+        .collect()
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("oneid-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = TenantId::new("bench");
+    let mut group = c.benchmark_group("sqlite");
+    group.sample_size(10);
+    const BATCH: u64 = 10_000;
+    group.throughput(Throughput::Elements(BATCH));
+    let mut resolver = Resolver::new(oneid::SqliteStore::open(dir.join("batched.db")).unwrap());
+    let mut next = 0;
+    group.bench_function("batched_10k_per_commit", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = requests(next, BATCH);
+                next += BATCH;
+                let start = Instant::now();
+                resolver.resolve_batch(&t, &batch).unwrap();
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    const SINGLES: u64 = 500;
+    group.throughput(Throughput::Elements(SINGLES));
+    let mut resolver = Resolver::new(oneid::SqliteStore::open(dir.join("single.db")).unwrap());
+    group.bench_function("commit_per_resolve", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = requests(next, SINGLES);
+                next += SINGLES;
+                let start = Instant::now();
+                for r in &batch {
+                    resolver.resolve(&t, r).unwrap();
+                }
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite(_: &mut Criterion) {}
+
+#[cfg(feature = "postgres")]
+fn postgres(c: &mut Criterion) {
+    let url =
+        std::env::var("ONEID_PG_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    admin
+        .batch_execute("DROP SCHEMA IF EXISTS oneid_bench CASCADE")
+        .unwrap();
+    drop(oneid::PostgresStore::connect_in_schema(&url, "oneid_bench").unwrap());
+    const WRITERS: u64 = 8;
+    const PER_WRITER: u64 = 250;
+    let mut group = c.benchmark_group("postgres");
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(WRITERS * PER_WRITER));
+    let mut resolvers: Vec<_> = (0..WRITERS)
+        .map(|_| Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_bench").unwrap()))
+        .collect();
+    let t = TenantId::new("bench");
+    let mut next = 0;
+    group.bench_function("8_writers_commit_per_resolve", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let all = requests(next, WRITERS * PER_WRITER);
+                next += WRITERS * PER_WRITER;
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for (w, resolver) in resolvers.iter_mut().enumerate() {
+                        let (all, t) = (&all, &t);
+                        s.spawn(move || {
+                            // Interleaved shares: neighbours' requests share people.
+                            for r in all.iter().skip(w).step_by(WRITERS as usize) {
+                                resolver.resolve(t, r).unwrap();
+                            }
+                        });
+                    }
+                });
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(_: &mut Criterion) {}
+
+criterion_group!(benches, sqlite, postgres);
+criterion_main!(benches);
