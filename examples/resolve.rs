@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example resolve -- [FILE.jsonl] [--out clusters.jsonl] [--plain] [--quiet]
+//! cargo run --release --features sqlite --example resolve -- FILE.jsonl --sqlite customers.db
 //! ```
 //!
 //! Without a file it resolves `examples/data/sample.jsonl` (4,294 records of 2,000 people
@@ -17,7 +18,8 @@
 //! pairwise precision, recall and F1 (as `score.py` computes them). `--out` writes one
 //! `{"record_id","cluster"}` line per record: the customer the record ended in, after all
 //! merges. `--plain` turns off limits, blocked values and quarantine (autoMerge stays on):
-//! plain connected components, for comparison with graph tools.
+//! plain connected components, for comparison with graph tools. `--sqlite DB` (with the
+//! `sqlite` feature) resolves into a SQLite database you keep, a batch per commit.
 
 use oneid::{
     CustomerId, CustomerPatch, IdentityInput, IdentitySettings, MemoryStore, RejectReason, ResolveRequest,
@@ -199,16 +201,18 @@ fn pairwise_scores(clusters: &[u64], truths: &[u32]) -> (f64, f64, f64) {
 struct Args {
     input: PathBuf,
     out: Option<PathBuf>,
+    sqlite: Option<PathBuf>,
     plain: bool,
     quiet: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
-    let (mut input, mut out, mut plain, mut quiet) = (None, None, false, false);
+    let (mut input, mut out, mut sqlite, mut plain, mut quiet) = (None, None, None, false, false);
     while let Some(a) = args.next() {
         match a.to_str() {
             Some("--out") => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
+            Some("--sqlite") => sqlite = Some(PathBuf::from(args.next().ok_or("--sqlite needs a path")?)),
             Some("--plain") => plain = true,
             Some("--quiet") => quiet = true,
             Some("-h" | "--help") => return Err(String::new()),
@@ -223,6 +227,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         input,
         out,
+        sqlite,
         plain,
         quiet,
     })
@@ -247,24 +252,39 @@ fn main() {
             if !e.is_empty() {
                 eprintln!("error: {e}");
             }
-            eprintln!("usage: resolve [FILE.jsonl] [--out clusters.jsonl] [--plain] [--quiet]");
+            eprintln!("usage: resolve [FILE.jsonl] [--out clusters.jsonl] [--sqlite DB] [--plain] [--quiet]");
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let started = Instant::now();
     let settings = if args.plain {
         IdentitySettings::unrestricted()
     } else {
         IdentitySettings::default()
     };
-    let mut resolver = Resolver::new(MemoryStore::new()).with_default_settings(settings);
+    let result = match &args.sqlite {
+        None => run(
+            &args,
+            Resolver::new(MemoryStore::new()).with_default_settings(settings),
+        ),
+        #[cfg(feature = "sqlite")]
+        Some(path) => oneid::SqliteStore::open(path)
+            .map_err(Into::into)
+            .and_then(|store| run(&args, Resolver::new(store).with_default_settings(settings))),
+        #[cfg(not(feature = "sqlite"))]
+        Some(_) => Err(
+            "--sqlite needs the sqlite feature: cargo run --release --features sqlite --example resolve"
+                .into(),
+        ),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Resolves the file into whatever store the resolver has.
+fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
     let tenant = TenantId::new("default");
 
     let progress = !args.quiet && std::io::stderr().is_terminal();

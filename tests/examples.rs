@@ -96,3 +96,49 @@ fn source_systems() {
     let beauty = run_example("beauty_clinic", &[]);
     assert!(beauty.contains("getCusInfoByCusTelnum(13338363507) -> id 1"));
 }
+
+/// `--sqlite` resolves into a database that holds the same customers as the memory run.
+#[cfg(feature = "sqlite")]
+#[test]
+fn resolve_into_sqlite() {
+    let db = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("resolve-sample.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--features",
+            "sqlite",
+            "--example",
+            "resolve",
+            "--",
+            "--quiet",
+            "--sqlite",
+        ])
+        .arg(&db)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sqlite = String::from_utf8_lossy(&output.stdout).into_owned();
+    let memory = run_example("resolve", &["--quiet"]);
+    let line = |out: &str, key: &str| out.lines().find(|l| l.starts_with(key)).unwrap().to_string();
+    for key in ["records", "customers", "merges", "precision"] {
+        assert_eq!(line(&sqlite, key), line(&memory, key));
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let live: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM oneid_customers WHERE status = 'active'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(format!("customers        {live}"), line(&sqlite, "customers"));
+}
