@@ -1,6 +1,6 @@
 //! The SQL stores' shared engine: one implementation of [`Txn`] over any [`SqlBackend`].
 //!
-//! SQLite and PostgreSQL differ only in their connection types, their DDL and a few
+//! SQLite and PostgreSQL differ only in their connection types, three column types and a few
 //! spellings; the statements that read and write customers are the same text (numbered
 //! `?1` parameters, rewritten to `$1` for PostgreSQL). The schema:
 //!
@@ -31,6 +31,58 @@ use std::sync::Arc;
 
 /// The current schema version.
 pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// How a database spells the few column types the schema needs.
+pub(crate) struct Dialect {
+    /// An auto-assigned 64-bit primary key.
+    pub(crate) id: &'static str,
+    /// A 64-bit integer.
+    pub(crate) int: &'static str,
+    /// Text that sorts in byte order.
+    pub(crate) sorted_text: &'static str,
+}
+
+/// The schema, version 1, in a dialect.
+pub(crate) fn schema_v1(d: &Dialect) -> String {
+    let Dialect {
+        id,
+        int,
+        sorted_text: st,
+    } = d;
+    format!(
+        "CREATE TABLE oneid_customers (
+            id {id}, tenant TEXT NOT NULL, status TEXT NOT NULL, merged_into {int},
+            created {st} NOT NULL, updated {st} NOT NULL, data TEXT NOT NULL,
+            mobile {st}, email {st}, name {st}, nick_name {st}, gender {int}, stage {st}, source {st}
+        );
+        CREATE INDEX oneid_customers_tenant ON oneid_customers (tenant, status);
+        CREATE INDEX oneid_customers_merged ON oneid_customers (merged_into);
+        CREATE INDEX oneid_customers_mobile ON oneid_customers (tenant, mobile);
+        CREATE INDEX oneid_customers_created ON oneid_customers (tenant, created);
+        CREATE INDEX oneid_customers_updated ON oneid_customers (tenant, updated);
+        CREATE TABLE oneid_identities (
+            seq {id}, tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+            name TEXT, customer {int} NOT NULL,
+            UNIQUE (tenant, itype, scope, value)
+        );
+        CREATE INDEX oneid_identities_customer ON oneid_identities (customer);
+        CREATE TABLE oneid_tags (customer {int} NOT NULL, tag TEXT NOT NULL);
+        CREATE INDEX oneid_tags_customer ON oneid_tags (customer);
+        CREATE TABLE oneid_groups (customer {int} NOT NULL, grp {int} NOT NULL);
+        CREATE INDEX oneid_groups_customer ON oneid_groups (customer);
+        CREATE TABLE oneid_history (
+            seq {id}, tenant TEXT NOT NULL, customer {int} NOT NULL, at {st} NOT NULL, kind TEXT NOT NULL,
+            itype TEXT, iscope TEXT, ivalue TEXT, iname TEXT, other {int},
+            operation TEXT NOT NULL, reference TEXT
+        );
+        CREATE INDEX oneid_history_customer ON oneid_history (customer);
+        CREATE TABLE oneid_suspicions (
+            tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+            ctype TEXT NOT NULL, cscope TEXT NOT NULL, cvalue TEXT NOT NULL,
+            PRIMARY KEY (tenant, itype, scope, value, ctype, cscope, cvalue)
+        );"
+    )
+}
 
 /// A SQL value as the stores exchange it with their backends.
 #[derive(Debug, Clone, PartialEq)]

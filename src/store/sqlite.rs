@@ -20,53 +20,17 @@
 //! ```
 
 use super::Store;
-use super::sql::{SCHEMA_VERSION, SqlBackend, SqlTxn, SqlValue};
+use super::sql::{Dialect, SCHEMA_VERSION, SqlBackend, SqlTxn, SqlValue, schema_v1};
+
+const SQLITE: Dialect = Dialect {
+    id: "INTEGER PRIMARY KEY AUTOINCREMENT",
+    int: "INTEGER",
+    sorted_text: "TEXT",
+};
 use crate::error::{Error, Result};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
-
-const DDL_V1: &str = "
-CREATE TABLE oneid_customers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL,
-    status TEXT NOT NULL,
-    merged_into INTEGER,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    data TEXT NOT NULL,
-    mobile TEXT, email TEXT, name TEXT, nick_name TEXT, gender INTEGER, stage TEXT, source TEXT
-);
-CREATE INDEX oneid_customers_tenant ON oneid_customers (tenant, status);
-CREATE INDEX oneid_customers_merged ON oneid_customers (merged_into);
-CREATE INDEX oneid_customers_mobile ON oneid_customers (tenant, mobile);
-CREATE INDEX oneid_customers_created ON oneid_customers (tenant, created);
-CREATE INDEX oneid_customers_updated ON oneid_customers (tenant, updated);
-CREATE TABLE oneid_identities (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
-    name TEXT,
-    customer INTEGER NOT NULL,
-    UNIQUE (tenant, itype, scope, value)
-);
-CREATE INDEX oneid_identities_customer ON oneid_identities (customer);
-CREATE TABLE oneid_tags (customer INTEGER NOT NULL, tag TEXT NOT NULL);
-CREATE INDEX oneid_tags_customer ON oneid_tags (customer);
-CREATE TABLE oneid_groups (customer INTEGER NOT NULL, grp INTEGER NOT NULL);
-CREATE INDEX oneid_groups_customer ON oneid_groups (customer);
-CREATE TABLE oneid_history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL, customer INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
-    itype TEXT, iscope TEXT, ivalue TEXT, iname TEXT, other INTEGER,
-    operation TEXT NOT NULL, reference TEXT
-);
-CREATE INDEX oneid_history_customer ON oneid_history (customer);
-CREATE TABLE oneid_suspicions (
-    tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
-    ctype TEXT NOT NULL, cscope TEXT NOT NULL, cvalue TEXT NOT NULL,
-    PRIMARY KEY (tenant, itype, scope, value, ctype, cscope, cvalue)
-);
-";
 
 fn store_error(e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
@@ -124,7 +88,7 @@ impl SqliteStore {
             .map_err(store_error)?;
         match version {
             None => {
-                tx.execute_batch(DDL_V1).map_err(store_error)?;
+                tx.execute_batch(&schema_v1(&SQLITE)).map_err(store_error)?;
                 tx.execute("INSERT INTO oneid_schema (version) VALUES (?1)", [SCHEMA_VERSION])
                     .map_err(store_error)?;
             }
