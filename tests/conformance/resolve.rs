@@ -160,6 +160,98 @@ fn example_2_custom_priority<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert_eq!(out.merged, [x]);
 }
 
+/// Custom priority with customerFirst: the owner of the first identity *in request order*
+/// is the target, even when a higher-priority type comes later.
+fn custom_priority_with_customer_first<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let by_email = r
+        .resolve(&t(), &req(&[("email", "c@x.cn")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let by_unionid = r
+        .resolve(&t(), &req(&[("wechat-unionid", "U9")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let request = req(&[("email", "c@x.cn"), ("wechat-unionid", "U9"), ("qq", "77")]);
+    let out = r
+        .resolve(
+            &t(),
+            &with(request.clone(), TargetStrategy::CustomerFirst, false, true),
+        )
+        .unwrap();
+    assert_eq!(out.customer, Some(by_email));
+    assert!(matches!(out.rejected[0].reason, RejectReason::OwnedByOther { owner } if owner == by_unionid));
+    // System priority would have picked the unionid's owner.
+    let system = r
+        .dry_run(&t(), &with(request, TargetStrategy::CustomerFirst, false, false))
+        .unwrap();
+    assert_eq!(system.customer, Some(by_unionid));
+}
+
+/// Several other owners: the first and third fit and are merged, the second would put the
+/// target over the unionid limit and is refused, in request order, with the reason.
+fn merge_refused_part_way<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let target = r
+        .resolve(&t(), &req(&[("mobile", "13811110000"), ("wechat-unionid", "UT")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let first = r
+        .resolve(&t(), &req(&[("email", "a1@x.cn")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let second = r
+        .resolve(&t(), &req(&[("qq", "2"), ("wechat-unionid", "U2")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let third = r
+        .resolve(&t(), &req(&[("member-id", "M3")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let request = req(&[
+        ("mobile", "13811110000"),
+        ("email", "a1@x.cn"),
+        ("qq", "2"),
+        ("member-id", "M3"),
+    ]);
+    let out = r
+        .resolve(&t(), &with(request, TargetStrategy::IdentityFirst, true, true))
+        .unwrap();
+    assert_eq!(out.customer, Some(target));
+    assert_eq!(out.merged, [first, third]);
+    assert_eq!(out.refused_merges.len(), 1);
+    let refused = &out.refused_merges[0];
+    assert_eq!(refused.customer, second);
+    assert_eq!(
+        (
+            refused.identity_type.as_str(),
+            refused.limit,
+            refused.target_holds,
+            refused.other_holds
+        ),
+        ("wechat-unionid", 1, 1, 1)
+    );
+    assert!(matches!(out.rejected[0].reason, RejectReason::OwnedByOther { owner } if owner == second));
+    assert_eq!(
+        r.get(&t(), second).unwrap().unwrap().id,
+        second,
+        "still its own customer"
+    );
+    assert_eq!(
+        held(&mut r, target),
+        [
+            "mobile 13811110000",
+            "wechat-unionid UT",
+            "email a1@x.cn",
+            "member-id M3"
+        ]
+    );
+}
+
 /// §6.3: a limit counts within one request.
 fn example_3_limit_within_a_request<S: Store>(r: Resolver<S, ManualClock>) {
     let mut r = r.with_default_settings(IdentitySettings::default().with_limit("mobile", Some(1)).unwrap());
@@ -455,6 +547,8 @@ super::support::conformance!(
     example_2_auto_merge,
     example_2_custom_priority,
     example_3_limit_within_a_request,
+    custom_priority_with_customer_first,
+    merge_refused_part_way,
     example_4_normalization,
     example_5_blocked,
     example_6_create_then_plain_create,
