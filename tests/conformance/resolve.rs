@@ -244,8 +244,8 @@ fn merge_refused_part_way<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert_eq!(
         held(&mut r, target),
         [
-            "mobile 13811110000",
             "wechat-unionid UT",
+            "mobile 13811110000",
             "email a1@x.cn",
             "member-id M3"
         ]
