@@ -172,13 +172,12 @@ struct LimitedHoldings {
 }
 
 impl LimitedHoldings {
-    fn count(&self, identity: &Identity) -> (usize, Option<&Identity>) {
-        let mut same = self
-            .identities
+    /// How many identities of `identity`'s type and scope the customer holds.
+    fn count_like(&self, identity: &Identity) -> usize {
+        self.identities
             .iter()
-            .filter(|h| h.identity_type == identity.identity_type && h.scope == identity.scope);
-        let first = same.clone().next();
-        (same.by_ref().count(), first)
+            .filter(|h| h.identity_type == identity.identity_type && h.scope == identity.scope)
+            .count()
     }
 }
 
@@ -331,7 +330,7 @@ pub(crate) fn plan<T: Txn>(
             return Ok(false);
         }
         let held = holdings(&mut cache, txn, settings, tenant, c)?;
-        Ok(held.count(&identities[i]).0 >= limit as usize)
+        Ok(held.count_like(&identities[i]) >= limit as usize)
     };
 
     // Step 5: target.
