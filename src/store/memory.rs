@@ -33,8 +33,32 @@ struct Slot {
     customer: Customer,
     /// Some identity of this customer's ring (including merged customers'), or `NONE`.
     ring: u32,
-    /// Events with their global recording order, which breaks ties between equal times.
-    history: Vec<(u64, HistoryEvent)>,
+    history: Vec<Event>,
+}
+
+/// A history event as the memory store keeps it: links point at their identity entry instead
+/// of copying it, and causes are shared, so an event takes a few dozen bytes.
+struct Event {
+    /// Global recording order, which breaks ties between equal times.
+    seq: u64,
+    at: DateTime<Utc>,
+    /// Index into `MemoryStore::causes`.
+    cause: u32,
+    kind: Kind,
+}
+
+enum Kind {
+    Created,
+    /// The entry's identity, with the name it had when linked.
+    Linked {
+        entry: u32,
+        name: Option<std::sync::Arc<str>>,
+    },
+    Unlinked(Box<Identity>),
+    Merged(u32),
+    MergedInto(u32),
+    Deleted,
+    Erased,
 }
 
 struct Entry {
@@ -69,7 +93,11 @@ pub struct MemoryStore {
     index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
     /// `(entry, hash of the conflicting key)` pairs recorded as quarantine evidence.
-    suspicions: hashbrown::HashSet<(u32, u64), foldhash::fast::RandomState>,
+    /// `(hash of the suspect key, hash of the conflicting key)` pairs recorded as quarantine
+    /// evidence.
+    suspicions: hashbrown::HashSet<(u64, u64), foldhash::fast::RandomState>,
+    /// Causes of recorded events; consecutive events of one request share one.
+    causes: Vec<Cause>,
 }
 
 impl Default for MemoryStore {
@@ -99,6 +127,7 @@ impl MemoryStore {
             index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
             suspicions: Default::default(),
+            causes: Vec::new(),
         }
     }
 
@@ -185,6 +214,77 @@ impl MemoryStore {
             cur = if e.next == start { NONE } else { e.next };
             Some(e)
         })
+    }
+
+    /// Records an event on a slot.
+    fn record(&mut self, slot: u32, at: DateTime<Utc>, kind: Kind, cause: &Cause) {
+        let same = self.causes.last().is_some_and(|last| {
+            last.operation == cause.operation
+                && match (&last.reference, &cause.reference) {
+                    (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+                    (None, None) => true,
+                    _ => false,
+                }
+        });
+        if !same {
+            self.causes.push(cause.clone());
+        }
+        let cause = (self.causes.len() - 1) as u32;
+        self.slots[slot as usize].history.push(Event {
+            seq: next_seq(),
+            at,
+            cause,
+            kind,
+        });
+    }
+
+    /// An event as the public type.
+    fn materialize(&self, slot: u32, event: &Event) -> HistoryEvent {
+        let kind = match &event.kind {
+            Kind::Created => EventKind::Created,
+            Kind::Linked { entry, name } => {
+                let identity = &self.entries[*entry as usize].identity;
+                // An erased customer's links say nothing personal, even where the value was
+                // released and now belongs to someone else.
+                let identity = if self.slots[slot as usize].customer.status == CustomerStatus::Erased {
+                    redacted(identity)
+                } else {
+                    Identity {
+                        identity_name: name.clone(),
+                        ..identity.clone()
+                    }
+                };
+                EventKind::Linked { identity }
+            }
+            Kind::Unlinked(identity) => EventKind::Unlinked {
+                identity: (**identity).clone(),
+            },
+            Kind::Merged(from) => EventKind::Merged { from: slot_id(*from) },
+            Kind::MergedInto(into) => EventKind::MergedInto { into: slot_id(*into) },
+            Kind::Deleted => EventKind::Deleted,
+            Kind::Erased => EventKind::Erased,
+        };
+        HistoryEvent {
+            customer: slot_id(slot),
+            at: event.at,
+            kind,
+            cause: self.causes[event.cause as usize].clone(),
+        }
+    }
+
+    /// The slot and every slot merged into it, breadth-first through the recorded merges.
+    fn members(&self, root: u32) -> Vec<u32> {
+        let mut members = vec![root];
+        let mut i = 0;
+        while i < members.len() {
+            for event in &self.slots[members[i] as usize].history {
+                if let Kind::Merged(from) = event.kind {
+                    members.push(from);
+                }
+            }
+            i += 1;
+        }
+        members
     }
 
     /// Identities in the order they were linked (a merged customer's ring is spliced after
@@ -275,8 +375,8 @@ impl Txn for MemoryTxn<'_> {
         let Some(t) = s.tenant_ix(tenant) else {
             return Ok(false);
         };
-        Ok(s.find_entry(t, key)
-            .is_some_and(|e| s.suspicions.contains(&(e, s.hash_key(t, conflicting)))))
+        Ok(s.suspicions
+            .contains(&(s.hash_key(t, key), s.hash_key(t, conflicting))))
     }
 
     fn add_suspicion(
@@ -292,7 +392,9 @@ impl Txn for MemoryTxn<'_> {
                 "no identity {key} to record suspicion against"
             )));
         };
-        if s.suspicions.insert((e, s.hash_key(t, conflicting))) {
+        if s.suspicions
+            .insert((s.hash_key(t, key), s.hash_key(t, conflicting)))
+        {
             s.entries[e as usize].suspicion += 1;
         }
         Ok(())
@@ -333,19 +435,16 @@ impl Txn for MemoryTxn<'_> {
         let Some(root) = s.live_slot(tenant, id) else {
             return Ok(Vec::new());
         };
-        let mut events = Vec::new();
-        let mut pending = vec![root];
-        while let Some(slot) = pending.pop() {
-            for (seq, event) in &s.slots[slot as usize].history {
-                if let EventKind::Merged { from } = event.kind {
-                    pending.push((from.0 - 1) as u32);
-                }
-                events.push((event.at, *seq, event));
-            }
+        let mut events: Vec<(u32, &Event)> = Vec::new();
+        for slot in s.members(root) {
+            events.extend(s.slots[slot as usize].history.iter().map(|e| (slot, e)));
         }
         // Oldest first; events of one instant in the order they were recorded.
-        events.sort_by_key(|(at, seq, _)| (*at, *seq));
-        Ok(events.into_iter().map(|(_, _, e)| e.clone()).collect())
+        events.sort_by_key(|(_, e)| (e.at, e.seq));
+        Ok(events
+            .into_iter()
+            .map(|(slot, e)| s.materialize(slot, e))
+            .collect())
     }
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
@@ -360,17 +459,10 @@ impl Txn for MemoryTxn<'_> {
             tenant: t,
             customer: Customer::new(id, at),
             ring: NONE,
-            history: vec![(
-                next_seq(),
-                HistoryEvent {
-                    customer: id,
-                    at,
-                    kind: EventKind::Created,
-                    cause: cause.clone(),
-                },
-            )],
+            history: Vec::new(),
         });
         s.parent.push(AtomicU32::new(ix));
+        s.record(ix, at, Kind::Created, cause);
         Ok(id)
     }
 
@@ -385,44 +477,35 @@ impl Txn for MemoryTxn<'_> {
         let slot = self.store.live_for_write(tenant, id)?;
         let s = &mut *self.store;
         let t = s.tenant_ix_or_insert(tenant);
-        let e = match s.find_entry(t, identity.key()) {
-            Some(e) => {
-                let entry = &s.entries[e as usize];
-                if entry.linked_to != NONE {
-                    return Err(Error::Store(format!("identity {identity} is already owned")));
-                }
-                s.entries[e as usize].identity = identity.clone();
-                e
-            }
+        // Every link gets an entry of its own, so the history of an earlier owner of a released
+        // value keeps pointing at its own link (and an erasure redacts only its own).
+        let previous = s.find_entry(t, identity.key());
+        if previous.is_some_and(|p| s.entries[p as usize].linked_to != NONE) {
+            return Err(Error::Store(format!("identity {identity} is already owned")));
+        }
+        let e = u32::try_from(s.entries.len())
+            .ok()
+            .filter(|&e| e != NONE)
+            .ok_or_else(|| Error::Store("the memory store holds at most 2^32 - 1 identities".into()))?;
+        let hash = s.hash_key(t, identity.key());
+        s.entries.push(Entry {
+            tenant: t,
+            identity: identity.clone(),
+            linked_to: NONE,
+            next: e,
+            suspicion: previous.map_or(0, |p| s.entries[p as usize].suspicion),
+            linked_seq: 0,
+        });
+        match previous.and_then(|p| s.index.find_mut(hash, |&x| x == p)) {
+            Some(slot_in_index) => *slot_in_index = e,
             None => {
-                let e = u32::try_from(s.entries.len())
-                    .ok()
-                    .filter(|&e| e != NONE)
-                    .ok_or_else(|| {
-                        Error::Store("the memory store holds at most 2^32 - 1 identities".into())
-                    })?;
-                let hash = s.hash_key(t, identity.key());
-                s.entries.push(Entry {
-                    tenant: t,
-                    identity: identity.clone(),
-                    linked_to: NONE,
-                    next: e,
-                    suspicion: 0,
-                    linked_seq: 0,
-                });
                 let (entries, hasher) = (&s.entries, &s.hasher);
                 s.index.insert_unique(hash, e, |&x| {
-                    let x = &entries[x as usize];
-                    hasher.hash_one((
-                        x.tenant,
-                        x.identity.key().identity_type,
-                        x.identity.key().scope,
-                        x.identity.key().value,
-                    ))
+                    let k = entries[x as usize].identity.key();
+                    hasher.hash_one((entries[x as usize].tenant, k.identity_type, k.scope, k.value))
                 });
-                e
             }
-        };
+        }
         // Append the entry to the owner's ring: it becomes the new tail.
         let tail = s.slots[slot as usize].ring;
         if tail == NONE {
@@ -434,17 +517,8 @@ impl Txn for MemoryTxn<'_> {
         s.slots[slot as usize].ring = e;
         s.entries[e as usize].linked_to = slot;
         s.entries[e as usize].linked_seq = next_seq();
-        s.slots[slot as usize].history.push((
-            next_seq(),
-            HistoryEvent {
-                customer: id,
-                at,
-                kind: EventKind::Linked {
-                    identity: identity.clone(),
-                },
-                cause: cause.clone(),
-            },
-        ));
+        let name = identity.identity_name.clone();
+        s.record(slot, at, Kind::Linked { entry: e, name }, cause);
         Ok(())
     }
 
@@ -481,24 +555,8 @@ impl Txn for MemoryTxn<'_> {
         let from_slot_ref = &mut s.slots[from_slot as usize];
         from_slot_ref.customer.status = CustomerStatus::Merged { into };
         from_slot_ref.customer.updated = at;
-        from_slot_ref.history.push((
-            next_seq(),
-            HistoryEvent {
-                customer: from,
-                at,
-                kind: EventKind::MergedInto { into },
-                cause: cause.clone(),
-            },
-        ));
-        s.slots[into_slot as usize].history.push((
-            next_seq(),
-            HistoryEvent {
-                customer: into,
-                at,
-                kind: EventKind::Merged { from },
-                cause: cause.clone(),
-            },
-        ));
+        s.record(from_slot, at, Kind::MergedInto(into_slot), cause);
+        s.record(into_slot, at, Kind::Merged(from_slot), cause);
         Ok(())
     }
 
@@ -515,18 +573,9 @@ impl Txn for MemoryTxn<'_> {
         }
         let slot_ref = &mut s.slots[slot as usize];
         slot_ref.ring = NONE;
-        let live_id = slot_ref.customer.id;
         slot_ref.customer.status = CustomerStatus::Deleted;
         slot_ref.customer.updated = at;
-        slot_ref.history.push((
-            next_seq(),
-            HistoryEvent {
-                customer: live_id,
-                at,
-                kind: EventKind::Deleted,
-                cause: cause.clone(),
-            },
-        ));
+        s.record(slot, at, Kind::Deleted, cause);
         Ok(())
     }
 
@@ -541,19 +590,11 @@ impl Txn for MemoryTxn<'_> {
         let root = s.live_slot(tenant, id).ok_or(Error::CustomerNotFound(id))?;
         let t = s.slots[root as usize].tenant;
         // The customer and everyone merged into it, through any number of merges.
-        let mut members = vec![root];
-        let mut i = 0;
-        while i < members.len() {
-            for (_, event) in &s.slots[members[i] as usize].history {
-                if let EventKind::Merged { from } = event.kind {
-                    members.push((from.0 - 1) as u32);
-                }
-            }
-            i += 1;
-        }
+        let members = s.members(root);
         // Every identity these customers ever held: their current ring, and the links in
         // their history (identities released by a delete are no longer in the ring).
         let mut doomed: Vec<u32> = Vec::new();
+        let mut forgotten = hashbrown::HashSet::<u64>::new();
         let start = s.slots[root as usize].ring;
         let mut cur = start;
         while cur != NONE {
@@ -562,14 +603,19 @@ impl Txn for MemoryTxn<'_> {
             cur = if next == start { NONE } else { next };
         }
         for &m in &members {
-            for (_, event) in &s.slots[m as usize].history {
-                if let EventKind::Linked { identity } | EventKind::Unlinked { identity } = &event.kind {
-                    if let Some(e) = s.find_entry(t, identity.key()) {
-                        // Unless someone else holds that value now.
-                        let linked = s.entries[e as usize].linked_to;
-                        if linked == NONE || s.root(linked) == root {
-                            doomed.push(e);
-                        }
+            for event in &s.slots[m as usize].history {
+                let found = match &event.kind {
+                    Kind::Linked { entry, .. } => Some(*entry),
+                    Kind::Unlinked(identity) => s.find_entry(t, identity.key()),
+                    _ => None,
+                };
+                if let Some(e) = found {
+                    // Evidence about the value goes in any case (as the SQL stores do).
+                    forgotten.insert(s.hash_key(t, s.entries[e as usize].identity.key()));
+                    // The value itself, unless someone else holds it now.
+                    let linked = s.entries[e as usize].linked_to;
+                    if linked == NONE || s.root(linked) == root {
+                        doomed.push(e);
                     }
                 }
             }
@@ -578,6 +624,7 @@ impl Txn for MemoryTxn<'_> {
         doomed.dedup();
         for e in doomed {
             let hash = s.hash_key(t, s.entries[e as usize].identity.key());
+            forgotten.insert(hash);
             if let Ok(found) = s.index.find_entry(hash, |&x| x == e) {
                 found.remove();
             }
@@ -586,6 +633,9 @@ impl Txn for MemoryTxn<'_> {
             entry.linked_to = NONE;
             entry.next = NONE;
         }
+        // Quarantine evidence about the erased values goes too.
+        s.suspicions
+            .retain(|(a, b)| !forgotten.contains(a) && !forgotten.contains(b));
         s.slots[root as usize].ring = NONE;
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
@@ -596,23 +646,16 @@ impl Txn for MemoryTxn<'_> {
                 updated: at,
                 ..Customer::new(c.id, c.created)
             };
-            for (_, event) in &mut slot.history {
-                if let EventKind::Linked { identity } | EventKind::Unlinked { identity } = &mut event.kind {
-                    *identity = redacted(identity);
+            for event in &mut slot.history {
+                match &mut event.kind {
+                    Kind::Linked { name, .. } => *name = None,
+                    Kind::Unlinked(identity) => **identity = redacted(identity),
+                    _ => {}
                 }
             }
             erased.push(c.id);
         }
-        let root_slot = &mut s.slots[root as usize];
-        root_slot.history.push((
-            next_seq(),
-            HistoryEvent {
-                customer: root_slot.customer.id,
-                at,
-                kind: EventKind::Erased,
-                cause: cause.clone(),
-            },
-        ));
+        s.record(root, at, Kind::Erased, cause);
         Ok(erased)
     }
 
@@ -654,18 +697,8 @@ impl Txn for MemoryTxn<'_> {
         let entry = &mut s.entries[e as usize];
         entry.linked_to = NONE;
         entry.next = NONE;
-        let identity = entry.identity.clone();
-        let slot_ref = &mut s.slots[slot as usize];
-        let owner = slot_ref.customer.id;
-        slot_ref.history.push((
-            next_seq(),
-            HistoryEvent {
-                customer: owner,
-                at,
-                kind: EventKind::Unlinked { identity },
-                cause: cause.clone(),
-            },
-        ));
+        let identity = Box::new(entry.identity.clone());
+        s.record(slot, at, Kind::Unlinked(identity), cause);
         Ok(true)
     }
 
