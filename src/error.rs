@@ -151,25 +151,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// A copy of an input error (the variants a batch reports per request).
-    pub(crate) fn clone_input_error(&self) -> Self {
-        match self {
-            Error::InvalidIdentity {
-                index,
-                identity_type,
-                value,
-                reason,
-            } => Error::InvalidIdentity {
-                index: *index,
-                identity_type: identity_type.clone(),
-                value: value.clone(),
-                reason: reason.clone(),
-            },
-            Error::InvalidField { field, reason } => Error::field(field.clone(), reason.clone()),
-            other => Error::Store(other.to_string()),
-        }
-    }
-
     /// Shorthand for an [`Error::InvalidField`].
     pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidField {

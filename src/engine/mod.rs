@@ -210,18 +210,15 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
         let at = self.event_time(request);
-        let prepared = resolve::prepare(&settings, request)?;
+        // The first attempt uses this; a retry (rare: a concurrent writer) prepares again.
+        let mut prepared = Some(resolve::prepare(&settings, request)?);
         retry(|| {
+            let prepared = match prepared.take() {
+                Some(p) => p,
+                None => resolve::prepare(&settings, request)?,
+            };
             let mut txn = self.store.begin()?;
-            let outcome = resolve_one(
-                &mut txn,
-                &settings,
-                tenant,
-                request,
-                prepared.clone(),
-                at,
-                operation,
-            )?;
+            let outcome = resolve_one(&mut txn, &settings, tenant, request, prepared, at, operation)?;
             txn.commit()?;
             Ok(outcome)
         })
@@ -256,31 +253,32 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let settings = self.settings_arc(tenant);
         // Read the clock in request order, as one-by-one resolution would.
         let times: Vec<_> = requests.iter().map(|r| self.event_time(r)).collect();
-        let prepared: Vec<Result<resolve::Prepared>> = requests
-            .par_iter()
-            .with_min_len(256)
-            .map(|r| resolve::prepare(&settings, r))
-            .collect();
+        let mut prepared: Option<Vec<Result<resolve::Prepared>>> = Some(
+            requests
+                .par_iter()
+                .with_min_len(256)
+                .map(|r| resolve::prepare(&settings, r))
+                .collect(),
+        );
         retry(|| {
+            // The first attempt uses the parallel preparation; a retry prepares again.
+            let prepared = match prepared.take() {
+                Some(p) => p,
+                None => requests.iter().map(|r| resolve::prepare(&settings, r)).collect(),
+            };
             let mut txn = self.store.begin()?;
             let mut outcomes = Vec::with_capacity(requests.len());
-            for ((request, prepared), at) in requests.iter().zip(&prepared).zip(&times) {
+            for ((request, prepared), at) in requests.iter().zip(prepared).zip(&times) {
                 outcomes.push(match prepared {
-                    Err(e) => Err(e.clone_input_error()),
-                    Ok(p) => match resolve_one(
-                        &mut txn,
-                        &settings,
-                        tenant,
-                        request,
-                        p.clone(),
-                        *at,
-                        Operation::Resolve,
-                    ) {
-                        Ok(outcome) => Ok(outcome),
-                        // Only input errors are per request; anything else is the store's.
-                        Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => Err(e),
-                        Err(e) => return Err(e),
-                    },
+                    Err(e) => Err(e),
+                    Ok(p) => {
+                        match resolve_one(&mut txn, &settings, tenant, request, p, *at, Operation::Resolve) {
+                            Ok(outcome) => Ok(outcome),
+                            // Only input errors are per request; anything else is the store's.
+                            Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => Err(e),
+                            Err(e) => return Err(e),
+                        }
+                    }
                 });
             }
             txn.commit()?;
