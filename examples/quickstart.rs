@@ -152,7 +152,10 @@ fn main() -> oneid::Result<()> {
     let customer = resolver.get(&tenant, id)?.expect("live");
     assert_eq!(customer.display_name(), Some("小D2"));
     assert_eq!(
-        customer.fields.get(Field::MobileVerified).and_then(|v| v.as_bool()),
+        customer
+            .fields
+            .get(Field::MobileVerified)
+            .and_then(|v| v.as_bool()),
         Some(true),
         "absent from the plain create, so left as it was"
     );
@@ -193,7 +196,9 @@ fn main() -> oneid::Result<()> {
     assert!(merged.changed.contains(&ChangedField::Field(Field::City)));
 
     // The merged id is an alias of the survivor.
-    let via_alias = resolver.get(&tenant, other)?.expect("an alias reads the survivor");
+    let via_alias = resolver
+        .get(&tenant, other)?
+        .expect("an alias reads the survivor");
     assert_eq!(via_alias.id, id);
     assert_eq!(resolver.canonical_id(&tenant, other)?, Some(id));
     assert_eq!(via_alias.fields.text(Field::City), Some("昆明"));
