@@ -171,12 +171,19 @@ pub trait SqlBackend {
 /// [`Txn::commit`] rolls back.
 pub struct SqlTxn<B> {
     conn: RefCell<B>,
+    /// Tags and groups of the customers this transaction has read or written, as stored:
+    /// their side tables are rewritten only when they change.
+    lists: RefCell<std::collections::HashMap<u64, StoredLists>>,
 }
+
+/// A customer's tags and groups as its side tables hold them.
+type StoredLists = (Vec<String>, Vec<i64>);
 
 impl<B: SqlBackend> SqlTxn<B> {
     pub(crate) fn new(backend: B) -> Self {
         Self {
             conn: RefCell::new(backend),
+            lists: RefCell::default(),
         }
     }
 
@@ -454,10 +461,17 @@ impl<B: SqlBackend> SqlTxn<B> {
                 let row = rows
                     .first()
                     .ok_or_else(|| Error::Store(format!("alias {id} leads nowhere")))?;
-                Ok(Some(customer_from_row(row)?.0))
+                Ok(Some(self.remember_lists(customer_from_row(row)?.0)))
             }
-            None => Ok(Some(customer)),
+            None => Ok(Some(self.remember_lists(customer))),
         }
+    }
+
+    fn remember_lists(&self, c: Customer) -> Customer {
+        self.lists
+            .borrow_mut()
+            .insert(c.id.0, (c.tags.clone(), c.groups.clone()));
+        c
     }
 
     fn root_id(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
@@ -531,6 +545,17 @@ impl<B: SqlBackend> SqlTxn<B> {
     }
 
     fn write_side_tables(&self, c: &Customer) -> Result<()> {
+        let unchanged = self
+            .lists
+            .borrow()
+            .get(&c.id.0)
+            .is_some_and(|(t, g)| *t == c.tags && *g == c.groups);
+        if unchanged {
+            return Ok(());
+        }
+        self.lists
+            .borrow_mut()
+            .insert(c.id.0, (c.tags.clone(), c.groups.clone()));
         let id = id_param(c.id)?;
         self.exec(
             "DELETE FROM oneid_tags WHERE customer = ?1",
@@ -555,16 +580,31 @@ impl<B: SqlBackend> SqlTxn<B> {
         Ok(())
     }
 
-    fn write_customer(&self, tenant: &TenantId, c: &Customer, status: &str) -> Result<u64> {
+    /// Writes a customer row (and its side tables); with `only_active`, only if the row is a
+    /// live customer. Returns the number of rows written.
+    fn write_customer(
+        &self,
+        tenant: &TenantId,
+        c: &Customer,
+        status: &str,
+        only_active: bool,
+    ) -> Result<u64> {
         let text = |f: Field| SqlValue::from(c.fields.text(f));
         let gender = c
             .fields
             .get(Field::Gender)
             .and_then(|v| v.as_i64())
             .map_or(SqlValue::Null, SqlValue::Int);
-        let changed = self.exec(
+        let sql = if only_active {
             "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
-             name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 WHERE tenant = ?1 AND id = ?2",
+             name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 \
+             WHERE tenant = ?1 AND id = ?2 AND status = 'active'"
+        } else {
+            "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
+             name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 WHERE tenant = ?1 AND id = ?2"
+        };
+        let changed = self.exec(
+            sql,
             &[
                 tenant.as_str().into(),
                 id_param(c.id)?,
@@ -581,7 +621,9 @@ impl<B: SqlBackend> SqlTxn<B> {
                 text(Field::Source),
             ],
         )?;
-        self.write_side_tables(c)?;
+        if changed > 0 {
+            self.write_side_tables(c)?;
+        }
         Ok(changed)
     }
 }
@@ -758,6 +800,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                 .ok_or_else(|| Error::Store("no id returned".into()))?[0]
                 .int()? as u64,
         );
+        self.lists.borrow_mut().insert(id.0, (Vec::new(), Vec::new()));
         self.record(tenant, id, at, &EventKind::Created, cause)?;
         Ok(id)
     }
@@ -770,7 +813,9 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()> {
-        let root = self.live_root(tenant, id)?;
+        // `id` is a live customer's own id (the engine links to the target it just read or
+        // created, and that row is locked); no second read is needed.
+        let root = id;
         let [t, a, b, c] = key_params(tenant, identity.key());
         // The unique key decides: if a concurrent writer claimed it first, nothing is
         // inserted and the whole resolve runs again against the new state.
@@ -822,6 +867,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             "UPDATE oneid_customers SET merged_into = ?3 WHERE tenant = ?1 AND merged_into = ?2",
             &[t, f, i],
         )?;
+        self.lists.borrow_mut().insert(from.0, (Vec::new(), Vec::new()));
         self.exec("DELETE FROM oneid_tags WHERE customer = ?1", &[id_param(from)?])?;
         self.exec("DELETE FROM oneid_groups WHERE customer = ?1", &[id_param(from)?])?;
         self.record(tenant, from, at, &EventKind::MergedInto { into }, cause)?;
@@ -897,7 +943,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                 .unwrap_or(at);
             let mut tomb = Customer::new(m, created);
             tomb.updated = at;
-            self.write_customer(tenant, &tomb, "erased")?;
+            self.write_customer(tenant, &tomb, "erased", false)?;
             // Nothing personal stays in history: identities keep only their type.
             self.exec(
                 "UPDATE oneid_history SET iscope = '', ivalue = '[erased]', iname = NULL \
@@ -1006,15 +1052,17 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
-        let root = self.live_root(tenant, customer.id)?;
-        if root != customer.id {
-            return Err(Error::Store(format!(
+        if self.write_customer(tenant, &customer, "active", true)? == 1 {
+            return Ok(());
+        }
+        // Nothing written: say why.
+        match self.live_root(tenant, customer.id)? {
+            root if root != customer.id => Err(Error::Store(format!(
                 "customer {} is an alias of {root}; write the live customer",
                 customer.id
-            )));
+            ))),
+            _ => Err(Error::CustomerNotFound(customer.id)),
         }
-        self.write_customer(tenant, &customer, "active")?;
-        Ok(())
     }
 
     fn commit(self) -> Result<()> {

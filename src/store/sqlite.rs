@@ -74,6 +74,10 @@ impl SqliteStore {
             .map_err(store_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(store_error)?;
+        // Statement journals (one per write inside a long batch) stay in memory instead of
+        // going through a temporary file, where a third of a batch's time went.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(store_error)?;
         // LIKE must be case-sensitive, as the reference `contains` is.
         conn.pragma_update(None, "case_sensitive_like", true)
             .map_err(store_error)?;
