@@ -53,6 +53,16 @@ pub(crate) fn verified_rule_allows(
 }
 
 /// What a never-clearing patch would change on `current`, without copying anything.
+/// Whether a patch value is a blank the sources send for "no value" (`""`): a resolve's
+/// patch never clears, so a blank is ignored like an absent key (002).
+fn blank_field(value: &FieldValue) -> bool {
+    matches!(value, FieldValue::Text(s) if s.is_empty())
+}
+
+fn blank_attr(attr: &crate::model::ExtAttr) -> bool {
+    attr.value.as_str() == Some("")
+}
+
 pub(crate) fn patch_changes(
     settings: &IdentitySettings,
     current: &Customer,
@@ -60,14 +70,15 @@ pub(crate) fn patch_changes(
 ) -> Vec<ChangedField> {
     let mut changed = Vec::new();
     for (field, value) in patch.fields.iter() {
-        if current.fields.get(field) != Some(value)
+        if !blank_field(value)
+            && current.fields.get(field) != Some(value)
             && verified_rule_allows(settings, current, patch, field, value)
         {
             changed.push(ChangedField::Field(field));
         }
     }
     for (key, attr) in &patch.attrs {
-        if current.attrs.get(key) != Some(attr) {
+        if !blank_attr(attr) && current.attrs.get(key) != Some(attr) {
             changed.push(ChangedField::Attr(key.clone()));
         }
     }
@@ -80,15 +91,17 @@ pub(crate) fn patch_changes(
     changed
 }
 
-/// Applies a never-clearing patch in place.
+/// Applies a never-clearing patch in place (blanks are ignored, see `blank_field`).
 pub(crate) fn apply_patch(settings: &IdentitySettings, target: &mut Customer, patch: &CustomerPatch) {
     for (field, value) in patch.fields.iter() {
-        if verified_rule_allows(settings, target, patch, field, value) {
+        if !blank_field(value) && verified_rule_allows(settings, target, patch, field, value) {
             target.fields.insert_unchecked(field, value.clone());
         }
     }
     for (key, attr) in &patch.attrs {
-        target.attrs.insert(key.clone(), attr.clone());
+        if !blank_attr(attr) {
+            target.attrs.insert(key.clone(), attr.clone());
+        }
     }
     for tag in &patch.tags {
         push_unique(&mut target.tags, tag.clone());

@@ -274,8 +274,9 @@ pub(crate) fn format_timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-/// Parses the timestamp spellings the sources use: RFC 3339, or a naive
-/// `YYYY-MM-DDTHH:MM:SS` / `YYYY-MM-DD HH:MM:SS` taken as UTC (002's query format).
+/// Parses the timestamp spellings the sources use: RFC 3339, a naive
+/// `YYYY-MM-DDTHH:MM:SS` / `YYYY-MM-DD HH:MM:SS` taken as UTC (002's query format), or a plain
+/// `YYYY-MM-DD` taken as midnight UTC.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -286,7 +287,11 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
             return Some(t.and_utc());
         }
     }
-    None
+    // A plain date (000 types `LastSigninAt` as a date): midnight UTC.
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 fn parse_bool(v: &serde_json::Value) -> Option<bool> {

@@ -144,6 +144,21 @@ impl ResolveRequest {
         let identities_of = |key: &str| -> Result<Vec<IdentityInput>> {
             match map.get(key) {
                 None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+                Some(serde_json::Value::Array(items)) => {
+                    // 001: type and value are sent together or not at all; an entry with
+                    // neither is no identity, not an error.
+                    let blank = |v: Option<&serde_json::Value>| {
+                        v.is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+                    };
+                    items
+                        .iter()
+                        .filter(|item| !(blank(item.get("identityType")) && blank(item.get("identityValue"))))
+                        .map(|item| {
+                            serde_json::from_value(item.clone())
+                                .map_err(|e| Error::Payload(format!("{key}: {e}")))
+                        })
+                        .collect()
+                }
                 Some(v) => {
                     serde_json::from_value(v.clone()).map_err(|e| Error::Payload(format!("{key}: {e}")))
                 }
@@ -186,7 +201,14 @@ impl ResolveRequest {
                     "isEmployee" => {
                         if let Some(value) = super::Field::IsEmployee.parse_json(v)? {
                             let is = match (v, value) {
+                                // 0/1, as a number or as text, are 001's inverted flag;
+                                // true/false mean what they say.
                                 (serde_json::Value::Number(_), super::FieldValue::Bool(b)) => !b,
+                                (serde_json::Value::String(t), super::FieldValue::Bool(b))
+                                    if matches!(t.trim(), "0" | "1") =>
+                                {
+                                    !b
+                                }
                                 (_, super::FieldValue::Bool(b)) => b,
                                 _ => unreachable!("IsEmployee is a Bool field"),
                             };
