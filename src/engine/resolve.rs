@@ -192,8 +192,7 @@ fn holdings<'h, T: Txn>(
     if let Some(i) = cache.iter().position(|h| h.customer == customer) {
         return Ok(&cache[i]);
     }
-    let mut identities = txn.identities(tenant, customer)?;
-    identities.retain(|i| settings.limit(&i.identity_type).is_some());
+    let identities = txn.identities_matching(tenant, customer, &|ty| settings.limit(ty).is_some())?;
     cache.push(LimitedHoldings { customer, identities });
     Ok(cache.last().expect("just pushed"))
 }
@@ -257,7 +256,9 @@ fn quarantine<T: Txn>(
         let held = match held_cache.iter().position(|(id, _)| *id == c) {
             Some(p) => &held_cache[p].1,
             None => {
-                held_cache.push((c, txn.identities(tenant, c)?));
+                // Only identities of the request's types can conflict.
+                let requested = |ty: &str| identities.iter().any(|r| r.identity_type.as_str() == ty);
+                held_cache.push((c, txn.identities_matching(tenant, c, &requested)?));
                 &held_cache.last().expect("just pushed").1
             }
         };

@@ -85,6 +85,20 @@ pub trait Txn {
     /// The identities a customer (after following merges) holds, in link order.
     fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>>;
 
+    /// The identities a customer (after following merges) holds whose type `wanted` accepts,
+    /// in link order. The engine asks for the few types it checks (limited types, the types
+    /// of a request's new identities), so a store can skip building the rest.
+    fn identities_matching(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Identity>> {
+        let mut all = self.identities(tenant, id)?;
+        all.retain(|i| wanted(i.identity_type.as_str()));
+        Ok(all)
+    }
+
     /// The identities of one type and scope a customer holds, in link order. Called only for
     /// limited types, so it may be slower than [`Txn::owner`].
     fn identities_of_type(

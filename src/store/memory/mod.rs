@@ -1,60 +1,71 @@
 //! The in-memory store: the embedded default, and the one on the benchmarked hot path.
 //!
-//! Layout, chosen for few cache misses per identity:
+//! Layout, chosen for few cache misses per identity and few bytes per customer:
 //!
-//! - customers live in one `Vec` indexed by `id - 1` (ids are global across tenants, so a
-//!   slot also records its tenant and every read checks it);
+//! - customers live in chunked slots indexed by `id - 1` (ids are global across tenants, so
+//!   a slot also records its tenant and every read checks it);
 //! - merge aliases are a union-find over slots (`parent`), with the business survivor always
 //!   the root: a merge points the merged slot at the target, and reads compress paths;
-//! - identities live in one `Vec` of entries, found through a `hashbrown::HashTable` of entry
-//!   indices keyed by `(tenant, type, scope, value)` with foldhash. An entry records the slot
-//!   it was linked to; its live owner is that slot's union-find root, so a merge moves every
-//!   identity at once without touching them;
+//! - identities live in chunked entries of 44 bytes, found through a `hashbrown::HashTable`
+//!   of entry indices keyed by `(tenant, type, scope, value)` with foldhash. Types and scopes
+//!   are interned and values packed into a text arena, so an identity costs no allocation of
+//!   its own. An entry records the slot it was linked to; its live owner is that slot's
+//!   union-find root, so a merge moves every identity at once without touching them;
 //! - each customer's identities form a circular linked list through the entries, so a merge
 //!   splices two lists in O(1) and listing a customer's identities needs no per-customer
-//!   allocation.
+//!   allocation;
+//! - history is one append-only log of 28-byte events; each slot points at its newest event
+//!   and each event at the slot's previous one, so recording an event allocates nothing, and
+//!   an event's index in the log is its recording order. Causes are deduplicated and their
+//!   references packed into a text arena.
+
+mod arena;
 
 use super::{Lookup, Store, Txn};
 use crate::error::{Error, Result};
-use crate::history::{Cause, EventKind, HistoryEvent};
-use crate::model::{Customer, CustomerId, CustomerStatus, Identity, IdentityKey, TenantId};
+use crate::history::{Cause, EventKind, HistoryEvent, Operation};
+use crate::model::{Customer, CustomerId, CustomerStatus, Identity, IdentityKey, IdentityType, TenantId};
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
+use arena::{Chunked, TextArena, TextRef};
 use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const NONE: u32 = u32::MAX;
 
+type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
+
 struct Slot {
     tenant: u32,
-    customer: Customer,
-    /// Some identity of this customer's ring (including merged customers'), or `NONE`.
+    /// The tail of this customer's identity ring (including merged customers'), or `NONE`.
     ring: u32,
-    history: Vec<Event>,
+    /// This slot's newest event in the log, or `NONE`.
+    last_event: u32,
+    customer: Customer,
 }
 
-/// A history event as the memory store keeps it: links point at their identity entry instead
-/// of copying it, and causes are shared, so an event takes a few dozen bytes.
+/// A history event as the memory store keeps it: links point at their identity entry, and
+/// causes are shared.
 struct Event {
-    /// Global recording order, which breaks ties between equal times.
-    seq: u64,
     at: DateTime<Utc>,
     /// Index into `MemoryStore::causes`.
     cause: u32,
+    /// The same slot's previous event, or `NONE`.
+    prev: u32,
     kind: Kind,
 }
 
+#[derive(Clone, Copy)]
 enum Kind {
     Created,
-    /// The entry's identity, with the name it had when linked.
-    Linked {
-        entry: u32,
-        name: Option<std::sync::Arc<str>>,
-    },
-    Unlinked(Box<Identity>),
+    /// The linked entry (every link has an entry of its own).
+    Linked(u32),
+    /// Index into `MemoryStore::unlinked`.
+    Unlinked(u32),
     Merged(u32),
     MergedInto(u32),
     Deleted,
@@ -63,7 +74,15 @@ enum Kind {
 
 struct Entry {
     tenant: u32,
-    identity: Identity,
+    /// Index into `MemoryStore::types`.
+    ty: u16,
+    /// The value was erased: `value` is meaningless and reads as `[erased]`.
+    erased: bool,
+    value: TextRef,
+    /// Index into `MemoryStore::scopes`, or `NONE`.
+    scope: u32,
+    /// Index into `MemoryStore::names`, or `NONE`.
+    name: u32,
     /// Slot the identity was linked to; the live owner is its union-find root.
     /// `NONE` when released.
     linked_to: u32,
@@ -71,8 +90,14 @@ struct Entry {
     next: u32,
     /// Distinct conflicting identities seen with this one (see `suspicions`).
     suspicion: u32,
-    /// When it was (last) linked, in recording order: identities list in link order.
-    linked_seq: u64,
+    /// The event that (last) linked it: identities list in link order.
+    linked_event: u32,
+}
+
+/// A cause as stored: the operation and, if any, its reference in the cause arena.
+struct StoredCause {
+    operation: Operation,
+    reference: Option<TextRef>,
 }
 
 /// The in-memory store. `Default` gives an empty store.
@@ -86,18 +111,29 @@ struct Entry {
 /// ```
 pub struct MemoryStore {
     tenants: HashMap<TenantId, u32>,
-    slots: Vec<Slot>,
+    slots: Chunked<Slot>,
     /// Union-find parent of each slot; atomics so reads through `&self` can compress paths.
     parent: Vec<AtomicU32>,
-    entries: Vec<Entry>,
+    entries: Chunked<Entry>,
     index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
-    /// `(entry, hash of the conflicting key)` pairs recorded as quarantine evidence.
+    /// Interned identity types and scopes.
+    types: Vec<IdentityType>,
+    type_ix: FastMap<Box<str>, u16>,
+    scopes: Vec<Arc<str>>,
+    scope_ix: FastMap<Arc<str>, u32>,
+    /// Identity display names (rare: most identities have none).
+    names: Vec<Arc<str>>,
+    values: TextArena,
     /// `(hash of the suspect key, hash of the conflicting key)` pairs recorded as quarantine
     /// evidence.
     suspicions: hashbrown::HashSet<(u64, u64), foldhash::fast::RandomState>,
+    events: Chunked<Event>,
+    /// Identities of unlink events, as they were when unlinked.
+    unlinked: Vec<Identity>,
     /// Causes of recorded events; consecutive events of one request share one.
-    causes: Vec<Cause>,
+    causes: Chunked<StoredCause>,
+    cause_texts: TextArena,
 }
 
 impl Default for MemoryStore {
@@ -112,6 +148,7 @@ impl std::fmt::Debug for MemoryStore {
             .field("tenants", &self.tenants.len())
             .field("customers", &self.slots.len())
             .field("identities", &self.entries.len())
+            .field("events", &self.events.len())
             .finish()
     }
 }
@@ -121,29 +158,37 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self {
             tenants: HashMap::new(),
-            slots: Vec::new(),
+            slots: Chunked::default(),
             parent: Vec::new(),
-            entries: Vec::new(),
+            entries: Chunked::default(),
             index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
+            types: Vec::new(),
+            type_ix: FastMap::default(),
+            scopes: Vec::new(),
+            scope_ix: FastMap::default(),
+            names: Vec::new(),
+            values: TextArena::default(),
             suspicions: Default::default(),
-            causes: Vec::new(),
+            events: Chunked::default(),
+            unlinked: Vec::new(),
+            causes: Chunked::default(),
+            cause_texts: TextArena::default(),
         }
     }
 
-    /// An empty store with room for this many customers and identities.
+    /// An empty store with room for this many customers and identities (storage grows in
+    /// chunks anyway; this sizes the identity index so it never rehashes below that count).
     pub fn with_capacity(customers: usize, identities: usize) -> Self {
         let mut s = Self::new();
-        s.slots.reserve(customers);
         s.parent.reserve(customers);
-        s.entries.reserve(identities);
         s.index.reserve(identities, |_| 0);
         s
     }
 
     /// How many customer ids were assigned (live, merged and deleted), in all tenants.
     pub fn customer_ids(&self) -> usize {
-        self.slots.len()
+        self.slots.len() as usize
     }
 
     fn tenant_ix(&self, tenant: &TenantId) -> Option<u32> {
@@ -160,14 +205,67 @@ impl MemoryStore {
             .hash_one((tenant, key.identity_type, key.scope, key.value))
     }
 
+    fn scope_of(&self, e: &Entry) -> Option<&str> {
+        (e.scope != NONE).then(|| &*self.scopes[e.scope as usize])
+    }
+
+    fn value_of(&self, e: &Entry) -> &str {
+        if e.erased { ERASED } else { self.values.get(e.value) }
+    }
+
+    /// An entry's identity key.
+    fn key_of(&self, e: &Entry) -> IdentityKey<'_> {
+        IdentityKey {
+            identity_type: self.types[e.ty as usize].as_str(),
+            scope: self.scope_of(e),
+            value: self.value_of(e),
+        }
+    }
+
+    /// An entry's identity as the public type.
+    fn identity_of(&self, e: &Entry) -> Identity {
+        Identity {
+            identity_type: self.types[e.ty as usize].clone(),
+            scope: (e.scope != NONE).then(|| self.scopes[e.scope as usize].clone()),
+            identity_value: Arc::from(self.value_of(e)),
+            identity_name: (e.name != NONE).then(|| self.names[e.name as usize].clone()),
+        }
+    }
+
     fn find_entry(&self, tenant: u32, key: IdentityKey<'_>) -> Option<u32> {
+        let ty = *self.type_ix.get(key.identity_type)?;
         let hash = self.hash_key(tenant, key);
         self.index
-            .find(hash, |&e| {
-                let e = &self.entries[e as usize];
-                e.tenant == tenant && e.identity.key() == key
+            .find(hash, |&ix| {
+                let e = &self.entries[ix];
+                e.tenant == tenant
+                    && e.ty == ty
+                    && !e.erased
+                    && self.values.get(e.value) == key.value
+                    && self.scope_of(e) == key.scope
             })
             .copied()
+    }
+
+    fn intern_type(&mut self, ty: &IdentityType) -> Result<u16> {
+        if let Some(&ix) = self.type_ix.get(ty.as_str()) {
+            return Ok(ix);
+        }
+        let ix = u16::try_from(self.types.len())
+            .map_err(|_| Error::Store("the memory store holds at most 65,536 identity types".into()))?;
+        self.types.push(ty.clone());
+        self.type_ix.insert(ty.as_str().into(), ix);
+        Ok(ix)
+    }
+
+    fn intern_scope(&mut self, scope: &Arc<str>) -> u32 {
+        if let Some(&ix) = self.scope_ix.get(scope) {
+            return ix;
+        }
+        let ix = self.scopes.len() as u32;
+        self.scopes.push(scope.clone());
+        self.scope_ix.insert(scope.clone(), ix);
+        ix
     }
 
     /// Union-find root of a slot, compressing the path.
@@ -192,75 +290,102 @@ impl MemoryStore {
     fn live_slot(&self, tenant: &TenantId, id: CustomerId) -> Option<u32> {
         let t = self.tenant_ix(tenant)?;
         let ix = u32::try_from(id.0.checked_sub(1)?).ok()?;
-        let slot = self.slots.get(ix as usize)?;
+        let slot = self.slots.get(ix)?;
         (slot.tenant == t).then(|| self.root(ix))
     }
 
-    /// A customer's identities in link order: the slot points at the ring's tail, whose
-    /// successor is the oldest link.
+    /// A customer's entries, oldest ring member first: the slot points at the ring's tail,
+    /// whose successor is the head.
     fn ring(&self, slot: u32) -> impl Iterator<Item = &Entry> + '_ {
-        let tail = self.slots[slot as usize].ring;
-        let start = if tail == NONE {
-            NONE
-        } else {
-            self.entries[tail as usize].next
-        };
+        let tail = self.slots[slot].ring;
+        let start = if tail == NONE { NONE } else { self.entries[tail].next };
         let mut cur = start;
         std::iter::from_fn(move || {
             if cur == NONE {
                 return None;
             }
-            let e = &self.entries[cur as usize];
+            let e = &self.entries[cur];
             cur = if e.next == start { NONE } else { e.next };
             Some(e)
         })
     }
 
     /// Records an event on a slot.
-    fn record(&mut self, slot: u32, at: DateTime<Utc>, kind: Kind, cause: &Cause) {
-        let same = self.causes.last().is_some_and(|last| {
+    fn record(&mut self, slot: u32, at: DateTime<Utc>, kind: Kind, cause: &Cause) -> Result<u32> {
+        let ix = self.events.next_index("history events")?;
+        let same = self.causes.len() > 0 && {
+            let last = &self.causes[self.causes.len() - 1];
             last.operation == cause.operation
-                && match (&last.reference, &cause.reference) {
-                    (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+                && match (last.reference, &cause.reference) {
+                    (Some(a), Some(b)) => self.cause_texts.get(a) == &**b,
                     (None, None) => true,
                     _ => false,
                 }
-        });
+        };
         if !same {
-            self.causes.push(cause.clone());
+            self.causes.next_index("causes")?;
+            let reference = match &cause.reference {
+                Some(r) => Some(self.cause_texts.push(r)?),
+                None => None,
+            };
+            self.causes.push(StoredCause {
+                operation: cause.operation,
+                reference,
+            });
         }
-        let cause = (self.causes.len() - 1) as u32;
-        self.slots[slot as usize].history.push(Event {
-            seq: next_seq(),
+        let prev = self.slots[slot].last_event;
+        self.events.push(Event {
             at,
-            cause,
+            cause: self.causes.len() - 1,
+            prev,
             kind,
         });
+        self.slots[slot].last_event = ix;
+        Ok(ix)
+    }
+
+    /// A slot's own events, newest first, with their indices.
+    fn events_of(&self, slot: u32) -> impl Iterator<Item = (u32, &Event)> + '_ {
+        let mut cur = self.slots[slot].last_event;
+        std::iter::from_fn(move || {
+            if cur == NONE {
+                return None;
+            }
+            let ix = cur;
+            let e = &self.events[ix];
+            cur = e.prev;
+            Some((ix, e))
+        })
+    }
+
+    fn cause_of(&self, event: &Event) -> Cause {
+        let stored = &self.causes[event.cause];
+        Cause {
+            operation: stored.operation,
+            reference: stored.reference.map(|r| Arc::from(self.cause_texts.get(r))),
+        }
     }
 
     /// An event as the public type.
     fn materialize(&self, slot: u32, event: &Event) -> HistoryEvent {
-        let kind = match &event.kind {
+        let kind = match event.kind {
             Kind::Created => EventKind::Created,
-            Kind::Linked { entry, name } => {
-                let identity = &self.entries[*entry as usize].identity;
+            Kind::Linked(entry) => {
+                let e = &self.entries[entry];
                 // An erased customer's links say nothing personal, even where the value was
                 // released and now belongs to someone else.
-                let identity = if self.slots[slot as usize].customer.status == CustomerStatus::Erased {
-                    redacted(identity)
+                let identity = if self.slots[slot].customer.status == CustomerStatus::Erased {
+                    redacted(&self.types[e.ty as usize])
                 } else {
-                    Identity {
-                        identity_name: name.clone(),
-                        ..identity.clone()
-                    }
+                    self.identity_of(e)
                 };
                 EventKind::Linked { identity }
             }
-            Kind::Unlinked(identity) => EventKind::Unlinked {
-                identity: (**identity).clone(),
+            Kind::Unlinked(ix) => EventKind::Unlinked {
+                identity: self.unlinked[ix as usize].clone(),
             },
-            Kind::Merged(from) => EventKind::Merged { from: slot_id(*from) },
-            Kind::MergedInto(into) => EventKind::MergedInto { into: slot_id(*into) },
+            Kind::Merged(from) => EventKind::Merged { from: slot_id(from) },
+            Kind::MergedInto(into) => EventKind::MergedInto { into: slot_id(into) },
             Kind::Deleted => EventKind::Deleted,
             Kind::Erased => EventKind::Erased,
         };
@@ -268,7 +393,7 @@ impl MemoryStore {
             customer: slot_id(slot),
             at: event.at,
             kind,
-            cause: self.causes[event.cause as usize].clone(),
+            cause: self.cause_of(event),
         }
     }
 
@@ -277,7 +402,7 @@ impl MemoryStore {
         let mut members = vec![root];
         let mut i = 0;
         while i < members.len() {
-            for event in &self.slots[members[i] as usize].history {
+            for (_, event) in self.events_of(members[i]) {
                 if let Kind::Merged(from) = event.kind {
                     members.push(from);
                 }
@@ -289,10 +414,10 @@ impl MemoryStore {
 
     /// Identities in the order they were linked (a merged customer's ring is spliced after
     /// the survivor's, so ring order alone is not link order).
-    fn in_link_order<'e>(&self, entries: impl Iterator<Item = &'e Entry>) -> Vec<Identity> {
+    fn in_link_order<'e>(&'e self, entries: impl Iterator<Item = &'e Entry>) -> Vec<Identity> {
         let mut found: Vec<&Entry> = entries.collect();
-        found.sort_by_key(|e| e.linked_seq);
-        found.into_iter().map(|e| e.identity.clone()).collect()
+        found.sort_by_key(|e| e.linked_event);
+        found.into_iter().map(|e| self.identity_of(e)).collect()
     }
 
     /// The live customers of a tenant (each once: merged slots are skipped).
@@ -306,27 +431,44 @@ impl MemoryStore {
 
     fn live_for_write(&self, tenant: &TenantId, id: CustomerId) -> Result<u32> {
         match self.live_slot(tenant, id) {
-            Some(s) if self.slots[s as usize].customer.is_active() => Ok(s),
+            Some(s) if self.slots[s].customer.is_active() => Ok(s),
             _ => Err(Error::CustomerNotFound(id)),
         }
     }
-}
 
-/// What an erased identity leaves in history: its type, nothing personal.
-fn redacted(identity: &Identity) -> Identity {
-    Identity {
-        identity_type: identity.identity_type.clone(),
-        scope: None,
-        identity_value: std::sync::Arc::from("[erased]"),
-        identity_name: None,
+    /// Takes an entry out of the owner's ring (found by walking to its predecessor).
+    fn cut_from_ring(&mut self, slot: u32, e: u32) {
+        let next = self.entries[e].next;
+        let mut prev = e;
+        while self.entries[prev].next != e {
+            prev = self.entries[prev].next;
+        }
+        if next == e {
+            self.slots[slot].ring = NONE;
+        } else {
+            self.entries[prev].next = next;
+            if self.slots[slot].ring == e {
+                // The tail left: its predecessor is the new tail.
+                self.slots[slot].ring = prev;
+            }
+        }
+        let entry = &mut self.entries[e];
+        entry.linked_to = NONE;
+        entry.next = NONE;
     }
 }
 
-static NEXT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// What an erased identity reads as.
+const ERASED: &str = "[erased]";
 
-/// A number that grows with every recorded event (only its order matters).
-fn next_seq() -> u64 {
-    NEXT_SEQ.fetch_add(1, Ordering::Relaxed)
+/// What an erased identity leaves in history: its type, nothing personal.
+fn redacted(identity_type: &IdentityType) -> Identity {
+    Identity {
+        identity_type: identity_type.clone(),
+        scope: None,
+        identity_value: Arc::from(ERASED),
+        identity_name: None,
+    }
 }
 
 fn slot_id(slot: u32) -> CustomerId {
@@ -356,7 +498,7 @@ impl Txn for MemoryTxn<'_> {
         Ok(match s.find_entry(t, key) {
             None => Lookup::default(),
             Some(e) => {
-                let e = &s.entries[e as usize];
+                let e = &s.entries[e];
                 Lookup {
                     owner: (e.linked_to != NONE).then(|| slot_id(s.root(e.linked_to))),
                     suspicion: e.suspicion,
@@ -395,7 +537,7 @@ impl Txn for MemoryTxn<'_> {
         if s.suspicions
             .insert((s.hash_key(t, key), s.hash_key(t, conflicting)))
         {
-            s.entries[e as usize].suspicion += 1;
+            s.entries[e].suspicion += 1;
         }
         Ok(())
     }
@@ -403,13 +545,24 @@ impl Txn for MemoryTxn<'_> {
     fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>> {
         let s = &*self.store;
         Ok(s.live_slot(tenant, id)
-            .map(|slot| Cow::Borrowed(&s.slots[slot as usize].customer)))
+            .map(|slot| Cow::Borrowed(&s.slots[slot].customer)))
     }
 
     fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
+        self.identities_matching(tenant, id, &|_| true)
+    }
+
+    fn identities_matching(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Identity>> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
-            Some(slot) => s.in_link_order(s.ring(slot)),
+            Some(slot) => {
+                s.in_link_order(s.ring(slot).filter(|e| wanted(s.types[e.ty as usize].as_str())))
+            }
             None => Vec::new(),
         })
     }
@@ -424,7 +577,7 @@ impl Txn for MemoryTxn<'_> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
             Some(slot) => s.in_link_order(s.ring(slot).filter(|e| {
-                e.identity.identity_type.as_str() == identity_type && e.identity.scope.as_deref() == scope
+                s.types[e.ty as usize].as_str() == identity_type && s.scope_of(e) == scope
             })),
             None => Vec::new(),
         })
@@ -435,34 +588,32 @@ impl Txn for MemoryTxn<'_> {
         let Some(root) = s.live_slot(tenant, id) else {
             return Ok(Vec::new());
         };
-        let mut events: Vec<(u32, &Event)> = Vec::new();
+        let mut events: Vec<(u32, u32, &Event)> = Vec::new();
         for slot in s.members(root) {
-            events.extend(s.slots[slot as usize].history.iter().map(|e| (slot, e)));
+            events.extend(s.events_of(slot).map(|(ix, e)| (slot, ix, e)));
         }
         // Oldest first; events of one instant in the order they were recorded.
-        events.sort_by_key(|(_, e)| (e.at, e.seq));
+        events.sort_by_key(|(_, ix, e)| (e.at, *ix));
         Ok(events
             .into_iter()
-            .map(|(slot, e)| s.materialize(slot, e))
+            .map(|(slot, _, e)| s.materialize(slot, e))
             .collect())
     }
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
         let s = &mut *self.store;
+        let ix = s.slots.next_index("customers")?;
+        s.events.next_index("history events")?;
         let t = s.tenant_ix_or_insert(tenant);
-        let ix = u32::try_from(s.slots.len())
-            .ok()
-            .filter(|&ix| ix != NONE)
-            .ok_or_else(|| Error::Store("the memory store holds at most 2^32 - 1 customers".into()))?;
         let id = slot_id(ix);
         s.slots.push(Slot {
             tenant: t,
-            customer: Customer::new(id, at),
             ring: NONE,
-            history: Vec::new(),
+            last_event: NONE,
+            customer: Customer::new(id, at),
         });
         s.parent.push(AtomicU32::new(ix));
-        s.record(ix, at, Kind::Created, cause);
+        s.record(ix, at, Kind::Created, cause)?;
         Ok(id)
     }
 
@@ -480,45 +631,64 @@ impl Txn for MemoryTxn<'_> {
         // Every link gets an entry of its own, so the history of an earlier owner of a released
         // value keeps pointing at its own link (and an erasure redacts only its own).
         let previous = s.find_entry(t, identity.key());
-        if previous.is_some_and(|p| s.entries[p as usize].linked_to != NONE) {
+        if previous.is_some_and(|p| s.entries[p].linked_to != NONE) {
             return Err(Error::Store(format!("identity {identity} is already owned")));
         }
-        let e = u32::try_from(s.entries.len())
-            .ok()
-            .filter(|&e| e != NONE)
-            .ok_or_else(|| Error::Store("the memory store holds at most 2^32 - 1 identities".into()))?;
+        let e = s.entries.next_index("identities")?;
+        s.events.next_index("history events")?;
+        let ty = s.intern_type(&identity.identity_type)?;
+        let scope = identity.scope.as_ref().map_or(NONE, |sc| s.intern_scope(sc));
+        let name = match &identity.identity_name {
+            Some(n) => {
+                s.names.push(n.clone());
+                (s.names.len() - 1) as u32
+            }
+            None => NONE,
+        };
+        let value = s.values.push(&identity.identity_value)?;
         let hash = s.hash_key(t, identity.key());
         s.entries.push(Entry {
             tenant: t,
-            identity: identity.clone(),
+            ty,
+            erased: false,
+            value,
+            scope,
+            name,
             linked_to: NONE,
             next: e,
-            suspicion: previous.map_or(0, |p| s.entries[p as usize].suspicion),
-            linked_seq: 0,
+            suspicion: previous.map_or(0, |p| s.entries[p].suspicion),
+            linked_event: NONE,
         });
         match previous.and_then(|p| s.index.find_mut(hash, |&x| x == p)) {
             Some(slot_in_index) => *slot_in_index = e,
             None => {
-                let (entries, hasher) = (&s.entries, &s.hasher);
-                s.index.insert_unique(hash, e, |&x| {
-                    let k = entries[x as usize].identity.key();
-                    hasher.hash_one((entries[x as usize].tenant, k.identity_type, k.scope, k.value))
+                let MemoryStore {
+                    entries,
+                    hasher,
+                    types,
+                    scopes,
+                    values,
+                    index,
+                    ..
+                } = s;
+                index.insert_unique(hash, e, |&x| {
+                    let en = &entries[x];
+                    let scope = (en.scope != NONE).then(|| &*scopes[en.scope as usize]);
+                    hasher.hash_one((en.tenant, types[en.ty as usize].as_str(), scope, values.get(en.value)))
                 });
             }
         }
         // Append the entry to the owner's ring: it becomes the new tail.
-        let tail = s.slots[slot as usize].ring;
-        if tail == NONE {
-            s.entries[e as usize].next = e;
-        } else {
-            s.entries[e as usize].next = s.entries[tail as usize].next;
-            s.entries[tail as usize].next = e;
+        let tail = s.slots[slot].ring;
+        if tail != NONE {
+            s.entries[e].next = s.entries[tail].next;
+            s.entries[tail].next = e;
         }
-        s.slots[slot as usize].ring = e;
-        s.entries[e as usize].linked_to = slot;
-        s.entries[e as usize].linked_seq = next_seq();
-        let name = identity.identity_name.clone();
-        s.record(slot, at, Kind::Linked { entry: e, name }, cause);
+        s.slots[slot].ring = e;
+        let event = s.record(slot, at, Kind::Linked(e), cause)?;
+        let entry = &mut s.entries[e];
+        entry.linked_to = slot;
+        entry.linked_event = event;
         Ok(())
     }
 
@@ -536,46 +706,50 @@ impl Txn for MemoryTxn<'_> {
             return Err(Error::Store(format!("cannot merge customer {from} into itself")));
         }
         let s = &mut *self.store;
+        if s.events.len() >= NONE - 1 {
+            return Err(Error::Store("the memory store holds at most 2^32 - 1 history events".into()));
+        }
         // Splice rings: swapping the successors of the two tails appends `from`'s list to
         // `into`'s, and `from`'s tail becomes the tail.
-        let (a, b) = (s.slots[from_slot as usize].ring, s.slots[into_slot as usize].ring);
+        let (a, b) = (s.slots[from_slot].ring, s.slots[into_slot].ring);
         match (a, b) {
             (NONE, _) => {}
-            (a, NONE) => s.slots[into_slot as usize].ring = a,
+            (a, NONE) => s.slots[into_slot].ring = a,
             (a, b) => {
-                let an = s.entries[a as usize].next;
-                let bn = s.entries[b as usize].next;
-                s.entries[a as usize].next = bn;
-                s.entries[b as usize].next = an;
-                s.slots[into_slot as usize].ring = a;
+                let an = s.entries[a].next;
+                let bn = s.entries[b].next;
+                s.entries[a].next = bn;
+                s.entries[b].next = an;
+                s.slots[into_slot].ring = a;
             }
         }
-        s.slots[from_slot as usize].ring = NONE;
+        s.slots[from_slot].ring = NONE;
         s.parent[from_slot as usize].store(into_slot, Ordering::Relaxed);
-        let from_slot_ref = &mut s.slots[from_slot as usize];
-        from_slot_ref.customer.status = CustomerStatus::Merged { into };
-        from_slot_ref.customer.updated = at;
-        s.record(from_slot, at, Kind::MergedInto(into_slot), cause);
-        s.record(into_slot, at, Kind::Merged(from_slot), cause);
+        let merged = &mut s.slots[from_slot].customer;
+        merged.status = CustomerStatus::Merged { into };
+        merged.updated = at;
+        s.record(from_slot, at, Kind::MergedInto(into_slot), cause)?;
+        s.record(into_slot, at, Kind::Merged(from_slot), cause)?;
         Ok(())
     }
 
     fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()> {
         let slot = self.store.live_for_write(tenant, id)?;
         let s = &mut *self.store;
-        let start = s.slots[slot as usize].ring;
+        s.events.next_index("history events")?;
+        let start = s.slots[slot].ring;
         let mut cur = start;
         while cur != NONE {
-            let e = &mut s.entries[cur as usize];
+            let e = &mut s.entries[cur];
             e.linked_to = NONE;
             cur = if e.next == start { NONE } else { e.next };
             e.next = NONE;
         }
-        let slot_ref = &mut s.slots[slot as usize];
+        let slot_ref = &mut s.slots[slot];
         slot_ref.ring = NONE;
         slot_ref.customer.status = CustomerStatus::Deleted;
         slot_ref.customer.updated = at;
-        s.record(slot, at, Kind::Deleted, cause);
+        s.record(slot, at, Kind::Deleted, cause)?;
         Ok(())
     }
 
@@ -588,32 +762,37 @@ impl Txn for MemoryTxn<'_> {
     ) -> Result<Vec<CustomerId>> {
         let s = &mut *self.store;
         let root = s.live_slot(tenant, id).ok_or(Error::CustomerNotFound(id))?;
-        let t = s.slots[root as usize].tenant;
+        s.events.next_index("history events")?;
+        let t = s.slots[root].tenant;
         // The customer and everyone merged into it, through any number of merges.
         let members = s.members(root);
         // Every identity these customers ever held: their current ring, and the links in
         // their history (identities released by a delete are no longer in the ring).
         let mut doomed: Vec<u32> = Vec::new();
         let mut forgotten = hashbrown::HashSet::<u64>::new();
-        let start = s.slots[root as usize].ring;
+        let start = s.slots[root].ring;
         let mut cur = start;
         while cur != NONE {
             doomed.push(cur);
-            let next = s.entries[cur as usize].next;
+            let next = s.entries[cur].next;
             cur = if next == start { NONE } else { next };
         }
+        let mut unlinked_ixs = Vec::new();
         for &m in &members {
-            for event in &s.slots[m as usize].history {
-                let found = match &event.kind {
-                    Kind::Linked { entry, .. } => Some(*entry),
-                    Kind::Unlinked(identity) => s.find_entry(t, identity.key()),
+            for (_, event) in s.events_of(m) {
+                let found = match event.kind {
+                    Kind::Linked(entry) => Some(entry),
+                    Kind::Unlinked(ix) => {
+                        unlinked_ixs.push(ix);
+                        s.find_entry(t, s.unlinked[ix as usize].key())
+                    }
                     _ => None,
                 };
                 if let Some(e) = found {
                     // Evidence about the value goes in any case (as the SQL stores do).
-                    forgotten.insert(s.hash_key(t, s.entries[e as usize].identity.key()));
+                    forgotten.insert(s.hash_key(t, s.key_of(&s.entries[e])));
                     // The value itself, unless someone else holds it now.
-                    let linked = s.entries[e as usize].linked_to;
+                    let linked = s.entries[e].linked_to;
                     if linked == NONE || s.root(linked) == root {
                         doomed.push(e);
                     }
@@ -623,39 +802,40 @@ impl Txn for MemoryTxn<'_> {
         doomed.sort_unstable();
         doomed.dedup();
         for e in doomed {
-            let hash = s.hash_key(t, s.entries[e as usize].identity.key());
+            if s.entries[e].erased {
+                continue;
+            }
+            let hash = s.hash_key(t, s.key_of(&s.entries[e]));
             forgotten.insert(hash);
             if let Ok(found) = s.index.find_entry(hash, |&x| x == e) {
                 found.remove();
             }
-            let entry = &mut s.entries[e as usize];
-            entry.identity = redacted(&entry.identity);
+            let entry = &mut s.entries[e];
+            entry.erased = true;
+            entry.scope = NONE;
+            entry.name = NONE;
             entry.linked_to = NONE;
             entry.next = NONE;
+        }
+        for ix in unlinked_ixs {
+            let identity = &mut s.unlinked[ix as usize];
+            *identity = redacted(&identity.identity_type);
         }
         // Quarantine evidence about the erased values goes too.
         s.suspicions
             .retain(|(a, b)| !forgotten.contains(a) && !forgotten.contains(b));
-        s.slots[root as usize].ring = NONE;
+        s.slots[root].ring = NONE;
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
-            let slot = &mut s.slots[m as usize];
-            let c = &mut slot.customer;
+            let c = &mut s.slots[m].customer;
             *c = Customer {
                 status: CustomerStatus::Erased,
                 updated: at,
                 ..Customer::new(c.id, c.created)
             };
-            for event in &mut slot.history {
-                match &mut event.kind {
-                    Kind::Linked { name, .. } => *name = None,
-                    Kind::Unlinked(identity) => **identity = redacted(identity),
-                    _ => {}
-                }
-            }
             erased.push(c.id);
         }
-        s.record(root, at, Kind::Erased, cause);
+        s.record(root, at, Kind::Erased, cause)?;
         Ok(erased)
     }
 
@@ -673,32 +853,17 @@ impl Txn for MemoryTxn<'_> {
         let Some(e) = s.find_entry(t, key) else {
             return Ok(false);
         };
-        let linked = s.entries[e as usize].linked_to;
+        let linked = s.entries[e].linked_to;
         if linked == NONE {
             return Ok(false);
         }
+        s.events.next_index("history events")?;
         let slot = s.root(linked);
-        // Find the predecessor in the circular list to cut the entry out.
-        let next = s.entries[e as usize].next;
-        let mut prev = e;
-        while s.entries[prev as usize].next != e {
-            prev = s.entries[prev as usize].next;
-        }
-        let slot_ref = &mut s.slots[slot as usize];
-        if next == e {
-            slot_ref.ring = NONE;
-        } else {
-            s.entries[prev as usize].next = next;
-            if slot_ref.ring == e {
-                // The tail left: its predecessor is the new tail.
-                slot_ref.ring = prev;
-            }
-        }
-        let entry = &mut s.entries[e as usize];
-        entry.linked_to = NONE;
-        entry.next = NONE;
-        let identity = Box::new(entry.identity.clone());
-        s.record(slot, at, Kind::Unlinked(identity), cause);
+        s.cut_from_ring(slot, e);
+        let identity = s.identity_of(&s.entries[e]);
+        s.unlinked.push(identity);
+        let ix = (s.unlinked.len() - 1) as u32;
+        s.record(slot, at, Kind::Unlinked(ix), cause)?;
         Ok(true)
     }
 
@@ -726,7 +891,7 @@ impl Txn for MemoryTxn<'_> {
 
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
         let slot = self.store.live_for_write(tenant, customer.id)?;
-        let stored = &mut self.store.slots[slot as usize].customer;
+        let stored = &mut self.store.slots[slot].customer;
         if stored.id != customer.id {
             return Err(Error::Store(format!(
                 "customer {} is an alias of {}; write the live customer",

@@ -1,0 +1,159 @@
+//! Append-only storage for the memory store: growth never copies what is stored, so a
+//! store of millions of customers neither pauses to move them nor needs twice their memory
+//! while it grows (as one doubling `Vec` would).
+
+use crate::error::{Error, Result};
+use std::ops::{Index, IndexMut};
+
+const CHUNK_BITS: u32 = 14;
+const CHUNK_LEN: usize = 1 << CHUNK_BITS;
+
+/// A vector in fixed chunks of 16,384 elements, indexed by `u32`.
+pub(super) struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: u32,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    /// How many elements it holds.
+    pub(super) fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// The index the next push will get, or an error when the `u32` index space (minus the
+    /// `u32::MAX` sentinel) is used up.
+    pub(super) fn next_index(&self, what: &str) -> Result<u32> {
+        if self.len == u32::MAX {
+            return Err(Error::Store(format!("the memory store holds at most 2^32 - 1 {what}")));
+        }
+        Ok(self.len)
+    }
+
+    /// Appends an element and returns its index. Call [`Chunked::next_index`] first: past
+    /// the last index this panics.
+    pub(super) fn push(&mut self, value: T) -> u32 {
+        let ix = self.len;
+        assert!(ix != u32::MAX, "chunked vector is full");
+        if ix as usize % CHUNK_LEN == 0 {
+            self.chunks.push(Vec::with_capacity(CHUNK_LEN));
+        }
+        self.chunks.last_mut().expect("a chunk was just ensured").push(value);
+        self.len += 1;
+        ix
+    }
+
+    /// The element at `ix`, if any.
+    pub(super) fn get(&self, ix: u32) -> Option<&T> {
+        self.chunks
+            .get((ix >> CHUNK_BITS) as usize)?
+            .get(ix as usize & (CHUNK_LEN - 1))
+    }
+
+    /// Every element, in index order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl<T> Index<u32> for Chunked<T> {
+    type Output = T;
+
+    fn index(&self, ix: u32) -> &T {
+        &self.chunks[(ix >> CHUNK_BITS) as usize][ix as usize & (CHUNK_LEN - 1)]
+    }
+}
+
+impl<T> IndexMut<u32> for Chunked<T> {
+    fn index_mut(&mut self, ix: u32) -> &mut T {
+        &mut self.chunks[(ix >> CHUNK_BITS) as usize][ix as usize & (CHUNK_LEN - 1)]
+    }
+}
+
+const TEXT_CHUNK: usize = 1 << 20;
+
+/// Where an arena keeps one text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TextRef {
+    chunk: u32,
+    start: u32,
+    len: u32,
+}
+
+/// Short texts packed into 1 MiB strings: one allocation per megabyte instead of one per
+/// text, and no per-text header. Texts longer than a chunk get a chunk of their own.
+#[derive(Default)]
+pub(super) struct TextArena {
+    chunks: Vec<String>,
+}
+
+impl TextArena {
+    /// Stores a text.
+    pub(super) fn push(&mut self, text: &str) -> Result<TextRef> {
+        let len = u32::try_from(text.len()).map_err(|_| Error::Store("text longer than 4 GiB".into()))?;
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() - c.len() >= text.len());
+        if !fits {
+            self.chunks.push(String::with_capacity(TEXT_CHUNK.max(text.len())));
+        }
+        let chunk = self.chunks.len() - 1;
+        let last = &mut self.chunks[chunk];
+        let start = last.len() as u32;
+        last.push_str(text);
+        Ok(TextRef {
+            chunk: u32::try_from(chunk).map_err(|_| Error::Store("text arena is full".into()))?,
+            start,
+            len,
+        })
+    }
+
+    /// A stored text.
+    pub(super) fn get(&self, at: TextRef) -> &str {
+        &self.chunks[at.chunk as usize][at.start as usize..(at.start + at.len) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_indexes_across_chunks() {
+        let mut v = Chunked::default();
+        for i in 0..(3 * CHUNK_LEN as u32 + 5) {
+            assert_eq!(v.push(i * 2), i);
+        }
+        assert_eq!(v.len(), 3 * CHUNK_LEN as u32 + 5);
+        assert_eq!(v[CHUNK_LEN as u32], CHUNK_LEN as u32 * 2);
+        v[7] = 1;
+        assert_eq!(v.get(7), Some(&1));
+        assert_eq!(v.get(v.len()), None);
+        assert_eq!(v.iter().count(), v.len() as usize);
+    }
+
+    #[test]
+    fn arena_keeps_short_and_long_texts() {
+        let mut a = TextArena::default();
+        let long = "长".repeat(TEXT_CHUNK);
+        let refs: Vec<_> = ["", "a", "手机", &long, "after"]
+            .iter()
+            .map(|t| (a.push(t).unwrap(), *t))
+            .collect();
+        for _ in 0..100_000 {
+            a.push("filler text").unwrap();
+        }
+        for (r, t) in refs {
+            assert_eq!(a.get(r), t);
+        }
+    }
+}
