@@ -204,13 +204,9 @@ enum Target {
     New,
 }
 
-/// Everything a resolve will write.
+/// Everything a resolve will write: the outcome says what to link and merge.
 pub(crate) struct Plan {
-    identities: Vec<Identity>,
     target: Target,
-    /// Indices into `identities`.
-    links: Vec<usize>,
-    merges: Vec<CustomerId>,
     /// The target's new data when it changes (or is created).
     customer: Option<Customer>,
     /// New quarantine evidence: (suspect, conflicting identity).
@@ -361,24 +357,31 @@ pub(crate) fn plan<T: Txn>(
         }
     }
 
-    // The target's limited holdings as they grow through this request.
-    let mut target_limited: Vec<Identity> = match target {
-        Target::Existing(c) if settings.has_limits() => {
-            holdings(&mut cache, txn, settings, tenant, c)?.identities.clone()
-        }
-        _ => Vec::new(),
-    };
     let target_id = match target {
         Target::Existing(c) => Some(c),
         Target::New => None,
     };
+    // The target's limited holdings as they grow through this request. Only read when
+    // something can be checked against them: an unowned identity of a limited type to link,
+    // or another customer to merge.
+    let needs_holdings = settings.has_limits()
+        && ((0..identities.len())
+            .any(|i| owners[i].is_none() && settings.limit(&identities[i].identity_type).is_some())
+            || owners.iter().flatten().any(|o| Some(*o) != target_id));
+    let mut target_limited: Vec<Identity> = match target {
+        Target::Existing(c) if needs_holdings => {
+            holdings(&mut cache, txn, settings, tenant, c)?.identities.clone()
+        }
+        _ => Vec::new(),
+    };
 
-    // Step 6: link unowned identities unless they conflict.
-    let mut matched = Vec::new();
-    let mut links = Vec::new();
+    // Step 6: link unowned identities unless they conflict. What becomes of each identity
+    // is decided here and below; the identities then move into the outcome, uncopied.
+    let mut fates: Vec<Fate> = vec![Fate::Matched; identities.len()];
+    let mut links = 0;
     for (i, identity) in identities.iter().enumerate() {
         match owners[i] {
-            Some(o) if Some(o) == target_id => matched.push(identity.clone()),
+            Some(o) if Some(o) == target_id => {}
             Some(_) => {}
             None => {
                 if let Some(limit) = settings.limit(&identity.identity_type) {
@@ -389,15 +392,13 @@ pub(crate) fn plan<T: Txn>(
                     let count = first.iter().count() + same.count();
                     if count >= limit as usize {
                         let with = first.expect("limit >= 1 so count >= 1");
-                        rejected.push(Rejection {
-                            identity: identity.clone(),
-                            reason: RejectReason::Conflict { with, limit },
-                        });
+                        fates[i] = Fate::Rejected(RejectReason::Conflict { with, limit });
                         continue;
                     }
                     target_limited.push(identity.clone());
                 }
-                links.push(i);
+                fates[i] = Fate::Linked;
+                links += 1;
             }
         }
     }
@@ -444,14 +445,16 @@ pub(crate) fn plan<T: Txn>(
             }
         }
     }
-    // Identities that stay with customers that were not merged.
-    for (i, identity) in identities.iter().enumerate() {
-        if let Some(o) = owners[i] {
-            if Some(o) != target_id && !merges.contains(&o) {
-                rejected.push(Rejection {
-                    identity: identity.clone(),
-                    reason: RejectReason::OwnedByOther { owner: o },
-                });
+    // Identities that stay with customers that were not merged; those of merged customers
+    // come with them and are neither matched nor linked.
+    for (i, owner) in owners.iter().enumerate() {
+        if let Some(o) = *owner {
+            if Some(o) != target_id {
+                fates[i] = if merges.contains(&o) {
+                    Fate::Merged
+                } else {
+                    Fate::Rejected(RejectReason::OwnedByOther { owner: o })
+                };
             }
         }
     }
@@ -461,15 +464,15 @@ pub(crate) fn plan<T: Txn>(
     let customer = match target {
         Target::New => {
             let mut c = Customer::new(CustomerId(0), at);
+            changed = patch_changes(settings, &c, &request.patch);
             apply_patch(settings, &mut c, &request.patch);
-            changed = patch_changes(settings, &Customer::new(CustomerId(0), at), &request.patch);
             Some(c)
         }
         Target::Existing(id) => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
             if merges.is_empty() {
                 changed = patch_changes(settings, &current, &request.patch);
-                if changed.is_empty() && links.is_empty() {
+                if changed.is_empty() && links == 0 {
                     None
                 } else {
                     let mut c = current.into_owned();
@@ -495,22 +498,29 @@ pub(crate) fn plan<T: Txn>(
         }
     };
 
+    let mut matched = Vec::with_capacity(identities.len() - links);
+    let mut linked = Vec::with_capacity(links);
+    for (identity, fate) in identities.into_iter().zip(fates) {
+        match fate {
+            Fate::Matched => matched.push(identity),
+            Fate::Linked => linked.push(identity),
+            Fate::Merged => {}
+            Fate::Rejected(reason) => rejected.push(Rejection { identity, reason }),
+        }
+    }
     let outcome = Outcome {
         customer: target_id,
         created: matches!(target, Target::New),
         dry_run: true,
         matched,
-        linked: links.iter().map(|&i| identities[i].clone()).collect(),
+        linked,
         rejected,
-        merged: merges.clone(),
+        merged: merges,
         refused_merges,
         changed: dedup(changed),
     };
     Ok(Plan {
-        identities,
         target,
-        links,
-        merges,
         customer,
         evidence,
         outcome,
@@ -518,26 +528,36 @@ pub(crate) fn plan<T: Txn>(
     })
 }
 
+/// What becomes of one of a request's identities.
+#[derive(Clone)]
+enum Fate {
+    /// Already the target's.
+    Matched,
+    /// Linked to the target.
+    Linked,
+    /// Comes with a customer merged into the target.
+    Merged,
+    /// Not the target's, for this reason.
+    Rejected(RejectReason),
+}
+
+/// Drops repeated entries, keeping the first of each (lists are a handful long).
 fn dedup(mut changed: Vec<ChangedField>) -> Vec<ChangedField> {
-    let mut seen = Vec::with_capacity(changed.len());
-    changed.retain(|c| {
-        if seen.contains(c) {
-            false
+    let mut i = 1;
+    while i < changed.len() {
+        if changed[..i].contains(&changed[i]) {
+            changed.remove(i);
         } else {
-            seen.push(c.clone());
-            true
+            i += 1;
         }
-    });
+    }
     changed
 }
 
 /// Performs a plan's writes. Nothing here can fail for a reason the plan could have seen.
 pub(crate) fn apply<T: Txn>(txn: &mut T, tenant: &TenantId, plan: Plan, cause: &Cause) -> Result<Outcome> {
     let Plan {
-        identities,
         target,
-        links,
-        merges,
         customer,
         evidence,
         mut outcome,
@@ -550,10 +570,10 @@ pub(crate) fn apply<T: Txn>(txn: &mut T, tenant: &TenantId, plan: Plan, cause: &
         Target::Existing(id) => id,
         Target::New => txn.create_customer(tenant, at, cause)?,
     };
-    for &i in &links {
-        txn.link(tenant, id, &identities[i], at, cause)?;
+    for identity in &outcome.linked {
+        txn.link(tenant, id, identity, at, cause)?;
     }
-    for &m in &merges {
+    for &m in &outcome.merged {
         txn.merge(tenant, m, id, at, cause)?;
     }
     if let Some(mut c) = customer {

@@ -33,7 +33,9 @@ impl<T> Chunked<T> {
     /// `u32::MAX` sentinel) is used up.
     pub(super) fn next_index(&self, what: &str) -> Result<u32> {
         if self.len == u32::MAX {
-            return Err(Error::Store(format!("the memory store holds at most 2^32 - 1 {what}")));
+            return Err(Error::Store(format!(
+                "the memory store holds at most 2^32 - 1 {what}"
+            )));
         }
         Ok(self.len)
     }
@@ -46,7 +48,10 @@ impl<T> Chunked<T> {
         if ix as usize % CHUNK_LEN == 0 {
             self.chunks.push(Vec::with_capacity(CHUNK_LEN));
         }
-        self.chunks.last_mut().expect("a chunk was just ensured").push(value);
+        self.chunks
+            .last_mut()
+            .expect("a chunk was just ensured")
+            .push(value);
         self.len += 1;
         ix
     }
@@ -104,7 +109,8 @@ impl TextArena {
             .last()
             .is_some_and(|c| c.capacity() - c.len() >= text.len());
         if !fits {
-            self.chunks.push(String::with_capacity(TEXT_CHUNK.max(text.len())));
+            self.chunks
+                .push(String::with_capacity(TEXT_CHUNK.max(text.len())));
         }
         let chunk = self.chunks.len() - 1;
         let last = &mut self.chunks[chunk];

@@ -30,7 +30,6 @@ use arena::{Chunked, TextArena, TextRef};
 use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -110,12 +109,18 @@ struct StoredCause {
 /// assert!(out.created);
 /// ```
 pub struct MemoryStore {
-    tenants: HashMap<TenantId, u32>,
+    tenants: FastMap<TenantId, u32>,
+    /// Tenant ids by index, and the index last asked for: nearly every call names the same
+    /// tenant as the one before, which an `Arc` pointer comparison confirms without hashing.
+    tenant_names: Vec<TenantId>,
+    last_tenant: AtomicU32,
     slots: Chunked<Slot>,
     /// Union-find parent of each slot; atomics so reads through `&self` can compress paths.
     parent: Vec<AtomicU32>,
     entries: Chunked<Entry>,
-    index: HashTable<u32>,
+    /// `(entry, low 32 bits of its key's hash)`: rehashing and probing need not read the
+    /// entries (see `table_hash`).
+    index: HashTable<(u32, u32)>,
     hasher: foldhash::fast::RandomState,
     /// Interned identity types and scopes.
     types: Vec<IdentityType>,
@@ -157,7 +162,9 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self {
-            tenants: HashMap::new(),
+            tenants: FastMap::default(),
+            tenant_names: Vec::new(),
+            last_tenant: AtomicU32::new(NONE),
             slots: Chunked::default(),
             parent: Vec::new(),
             entries: Chunked::default(),
@@ -182,7 +189,7 @@ impl MemoryStore {
     pub fn with_capacity(customers: usize, identities: usize) -> Self {
         let mut s = Self::new();
         s.parent.reserve(customers);
-        s.index.reserve(identities, |_| 0);
+        s.index.reserve(identities, |&(_, h)| table_hash(h));
         s
     }
 
@@ -192,12 +199,24 @@ impl MemoryStore {
     }
 
     fn tenant_ix(&self, tenant: &TenantId) -> Option<u32> {
-        self.tenants.get(tenant).copied()
+        let last = self.last_tenant.load(Ordering::Relaxed);
+        // `Arc<str>` equality compares pointers first.
+        if self.tenant_names.get(last as usize) == Some(tenant) {
+            return Some(last);
+        }
+        let t = self.tenants.get(tenant).copied()?;
+        self.last_tenant.store(t, Ordering::Relaxed);
+        Some(t)
     }
 
     fn tenant_ix_or_insert(&mut self, tenant: &TenantId) -> u32 {
+        if let Some(t) = self.tenant_ix(tenant) {
+            return t;
+        }
         let next = self.tenants.len() as u32;
-        *self.tenants.entry(tenant.clone()).or_insert(next)
+        self.tenants.insert(tenant.clone(), next);
+        self.tenant_names.push(tenant.clone());
+        next
     }
 
     fn hash_key(&self, tenant: u32, key: IdentityKey<'_>) -> u64 {
@@ -210,7 +229,11 @@ impl MemoryStore {
     }
 
     fn value_of(&self, e: &Entry) -> &str {
-        if e.erased { ERASED } else { self.values.get(e.value) }
+        if e.erased {
+            ERASED
+        } else {
+            self.values.get(e.value)
+        }
     }
 
     /// An entry's identity key.
@@ -232,23 +255,47 @@ impl MemoryStore {
         }
     }
 
+    /// The interned index of a type name. Types are few, and the engine's type names are
+    /// mostly the very strings interned here, so a scan comparing pointers first beats
+    /// hashing.
+    fn type_of(&self, name: &str) -> Option<u16> {
+        if self.types.len() <= 16 {
+            let same = |t: &IdentityType| std::ptr::eq(t.as_str(), name);
+            if let Some(ix) = self.types.iter().position(same) {
+                return Some(ix as u16);
+            }
+            return self
+                .types
+                .iter()
+                .position(|t| t.as_str() == name)
+                .map(|ix| ix as u16);
+        }
+        self.type_ix.get(name).copied()
+    }
+
     fn find_entry(&self, tenant: u32, key: IdentityKey<'_>) -> Option<u32> {
-        let ty = *self.type_ix.get(key.identity_type)?;
-        let hash = self.hash_key(tenant, key);
+        self.find_hashed(tenant, key, self.hash_key(tenant, key))
+    }
+
+    fn find_hashed(&self, tenant: u32, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
+        let ty = self.type_of(key.identity_type)?;
+        let low = hash as u32;
         self.index
-            .find(hash, |&ix| {
-                let e = &self.entries[ix];
-                e.tenant == tenant
-                    && e.ty == ty
-                    && !e.erased
-                    && self.values.get(e.value) == key.value
-                    && self.scope_of(e) == key.scope
+            .find(table_hash(low), |&(ix, h)| {
+                h == low && {
+                    let e = &self.entries[ix];
+                    e.tenant == tenant
+                        && e.ty == ty
+                        && !e.erased
+                        && self.values.get(e.value) == key.value
+                        && self.scope_of(e) == key.scope
+                }
             })
-            .copied()
+            .map(|&(ix, _)| ix)
     }
 
     fn intern_type(&mut self, ty: &IdentityType) -> Result<u16> {
-        if let Some(&ix) = self.type_ix.get(ty.as_str()) {
+        if let Some(ix) = self.type_of(ty.as_str()) {
             return Ok(ix);
         }
         let ix = u16::try_from(self.types.len())
@@ -298,7 +345,11 @@ impl MemoryStore {
     /// whose successor is the head.
     fn ring(&self, slot: u32) -> impl Iterator<Item = &Entry> + '_ {
         let tail = self.slots[slot].ring;
-        let start = if tail == NONE { NONE } else { self.entries[tail].next };
+        let start = if tail == NONE {
+            NONE
+        } else {
+            self.entries[tail].next
+        };
         let mut cur = start;
         std::iter::from_fn(move || {
             if cur == NONE {
@@ -471,6 +522,13 @@ fn redacted(identity_type: &IdentityType) -> Identity {
     }
 }
 
+/// The index's hash of a key whose full hash has these low 32 bits. The index keeps only
+/// those bits, so it must hash from them alone; multiplying by an odd constant spreads them
+/// into the top bits, where hashbrown takes its 7-bit tags.
+fn table_hash(low: u32) -> u64 {
+    u64::from(low).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 fn slot_id(slot: u32) -> CustomerId {
     CustomerId(u64::from(slot) + 1)
 }
@@ -560,9 +618,7 @@ impl Txn for MemoryTxn<'_> {
     ) -> Result<Vec<Identity>> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
-            Some(slot) => {
-                s.in_link_order(s.ring(slot).filter(|e| wanted(s.types[e.ty as usize].as_str())))
-            }
+            Some(slot) => s.in_link_order(s.ring(slot).filter(|e| wanted(s.types[e.ty as usize].as_str()))),
             None => Vec::new(),
         })
     }
@@ -576,9 +632,10 @@ impl Txn for MemoryTxn<'_> {
     ) -> Result<Vec<Identity>> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
-            Some(slot) => s.in_link_order(s.ring(slot).filter(|e| {
-                s.types[e.ty as usize].as_str() == identity_type && s.scope_of(e) == scope
-            })),
+            Some(slot) => s.in_link_order(
+                s.ring(slot)
+                    .filter(|e| s.types[e.ty as usize].as_str() == identity_type && s.scope_of(e) == scope),
+            ),
             None => Vec::new(),
         })
     }
@@ -630,7 +687,8 @@ impl Txn for MemoryTxn<'_> {
         let t = s.tenant_ix_or_insert(tenant);
         // Every link gets an entry of its own, so the history of an earlier owner of a released
         // value keeps pointing at its own link (and an erasure redacts only its own).
-        let previous = s.find_entry(t, identity.key());
+        let hash = s.hash_key(t, identity.key());
+        let previous = s.find_hashed(t, identity.key(), hash);
         if previous.is_some_and(|p| s.entries[p].linked_to != NONE) {
             return Err(Error::Store(format!("identity {identity} is already owned")));
         }
@@ -646,7 +704,6 @@ impl Txn for MemoryTxn<'_> {
             None => NONE,
         };
         let value = s.values.push(&identity.identity_value)?;
-        let hash = s.hash_key(t, identity.key());
         s.entries.push(Entry {
             tenant: t,
             ty,
@@ -659,23 +716,12 @@ impl Txn for MemoryTxn<'_> {
             suspicion: previous.map_or(0, |p| s.entries[p].suspicion),
             linked_event: NONE,
         });
-        match previous.and_then(|p| s.index.find_mut(hash, |&x| x == p)) {
-            Some(slot_in_index) => *slot_in_index = e,
+        let low = hash as u32;
+        match previous.and_then(|p| s.index.find_mut(table_hash(low), |&(x, _)| x == p)) {
+            Some(in_index) => in_index.0 = e,
             None => {
-                let MemoryStore {
-                    entries,
-                    hasher,
-                    types,
-                    scopes,
-                    values,
-                    index,
-                    ..
-                } = s;
-                index.insert_unique(hash, e, |&x| {
-                    let en = &entries[x];
-                    let scope = (en.scope != NONE).then(|| &*scopes[en.scope as usize]);
-                    hasher.hash_one((en.tenant, types[en.ty as usize].as_str(), scope, values.get(en.value)))
-                });
+                s.index
+                    .insert_unique(table_hash(low), (e, low), |&(_, h)| table_hash(h));
             }
         }
         // Append the entry to the owner's ring: it becomes the new tail.
@@ -707,7 +753,9 @@ impl Txn for MemoryTxn<'_> {
         }
         let s = &mut *self.store;
         if s.events.len() >= NONE - 1 {
-            return Err(Error::Store("the memory store holds at most 2^32 - 1 history events".into()));
+            return Err(Error::Store(
+                "the memory store holds at most 2^32 - 1 history events".into(),
+            ));
         }
         // Splice rings: swapping the successors of the two tails appends `from`'s list to
         // `into`'s, and `from`'s tail becomes the tail.
@@ -807,7 +855,7 @@ impl Txn for MemoryTxn<'_> {
             }
             let hash = s.hash_key(t, s.key_of(&s.entries[e]));
             forgotten.insert(hash);
-            if let Ok(found) = s.index.find_entry(hash, |&x| x == e) {
+            if let Ok(found) = s.index.find_entry(table_hash(hash as u32), |&(x, _)| x == e) {
                 found.remove();
             }
             let entry = &mut s.entries[e];
