@@ -69,26 +69,95 @@ fn snapshot(r: &mut Resolver<MemoryStore, ManualClock>, t: &TenantId, n: u64) ->
         .collect()
 }
 
+/// Resolves `requests` one by one on one store and as batches split at `splits` on another,
+/// and checks that every outcome and everything observable afterwards is the same.
+fn check_batches_equal_one_by_one(
+    requests: &[ResolveRequest],
+    splits: &[usize],
+    settings: IdentitySettings,
+) -> Result<(), TestCaseError> {
+    let t = TenantId::new("t");
+    let mut single = Resolver::new(MemoryStore::new())
+        .with_clock(clock())
+        .with_default_settings(settings.clone());
+    let mut batch = Resolver::new(MemoryStore::new())
+        .with_clock(clock())
+        .with_default_settings(settings);
+
+    let one_by_one: Vec<_> = requests
+        .iter()
+        .map(|r| single.resolve(&t, r).map_err(|e| e.to_string()))
+        .collect();
+    let mut bounds: Vec<usize> = splits.iter().map(|s| s % (requests.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(requests.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut batched = Vec::new();
+    for w in bounds.windows(2) {
+        // Later batches start from customers made by earlier ones: their plans depend on
+        // customers, not only on identities, the batch itself touched.
+        batched.extend(
+            batch
+                .resolve_batch(&t, &requests[w[0]..w[1]])
+                .unwrap()
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string())),
+        );
+    }
+    prop_assert_eq!(&one_by_one, &batched);
+    let n = requests.len() as u64 + 1;
+    prop_assert_eq!(snapshot(&mut single, &t, n), snapshot(&mut batch, &t, n));
+    Ok(())
+}
+
+/// Requests over many more people, so that batches hold independent requests (planned in
+/// parallel) as well as dependent ones.
+fn wide_request() -> impl Strategy<Value = ResolveRequest> {
+    (
+        prop::collection::vec(
+            (0..4u8, 0..300u32).prop_map(|(ty, n)| match ty {
+                0 => IdentityInput::new("mobile", format!("138{n:08}")),
+                1 => IdentityInput::new("email", format!("p{n}@example.com")),
+                2 => IdentityInput::new("idcard", format!("53{n:016}")),
+                _ => IdentityInput::new("wechat", format!("o{n}")),
+            }),
+            1..4,
+        ),
+        prop::option::of(0..3u8),
+    )
+        .prop_map(|(ids, city)| {
+            let mut patch = CustomerPatch::new();
+            if let Some(c) = city {
+                patch = patch.with(Field::City, format!("city{c}")).unwrap();
+            }
+            ResolveRequest::new(ids).with_patch(patch)
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
-    fn batch_equals_one_by_one(requests in prop::collection::vec(request(), 1..25), quarantine in any::<bool>()) {
-        let t = TenantId::new("t");
+    fn batch_equals_one_by_one(
+        requests in prop::collection::vec(request(), 1..25),
+        splits in prop::collection::vec(any::<usize>(), 0..3),
+        quarantine in any::<bool>(),
+    ) {
         let settings = IdentitySettings::default().with_quarantine(quarantine.then_some(2)).unwrap();
-        let mut single = Resolver::new(MemoryStore::new()).with_clock(clock()).with_default_settings(settings.clone());
-        let mut batch = Resolver::new(MemoryStore::new()).with_clock(clock()).with_default_settings(settings);
+        check_batches_equal_one_by_one(&requests, &splits, settings)?;
+    }
+}
 
-        let one_by_one: Vec<_> = requests.iter().map(|r| single.resolve(&t, r).map_err(|e| e.to_string())).collect();
-        let batched: Vec<_> = batch
-            .resolve_batch(&t, &requests)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.map_err(|e| e.to_string()))
-            .collect();
-        prop_assert_eq!(&one_by_one, &batched);
-        let n = requests.len() as u64 + 1;
-        prop_assert_eq!(snapshot(&mut single, &t, n), snapshot(&mut batch, &t, n));
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn large_batches_equal_one_by_one(
+        requests in prop::collection::vec(wide_request(), 200..1200),
+        splits in prop::collection::vec(any::<usize>(), 0..3),
+    ) {
+        check_batches_equal_one_by_one(&requests, &splits, IdentitySettings::default())?;
     }
 }
 

@@ -6,6 +6,7 @@
 //! merge the other owners that fit within the limits (with `autoMerge`), then apply the
 //! field patch. The whole call is one store transaction: all of it happens or none of it.
 
+mod batch;
 mod fields;
 mod ops;
 mod outcome;
@@ -55,7 +56,7 @@ pub(crate) fn retry<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
 }
 
 /// Plans and applies one prepared request inside a transaction.
-fn resolve_one<T: Txn>(
+pub(crate) fn resolve_one<T: Txn>(
     txn: &mut T,
     settings: &IdentitySettings,
     tenant: &TenantId,
@@ -225,8 +226,15 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     }
 
     /// Resolves many requests in one store transaction, with exactly the outcomes that
-    /// resolving them one by one in order would give. Validation and normalization run in
-    /// parallel on all cores; resolution then runs in order.
+    /// resolving them one by one in order would give.
+    ///
+    /// Built for throughput on all cores: validation and normalization run in parallel, and
+    /// on a store whose transactions allow parallel reads ([`Txn::shared`], the memory store)
+    /// every request is also planned in parallel against the state the batch started from.
+    /// Plans are then applied in order; a request that shares an identity or a customer
+    /// with an earlier request of the batch (directly, or through the customers its
+    /// identities lead to) is planned again at its turn, so independent requests are
+    /// resolved in parallel and dependent ones in order.
     ///
     /// The inner results are per request: an invalid request gets its error and writes
     /// nothing, the others go on. The outer error is a store failure, after which nothing of
@@ -267,20 +275,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 None => requests.iter().map(|r| resolve::prepare(&settings, r)).collect(),
             };
             let mut txn = self.store.begin()?;
-            let mut outcomes = Vec::with_capacity(requests.len());
-            for ((request, prepared), at) in requests.iter().zip(prepared).zip(&times) {
-                outcomes.push(match prepared {
-                    Err(e) => Err(e),
-                    Ok(p) => {
-                        match resolve_one(&mut txn, &settings, tenant, request, p, *at, Operation::Resolve) {
-                            Ok(outcome) => Ok(outcome),
-                            // Only input errors are per request; anything else is the store's.
-                            Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => Err(e),
-                            Err(e) => return Err(e),
-                        }
-                    }
-                });
-            }
+            let outcomes = batch::resolve_in_order(&mut txn, &settings, tenant, requests, prepared, &times)?;
             txn.commit()?;
             Ok(outcomes)
         })

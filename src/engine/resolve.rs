@@ -182,7 +182,7 @@ impl LimitedHoldings {
 }
 
 /// Reads (once) the limited-type identities a customer holds.
-fn holdings<'h, T: Txn>(
+fn holdings<'h, T: Txn + ?Sized>(
     cache: &'h mut Vec<LimitedHoldings>,
     txn: &T,
     settings: &IdentitySettings,
@@ -206,6 +206,8 @@ enum Target {
 
 /// Everything a resolve will write: the outcome says what to link and merge.
 pub(crate) struct Plan {
+    /// The owners the plan read (the customers whose data it depends on).
+    pub(crate) read: Vec<CustomerId>,
     target: Target,
     /// The target's new data when it changes (or is created).
     customer: Option<Customer>,
@@ -219,7 +221,7 @@ pub(crate) struct Plan {
 /// against owned identities and drops the quarantined ones from the request, reporting them.
 /// Returns the identities still in play, their owners, and the evidence to record.
 #[allow(clippy::type_complexity)]
-fn quarantine<T: Txn>(
+fn quarantine<T: Txn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
     tenant: &TenantId,
@@ -296,7 +298,7 @@ fn quarantine<T: Txn>(
 }
 
 /// Steps 1–9 without writing.
-pub(crate) fn plan<T: Txn>(
+pub(crate) fn plan<T: Txn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
     tenant: &TenantId,
@@ -314,6 +316,7 @@ pub(crate) fn plan<T: Txn>(
         .iter()
         .map(|i| txn.lookup(tenant, i.key()))
         .collect::<Result<Vec<_>>>()?;
+    let read: Vec<CustomerId> = lookups.iter().filter_map(|l| l.owner).collect();
     let (identities, owners, evidence) =
         quarantine(txn, settings, tenant, identities, &lookups, &mut rejected)?;
 
@@ -468,6 +471,8 @@ pub(crate) fn plan<T: Txn>(
             apply_patch(settings, &mut c, &request.patch);
             Some(c)
         }
+        // Nothing to write and nothing to compare: the customer need not be read.
+        Target::Existing(_) if merges.is_empty() && links == 0 && request.patch.is_empty() => None,
         Target::Existing(id) => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
             if merges.is_empty() {
@@ -520,6 +525,7 @@ pub(crate) fn plan<T: Txn>(
         changed: dedup(changed),
     };
     Ok(Plan {
+        read,
         target,
         customer,
         evidence,
@@ -557,6 +563,7 @@ fn dedup(mut changed: Vec<ChangedField>) -> Vec<ChangedField> {
 /// Performs a plan's writes. Nothing here can fail for a reason the plan could have seen.
 pub(crate) fn apply<T: Txn>(txn: &mut T, tenant: &TenantId, plan: Plan, cause: &Cause) -> Result<Outcome> {
     let Plan {
+        read: _,
         target,
         customer,
         evidence,

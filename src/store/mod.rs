@@ -183,6 +183,15 @@ pub trait Txn {
     /// Overwrites a live customer's data (fields, attributes, tags, groups, timestamps).
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()>;
 
+    /// This transaction as a handle that several threads may read through at once, if the
+    /// store allows that; `None` (the default) if not. `resolve_batch` uses it to plan the
+    /// requests of a batch in parallel before it applies them in order.
+    fn shared(&self) -> Option<&(dyn Txn + Sync)> {
+        None
+    }
+
     /// Makes every write of this transaction durable and visible.
-    fn commit(self) -> Result<()>;
+    fn commit(self) -> Result<()>
+    where
+        Self: Sized;
 }

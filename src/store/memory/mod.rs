@@ -20,6 +20,7 @@
 //!   references packed into a text arena.
 
 mod arena;
+mod packed;
 
 use super::{Lookup, Store, Txn};
 use crate::error::{Error, Result};
@@ -44,7 +45,32 @@ struct Slot {
     ring: u32,
     /// This slot's newest event in the log, or `NONE`.
     last_event: u32,
-    customer: Customer,
+    status: CustomerStatus,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+    /// Fields, attributes, tags and groups, packed; `None` when it has none.
+    data: Option<Box<[u8]>>,
+}
+
+impl Slot {
+    fn is_active(&self) -> bool {
+        self.status == CustomerStatus::Active
+    }
+
+    /// The customer this slot (at `ix`) holds.
+    fn customer(&self, ix: u32) -> Customer {
+        let data = packed::unpack(self.data.as_deref());
+        Customer {
+            id: slot_id(ix),
+            status: self.status,
+            fields: data.fields,
+            attrs: data.attrs,
+            tags: data.tags,
+            groups: data.groups,
+            created: self.created,
+            updated: self.updated,
+        }
+    }
 }
 
 /// A history event as the memory store keeps it: links point at their identity entry, and
@@ -425,7 +451,7 @@ impl MemoryStore {
                 let e = &self.entries[entry];
                 // An erased customer's links say nothing personal, even where the value was
                 // released and now belongs to someone else.
-                let identity = if self.slots[slot].customer.status == CustomerStatus::Erased {
+                let identity = if self.slots[slot].status == CustomerStatus::Erased {
                     redacted(&self.types[e.ty as usize])
                 } else {
                     self.identity_of(e)
@@ -472,17 +498,18 @@ impl MemoryStore {
     }
 
     /// The live customers of a tenant (each once: merged slots are skipped).
-    fn live_customers(&self, tenant: &TenantId) -> impl Iterator<Item = &Customer> + '_ {
+    fn live_customers(&self, tenant: &TenantId) -> impl Iterator<Item = Customer> + '_ {
         let t = self.tenant_ix(tenant);
         self.slots
             .iter()
-            .filter(move |s| Some(s.tenant) == t && s.customer.is_active())
-            .map(|s| &s.customer)
+            .zip(0..)
+            .filter(move |(s, _)| Some(s.tenant) == t && s.is_active())
+            .map(|(s, ix)| s.customer(ix))
     }
 
     fn live_for_write(&self, tenant: &TenantId, id: CustomerId) -> Result<u32> {
         match self.live_slot(tenant, id) {
-            Some(s) if self.slots[s].customer.is_active() => Ok(s),
+            Some(s) if self.slots[s].is_active() => Ok(s),
             _ => Err(Error::CustomerNotFound(id)),
         }
     }
@@ -603,7 +630,7 @@ impl Txn for MemoryTxn<'_> {
     fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>> {
         let s = &*self.store;
         Ok(s.live_slot(tenant, id)
-            .map(|slot| Cow::Borrowed(&s.slots[slot].customer)))
+            .map(|slot| Cow::Owned(s.slots[slot].customer(slot))))
     }
 
     fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
@@ -667,7 +694,10 @@ impl Txn for MemoryTxn<'_> {
             tenant: t,
             ring: NONE,
             last_event: NONE,
-            customer: Customer::new(id, at),
+            status: CustomerStatus::Active,
+            created: at,
+            updated: at,
+            data: None,
         });
         s.parent.push(AtomicU32::new(ix));
         s.record(ix, at, Kind::Created, cause)?;
@@ -773,7 +803,7 @@ impl Txn for MemoryTxn<'_> {
         }
         s.slots[from_slot].ring = NONE;
         s.parent[from_slot as usize].store(into_slot, Ordering::Relaxed);
-        let merged = &mut s.slots[from_slot].customer;
+        let merged = &mut s.slots[from_slot];
         merged.status = CustomerStatus::Merged { into };
         merged.updated = at;
         s.record(from_slot, at, Kind::MergedInto(into_slot), cause)?;
@@ -795,8 +825,8 @@ impl Txn for MemoryTxn<'_> {
         }
         let slot_ref = &mut s.slots[slot];
         slot_ref.ring = NONE;
-        slot_ref.customer.status = CustomerStatus::Deleted;
-        slot_ref.customer.updated = at;
+        slot_ref.status = CustomerStatus::Deleted;
+        slot_ref.updated = at;
         s.record(slot, at, Kind::Deleted, cause)?;
         Ok(())
     }
@@ -875,13 +905,11 @@ impl Txn for MemoryTxn<'_> {
         s.slots[root].ring = NONE;
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
-            let c = &mut s.slots[m].customer;
-            *c = Customer {
-                status: CustomerStatus::Erased,
-                updated: at,
-                ..Customer::new(c.id, c.created)
-            };
-            erased.push(c.id);
+            let slot = &mut s.slots[m];
+            slot.status = CustomerStatus::Erased;
+            slot.updated = at;
+            slot.data = None;
+            erased.push(slot_id(m));
         }
         s.record(root, at, Kind::Erased, cause)?;
         Ok(erased)
@@ -916,7 +944,7 @@ impl Txn for MemoryTxn<'_> {
     }
 
     fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-        let mut rows: Vec<&Customer> = self
+        let mut rows: Vec<Customer> = self
             .store
             .live_customers(tenant)
             .filter(|c| query.filter.matches(c))
@@ -925,7 +953,7 @@ impl Txn for MemoryTxn<'_> {
         rows.sort_by(|a, b| query.compare(a, b));
         let size = query.size.min(CustomerQuery::MAX_SIZE) as usize;
         let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
-        let rows = rows.into_iter().skip(offset).take(size).cloned().collect();
+        let rows = rows.into_iter().skip(offset).take(size).collect();
         Ok(CustomerPage { rows, total })
     }
 
@@ -939,16 +967,29 @@ impl Txn for MemoryTxn<'_> {
 
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
         let slot = self.store.live_for_write(tenant, customer.id)?;
-        let stored = &mut self.store.slots[slot].customer;
-        if stored.id != customer.id {
+        if slot_id(slot) != customer.id {
             return Err(Error::Store(format!(
                 "customer {} is an alias of {}; write the live customer",
-                customer.id, stored.id
+                customer.id,
+                slot_id(slot)
             )));
         }
-        *stored = customer;
+        let stored = &mut self.store.slots[slot];
+        stored.data = packed::pack(
+            &customer.fields,
+            &customer.attrs,
+            &customer.tags,
+            &customer.groups,
+        );
+        stored.created = customer.created;
+        stored.updated = customer.updated;
         stored.status = CustomerStatus::Active;
         Ok(())
+    }
+
+    fn shared(&self) -> Option<&(dyn Txn + Sync)> {
+        // Reads only compress union-find paths, through atomics.
+        Some(self)
     }
 
     fn commit(self) -> Result<()> {

@@ -1,0 +1,132 @@
+//! Batch resolution: requests planned in parallel, applied in order.
+//!
+//! Planning (lookups, quarantine checks, limits, the target's new data) only reads, so on a
+//! store whose transactions allow parallel reads every request of a batch is first planned
+//! against the state the batch started from, on all cores. The plans are then applied in
+//! request order. A plan stays exactly what one-by-one resolution would plan as long as
+//! nothing it read has changed since the batch started: none of its identities was touched
+//! by an earlier request of the batch (linked, matched, or given quarantine evidence) and
+//! none of the customers its identities led to was written (a target or a merged customer).
+//! Otherwise the request is planned again at its turn, against the current state.
+//!
+//! The dependency check works on hashes: a collision only makes a request be planned again,
+//! never makes a stale plan be applied.
+
+use super::outcome::Outcome;
+use super::resolve::{self, Plan, Prepared};
+use super::resolve_one;
+use crate::error::{Error, Result};
+use crate::history::{Cause, Operation};
+use crate::model::{CustomerId, ResolveRequest, TenantId};
+use crate::settings::IdentitySettings;
+use crate::store::Txn;
+use chrono::{DateTime, Utc};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
+
+/// What phase 1 left for a request's turn.
+enum Ahead {
+    /// A plan made against the batch's starting state, with the hashes of the request's
+    /// identity keys. (A failed plan is always made again: what it read is unknown.)
+    Planned { keys: Vec<u64>, plan: Plan },
+    /// Prepared only: to be planned at its turn.
+    Prepared(Prepared),
+    /// Planning failed: to be prepared and planned again at its turn.
+    Again,
+}
+
+/// Resolves prepared requests in order inside one transaction, planning them in parallel
+/// first when the transaction allows it. Per-request input errors are returned in place;
+/// any other error aborts the batch.
+pub(crate) fn resolve_in_order<T: Txn>(
+    txn: &mut T,
+    settings: &IdentitySettings,
+    tenant: &TenantId,
+    requests: &[ResolveRequest],
+    prepared: Vec<Result<Prepared>>,
+    times: &[DateTime<Utc>],
+) -> Result<Vec<Result<Outcome>>> {
+    use rayon::prelude::*;
+    let hasher = foldhash::fast::RandomState::default();
+    let key_hashes =
+        |p: &Prepared| -> Vec<u64> { p.identities.iter().map(|i| hasher.hash_one(i.key())).collect() };
+
+    // Phase 1: plan every valid request against the batch's starting state.
+    let ahead: Vec<Result<Ahead>> = match txn.shared() {
+        Some(shared) if requests.len() > 1 => prepared
+            .into_par_iter()
+            .zip(requests.par_iter())
+            .zip(times.par_iter())
+            .with_min_len(64)
+            .map(|((prepared, request), at)| {
+                let prepared = prepared?;
+                let keys = key_hashes(&prepared);
+                Ok(
+                    match resolve::plan(shared, settings, tenant, request, prepared, *at) {
+                        Ok(plan) => Ahead::Planned { keys, plan },
+                        Err(_) => Ahead::Again,
+                    },
+                )
+            })
+            .collect(),
+        _ => prepared.into_iter().map(|p| p.map(Ahead::Prepared)).collect(),
+    };
+
+    // Phase 2: apply in order, planning again whatever an earlier request changed.
+    let mut touched_keys: FastSet<u64> = FastSet::default();
+    let mut touched_customers: FastSet<CustomerId> = FastSet::default();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for ((ahead, request), at) in ahead.into_iter().zip(requests).zip(times) {
+        let ahead = match ahead {
+            Ok(a) => a,
+            Err(e) => {
+                outcomes.push(Err(e));
+                continue;
+            }
+        };
+        let (keys, result) = match ahead {
+            Ahead::Planned { keys, plan }
+                if !keys.iter().any(|k| touched_keys.contains(k))
+                    && !plan.read.iter().any(|c| touched_customers.contains(c)) =>
+            {
+                let cause = Cause {
+                    operation: Operation::Resolve,
+                    reference: request.cause.as_deref().map(Arc::from),
+                };
+                let result = resolve::apply(txn, tenant, plan, &cause);
+                (keys, result)
+            }
+            Ahead::Planned { .. } | Ahead::Again => {
+                // Planned too early (something it read has changed), or planning failed:
+                // plan again, now, in order.
+                match resolve::prepare(settings, request) {
+                    Err(e) => (Vec::new(), Err(e)),
+                    Ok(p) => {
+                        let keys = key_hashes(&p);
+                        let result = resolve_one(txn, settings, tenant, request, p, *at, Operation::Resolve);
+                        (keys, result)
+                    }
+                }
+            }
+            Ahead::Prepared(p) => {
+                let keys = key_hashes(&p);
+                let result = resolve_one(txn, settings, tenant, request, p, *at, Operation::Resolve);
+                (keys, result)
+            }
+        };
+        match result {
+            Ok(outcome) => {
+                touched_keys.extend(keys);
+                touched_customers.extend(outcome.customer);
+                touched_customers.extend(outcome.merged.iter().copied());
+                outcomes.push(Ok(outcome));
+            }
+            // Only input errors are per request; anything else is the store's.
+            Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => outcomes.push(Err(e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcomes)
+}
