@@ -43,7 +43,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Records are read and parsed in chunks of about this many bytes, one chunk ahead of the
 /// resolver.
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_BYTES: usize = 1 << 20;
 
 #[derive(Deserialize)]
 struct RecordIn<'a> {
@@ -253,7 +253,7 @@ struct Collected {
     targets: Vec<CustomerId>,
     record_ids: String,
     record_id_ends: Vec<usize>,
-    truth_ids: HashMap<Box<str>, u32>,
+    truth_ids: Interner,
     truths: Vec<u32>,
     all_have_truth: bool,
 }
@@ -292,9 +292,7 @@ impl Collected {
             self.record_id_ends.push(self.record_ids.len());
             match truth {
                 Some(t) => {
-                    let next = self.truth_ids.len() as u32;
-                    self.truths
-                        .push(*self.truth_ids.entry(t.into_boxed_str()).or_insert(next));
+                    self.truths.push(self.truth_ids.intern(&t));
                 }
                 None => self.all_have_truth = false,
             }
@@ -345,6 +343,47 @@ fn main() {
     }
 }
 
+/// Numbers for strings (truth labels): the strings packed in one buffer, a table of indices.
+#[derive(Default)]
+struct Interner {
+    text: String,
+    ends: Vec<usize>,
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Interner {
+    fn get(&self, ix: u32) -> &str {
+        let ix = ix as usize;
+        let start = if ix == 0 { 0 } else { self.ends[ix - 1] };
+        &self.text[start..self.ends[ix]]
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(s);
+        if let Some(&ix) = self.table.find(hash, |&ix| self.get(ix) == s) {
+            return ix;
+        }
+        let ix = self.ends.len() as u32;
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        let Self {
+            table,
+            hasher,
+            text,
+            ends,
+            ..
+        } = self;
+        table.insert_unique(hash, ix, |&i| {
+            let i = i as usize;
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            hasher.hash_one(&text[start..ends[i]])
+        });
+        ix
+    }
+}
+
 /// mimalloc's `mi_option_purge_delay`: how long freed memory waits before it is returned to
 /// the OS. This job frees chunks of requests continuously and grows steadily, so returning
 /// memory only to fault it in again (zeroed, a huge page at a time) costs a sixth of the run.
@@ -360,7 +399,7 @@ fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Bo
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let mut last_report = Instant::now();
     let mut resolved = 0usize;
-    let (to_collector, collector_rx) = mpsc::sync_channel::<(Vec<oneid::Result<oneid::Outcome>>, Chunk)>(2);
+    let (to_collector, collector_rx) = mpsc::sync_channel::<(Vec<oneid::Result<oneid::Outcome>>, Chunk)>(1);
     let collector = std::thread::spawn(move || {
         let mut collected = Collected {
             all_have_truth: true,

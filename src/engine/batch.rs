@@ -27,6 +27,8 @@ use std::sync::Arc;
 type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 
 /// What phase 1 left for a request's turn.
+// Nearly every request is `Planned`; boxing the plan would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Ahead {
     /// A plan made against the batch's starting state, with the hashes of the request's
     /// identity keys. (A failed plan is always made again: what it read is unknown.)

@@ -83,18 +83,21 @@ impl<T> IndexMut<u32> for Chunked<T> {
     }
 }
 
-const TEXT_CHUNK: usize = 1 << 20;
+const TEXT_CHUNK_BITS: u32 = 20;
+const TEXT_CHUNK: usize = 1 << TEXT_CHUNK_BITS;
+const MAX_TEXT_CHUNKS: usize = 1 << (32 - TEXT_CHUNK_BITS);
 
-/// Where an arena keeps one text.
+/// Where an arena keeps one text: 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct TextRef {
-    chunk: u32,
-    start: u32,
+    /// Chunk index in the top 12 bits, offset in the chunk in the low 20.
+    at: u32,
     len: u32,
 }
 
 /// Short texts packed into 1 MiB strings: one allocation per megabyte instead of one per
-/// text, and no per-text header. Texts longer than a chunk get a chunk of their own.
+/// text, and no per-text header. Texts longer than a chunk get a chunk of their own. Holds
+/// up to 4,096 chunks (4 GiB of short texts).
 #[derive(Default)]
 pub(super) struct TextArena {
     chunks: Vec<String>,
@@ -104,11 +107,17 @@ impl TextArena {
     /// Stores a text.
     pub(super) fn push(&mut self, text: &str) -> Result<TextRef> {
         let len = u32::try_from(text.len()).map_err(|_| Error::Store("text longer than 4 GiB".into()))?;
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|c| c.capacity() - c.len() >= text.len());
+        let fits = text.len() <= TEXT_CHUNK
+            && self
+                .chunks
+                .last()
+                .is_some_and(|c| c.capacity() <= TEXT_CHUNK && c.capacity() - c.len() >= text.len());
         if !fits {
+            if self.chunks.len() == MAX_TEXT_CHUNKS {
+                return Err(Error::Store(
+                    "the memory store's text arena is full (4 GiB)".into(),
+                ));
+            }
             self.chunks
                 .push(String::with_capacity(TEXT_CHUNK.max(text.len())));
         }
@@ -117,15 +126,16 @@ impl TextArena {
         let start = last.len() as u32;
         last.push_str(text);
         Ok(TextRef {
-            chunk: u32::try_from(chunk).map_err(|_| Error::Store("text arena is full".into()))?,
-            start,
+            at: ((chunk as u32) << TEXT_CHUNK_BITS) | start,
             len,
         })
     }
 
     /// A stored text.
-    pub(super) fn get(&self, at: TextRef) -> &str {
-        &self.chunks[at.chunk as usize][at.start as usize..(at.start + at.len) as usize]
+    pub(super) fn get(&self, r: TextRef) -> &str {
+        let chunk = &self.chunks[(r.at >> TEXT_CHUNK_BITS) as usize];
+        let start = (r.at & ((1 << TEXT_CHUNK_BITS) - 1)) as usize;
+        &chunk[start..start + r.len as usize]
     }
 }
 

@@ -76,7 +76,8 @@ impl Slot {
 /// A history event as the memory store keeps it: links point at their identity entry, and
 /// causes are shared.
 struct Event {
-    at: DateTime<Utc>,
+    /// Microseconds since the epoch (the engine keeps times to the microsecond).
+    at: i64,
     /// Index into `MemoryStore::causes`.
     cause: u32,
     /// The same slot's previous event, or `NONE`.
@@ -121,8 +122,9 @@ struct Entry {
 
 /// A cause as stored: the operation and, if any, its reference in the cause arena.
 struct StoredCause {
+    reference: TextRef,
+    has_reference: bool,
     operation: Operation,
-    reference: Option<TextRef>,
 }
 
 /// The in-memory store. `Default` gives an empty store.
@@ -393,26 +395,23 @@ impl MemoryStore {
         let same = self.causes.len() > 0 && {
             let last = &self.causes[self.causes.len() - 1];
             last.operation == cause.operation
-                && match (last.reference, &cause.reference) {
-                    (Some(a), Some(b)) => self.cause_texts.get(a) == &**b,
-                    (None, None) => true,
-                    _ => false,
+                && match &cause.reference {
+                    Some(r) => last.has_reference && self.cause_texts.get(last.reference) == &**r,
+                    None => !last.has_reference,
                 }
         };
         if !same {
             self.causes.next_index("causes")?;
-            let reference = match &cause.reference {
-                Some(r) => Some(self.cause_texts.push(r)?),
-                None => None,
-            };
+            let reference = self.cause_texts.push(cause.reference.as_deref().unwrap_or(""))?;
             self.causes.push(StoredCause {
-                operation: cause.operation,
                 reference,
+                has_reference: cause.reference.is_some(),
+                operation: cause.operation,
             });
         }
         let prev = self.slots[slot].last_event;
         self.events.push(Event {
-            at,
+            at: at.timestamp_micros(),
             cause: self.causes.len() - 1,
             prev,
             kind,
@@ -439,7 +438,9 @@ impl MemoryStore {
         let stored = &self.causes[event.cause];
         Cause {
             operation: stored.operation,
-            reference: stored.reference.map(|r| Arc::from(self.cause_texts.get(r))),
+            reference: stored
+                .has_reference
+                .then(|| Arc::from(self.cause_texts.get(stored.reference))),
         }
     }
 
@@ -468,7 +469,7 @@ impl MemoryStore {
         };
         HistoryEvent {
             customer: slot_id(slot),
-            at: event.at,
+            at: DateTime::from_timestamp_micros(event.at).expect("stored from a DateTime"),
             kind,
             cause: self.cause_of(event),
         }
