@@ -79,27 +79,34 @@ struct Chunk {
     bad_lines: Vec<(usize, String)>,
 }
 
-fn parse_chunk(bytes: &[u8], first_line: usize) -> Chunk {
+/// One line as a resolve request, its record id and truth label.
+fn parse_record(line: &[u8]) -> Result<ParsedRecord, String> {
+    let r: RecordIn = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let mut request = ResolveRequest::new(
+        r.identities
+            .into_iter()
+            .map(|i| IdentityInput::new(i.identity_type, i.value)),
+    )
+    .with_patch(r.attrs.unwrap_or_default());
+    request.event_time = r.ts.as_deref().and_then(oneid::model::parse_timestamp);
+    request.cause = Some(r.record_id.to_string());
+    Ok((request, r.record_id.into_owned(), r.truth.map(Cow::into_owned)))
+}
+
+/// Parses a chunk of whole lines; also returns how many lines it held.
+fn parse_chunk(bytes: &[u8], first_line: usize) -> (Chunk, usize) {
     use rayon::prelude::*;
-    let lines: Vec<&[u8]> = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.trim_ascii().is_empty())
-        .collect();
-    let parsed: Vec<Result<ParsedRecord, String>> = lines
+    // Blank lines are skipped on the pool, with the parsing.
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if bytes.last() == Some(&b'\n') {
+        // The empty piece after the last newline is no line.
+        lines.pop();
+    }
+    let line_count = lines.len();
+    let parsed: Vec<Option<Result<ParsedRecord, String>>> = lines
         .par_iter()
         .with_min_len(512)
-        .map(|line| {
-            let r: RecordIn = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-            let mut request = ResolveRequest::new(
-                r.identities
-                    .into_iter()
-                    .map(|i| IdentityInput::new(i.identity_type, i.value)),
-            )
-            .with_patch(r.attrs.unwrap_or_default());
-            request.event_time = r.ts.as_deref().and_then(oneid::model::parse_timestamp);
-            request.cause = Some(r.record_id.to_string());
-            Ok((request, r.record_id.into_owned(), r.truth.map(Cow::into_owned)))
-        })
+        .map(|line| (!line.trim_ascii().is_empty()).then(|| parse_record(line)))
         .collect();
     let mut chunk = Chunk {
         requests: Vec::with_capacity(parsed.len()),
@@ -109,15 +116,16 @@ fn parse_chunk(bytes: &[u8], first_line: usize) -> Chunk {
     };
     for (i, p) in parsed.into_iter().enumerate() {
         match p {
-            Ok((request, id, truth)) => {
+            None => {}
+            Some(Ok((request, id, truth))) => {
                 chunk.requests.push(request);
                 chunk.record_ids.push(id);
                 chunk.truths.push(truth);
             }
-            Err(e) => chunk.bad_lines.push((first_line + i, e)),
+            Some(Err(e)) => chunk.bad_lines.push((first_line + i, e)),
         }
     }
-    chunk
+    (chunk, line_count)
 }
 
 /// Reads the file in newline-aligned chunks and parses each on the rayon pool, one chunk
@@ -154,9 +162,7 @@ fn spawn_reader(path: PathBuf) -> mpsc::Receiver<std::io::Result<Chunk>> {
             };
             carry = buf.split_off(cut);
             if !buf.is_empty() {
-                let lines = buf.iter().filter(|&&b| b == b'\n').count()
-                    + usize::from(eof && buf.last() != Some(&b'\n'));
-                let chunk = parse_chunk(&buf, line_no);
+                let (chunk, lines) = parse_chunk(&buf, line_no);
                 line_no += lines;
                 if tx.send(Ok(chunk)).is_err() {
                     return;

@@ -55,7 +55,7 @@ pub(crate) fn normalize_one(
     let identity_type = if rule.ty.as_str() == input.identity_type {
         rule.ty.clone()
     } else {
-        IdentityType::new(&input.identity_type).ok_or_else(|| invalid(InvalidIdentityReason::BadType))?
+        IdentityType::interned(&input.identity_type).ok_or_else(|| invalid(InvalidIdentityReason::BadType))?
     };
     let make = |value: &str| Identity {
         identity_type: identity_type.clone(),
@@ -75,12 +75,17 @@ pub(crate) fn normalize_one(
     if buf.is_empty() {
         return Err(invalid(InvalidIdentityReason::EmptyValue));
     }
-    if buf.chars().any(char::is_control) {
+    // One pass over the bytes for the usual ASCII value.
+    let (control, chars) = if buf.is_ascii() {
+        (buf.bytes().any(|b| b.is_ascii_control()), buf.len())
+    } else {
+        (buf.chars().any(char::is_control), buf.chars().count())
+    };
+    if control {
         return Err(invalid(InvalidIdentityReason::Normalizer(
             "identity values must not contain control characters".into(),
         )));
     }
-    let chars = buf.chars().count();
     if chars > MAX_VALUE_CHARS {
         return Err(invalid(InvalidIdentityReason::ValueTooLong { chars }));
     }

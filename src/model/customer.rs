@@ -207,6 +207,28 @@ impl<'de> Deserialize<'de> for CustomerPatch {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CustomerPatch, A::Error> {
                 let mut patch = CustomerPatch::new();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    // Well-known fields read their value straight from the input; a text
+                    // needs no intermediate JSON value.
+                    if let Some(field) = Field::from_name(&key) {
+                        let value = match map.next_value_seed(ScalarSeed)? {
+                            Scalar::Text(t) if field.kind() == super::FieldKind::Text => {
+                                if t.contains('\0') {
+                                    let v = serde_json::Value::String(t.into_owned());
+                                    field.parse_json(&v).map_err(serde::de::Error::custom)?
+                                } else {
+                                    Some(super::FieldValue::Text(t.into()))
+                                }
+                            }
+                            Scalar::Text(t) => field
+                                .parse_json(&serde_json::Value::String(t.into_owned()))
+                                .map_err(serde::de::Error::custom)?,
+                            Scalar::Other(v) => field.parse_json(&v).map_err(serde::de::Error::custom)?,
+                        };
+                        if let Some(value) = value {
+                            patch.fields.insert_unchecked(field, value);
+                        }
+                        continue;
+                    }
                     let value: serde_json::Value = map.next_value()?;
                     patch.read_key(&key, &value).map_err(serde::de::Error::custom)?;
                 }
@@ -214,6 +236,77 @@ impl<'de> Deserialize<'de> for CustomerPatch {
             }
         }
         d.deserialize_map(PatchVisitor)
+    }
+}
+
+/// A JSON value read for a well-known field: texts borrowed from the input where it allows,
+/// anything else as a JSON value (numbers, booleans and null without allocating).
+enum Scalar<'de> {
+    Text(std::borrow::Cow<'de, str>),
+    Other(serde_json::Value),
+}
+
+struct ScalarSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Scalar<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(std::borrow::Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(std::borrow::Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Text(std::borrow::Cow::Owned(v)))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other(v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other(v.into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other(serde_json::Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Other(serde_json::Value::Null))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'de>, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Scalar::Other(v))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Scalar<'de>, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Scalar::Other(v))
     }
 }
 
@@ -378,5 +471,39 @@ impl From<bool> for super::FieldValue {
 impl From<i64> for super::FieldValue {
     fn from(i: i64) -> Self {
         super::FieldValue::Int(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading a patch straight from the input (serde) and through a JSON value
+    /// (`from_json`) are the same reading, errors included.
+    #[test]
+    fn serde_and_from_json_read_patches_alike() {
+        let payloads = [
+            r#"{"name":"赵娜芳","gender":1,"city":"深圳","email":"u0.18b8f@qq.com"}"#,
+            r#"{"name":"a\"b\\c\u00e9","gender":"female","birthday":"1990-02-03","mobile":13800138000}"#,
+            r#"{"gender":"2","isEmployee":"1","balance":"12","annualRevenue":1200.5,"nickName":null}"#,
+            r#"{"name":"bad\u0000nul"}"#,
+            r#"{"gender":7}"#,
+            r#"{"birthday":"1990-13-03"}"#,
+            r#"{"name":{"nested":true}}"#,
+            r#"{"name":["a"]}"#,
+            r#"{"attr":{"level":"gold","n":3},"tags":["vip","vip","new"],"groupIds":[1,2]}"#,
+            r#"{"dateJoin":"2024-01-02T03:04:05Z","unknownKey":1}"#,
+        ];
+        for payload in payloads {
+            let via_serde = serde_json::from_str::<CustomerPatch>(payload).map_err(|e| e.to_string());
+            let value: serde_json::Value = serde_json::from_str(payload).unwrap();
+            let via_value = CustomerPatch::from_json(&value).map_err(|e| e.to_string());
+            match (&via_serde, &via_value) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{payload}"),
+                // serde adds a position to the same message.
+                (Err(a), Err(b)) => assert!(a.starts_with(b.as_str()), "{payload}: {a} / {b}"),
+                _ => panic!("{payload}: {via_serde:?} / {via_value:?}"),
+            }
+        }
     }
 }

@@ -462,6 +462,12 @@ impl Fields {
         Ok(self.insert_unchecked(field, value))
     }
 
+    /// A set from pairs already sorted by field, without duplicates (as a store packed them).
+    pub(crate) fn from_sorted_unchecked(pairs: Vec<(Field, FieldValue)>) -> Self {
+        debug_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        Self(pairs)
+    }
+
     pub(crate) fn insert_unchecked(&mut self, field: Field, value: FieldValue) -> Option<FieldValue> {
         match self.0.binary_search_by_key(&field, |(f, _)| *f) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),

@@ -44,6 +44,54 @@ impl IdentityType {
     }
 }
 
+impl IdentityType {
+    /// Like [`IdentityType::new`], but equal names share one string: stores then compare
+    /// types by pointer, and resolving a type no settings rule names allocates nothing.
+    /// Up to 1,024 distinct names are shared; more are allocated each time.
+    pub(crate) fn interned(name: &str) -> Option<Self> {
+        use std::cell::RefCell;
+        use std::sync::RwLock;
+        const MAX_SHARED: usize = 1024;
+        static SHARED: RwLock<Vec<IdentityType>> = RwLock::new(Vec::new());
+        thread_local! {
+            // This thread's copy of the shared names it used, read without locking.
+            static LOCAL: RefCell<Vec<IdentityType>> = const { RefCell::new(Vec::new()) };
+        }
+        if !is_valid_type(name) {
+            return None;
+        }
+        let local = LOCAL.with_borrow(|l| l.iter().find(|t| t.as_str() == name).cloned());
+        if local.is_some() {
+            return local;
+        }
+        let shared = {
+            let read = SHARED.read().unwrap_or_else(|e| e.into_inner());
+            read.iter().find(|t| t.as_str() == name).cloned()
+        };
+        let ty = match shared {
+            Some(t) => t,
+            None => {
+                let mut write = SHARED.write().unwrap_or_else(|e| e.into_inner());
+                match write.iter().find(|t| t.as_str() == name) {
+                    Some(t) => t.clone(),
+                    None if write.len() < MAX_SHARED => {
+                        let t = Self(Arc::from(name));
+                        write.push(t.clone());
+                        t
+                    }
+                    None => return Some(Self(Arc::from(name))),
+                }
+            }
+        };
+        LOCAL.with_borrow_mut(|l| {
+            if l.len() < 64 {
+                l.push(ty.clone());
+            }
+        });
+        Some(ty)
+    }
+}
+
 /// `[a-z0-9][a-z0-9_-]{0,31}`
 pub(crate) fn is_valid_type(name: &str) -> bool {
     let bytes = name.as_bytes();

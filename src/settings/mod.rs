@@ -57,7 +57,42 @@ pub(crate) struct TypeRule {
     pub(crate) rank: Option<usize>,
     pub(crate) limit: Option<u32>,
     pub(crate) normalizer: Arc<dyn Normalizer>,
-    pub(crate) blocked: Vec<Box<str>>,
+    pub(crate) blocked: BlockList,
+}
+
+/// Blocked values, with a mask of their lengths: nearly every value checked is blocked by
+/// nothing, and a value whose length no blocked value has is cleared by one bit test.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BlockList {
+    values: Vec<Box<str>>,
+    /// Bit `n` set when a value of `n` bytes (or, for bit 63, of 63 or more) is listed.
+    lengths: u64,
+}
+
+impl BlockList {
+    fn length_bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    fn extend<I: IntoIterator<Item = Box<str>>>(&mut self, values: I) {
+        for v in values {
+            self.lengths |= Self::length_bit(v.len());
+            self.values.push(v);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.values.clear();
+        self.lengths = 0;
+    }
+
+    fn contains(&self, value: &str) -> bool {
+        self.lengths & Self::length_bit(value.len()) != 0
+            && self
+                .values
+                .iter()
+                .any(|b| b.len() == value.len() && b.eq_ignore_ascii_case(value))
+    }
 }
 
 /// A tenant's identity settings. Cheap to share behind an `Arc`; built with the `with_*`
@@ -65,7 +100,7 @@ pub(crate) struct TypeRule {
 #[derive(Debug, Clone)]
 pub struct IdentitySettings {
     rules: Vec<TypeRule>,
-    blocked_any: Vec<Box<str>>,
+    blocked_any: BlockList,
     merge_rules: Vec<(Field, MergeRule)>,
     default_rule: TypeRule,
     quarantine_after: Option<u32>,
@@ -84,7 +119,8 @@ impl Default for IdentitySettings {
         s.rule_mut("idcard").limit = Some(1);
         s.rule_mut("mobile").normalizer = Arc::new(Mobile);
         s.rule_mut("email").normalizer = Arc::new(Email);
-        s.blocked_any = DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)).collect();
+        s.blocked_any
+            .extend(DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)));
         s.merge_rules = vec![(Field::Balance, MergeRule::Sum), (Field::Credit, MergeRule::Sum)];
         s.quarantine_after = Some(DEFAULT_QUARANTINE_AFTER);
         s
@@ -95,14 +131,14 @@ impl IdentitySettings {
     fn empty() -> Self {
         Self {
             rules: Vec::new(),
-            blocked_any: Vec::new(),
+            blocked_any: BlockList::default(),
             merge_rules: Vec::new(),
             default_rule: TypeRule {
                 ty: IdentityType::new("unknown").expect("valid type"),
                 rank: None,
                 limit: None,
                 normalizer: Arc::new(Trim),
-                blocked: Vec::new(),
+                blocked: BlockList::default(),
             },
             quarantine_after: None,
         }
@@ -227,9 +263,11 @@ impl IdentitySettings {
     }
 
     pub(crate) fn rule(&self, ty: &str) -> &TypeRule {
+        // Resolved identities carry their rule's own type string: a pointer check finds it.
         self.rules
             .iter()
-            .find(|r| r.ty.as_str() == ty)
+            .find(|r| std::ptr::eq(r.ty.as_str(), ty))
+            .or_else(|| self.rules.iter().find(|r| r.ty.as_str() == ty))
             .unwrap_or(&self.default_rule)
     }
 
@@ -285,11 +323,7 @@ impl IdentitySettings {
     }
 
     pub(crate) fn rule_blocks(&self, rule: &TypeRule, value: &str) -> bool {
-        let hit = |list: &[Box<str>]| {
-            list.iter()
-                .any(|b| b.len() == value.len() && b.eq_ignore_ascii_case(value))
-        };
-        hit(&self.blocked_any) || hit(&rule.blocked)
+        self.blocked_any.contains(value) || rule.blocked.contains(value)
     }
 }
 

@@ -58,7 +58,9 @@ impl Normalizer for Email {
                     return Err("email must not contain whitespace".into());
                 }
                 if raw.is_ascii() {
-                    out.extend(raw.chars().map(|c| c.to_ascii_lowercase()));
+                    let start = out.len();
+                    out.push_str(raw);
+                    out[start..].make_ascii_lowercase();
                 } else {
                     out.push_str(&raw.to_lowercase());
                 }
@@ -135,8 +137,7 @@ impl Normalizer for Mobile {
             ));
         }
         out.push_str(prefix);
-        // Only ASCII digits were collected.
-        out.extend(kept.iter().map(|&b| b as char));
+        out.push_str(std::str::from_utf8(kept).expect("only ASCII digits were collected"));
         Ok(())
     }
 }

@@ -115,7 +115,7 @@ pub(super) fn unpack(bytes: Option<&[u8]>) -> Data {
     }
     // Packed in field order, so the set builds without reordering.
     let mut data = Data {
-        fields: pairs.into_iter().collect(),
+        fields: Fields::from_sorted_unchecked(pairs),
         ..Data::default()
     };
     let rest = &bytes[r.at..];
