@@ -16,7 +16,15 @@ use crate::model::{
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 use std::sync::Arc;
+
+/// Requests rarely carry more identities than this; per-identity scratch lists up to this
+/// length live on the stack.
+const INLINE: usize = 8;
+
+/// The owner of each of a request's identities, in order.
+type Owners = SmallVec<[Option<CustomerId>; INLINE]>;
 
 const MAX_VALUE_CHARS: usize = 128;
 const MAX_NAME_CHARS: usize = 256;
@@ -212,7 +220,7 @@ enum Target {
 /// Everything a resolve will write: the outcome says what to link and merge.
 pub(crate) struct Plan {
     /// The owners the plan read (the customers whose data it depends on).
-    pub(crate) read: Vec<CustomerId>,
+    pub(crate) read: SmallVec<[CustomerId; INLINE]>,
     target: Target,
     /// The target's new data when it changes (or is created).
     customer: Option<Customer>,
@@ -233,13 +241,13 @@ fn quarantine<T: Txn + ?Sized>(
     identities: Vec<Identity>,
     lookups: &[crate::store::Lookup],
     rejected: &mut Vec<Rejection>,
-) -> Result<(Vec<Identity>, Vec<Option<CustomerId>>, Vec<(Identity, Identity)>)> {
-    let owners: Vec<Option<CustomerId>> = lookups.iter().map(|l| l.owner).collect();
+) -> Result<(Vec<Identity>, Owners, Vec<(Identity, Identity)>)> {
+    let owners: Owners = lookups.iter().map(|l| l.owner).collect();
     let Some(threshold) = settings.quarantine_after() else {
         return Ok((identities, owners, Vec::new()));
     };
     let n = identities.len();
-    let mut quarantined: Vec<bool> = lookups
+    let mut quarantined: SmallVec<[bool; INLINE]> = lookups
         .iter()
         .map(|l| l.owner.is_some() && l.suspicion >= threshold)
         .collect();
@@ -285,7 +293,7 @@ fn quarantine<T: Txn + ?Sized>(
         return Ok((identities, owners, evidence));
     }
     let mut kept = Vec::with_capacity(n);
-    let mut kept_owners = Vec::with_capacity(n);
+    let mut kept_owners = Owners::with_capacity(n);
     for ((identity, owner), q) in identities.into_iter().zip(owners).zip(quarantined) {
         if q {
             rejected.push(Rejection {
@@ -320,8 +328,8 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     let lookups = identities
         .iter()
         .map(|i| txn.lookup(tenant, i.key()))
-        .collect::<Result<Vec<_>>>()?;
-    let read: Vec<CustomerId> = lookups.iter().filter_map(|l| l.owner).collect();
+        .collect::<Result<SmallVec<[crate::store::Lookup; INLINE]>>>()?;
+    let read: SmallVec<[CustomerId; INLINE]> = lookups.iter().filter_map(|l| l.owner).collect();
     let (identities, owners, evidence) =
         quarantine(txn, settings, tenant, identities, &lookups, &mut rejected)?;
 
@@ -385,7 +393,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
 
     // Step 6: link unowned identities unless they conflict. What becomes of each identity
     // is decided here and below; the identities then move into the outcome, uncopied.
-    let mut fates: Vec<Fate> = vec![Fate::Matched; identities.len()];
+    let mut fates: SmallVec<[Fate; INLINE]> = smallvec::smallvec![Fate::Matched; identities.len()];
     let mut links = 0;
     for (i, identity) in identities.iter().enumerate() {
         match owners[i] {
@@ -508,16 +516,22 @@ pub(crate) fn plan<T: Txn + ?Sized>(
         }
     };
 
-    let mut matched = Vec::with_capacity(identities.len() - links);
-    let mut linked = Vec::with_capacity(links);
-    for (identity, fate) in identities.into_iter().zip(fates) {
-        match fate {
-            Fate::Matched => matched.push(identity),
-            Fate::Linked => linked.push(identity),
-            Fate::Merged => {}
-            Fate::Rejected(reason) => rejected.push(Rejection { identity, reason }),
+    let (matched, linked) = if fates.iter().all(|f| matches!(f, Fate::Matched)) {
+        // The usual hit: the request's list is the outcome's, as it is.
+        (identities, Vec::new())
+    } else {
+        let mut matched = Vec::new();
+        let mut linked = Vec::with_capacity(links);
+        for (identity, fate) in identities.into_iter().zip(fates) {
+            match fate {
+                Fate::Matched => matched.push(identity),
+                Fate::Linked => linked.push(identity),
+                Fate::Merged => {}
+                Fate::Rejected(reason) => rejected.push(Rejection { identity, reason }),
+            }
         }
-    }
+        (matched, linked)
+    };
     let outcome = Outcome {
         customer: target_id,
         created: matches!(target, Target::New),
