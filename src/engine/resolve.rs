@@ -119,7 +119,8 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest) -> Result<Prepared> {
     let mut identities: Vec<Identity> = Vec::with_capacity(request.identities.len() + 2);
     let mut rejected = Vec::new();
-    let mut buf = String::new();
+    // Room for any valid value (128 chars) in the usual ASCII, so normalizing never regrows it.
+    let mut buf = String::with_capacity(160);
     for (index, input) in request.identities.iter().enumerate() {
         match normalize_one(settings, index, input, &mut buf)? {
             Ok(identity) => {
