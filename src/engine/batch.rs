@@ -55,24 +55,45 @@ pub(crate) fn resolve_in_order<T: Txn>(
     let key_hashes =
         |p: &Prepared| -> Vec<u64> { p.identities.iter().map(|i| hasher.hash_one(i.key())).collect() };
 
-    // Phase 1: plan every valid request against the batch's starting state.
+    // Phase 1: plan, against the batch's starting state, every request that shares no
+    // identity with an earlier request of the batch (the others would be planned in vain).
     let ahead: Vec<Result<Ahead>> = match txn.shared() {
-        Some(shared) if requests.len() > 1 => prepared
-            .into_par_iter()
-            .zip(requests.par_iter())
-            .zip(times.par_iter())
-            .with_min_len(64)
-            .map(|((prepared, request), at)| {
-                let prepared = prepared?;
-                let keys = key_hashes(&prepared);
-                Ok(
-                    match resolve::plan(shared, settings, tenant, request, prepared, *at) {
-                        Ok(plan) => Ahead::Planned { keys, plan },
-                        Err(_) => Ahead::Again,
-                    },
-                )
-            })
-            .collect(),
+        Some(shared) if requests.len() > 1 => {
+            let keys: Vec<Option<Vec<u64>>> = prepared
+                .par_iter()
+                .with_min_len(256)
+                .map(|p| p.as_ref().ok().map(key_hashes))
+                .collect();
+            let mut seen: FastSet<u64> = FastSet::default();
+            let independent: Vec<bool> = keys
+                .iter()
+                .map(|k| {
+                    let k = k.as_deref().unwrap_or_default();
+                    let fresh = !k.iter().any(|h| seen.contains(h));
+                    seen.extend(k.iter().copied());
+                    fresh
+                })
+                .collect();
+            prepared
+                .into_par_iter()
+                .zip(keys)
+                .zip(independent)
+                .zip(requests.par_iter().zip(times.par_iter()))
+                .with_min_len(64)
+                .map(|(((prepared, keys), independent), (request, at))| {
+                    let prepared = prepared?;
+                    Ok(match keys {
+                        Some(keys) if independent => {
+                            match resolve::plan(shared, settings, tenant, request, prepared, *at) {
+                                Ok(plan) => Ahead::Planned { keys, plan },
+                                Err(_) => Ahead::Again,
+                            }
+                        }
+                        _ => Ahead::Prepared(prepared),
+                    })
+                })
+                .collect()
+        }
         _ => prepared.into_iter().map(|p| p.map(Ahead::Prepared)).collect(),
     };
 
