@@ -923,9 +923,28 @@ impl Txn for MemoryTxn<'_> {
             let identity = &mut s.unlinked[ix as usize];
             *identity = redacted(&identity.identity_type);
         }
-        // Quarantine evidence about the erased values goes too.
-        s.suspicions
-            .retain(|(a, b)| !forgotten.contains(a) && !forgotten.contains(b));
+        // Quarantine evidence about the erased values goes too, and no longer counts against
+        // the values that stay (as the SQL stores count evidence rows).
+        let mut relieved: Vec<u64> = Vec::new();
+        s.suspicions.retain(|(a, b)| {
+            let keep = !forgotten.contains(a) && !forgotten.contains(b);
+            if !keep && !forgotten.contains(a) {
+                relieved.push(*a);
+            }
+            keep
+        });
+        for a in relieved {
+            let found = s
+                .index
+                .find(table_hash(a as u32), |&(e, low)| {
+                    low == a as u32 && s.hash_key(t, s.key_of(&s.entries[e])) == a
+                })
+                .map(|&(e, _)| e);
+            if let Some(e) = found {
+                let entry = &mut s.entries[e];
+                entry.suspicion = entry.suspicion.saturating_sub(1);
+            }
+        }
         s.slots[root].ring = NONE;
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
