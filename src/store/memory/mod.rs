@@ -503,11 +503,14 @@ impl MemoryStore {
         let mut members = vec![root];
         let mut i = 0;
         while i < members.len() {
+            // In the order the merges happened (the log links newest first).
+            let start = members.len();
             for (_, event) in self.events_of(members[i]) {
                 if let Kind::Merged(from) = event.kind {
                     members.push(from);
                 }
             }
+            members[start..].reverse();
             i += 1;
         }
         members
