@@ -2,11 +2,13 @@
 //!
 //! Layout, chosen for few cache misses per identity and few bytes per customer:
 //!
-//! - customers live in chunked slots indexed by `id - 1` (ids are global across tenants, so
-//!   a slot also records its tenant and every read checks it);
+//! - customers live in chunked slots of 56 bytes indexed by `id - 1` (ids are global across
+//!   tenants, so a slot also records its tenant and every read checks it); a customer's
+//!   fields, attributes, tags and groups are packed into one small allocation (`packed`) and
+//!   unpacked into a [`Customer`] on read;
 //! - merge aliases are a union-find over slots (`parent`), with the business survivor always
 //!   the root: a merge points the merged slot at the target, and reads compress paths;
-//! - identities live in chunked entries of 44 bytes, found through a `hashbrown::HashTable`
+//! - identities live in chunked entries of 40 bytes, found through a `hashbrown::HashTable`
 //!   of entry indices keyed by `(tenant, type, scope, value)` with foldhash. Types and scopes
 //!   are interned and values packed into a text arena, so an identity costs no allocation of
 //!   its own. An entry records the slot it was linked to; its live owner is that slot's
@@ -14,7 +16,7 @@
 //! - each customer's identities form a circular linked list through the entries, so a merge
 //!   splices two lists in O(1) and listing a customer's identities needs no per-customer
 //!   allocation;
-//! - history is one append-only log of 28-byte events; each slot points at its newest event
+//! - history is one append-only log of 24-byte events; each slot points at its newest event
 //!   and each event at the slot's previous one, so recording an event allocates nothing, and
 //!   an event's index in the log is its recording order. Causes are deduplicated and their
 //!   references packed into a text arena.
@@ -142,6 +144,14 @@ struct Entry {
     /// The event that (last) linked it: identities list in link order.
     linked_event: u32,
 }
+
+// The sizes the layout notes above promise (on 64-bit targets).
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(std::mem::size_of::<Slot>() == 56);
+    assert!(std::mem::size_of::<Entry>() == 40);
+    assert!(std::mem::size_of::<Event>() == 24);
+};
 
 /// A cause as stored: the operation and, if any, its reference in the cause arena.
 struct StoredCause {
