@@ -223,8 +223,8 @@ pub(crate) struct Plan {
     /// The owners the plan read (the customers whose data it depends on).
     pub(crate) read: SmallVec<[CustomerId; INLINE]>,
     target: Target,
-    /// The target's new data when it changes (or is created).
-    customer: Option<Customer>,
+    /// What becomes of the target's data.
+    customer: Write,
     /// New quarantine evidence: (suspect, conflicting identity).
     evidence: Vec<(Identity, Identity)>,
     pub(crate) outcome: Outcome,
@@ -483,21 +483,28 @@ pub(crate) fn plan<T: Txn + ?Sized>(
             let mut c = Customer::new(CustomerId(0), at);
             changed = patch_changes(settings, &c, &request.patch);
             apply_patch(settings, &mut c, &request.patch);
-            Some(c)
+            Write::Put(c)
         }
-        // Nothing to write and nothing to compare: the customer need not be read.
-        Target::Existing(_) if merges.is_empty() && links == 0 && request.patch.is_empty() => None,
+        // Nothing to compare: the customer need not be read.
+        Target::Existing(_) if merges.is_empty() && request.patch.is_empty() => {
+            if links == 0 {
+                Write::Nothing
+            } else {
+                Write::Touch
+            }
+        }
         Target::Existing(id) => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
             if merges.is_empty() {
                 changed = patch_changes(settings, &current, &request.patch);
-                if changed.is_empty() && links == 0 {
-                    None
+                if changed.is_empty() {
+                    // New links change only when it was last updated.
+                    if links == 0 { Write::Nothing } else { Write::Touch }
                 } else {
                     let mut c = current.into_owned();
                     apply_patch(settings, &mut c, &request.patch);
                     c.updated = at;
-                    Some(c)
+                    Write::Put(c)
                 }
             } else {
                 let mut c = current.into_owned();
@@ -512,7 +519,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
                 }
                 apply_patch(settings, &mut c, &request.patch);
                 c.updated = at;
-                Some(c)
+                Write::Put(c)
             }
         }
     };
@@ -552,6 +559,16 @@ pub(crate) fn plan<T: Txn + ?Sized>(
         outcome,
         at,
     })
+}
+
+/// What a resolve writes of its target's data.
+enum Write {
+    /// Nothing changes.
+    Nothing,
+    /// Only when it was last updated (identities were linked).
+    Touch,
+    /// Its new data (or, for a new customer, its first).
+    Put(Customer),
 }
 
 /// What becomes of one of a request's identities.
@@ -603,9 +620,13 @@ pub(crate) fn apply<T: Txn>(txn: &mut T, tenant: &TenantId, plan: Plan, cause: &
     for &m in &outcome.merged {
         txn.merge(tenant, m, id, at, cause)?;
     }
-    if let Some(mut c) = customer {
-        c.id = id;
-        txn.put_customer(tenant, c)?;
+    match customer {
+        Write::Nothing => {}
+        Write::Touch => txn.touch(tenant, id, at)?,
+        Write::Put(mut c) => {
+            c.id = id;
+            txn.put_customer(tenant, c)?;
+        }
     }
     outcome.customer = Some(id);
     outcome.dry_run = false;

@@ -190,6 +190,17 @@ pub trait Txn {
         None
     }
 
+    /// Sets when a live customer was last updated, leaving its data as it is (a resolve that
+    /// only linked identities). The default reads and writes the whole customer.
+    fn touch(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>) -> Result<()> {
+        let mut customer = self
+            .customer(tenant, id)?
+            .ok_or(crate::error::Error::CustomerNotFound(id))?
+            .into_owned();
+        customer.updated = at;
+        self.put_customer(tenant, customer)
+    }
+
     /// Makes every write of this transaction durable and visible.
     fn commit(self) -> Result<()>
     where

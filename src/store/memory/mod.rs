@@ -115,7 +115,8 @@ enum Kind {
     Created,
     /// The linked entry (every link has an entry of its own).
     Linked(u32),
-    /// Index into `MemoryStore::unlinked`.
+    /// The unlinked entry (an unlinked entry is never linked again: a new link of the value
+    /// gets a new entry).
     Unlinked(u32),
     Merged(u32),
     MergedInto(u32),
@@ -195,8 +196,6 @@ pub struct MemoryStore {
     /// evidence.
     suspicions: hashbrown::HashSet<(u64, u64), foldhash::fast::RandomState>,
     events: Chunked<Event>,
-    /// Identities of unlink events, as they were when unlinked.
-    unlinked: Vec<Identity>,
     /// Causes of recorded events; consecutive events of one request share one.
     causes: Chunked<StoredCause>,
     cause_texts: TextArena,
@@ -239,7 +238,6 @@ impl MemoryStore {
             values: TextArena::default(),
             suspicions: Default::default(),
             events: Chunked::default(),
-            unlinked: Vec::new(),
             causes: Chunked::default(),
             cause_texts: TextArena::default(),
         }
@@ -492,8 +490,8 @@ impl MemoryStore {
                 };
                 EventKind::Linked { identity }
             }
-            Kind::Unlinked(ix) => EventKind::Unlinked {
-                identity: self.unlinked[ix as usize].clone(),
+            Kind::Unlinked(entry) => EventKind::Unlinked {
+                identity: self.identity_of(&self.entries[entry]),
             },
             Kind::Merged(from) => EventKind::Merged { from: slot_id(from) },
             Kind::MergedInto(into) => EventKind::MergedInto { into: slot_id(into) },
@@ -892,15 +890,12 @@ impl Txn for MemoryTxn<'_> {
             let next = s.entries[cur].next;
             cur = if next == start { NONE } else { next };
         }
-        let mut unlinked_ixs = Vec::new();
         for &m in &members {
             for (_, event) in s.events_of(m) {
+                // Their own entries: a value they gave up and someone else linked since has
+                // an entry (and a history) of its own.
                 let found = match event.kind {
-                    Kind::Linked(entry) => Some(entry),
-                    Kind::Unlinked(ix) => {
-                        unlinked_ixs.push(ix);
-                        s.find_entry(t, s.unlinked[ix as usize].key())
-                    }
+                    Kind::Linked(entry) | Kind::Unlinked(entry) => Some(entry),
                     _ => None,
                 };
                 if let Some(e) = found {
@@ -931,10 +926,6 @@ impl Txn for MemoryTxn<'_> {
             entry.name = NONE;
             entry.linked_to = NONE;
             entry.next = NONE;
-        }
-        for ix in unlinked_ixs {
-            let identity = &mut s.unlinked[ix as usize];
-            *identity = redacted(&identity.identity_type);
         }
         // Quarantine evidence about the erased values goes too, and no longer counts against
         // the values that stay (as the SQL stores count evidence rows).
@@ -992,10 +983,7 @@ impl Txn for MemoryTxn<'_> {
         s.events.next_index("history events")?;
         let slot = s.root(linked);
         s.cut_from_ring(slot, e);
-        let identity = s.identity_of(&s.entries[e]);
-        s.unlinked.push(identity);
-        let ix = (s.unlinked.len() - 1) as u32;
-        s.record(slot, at, Kind::Unlinked(ix), cause)?;
+        s.record(slot, at, Kind::Unlinked(e), cause)?;
         Ok(true)
     }
 
@@ -1040,6 +1028,12 @@ impl Txn for MemoryTxn<'_> {
         stored.created = micros(customer.created);
         stored.updated = micros(customer.updated);
         stored.status = Status::Active;
+        Ok(())
+    }
+
+    fn touch(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>) -> Result<()> {
+        let slot = self.store.live_for_write(tenant, id)?;
+        self.store.slots[slot].updated = micros(at);
         Ok(())
     }
 
