@@ -313,10 +313,8 @@ pub(crate) fn plan<T: Txn>(
     } = prepared;
 
     // Step 3: owners.
-    let lookups = identities
-        .iter()
-        .map(|i| txn.lookup(tenant, i.key()))
-        .collect::<Result<Vec<_>>>()?;
+    let keys: Vec<_> = identities.iter().map(Identity::key).collect();
+    let lookups = txn.lookup_many(tenant, &keys)?;
     let (identities, owners, evidence) =
         quarantine(txn, settings, tenant, identities, &lookups, &mut rejected)?;
 
