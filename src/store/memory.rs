@@ -634,8 +634,28 @@ impl Txn for MemoryTxn<'_> {
             entry.next = NONE;
         }
         // Quarantine evidence about the erased values goes too.
-        s.suspicions
-            .retain(|(a, b)| !forgotten.contains(a) && !forgotten.contains(b));
+        // and no longer counts against the values that stay (as the SQL stores count rows).
+        let mut relieved: Vec<u64> = Vec::new();
+        s.suspicions.retain(|(a, b)| {
+            let keep = !forgotten.contains(a) && !forgotten.contains(b);
+            if !keep && !forgotten.contains(a) {
+                relieved.push(*a);
+            }
+            keep
+        });
+        for a in relieved {
+            let found = s
+                .index
+                .find(a, |&e| {
+                    let e = &s.entries[e as usize];
+                    s.hash_key(e.tenant, e.identity.key()) == a
+                })
+                .copied();
+            if let Some(e) = found {
+                let entry = &mut s.entries[e as usize];
+                entry.suspicion = entry.suspicion.saturating_sub(1);
+            }
+        }
         s.slots[root as usize].ring = NONE;
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
