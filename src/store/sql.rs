@@ -450,15 +450,16 @@ impl<B: SqlBackend> SqlTxn<B> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let holes: Vec<String> = (0..wanted.len()).map(|n| format!("?{}", n + 2)).collect();
-        let mut params = vec![SqlValue::from(tenant.as_str())];
-        for &id in &wanted {
-            params.push(id_param(CustomerId(id))?);
-        }
+        // Customer ids are unique across tenants, and these customers are of `tenant`.
+        let holes: Vec<String> = (0..wanted.len()).map(|n| format!("?{}", n + 1)).collect();
+        let params = wanted
+            .iter()
+            .map(|&id| id_param(CustomerId(id)))
+            .collect::<Result<Vec<_>>>()?;
         let rows = self.rows(
             &format!(
                 "SELECT customer, itype, scope, value, name FROM oneid_identities \
-                 WHERE tenant = ?1 AND customer IN ({}) ORDER BY seq",
+                 WHERE customer IN ({}) ORDER BY seq",
                 holes.join(", ")
             ),
             &params,
@@ -506,6 +507,11 @@ fn customer_values(tenant: &TenantId, c: &Customer, status: &str) -> Result<Vec<
         text(Field::Source),
     ])
 }
+
+// Statements keyed by a customer id test the tenant inside a `CASE`: PostgreSQL caches a
+// generic plan per prepared statement, and without column statistics (a new database, or
+// autovacuum off) it may pick an index that leads with `tenant` (every row of the tenant)
+// over the one on the id. A `CASE` cannot use an index, so the id's index is the only choice.
 
 /// Timestamps are stored as fixed-width RFC 3339 text, which sorts as time does in every
 /// database and round-trips to the microsecond.
@@ -921,7 +927,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         let sql = if only_active {
             "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
              name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 \
-             WHERE tenant = ?1 AND id = ?2 AND status = 'active'"
+             WHERE id = ?2 AND (CASE WHEN tenant = ?1 AND status = 'active' THEN 1 ELSE 0 END) = 1"
         } else {
             "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
              name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 WHERE tenant = ?1 AND id = ?2"
@@ -967,25 +973,17 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             return Ok(out);
         }
         // One round trip for the rest: the identities, their owners' rows and the evidence
-        // counts, with the identity and owner rows locked until the transaction ends.
-        let mut sql = format!(
-            "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
-             WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
-             {} FROM oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ",
-            CUSTOMER_COLUMNS_C
-        );
+        // counts, with the identity and owner rows locked until the transaction ends. The keys
+        // are a VALUES list joined to the unique index, so every plan (PostgreSQL caches a
+        // generic one) looks each key up in the index.
+        let mut values = String::new();
         let mut params = vec![SqlValue::from(tenant.as_str())];
         for (j, &n) in ask.iter().enumerate() {
             let p = params.len();
             if j > 0 {
-                sql.push_str(" OR ");
+                values.push_str(", ");
             }
-            sql.push_str(&format!(
-                "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
-                p + 1,
-                p + 2,
-                p + 3
-            ));
+            values.push_str(&format!("(?{}, ?{}, ?{})", p + 1, p + 2, p + 3));
             let key = keys[n];
             params.extend([
                 key.identity_type.into(),
@@ -993,7 +991,20 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                 key.value.into(),
             ]);
         }
-        let rows = self.locked_rows(&sql, &params)?;
+        let lock = self.conn.borrow().lock_rows();
+        let sql = format!(
+            "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
+             WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
+             {CUSTOMER_COLUMNS_C} FROM (VALUES {values}) AS k \
+             JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 AND i.value = k.column3 \
+             JOIN oneid_customers c ON c.id = i.customer{}",
+            if lock.is_empty() {
+                String::new()
+            } else {
+                format!("{lock} OF i, c")
+            }
+        );
+        let rows = self.rows(&sql, &params)?;
         let mut owners: Vec<u64> = Vec::new();
         for row in &rows {
             let (ty, scope, value) = (row[0].text()?, row[1].text()?, row[2].text()?);
@@ -1247,7 +1258,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         }
         let (f, i, t) = (id_param(from)?, id_param(into)?, SqlValue::from(tenant.as_str()));
         self.exec(
-            "UPDATE oneid_identities SET customer = ?3 WHERE tenant = ?1 AND customer = ?2",
+            "UPDATE oneid_identities SET customer = ?3 WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t.clone(), f.clone(), i.clone()],
         )?;
         self.exec(
@@ -1256,7 +1267,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         )?;
         // Every alias of `from` now reads `into` in one hop.
         self.exec(
-            "UPDATE oneid_customers SET merged_into = ?3 WHERE tenant = ?1 AND merged_into = ?2",
+            "UPDATE oneid_customers SET merged_into = ?3 WHERE merged_into = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t, f, i],
         )?;
         self.lists.borrow_mut().insert(from.0, (Vec::new(), Vec::new()));
@@ -1272,7 +1283,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         self.forget();
         let (t, r) = (SqlValue::from(tenant.as_str()), id_param(root)?);
         self.exec(
-            "DELETE FROM oneid_identities WHERE tenant = ?1 AND customer = ?2",
+            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t.clone(), r.clone()],
         )?;
         self.exec(
@@ -1310,7 +1321,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             }
         }
         self.exec(
-            "DELETE FROM oneid_identities WHERE tenant = ?1 AND customer = ?2",
+            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t.clone(), id_param(root)?],
         )?;
         for (ty, scope, value) in &identities {
