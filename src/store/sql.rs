@@ -327,7 +327,7 @@ impl<B: SqlBackend> SqlTxn<B> {
             "INSERT INTO oneid_customers (tenant, id, status, created, updated, data, mobile, email, name, \
              nick_name, gender, stage, source) VALUES ",
             "",
-            &rows,
+            rows,
             |_| Ok(()),
         )?;
         // Links, in order: the unique key still decides who owns an identity.
@@ -350,7 +350,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         self.insert_rows(
             "INSERT INTO oneid_identities (tenant, itype, scope, value, name, customer) VALUES ",
             " ON CONFLICT DO NOTHING RETURNING seq",
-            &rows,
+            rows,
             |claimed| {
                 if claimed {
                     Ok(())
@@ -367,7 +367,7 @@ impl<B: SqlBackend> SqlTxn<B> {
             "INSERT INTO oneid_history (tenant, customer, at, kind, itype, iscope, ivalue, iname, other, \
              operation, reference) VALUES ",
             "",
-            &history,
+            history,
             |_| Ok(()),
         )?;
         // Changed customers that already had a row: their final state, once.
@@ -392,14 +392,16 @@ impl<B: SqlBackend> SqlTxn<B> {
         &self,
         head: &str,
         tail: &str,
-        rows: &[Vec<SqlValue>],
+        rows: Vec<Vec<SqlValue>>,
         check: impl Fn(bool) -> Result<()>,
     ) -> Result<()> {
-        let mut rest = rows;
-        while !rest.is_empty() {
-            let n = 1usize << rest.len().min(64).ilog2();
-            let (chunk, more) = rest.split_at(n);
-            rest = more;
+        use std::fmt::Write;
+        let mut left = rows.len();
+        let mut rows = rows.into_iter();
+        while left > 0 {
+            let n = 1usize << left.min(64).ilog2();
+            left -= n;
+            let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(n).collect();
             let width = chunk[0].len();
             let mut sql = String::with_capacity(head.len() + tail.len() + n * width * 5);
             sql.push_str(head);
@@ -411,13 +413,12 @@ impl<B: SqlBackend> SqlTxn<B> {
                     if c > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push('?');
-                    sql.push_str(&k.to_string());
+                    let _ = write!(sql, "?{k}");
                 }
                 sql.push(')');
             }
             sql.push_str(tail);
-            let params: Vec<SqlValue> = chunk.iter().flatten().cloned().collect();
+            let params: Vec<SqlValue> = chunk.into_iter().flatten().collect();
             if tail.is_empty() {
                 self.exec(&sql, &params)?;
             } else {
@@ -580,14 +581,34 @@ fn operation_from(name: &str) -> Result<Operation> {
     })
 }
 
-/// The JSON kept in a customer row's `data` column.
+/// The JSON kept in a customer row's `data` column:
+/// `{"fields": {name: value, ...}, "attrs": {...}, "tags": [...], "groups": [...]}`.
 fn data_json(c: &Customer) -> String {
-    let fields: serde_json::Map<String, serde_json::Value> = c
-        .fields
-        .iter()
-        .map(|(f, v)| (f.name().to_string(), v.to_json()))
-        .collect();
-    serde_json::json!({"fields": fields, "attrs": c.attrs, "tags": c.tags, "groups": c.groups}).to_string()
+    struct FieldsOut<'a>(&'a Fields);
+    impl serde::Serialize for FieldsOut<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(None)?;
+            for (f, v) in self.0.iter() {
+                map.serialize_entry(f.name(), &v.to_json())?;
+            }
+            map.end()
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Data<'a> {
+        fields: FieldsOut<'a>,
+        attrs: &'a IndexMap<String, ExtAttr>,
+        tags: &'a [String],
+        groups: &'a [i64],
+    }
+    serde_json::to_string(&Data {
+        fields: FieldsOut(&c.fields),
+        attrs: &c.attrs,
+        tags: &c.tags,
+        groups: &c.groups,
+    })
+    .expect("customer data serializes")
 }
 
 fn read_data(c: &mut Customer, data: &str) -> Result<()> {
@@ -973,17 +994,11 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             return Ok(out);
         }
         // One round trip for the rest: the identities, their owners' rows and the evidence
-        // counts, with the identity and owner rows locked until the transaction ends. The keys
-        // are a VALUES list joined to the unique index, so every plan (PostgreSQL caches a
-        // generic one) looks each key up in the index.
-        let mut values = String::new();
+        // counts, with the identity and owner rows locked until the transaction ends. Each
+        // database gets the form its planner always answers with one index search per key.
+        use std::fmt::Write;
         let mut params = vec![SqlValue::from(tenant.as_str())];
-        for (j, &n) in ask.iter().enumerate() {
-            let p = params.len();
-            if j > 0 {
-                values.push_str(", ");
-            }
-            values.push_str(&format!("(?{}, ?{}, ?{})", p + 1, p + 2, p + 3));
+        for &n in &ask {
             let key = keys[n];
             params.extend([
                 key.identity_type.into(),
@@ -992,18 +1007,45 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             ]);
         }
         let lock = self.conn.borrow().lock_rows();
-        let sql = format!(
+        let mut sql = format!(
             "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
              WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
-             {CUSTOMER_COLUMNS_C} FROM (VALUES {values}) AS k \
-             JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 AND i.value = k.column3 \
-             JOIN oneid_customers c ON c.id = i.customer{}",
-            if lock.is_empty() {
-                String::new()
-            } else {
-                format!("{lock} OF i, c")
-            }
+             {CUSTOMER_COLUMNS_C} FROM "
         );
+        if lock.is_empty() {
+            // SQLite (no row locks): one index search per key (its "multi-index OR"); its
+            // planner may scan a whole tenant for a join to a VALUES list.
+            sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(" OR ");
+                }
+                let _ = write!(
+                    sql,
+                    "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                );
+            }
+        } else {
+            // PostgreSQL: a VALUES list joined to the unique index; the generic plan it caches
+            // for an OR of keys may scan the tenant instead.
+            sql.push_str("(VALUES ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "(?{}, ?{}, ?{})", p + 1, p + 2, p + 3);
+            }
+            let _ = write!(
+                sql,
+                ") AS k JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 \
+                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer{lock} OF i, c"
+            );
+        }
         let rows = self.rows(&sql, &params)?;
         let mut owners: Vec<u64> = Vec::new();
         for row in &rows {
