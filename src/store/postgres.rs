@@ -3,9 +3,12 @@
 //! What it relies on, and why it is safe under concurrent writers from many processes:
 //!
 //! - **One owner per identity is a database fact:** `UNIQUE (tenant, itype, scope, value)`
-//!   on `oneid_identities`. A resolve claims a new identity with
+//!   on `oneid_identities`. A resolve claims its new identities at commit with one
 //!   `INSERT … ON CONFLICT DO NOTHING RETURNING`; a lost claim means a concurrent request won,
 //!   and the whole resolve is re-read, re-planned and re-committed.
+//! - **Plans stay index lookups:** a resolve's keys are a `VALUES` list joined to the unique
+//!   index, and statements are prepared again after 64, 256, 1024, … transactions, so a
+//!   generic plan cached while the tables were nearly empty does not outlive them.
 //! - **Rows a plan depends on are locked:** transactions run at `READ COMMITTED`, and every
 //!   identity and customer row a resolve reads is read `FOR UPDATE`, so a concurrent merge,
 //!   delete or link of them waits until this transaction ends and what the plan saw stays
