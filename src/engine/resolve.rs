@@ -10,8 +10,8 @@ use super::outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejectio
 use crate::error::{Error, InvalidIdentityReason, Result};
 use crate::history::Cause;
 use crate::model::{
-    Customer, CustomerId, Field, Identity, IdentityInput, IdentityType, PriorityStrategy, ResolveRequest,
-    TargetStrategy, TenantId, is_valid_type,
+    Customer, CustomerId, Field, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy,
+    ResolveRequest, TargetStrategy, TenantId, is_valid_type,
 };
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
@@ -326,10 +326,11 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     } = prepared;
 
     // Step 3: owners.
-    let lookups = identities
-        .iter()
-        .map(|i| txn.lookup(tenant, i.key()))
-        .collect::<Result<SmallVec<[crate::store::Lookup; INLINE]>>>()?;
+    // One call, so a SQL store reads every owner in one query.
+    let lookups = {
+        let keys: SmallVec<[IdentityKey<'_>; INLINE]> = identities.iter().map(Identity::key).collect();
+        txn.lookup_many(tenant, &keys)?
+    };
     let read: SmallVec<[CustomerId; INLINE]> = lookups.iter().filter_map(|l| l.owner).collect();
     let (identities, owners, evidence) =
         quarantine(txn, settings, tenant, identities, &lookups, &mut rejected)?;

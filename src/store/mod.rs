@@ -64,6 +64,13 @@ pub trait Txn {
     /// The live owner of an identity, if any, and how suspicious the identity is.
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup>;
 
+    /// [`Txn::lookup`] of several identities (a resolve's, in order): one answer per key, in
+    /// order. Stores that can read them all at once (the SQL stores, in one query) override
+    /// it; the default asks one by one.
+    fn lookup_many(&self, tenant: &TenantId, keys: &[IdentityKey<'_>]) -> Result<Vec<Lookup>> {
+        keys.iter().map(|key| self.lookup(tenant, *key)).collect()
+    }
+
     /// The live owner of an identity, if any.
     fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>> {
         Ok(self.lookup(tenant, key)?.owner)

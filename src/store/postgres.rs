@@ -3,9 +3,12 @@
 //! What it relies on, and why it is safe under concurrent writers from many processes:
 //!
 //! - **One owner per identity is a database fact:** `UNIQUE (tenant, itype, scope, value)`
-//!   on `oneid_identities`. A resolve claims a new identity with
+//!   on `oneid_identities`. A resolve claims its new identities at commit with one
 //!   `INSERT … ON CONFLICT DO NOTHING RETURNING`; a lost claim means a concurrent request won,
 //!   and the whole resolve is re-read, re-planned and re-committed.
+//! - **Plans stay index lookups:** a resolve's keys are a `VALUES` list joined to the unique
+//!   index, and statements are prepared again after 64, 256, 1024, … transactions, so a
+//!   generic plan cached while the tables were nearly empty does not outlive them.
 //! - **Rows a plan depends on are locked:** transactions run at `READ COMMITTED`, and every
 //!   identity and customer row a resolve reads is read `FOR UPDATE`, so a concurrent merge,
 //!   delete or link of them waits until this transaction ends and what the plan saw stays
@@ -64,8 +67,11 @@ fn describe(e: &postgres::Error) -> String {
 /// A customer store in a PostgreSQL database. See the [module docs](self).
 pub struct PostgresStore {
     client: Client,
-    /// Prepared statements by text; they live as long as the connection.
+    /// Prepared statements by text; they live as long as the connection, except that they
+    /// are prepared again as the tables grow (see [`PostgresStore::begin`]).
     statements: std::collections::HashMap<String, postgres::Statement>,
+    /// Transactions begun on this connection.
+    transactions: u64,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -122,6 +128,7 @@ impl PostgresStore {
         Ok(Self {
             client,
             statements: Default::default(),
+            transactions: 0,
         })
     }
 
@@ -262,7 +269,19 @@ impl Store for PostgresStore {
     type Txn<'a> = SqlTxn<PostgresBackend<'a>>;
 
     fn begin(&mut self) -> Result<Self::Txn<'_>> {
-        let PostgresStore { client, statements } = self;
+        // PostgreSQL plans a prepared statement once for all parameters after a few runs, and
+        // keeps that plan. A plan made while the tables were nearly empty (a new database,
+        // no statistics yet) can scan every row of a tenant where an index finds one, and
+        // gets slower as the tables grow: prepare the statements again now and then (after
+        // 64, 256, 1024, … transactions, then every 2^20), so the plans fit the tables' size.
+        self.transactions += 1;
+        let n = self.transactions;
+        if n >= 64 && (n.is_power_of_two() && n.trailing_zeros() % 2 == 0 || n % (1 << 20) == 0) {
+            self.statements.clear();
+        }
+        let PostgresStore {
+            client, statements, ..
+        } = self;
         let tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)

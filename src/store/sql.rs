@@ -165,25 +165,124 @@ pub trait SqlBackend {
     fn lock_rows(&self) -> &'static str {
         ""
     }
+    /// The next free customer id, for a database where this transaction is the only writer
+    /// (it may then number the customers it creates itself and write their rows at commit);
+    /// `None` where concurrent writers need the database to assign ids.
+    fn first_free_id(&mut self) -> Result<Option<i64>> {
+        Ok(None)
+    }
 }
 
 /// A transaction of a SQL store (SQLite or PostgreSQL). Dropping it without
 /// [`Txn::commit`] rolls back.
+///
+/// What a resolve reads is kept for the rest of the transaction (the rows are locked where the
+/// database needs it, so they cannot change underneath), and what it writes is held back and
+/// written at commit in a few multi-row statements: new identities, history events and each
+/// changed customer's final row. Reads see the held-back writes; any operation that needs the
+/// database to be up to date (merges, deletes, history, queries) writes them out first.
 pub struct SqlTxn<B> {
     conn: RefCell<B>,
     /// Tags and groups of the customers this transaction has read or written, as stored:
     /// their side tables are rewritten only when they change.
-    lists: RefCell<std::collections::HashMap<u64, StoredLists>>,
+    lists: RefCell<FastMap<u64, StoredLists>>,
+    cache: RefCell<Cache>,
 }
 
 /// A customer's tags and groups as its side tables hold them.
 type StoredLists = (Vec<String>, Vec<i64>);
+
+/// Hash maps of the transaction cache (fast hashing; nothing here comes from outside the
+/// process unhashed by a random seed).
+type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// `(tenant, type, scope, value)` of an identity, owned.
+#[derive(PartialEq, Eq)]
+struct OwnedKey([Box<str>; 4]);
+
+/// The same, borrowed: looks up an [`OwnedKey`] without copying.
+struct KeyRef<'a>([&'a str; 4]);
+
+impl<'a> KeyRef<'a> {
+    fn new(tenant: &'a TenantId, key: IdentityKey<'a>) -> Self {
+        KeyRef([
+            tenant.as_str(),
+            key.identity_type,
+            key.scope.unwrap_or(""),
+            key.value,
+        ])
+    }
+
+    fn owned(&self) -> OwnedKey {
+        OwnedKey(self.0.map(Box::from))
+    }
+}
+
+impl std::hash::Hash for OwnedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for part in &self.0 {
+            state.write(part.as_bytes());
+            state.write_u8(0xff);
+        }
+    }
+}
+
+impl std::hash::Hash for KeyRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for part in &self.0 {
+            state.write(part.as_bytes());
+            state.write_u8(0xff);
+        }
+    }
+}
+
+impl hashbrown::Equivalent<OwnedKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &OwnedKey) -> bool {
+        self.0.iter().zip(&key.0).all(|(a, b)| *a == &**b)
+    }
+}
+
+/// What a transaction has read, and the writes it holds back until commit.
+#[derive(Default)]
+struct Cache {
+    /// Customer rows read (by their own id) or written in this transaction, with their tenant.
+    customers: FastMap<u64, (TenantId, Customer)>,
+    /// The full identity lists (link order) of cached customers, including held-back links.
+    identities: FastMap<u64, Vec<Identity>>,
+    /// Customers whose row is written at commit, in the order they first changed.
+    dirty: indexmap::IndexSet<u64>,
+    /// Customers created in this transaction whose row does not exist yet (their id was
+    /// reserved); written with an `INSERT` at commit.
+    fresh: hashbrown::HashSet<u64, foldhash::fast::RandomState>,
+    /// Held-back links, in order: (tenant, identity, customer).
+    links: Vec<(TenantId, Identity, u64)>,
+    /// The owners held-back links give their identities.
+    linked: FastMap<OwnedKey, u64>,
+    /// Held-back history rows (the eleven columns of `oneid_history` after `seq`).
+    history: Vec<[SqlValue; 11]>,
+    /// The next customer id to hand out, where the backend lets the transaction assign ids.
+    next_id: Option<i64>,
+}
+
+impl Cache {
+    fn pending(&self) -> bool {
+        !self.dirty.is_empty() || !self.links.is_empty() || !self.history.is_empty()
+    }
+
+    fn customer(&self, tenant: &TenantId, id: u64) -> Option<&Customer> {
+        self.customers
+            .get(&id)
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, c)| c)
+    }
+}
 
 impl<B: SqlBackend> SqlTxn<B> {
     pub(crate) fn new(backend: B) -> Self {
         Self {
             conn: RefCell::new(backend),
             lists: RefCell::default(),
+            cache: RefCell::default(),
         }
     }
 
@@ -204,12 +303,236 @@ impl<B: SqlBackend> SqlTxn<B> {
             self.rows(&format!("{sql}{lock}"), params)
         }
     }
+
+    /// Writes everything held back, so the database is up to date.
+    fn flush(&self) -> Result<()> {
+        let mut cache = self.cache.borrow_mut();
+        if !cache.pending() {
+            return Ok(());
+        }
+        // New customers: one multi-row INSERT per chunk.
+        let dirty = std::mem::take(&mut cache.dirty);
+        let cache = &mut *cache;
+        let fresh: Vec<&Customer> = dirty
+            .iter()
+            .filter(|id| cache.fresh.contains(*id))
+            .map(|id| &cache.customers[id].1)
+            .collect();
+        let tenant_of = |id: &CustomerId| cache.customers[&id.0].0.clone();
+        let rows: Vec<Vec<SqlValue>> = fresh
+            .iter()
+            .map(|c| customer_values(&tenant_of(&c.id), c, "active"))
+            .collect::<Result<_>>()?;
+        self.insert_rows(
+            "INSERT INTO oneid_customers (tenant, id, status, created, updated, data, mobile, email, name, \
+             nick_name, gender, stage, source) VALUES ",
+            "",
+            rows,
+            |_| Ok(()),
+        )?;
+        // Links, in order: the unique key still decides who owns an identity.
+        let links = std::mem::take(&mut cache.links);
+        cache.linked.clear();
+        let rows: Vec<Vec<SqlValue>> = links
+            .iter()
+            .map(|(tenant, identity, customer)| {
+                let [t, a, b, c] = key_params(tenant, identity.key());
+                Ok(vec![
+                    t,
+                    a,
+                    b,
+                    c,
+                    identity.identity_name.as_deref().into(),
+                    id_param(CustomerId(*customer))?,
+                ])
+            })
+            .collect::<Result<_>>()?;
+        self.insert_rows(
+            "INSERT INTO oneid_identities (tenant, itype, scope, value, name, customer) VALUES ",
+            " ON CONFLICT DO NOTHING RETURNING seq",
+            rows,
+            |claimed| {
+                if claimed {
+                    Ok(())
+                } else {
+                    Err(Error::Transient("an identity was claimed concurrently".into()))
+                }
+            },
+        )?;
+        let history: Vec<Vec<SqlValue>> = std::mem::take(&mut cache.history)
+            .into_iter()
+            .map(Vec::from)
+            .collect();
+        self.insert_rows(
+            "INSERT INTO oneid_history (tenant, customer, at, kind, itype, iscope, ivalue, iname, other, \
+             operation, reference) VALUES ",
+            "",
+            history,
+            |_| Ok(()),
+        )?;
+        // Changed customers that already had a row: their final state, once.
+        for id in &dirty {
+            let (tenant, c) = &cache.customers[id];
+            if cache.fresh.contains(id) {
+                self.write_side_tables(c)?;
+            } else if self.write_customer(tenant, c, "active", true)? != 1 {
+                return Err(Error::Store(format!(
+                    "customer {id} changed underneath a transaction"
+                )));
+            }
+        }
+        cache.fresh.clear();
+        Ok(())
+    }
+
+    /// Inserts rows with multi-row `INSERT`s of at most 64 rows (in chunks of powers of two,
+    /// so few statement texts are prepared). With a `RETURNING` suffix, `check` is told
+    /// whether every row came back.
+    fn insert_rows(
+        &self,
+        head: &str,
+        tail: &str,
+        rows: Vec<Vec<SqlValue>>,
+        check: impl Fn(bool) -> Result<()>,
+    ) -> Result<()> {
+        use std::fmt::Write;
+        let mut left = rows.len();
+        let mut rows = rows.into_iter();
+        while left > 0 {
+            let n = 1usize << left.min(64).ilog2();
+            left -= n;
+            let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(n).collect();
+            let width = chunk[0].len();
+            let mut sql = String::with_capacity(head.len() + tail.len() + n * width * 5);
+            sql.push_str(head);
+            let mut k = 0;
+            for r in 0..n {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for c in 0..width {
+                    k += 1;
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    let _ = write!(sql, "?{k}");
+                }
+                sql.push(')');
+            }
+            sql.push_str(tail);
+            let params: Vec<SqlValue> = chunk.into_iter().flatten().collect();
+            if tail.is_empty() {
+                self.exec(&sql, &params)?;
+            } else {
+                let back = self.rows(&sql, &params)?;
+                check(back.len() == n)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the rows read: after the operations that change rows in ways the cache does
+    /// not follow (merges, deletes, erasure, unlinks), which write what is held back first.
+    fn forget(&self) {
+        let mut cache = self.cache.borrow_mut();
+        debug_assert!(!cache.pending());
+        cache.customers.clear();
+        cache.identities.clear();
+    }
+
+    /// Reads the identity lists of customers whose rows this transaction holds, in one query,
+    /// adding the links held back.
+    fn read_identities(&self, tenant: &TenantId, ids: &[u64]) -> Result<()> {
+        let wanted: Vec<u64> = {
+            let cache = self.cache.borrow();
+            ids.iter()
+                .copied()
+                .filter(|id| !cache.identities.contains_key(id) && cache.customer(tenant, *id).is_some())
+                .collect()
+        };
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        // Customer ids are unique across tenants, and these customers are of `tenant`.
+        let holes: Vec<String> = (0..wanted.len()).map(|n| format!("?{}", n + 1)).collect();
+        let params = wanted
+            .iter()
+            .map(|&id| id_param(CustomerId(id)))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = self.rows(
+            &format!(
+                "SELECT customer, itype, scope, value, name FROM oneid_identities \
+                 WHERE customer IN ({}) ORDER BY seq",
+                holes.join(", ")
+            ),
+            &params,
+        )?;
+        let mut lists: FastMap<u64, Vec<Identity>> = wanted.iter().map(|&id| (id, Vec::new())).collect();
+        for r in &rows {
+            let owner = r[0].int()? as u64;
+            let identity = identity_from(r[1].text()?, r[2].text()?, r[3].text()?, r[4].opt_text()?)?;
+            lists.entry(owner).or_default().push(identity);
+        }
+        let mut cache = self.cache.borrow_mut();
+        for (tenant_of, identity, owner) in &cache.links {
+            if tenant_of == tenant {
+                if let Some(list) = lists.get_mut(owner) {
+                    list.push(identity.clone());
+                }
+            }
+        }
+        cache.identities.extend(lists);
+        Ok(())
+    }
 }
+
+/// The values of a customer row, in the order of the `INSERT` in [`SqlTxn::flush`].
+fn customer_values(tenant: &TenantId, c: &Customer, status: &str) -> Result<Vec<SqlValue>> {
+    let text = |f: Field| SqlValue::from(c.fields.text(f));
+    let gender = c
+        .fields
+        .get(Field::Gender)
+        .and_then(|v| v.as_i64())
+        .map_or(SqlValue::Null, SqlValue::Int);
+    Ok(vec![
+        tenant.as_str().into(),
+        id_param(c.id)?,
+        status.into(),
+        ts(&c.created).into(),
+        ts(&c.updated).into(),
+        data_json(c).into(),
+        text(Field::Mobile),
+        text(Field::Email),
+        text(Field::Name),
+        text(Field::NickName),
+        gender,
+        text(Field::Stage),
+        text(Field::Source),
+    ])
+}
+
+// Statements keyed by a customer id test the tenant inside a `CASE`: PostgreSQL caches a
+// generic plan per prepared statement, and without column statistics (a new database, or
+// autovacuum off) it may pick an index that leads with `tenant` (every row of the tenant)
+// over the one on the id. A `CASE` cannot use an index, so the id's index is the only choice.
 
 /// Timestamps are stored as fixed-width RFC 3339 text, which sorts as time does in every
 /// database and round-trips to the microsecond.
 pub(crate) fn ts(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let mut out = String::with_capacity(27);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        // A leap second reads as second 60, as `%S` writes it.
+        t.second() + u32::from(t.nanosecond() >= 1_000_000_000),
+        t.nanosecond() % 1_000_000_000 / 1_000
+    );
+    out
 }
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
@@ -258,14 +581,34 @@ fn operation_from(name: &str) -> Result<Operation> {
     })
 }
 
-/// The JSON kept in a customer row's `data` column.
+/// The JSON kept in a customer row's `data` column:
+/// `{"fields": {name: value, ...}, "attrs": {...}, "tags": [...], "groups": [...]}`.
 fn data_json(c: &Customer) -> String {
-    let fields: serde_json::Map<String, serde_json::Value> = c
-        .fields
-        .iter()
-        .map(|(f, v)| (f.name().to_string(), v.to_json()))
-        .collect();
-    serde_json::json!({"fields": fields, "attrs": c.attrs, "tags": c.tags, "groups": c.groups}).to_string()
+    struct FieldsOut<'a>(&'a Fields);
+    impl serde::Serialize for FieldsOut<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(None)?;
+            for (f, v) in self.0.iter() {
+                map.serialize_entry(f.name(), &v.to_json())?;
+            }
+            map.end()
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Data<'a> {
+        fields: FieldsOut<'a>,
+        attrs: &'a IndexMap<String, ExtAttr>,
+        tags: &'a [String],
+        groups: &'a [i64],
+    }
+    serde_json::to_string(&Data {
+        fields: FieldsOut(&c.fields),
+        attrs: &c.attrs,
+        tags: &c.tags,
+        groups: &c.groups,
+    })
+    .expect("customer data serializes")
 }
 
 fn read_data(c: &mut Customer, data: &str) -> Result<()> {
@@ -294,6 +637,8 @@ fn read_data(c: &mut Customer, data: &str) -> Result<()> {
 }
 
 const CUSTOMER_COLUMNS: &str = "id, status, merged_into, created, updated, data";
+/// [`CUSTOMER_COLUMNS`] of the customer table aliased `c`.
+const CUSTOMER_COLUMNS_C: &str = "c.id, c.status, c.merged_into, c.created, c.updated, c.data";
 
 fn customer_from_row(row: &[SqlValue]) -> Result<(Customer, Option<i64>)> {
     let id = CustomerId(row[0].int()? as u64);
@@ -447,6 +792,9 @@ fn column_of(field: Field) -> Option<&'static str> {
 impl<B: SqlBackend> SqlTxn<B> {
     /// The row an id leads to, following the (single-hop) merge alias.
     fn resolve_row(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Customer>> {
+        if let Some(c) = self.cache.borrow().customer(tenant, id.0) {
+            return Ok(Some(c.clone()));
+        }
         let Ok(param) = id_param(id) else { return Ok(None) };
         // Customer rows a transaction reads stay locked until it ends: a concurrent merge or
         // delete of them waits, and whatever this transaction planned on them stays true.
@@ -457,14 +805,26 @@ impl<B: SqlBackend> SqlTxn<B> {
         // Merged customers (and the tombstones of erased ones) point at their survivor.
         match merged_into {
             Some(target) => {
+                if let Some(c) = self.cache.borrow().customer(tenant, target as u64) {
+                    return Ok(Some(c.clone()));
+                }
                 let rows = self.locked_rows(&sql, &[tenant.as_str().into(), target.into()])?;
                 let row = rows
                     .first()
                     .ok_or_else(|| Error::Store(format!("alias {id} leads nowhere")))?;
-                Ok(Some(self.remember_lists(customer_from_row(row)?.0)))
+                Ok(Some(self.remember(tenant, customer_from_row(row)?.0)))
             }
-            None => Ok(Some(self.remember_lists(customer))),
+            None => Ok(Some(self.remember(tenant, customer))),
         }
+    }
+
+    /// Keeps a customer row just read (and locked) for the rest of the transaction.
+    fn remember(&self, tenant: &TenantId, c: Customer) -> Customer {
+        self.cache
+            .borrow_mut()
+            .customers
+            .insert(c.id.0, (tenant.clone(), c.clone()));
+        self.remember_lists(c)
     }
 
     fn remember_lists(&self, c: Customer) -> Customer {
@@ -506,23 +866,19 @@ impl<B: SqlBackend> SqlTxn<B> {
             Some(id) => id_param(id)?,
             None => SqlValue::Null,
         };
-        self.exec(
-            "INSERT INTO oneid_history (tenant, customer, at, kind, itype, iscope, ivalue, iname, other, operation, reference) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            &[
-                tenant.as_str().into(),
-                id_param(customer)?,
-                ts(&at).into(),
-                name.into(),
-                identity.map(|i| i.identity_type.as_str()).into(),
-                identity.map(|i| i.scope.as_deref().unwrap_or("")).into(),
-                identity.map(|i| &*i.identity_value).into(),
-                identity.and_then(|i| i.identity_name.as_deref()).into(),
-                other,
-                operation_name(cause.operation).into(),
-                cause.reference.as_deref().into(),
-            ],
-        )?;
+        self.cache.borrow_mut().history.push([
+            tenant.as_str().into(),
+            id_param(customer)?,
+            ts(&at).into(),
+            name.into(),
+            identity.map(|i| i.identity_type.as_str()).into(),
+            identity.map(|i| i.scope.as_deref().unwrap_or("")).into(),
+            identity.map(|i| &*i.identity_value).into(),
+            identity.and_then(|i| i.identity_name.as_deref()).into(),
+            other,
+            operation_name(cause.operation).into(),
+            cause.reference.as_deref().into(),
+        ]);
         Ok(())
     }
 
@@ -589,38 +945,15 @@ impl<B: SqlBackend> SqlTxn<B> {
         status: &str,
         only_active: bool,
     ) -> Result<u64> {
-        let text = |f: Field| SqlValue::from(c.fields.text(f));
-        let gender = c
-            .fields
-            .get(Field::Gender)
-            .and_then(|v| v.as_i64())
-            .map_or(SqlValue::Null, SqlValue::Int);
         let sql = if only_active {
             "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
              name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 \
-             WHERE tenant = ?1 AND id = ?2 AND status = 'active'"
+             WHERE id = ?2 AND (CASE WHEN tenant = ?1 AND status = 'active' THEN 1 ELSE 0 END) = 1"
         } else {
             "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
              name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 WHERE tenant = ?1 AND id = ?2"
         };
-        let changed = self.exec(
-            sql,
-            &[
-                tenant.as_str().into(),
-                id_param(c.id)?,
-                status.into(),
-                ts(&c.created).into(),
-                ts(&c.updated).into(),
-                data_json(c).into(),
-                text(Field::Mobile),
-                text(Field::Email),
-                text(Field::Name),
-                text(Field::NickName),
-                gender,
-                text(Field::Stage),
-                text(Field::Source),
-            ],
-        )?;
+        let changed = self.exec(sql, &customer_values(tenant, c, status)?)?;
         if changed > 0 {
             self.write_side_tables(c)?;
         }
@@ -630,29 +963,122 @@ impl<B: SqlBackend> SqlTxn<B> {
 
 impl<B: SqlBackend> Txn for SqlTxn<B> {
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
-        // One round trip: the identity, its owner's status and the evidence count, with the
-        // identity and owner rows locked until the transaction ends.
-        let rows = self.locked_rows(
-            "SELECT i.customer, c.status, (SELECT COUNT(*) FROM oneid_suspicions s WHERE s.tenant = ?1 \
-             AND s.itype = ?2 AND s.scope = ?3 AND s.value = ?4) \
-             FROM oneid_identities i JOIN oneid_customers c ON c.id = i.customer \
-             WHERE i.tenant = ?1 AND i.itype = ?2 AND i.scope = ?3 AND i.value = ?4",
-            &key_params(tenant, key),
-        )?;
-        let Some(row) = rows.first() else {
-            return Ok(Lookup::default());
-        };
-        // A merge that committed between reading the identity and locking its owner leaves
-        // the owner merged: the whole operation runs again on the new state.
-        if row[1].text()? != "active" {
-            return Err(Error::Transient(format!(
-                "the owner of {key} changed concurrently"
-            )));
+        Ok(self.lookup_many(tenant, &[key])?[0])
+    }
+
+    fn lookup_many(&self, tenant: &TenantId, keys: &[IdentityKey<'_>]) -> Result<Vec<Lookup>> {
+        let mut out = vec![Lookup::default(); keys.len()];
+        // Identities linked earlier in this transaction (not written yet) are owned by their
+        // target; their evidence is in the database.
+        let mut held: Vec<usize> = Vec::new();
+        {
+            let cache = self.cache.borrow();
+            if !cache.linked.is_empty() {
+                for (n, key) in keys.iter().enumerate() {
+                    if let Some(&owner) = cache.linked.get(&KeyRef::new(tenant, *key)) {
+                        out[n].owner = Some(CustomerId(owner));
+                        held.push(n);
+                    }
+                }
+            }
         }
-        Ok(Lookup {
-            owner: Some(CustomerId(row[0].int()? as u64)),
-            suspicion: u32::try_from(row[2].int()?).unwrap_or(u32::MAX),
-        })
+        for &n in &held {
+            let rows = self.rows(
+                "SELECT COUNT(*) FROM oneid_suspicions WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
+                &key_params(tenant, keys[n]),
+            )?;
+            out[n].suspicion = u32::try_from(rows[0][0].int()?).unwrap_or(u32::MAX);
+        }
+        let ask: Vec<usize> = (0..keys.len()).filter(|n| !held.contains(n)).collect();
+        if ask.is_empty() {
+            return Ok(out);
+        }
+        // One round trip for the rest: the identities, their owners' rows and the evidence
+        // counts, with the identity and owner rows locked until the transaction ends. Each
+        // database gets the form its planner always answers with one index search per key.
+        use std::fmt::Write;
+        let mut params = vec![SqlValue::from(tenant.as_str())];
+        for &n in &ask {
+            let key = keys[n];
+            params.extend([
+                key.identity_type.into(),
+                key.scope.unwrap_or("").into(),
+                key.value.into(),
+            ]);
+        }
+        let lock = self.conn.borrow().lock_rows();
+        let mut sql = format!(
+            "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
+             WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
+             {CUSTOMER_COLUMNS_C} FROM "
+        );
+        if lock.is_empty() {
+            // SQLite (no row locks): one index search per key (its "multi-index OR"); its
+            // planner may scan a whole tenant for a join to a VALUES list.
+            sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(" OR ");
+                }
+                let _ = write!(
+                    sql,
+                    "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                );
+            }
+        } else {
+            // PostgreSQL: a VALUES list joined to the unique index; the generic plan it caches
+            // for an OR of keys may scan the tenant instead.
+            sql.push_str("(VALUES ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "(?{}, ?{}, ?{})", p + 1, p + 2, p + 3);
+            }
+            let _ = write!(
+                sql,
+                ") AS k JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 \
+                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer{lock} OF i, c"
+            );
+        }
+        let rows = self.rows(&sql, &params)?;
+        let mut owners: Vec<u64> = Vec::new();
+        for row in &rows {
+            let (ty, scope, value) = (row[0].text()?, row[1].text()?, row[2].text()?);
+            let owner = row[3].int()? as u64;
+            // A merge that committed between reading the identity and locking its owner
+            // leaves the owner merged: the whole operation runs again on the new state.
+            if row[6].text()? != "active" {
+                return Err(Error::Transient(format!(
+                    "the owner of {ty} {value} changed concurrently"
+                )));
+            }
+            let suspicion = u32::try_from(row[4].int()?).unwrap_or(u32::MAX);
+            for &n in &ask {
+                let key = keys[n];
+                if key.identity_type == ty && key.scope.unwrap_or("") == scope && key.value == value {
+                    out[n] = Lookup {
+                        owner: Some(CustomerId(owner)),
+                        suspicion,
+                    };
+                }
+            }
+            if !owners.contains(&owner) {
+                owners.push(owner);
+                if self.cache.borrow().customer(tenant, owner).is_none() {
+                    self.remember(tenant, customer_from_row(&row[5..])?.0);
+                }
+            }
+        }
+        // Resolves go on to read their owners' identities (limits, quarantine): read them now,
+        // all in one query.
+        self.read_identities(tenant, &owners)?;
+        Ok(out)
     }
 
     fn is_suspected_with(
@@ -709,13 +1135,17 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         let Some(root) = self.root_id(tenant, id)? else {
             return Ok(Vec::new());
         };
-        let rows = self.rows(
-            "SELECT itype, scope, value, name FROM oneid_identities WHERE tenant = ?1 AND customer = ?2 ORDER BY seq",
-            &[tenant.as_str().into(), id_param(root)?],
-        )?;
-        rows.iter()
-            .map(|r| identity_from(r[0].text()?, r[1].text()?, r[2].text()?, r[3].opt_text()?))
-            .collect()
+        if let Some(list) = self.cache.borrow().identities.get(&root.0) {
+            return Ok(list.clone());
+        }
+        self.read_identities(tenant, &[root.0])?;
+        Ok(self
+            .cache
+            .borrow()
+            .identities
+            .get(&root.0)
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn identities_of_type(
@@ -725,25 +1155,13 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         identity_type: &str,
         scope: Option<&str>,
     ) -> Result<Vec<Identity>> {
-        let Some(root) = self.root_id(tenant, id)? else {
-            return Ok(Vec::new());
-        };
-        let rows = self.rows(
-            "SELECT itype, scope, value, name FROM oneid_identities \
-             WHERE tenant = ?1 AND customer = ?2 AND itype = ?3 AND scope = ?4 ORDER BY seq",
-            &[
-                tenant.as_str().into(),
-                id_param(root)?,
-                identity_type.into(),
-                scope.unwrap_or("").into(),
-            ],
-        )?;
-        rows.iter()
-            .map(|r| identity_from(r[0].text()?, r[1].text()?, r[2].text()?, r[3].opt_text()?))
-            .collect()
+        let mut all = self.identities(tenant, id)?;
+        all.retain(|i| i.identity_type.as_str() == identity_type && i.scope.as_deref() == scope);
+        Ok(all)
     }
 
     fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
+        self.flush()?;
         let Some(root) = self.root_id(tenant, id)? else {
             return Ok(Vec::new());
         };
@@ -791,15 +1209,41 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
         let empty = Customer::new(CustomerId(0), at);
-        let rows = self.rows(
-            "INSERT INTO oneid_customers (tenant, status, created, updated, data) VALUES (?1, 'active', ?2, ?2, ?3) RETURNING id",
-            &[tenant.as_str().into(), ts(&at).into(), data_json(&empty).into()],
-        )?;
-        let id = CustomerId(
-            rows.first()
-                .ok_or_else(|| Error::Store("no id returned".into()))?[0]
-                .int()? as u64,
-        );
+        let reserved = {
+            let next = self.cache.borrow().next_id;
+            match next {
+                Some(n) => Some(n),
+                None => self.conn.borrow_mut().first_free_id()?,
+            }
+        };
+        let id = match reserved {
+            // The row is written at commit, with the customer's data.
+            Some(n) => {
+                let mut cache = self.cache.borrow_mut();
+                cache.next_id = Some(n + 1);
+                cache.fresh.insert(n as u64);
+                cache.dirty.insert(n as u64);
+                CustomerId(n as u64)
+            }
+            None => {
+                let rows = self.rows(
+                    "INSERT INTO oneid_customers (tenant, status, created, updated, data) VALUES (?1, 'active', ?2, ?2, ?3) RETURNING id",
+                    &[tenant.as_str().into(), ts(&at).into(), data_json(&empty).into()],
+                )?;
+                CustomerId(
+                    rows.first()
+                        .ok_or_else(|| Error::Store("no id returned".into()))?[0]
+                        .int()? as u64,
+                )
+            }
+        };
+        let mut customer = empty;
+        customer.id = id;
+        {
+            let mut cache = self.cache.borrow_mut();
+            cache.customers.insert(id.0, (tenant.clone(), customer));
+            cache.identities.insert(id.0, Vec::new());
+        }
         self.lists.borrow_mut().insert(id.0, (Vec::new(), Vec::new()));
         self.record(tenant, id, at, &EventKind::Created, cause)?;
         Ok(id)
@@ -814,24 +1258,23 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         cause: &Cause,
     ) -> Result<()> {
         // `id` is a live customer's own id (the engine links to the target it just read or
-        // created, and that row is locked); no second read is needed.
-        let root = id;
-        let [t, a, b, c] = key_params(tenant, identity.key());
-        // The unique key decides: if a concurrent writer claimed it first, nothing is
-        // inserted and the whole resolve runs again against the new state.
-        let claimed = self.rows(
-            "INSERT INTO oneid_identities (tenant, itype, scope, value, name, customer) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT DO NOTHING RETURNING seq",
-            &[t, a, b, c, identity.identity_name.as_deref().into(), id_param(root)?],
-        )?;
-        if claimed.is_empty() {
-            return Err(Error::Transient(format!(
-                "identity {identity} was claimed concurrently"
-            )));
+        // created, and that row is locked); no second read is needed. The identity is written
+        // at commit, where the unique key decides: if a concurrent writer claimed it first,
+        // the commit fails and the whole operation runs again against the new state.
+        {
+            let mut cache = self.cache.borrow_mut();
+            let key = KeyRef::new(tenant, identity.key()).owned();
+            if cache.linked.insert(key, id.0).is_some() {
+                return Err(Error::Store(format!("identity {identity} linked twice")));
+            }
+            cache.links.push((tenant.clone(), identity.clone(), id.0));
+            if let Some(list) = cache.identities.get_mut(&id.0) {
+                list.push(identity.clone());
+            }
         }
         self.record(
             tenant,
-            root,
+            id,
             at,
             &EventKind::Linked {
                 identity: identity.clone(),
@@ -848,14 +1291,16 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()> {
+        self.flush()?;
         let from = self.live_root(tenant, from)?;
         let into = self.live_root(tenant, into)?;
+        self.forget();
         if from == into {
             return Err(Error::Store(format!("cannot merge customer {from} into itself")));
         }
         let (f, i, t) = (id_param(from)?, id_param(into)?, SqlValue::from(tenant.as_str()));
         self.exec(
-            "UPDATE oneid_identities SET customer = ?3 WHERE tenant = ?1 AND customer = ?2",
+            "UPDATE oneid_identities SET customer = ?3 WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t.clone(), f.clone(), i.clone()],
         )?;
         self.exec(
@@ -864,7 +1309,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         )?;
         // Every alias of `from` now reads `into` in one hop.
         self.exec(
-            "UPDATE oneid_customers SET merged_into = ?3 WHERE tenant = ?1 AND merged_into = ?2",
+            "UPDATE oneid_customers SET merged_into = ?3 WHERE merged_into = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t, f, i],
         )?;
         self.lists.borrow_mut().insert(from.0, (Vec::new(), Vec::new()));
@@ -875,10 +1320,12 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 
     fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()> {
+        self.flush()?;
         let root = self.live_root(tenant, id)?;
+        self.forget();
         let (t, r) = (SqlValue::from(tenant.as_str()), id_param(root)?);
         self.exec(
-            "DELETE FROM oneid_identities WHERE tenant = ?1 AND customer = ?2",
+            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t.clone(), r.clone()],
         )?;
         self.exec(
@@ -895,7 +1342,9 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<Vec<CustomerId>> {
+        self.flush()?;
         let root = self.root_id(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
+        self.forget();
         let members = self.members(tenant, root)?;
         let t = SqlValue::from(tenant.as_str());
         // Every identity these customers ever held, from their history.
@@ -914,7 +1363,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             }
         }
         self.exec(
-            "DELETE FROM oneid_identities WHERE tenant = ?1 AND customer = ?2",
+            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
             &[t.clone(), id_param(root)?],
         )?;
         for (ty, scope, value) in &identities {
@@ -964,6 +1413,8 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<bool> {
+        self.flush()?;
+        self.forget();
         let params = key_params(tenant, key);
         let rows = self.rows(
             "SELECT customer, itype, scope, value, name FROM oneid_identities \
@@ -982,6 +1433,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 
     fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        self.flush()?;
         let (filter, mut params) = filter_sql(tenant, &query.filter);
         let total = self.rows(
             &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
@@ -1043,6 +1495,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 
     fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+        self.flush()?;
         let (filter, params) = filter_sql(tenant, filter);
         Ok(self.rows(
             &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
@@ -1052,6 +1505,22 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
+        {
+            // A live customer this transaction read or created: its row is written at commit.
+            let mut cache = self.cache.borrow_mut();
+            if cache
+                .customer(tenant, customer.id.0)
+                .is_some_and(Customer::is_active)
+            {
+                let id = customer.id.0;
+                let mut customer = customer;
+                customer.status = CustomerStatus::Active;
+                cache.customers.insert(id, (tenant.clone(), customer));
+                cache.dirty.insert(id);
+                return Ok(());
+            }
+        }
+        self.flush()?;
         if self.write_customer(tenant, &customer, "active", true)? == 1 {
             return Ok(());
         }
@@ -1066,6 +1535,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 
     fn commit(self) -> Result<()> {
+        self.flush()?;
         self.conn.into_inner().commit()
     }
 }

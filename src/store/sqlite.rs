@@ -165,6 +165,20 @@ impl SqlBackend for SqliteBackend<'_> {
     fn commit(self) -> Result<()> {
         self.tx.commit().map_err(store_error)
     }
+
+    /// `BEGIN IMMEDIATE` makes this transaction the only writer: it numbers new customers
+    /// itself, as `AUTOINCREMENT` would (never reusing an id), and writes their rows at commit.
+    fn first_free_id(&mut self) -> Result<Option<i64>> {
+        self.tx
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'oneid_customers'), 0), \
+                 COALESCE((SELECT MAX(id) FROM oneid_customers), 0)) + 1",
+                [],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .map_err(store_error)
+    }
 }
 
 impl Store for SqliteStore {
