@@ -9,7 +9,8 @@
 //! with `N` customers holding a mobile, an email and a WeChat openid each (3N identity keys),
 //! then measured for: a resolve that hits an existing customer (1, 3 and 6 identities), one
 //! that creates a customer (1, 3 and 6 identities), one that merges two customers, a find by
-//! identity, and a batch of 100k requests.
+//! identity; and batches of 100k requests (people seen 2.5 times on average, and hits on
+//! the largest store), each planned in order and with parallel planning.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
@@ -150,18 +151,42 @@ fn bench_batch(c: &mut Criterion) {
             ResolveRequest::new(ids)
         })
         .collect();
-    group.bench_function("resolve_batch_100k", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut resolver = Resolver::new(MemoryStore::new());
-                let start = Instant::now();
-                black_box(resolver.resolve_batch(&t, &requests).expect("batch"));
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+    for parallel in [false, true] {
+        let name = if parallel {
+            "resolve_batch_100k_parallel_planning"
+        } else {
+            "resolve_batch_100k"
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut resolver = Resolver::new(MemoryStore::new()).with_parallel_planning(parallel);
+                    let start = Instant::now();
+                    black_box(resolver.resolve_batch(&t, &requests).expect("batch"));
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+
+    // 100k independent hits on a large store: what parallel planning is for.
+    let size = *sizes().last().expect("a size");
+    let mut resolver = prefilled(size);
+    let hits: Vec<_> = (0..N)
+        .map(|k| ResolveRequest::new(identities((k * 2_654_435_761) % size, 3)))
+        .collect();
+    for parallel in [false, true] {
+        resolver = resolver.with_parallel_planning(parallel);
+        let name = format!(
+            "hits_100k_on_{size}{}",
+            if parallel { "_parallel_planning" } else { "" }
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(resolver.resolve_batch(&t, &hits).expect("hits")))
+        });
+    }
     group.finish();
 }
 

@@ -1,7 +1,7 @@
 //! The main job: resolve a JSON Lines file of touchpoint records into customers.
 //!
 //! ```text
-//! cargo run --release --example resolve -- [FILE.jsonl] [--out clusters.jsonl] [--plain] [--quiet]
+//! cargo run --release --example resolve -- [FILE.jsonl] [--out clusters.jsonl] [--plain] [--parallel-planning] [--quiet]
 //! cargo run --release --features sqlite --example resolve -- FILE.jsonl --sqlite customers.db
 //! ```
 //!
@@ -20,6 +20,8 @@
 //! merges. `--plain` turns off limits, blocked values and quarantine (autoMerge stays on):
 //! plain connected components, for comparison with graph tools. `--sqlite DB` (with the
 //! `sqlite` feature) resolves into a SQLite database you keep, a batch per commit.
+//! `--parallel-planning` turns on `Resolver::with_parallel_planning` (slower here: parsing
+//! already keeps the other cores busy, and a person's records sit next to each other).
 
 use oneid::{
     CustomerId, CustomerPatch, IdentityInput, IdentitySettings, MemoryStore, RejectReason, ResolveRequest,
@@ -209,17 +211,20 @@ struct Args {
     out: Option<PathBuf>,
     sqlite: Option<PathBuf>,
     plain: bool,
+    parallel_planning: bool,
     quiet: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
     let (mut input, mut out, mut sqlite, mut plain, mut quiet) = (None, None, None, false, false);
+    let mut parallel_planning = false;
     while let Some(a) = args.next() {
         match a.to_str() {
             Some("--out") => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
             Some("--sqlite") => sqlite = Some(PathBuf::from(args.next().ok_or("--sqlite needs a path")?)),
             Some("--plain") => plain = true,
+            Some("--parallel-planning") => parallel_planning = true,
             Some("--quiet") => quiet = true,
             Some("-h" | "--help") => return Err(String::new()),
             Some(s) if s.starts_with("--") => return Err(format!("unknown option {s}")),
@@ -235,6 +240,7 @@ fn parse_args() -> Result<Args, String> {
         out,
         sqlite,
         plain,
+        parallel_planning,
         quiet,
     })
 }
@@ -319,7 +325,9 @@ fn main() {
             if !e.is_empty() {
                 eprintln!("error: {e}");
             }
-            eprintln!("usage: resolve [FILE.jsonl] [--out clusters.jsonl] [--sqlite DB] [--plain] [--quiet]");
+            eprintln!(
+                "usage: resolve [FILE.jsonl] [--out clusters.jsonl] [--sqlite DB] [--plain] [--parallel-planning] [--quiet]"
+            );
             std::process::exit(2);
         }
     };
@@ -331,7 +339,9 @@ fn main() {
     let result = match &args.sqlite {
         None => run(
             &args,
-            Resolver::new(MemoryStore::new()).with_default_settings(settings),
+            Resolver::new(MemoryStore::new())
+                .with_default_settings(settings)
+                .with_parallel_planning(args.parallel_planning),
         ),
         #[cfg(feature = "sqlite")]
         Some(path) => oneid::SqliteStore::open(path)

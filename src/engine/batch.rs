@@ -1,12 +1,13 @@
-//! Batch resolution: requests planned in parallel, applied in order.
+//! Batch resolution: requests prepared in parallel, applied in order.
 //!
-//! Planning (lookups, quarantine checks, limits, the target's new data) only reads, so on a
-//! store whose transactions allow parallel reads every request of a batch is first planned
-//! against the state the batch started from, on all cores. The plans are then applied in
-//! request order. A plan stays exactly what one-by-one resolution would plan as long as
-//! nothing it read has changed since the batch started: none of its identities was touched
-//! by an earlier request of the batch (linked, matched, or given quarantine evidence) and
-//! none of the customers its identities led to was written (a target or a merged customer).
+//! Planning (lookups, quarantine checks, limits, the target's new data) only reads. With
+//! parallel planning on and a store whose transactions allow parallel reads, every request
+//! that shares no identity with an earlier request of the batch is first planned against
+//! the state the batch started from, on all cores. The plans are then applied in request
+//! order. A plan stays exactly what one-by-one resolution would plan as long as nothing it
+//! read has changed since the batch started: none of its identities was touched by an
+//! earlier request of the batch (linked, matched, or given quarantine evidence) and none of
+//! the customers its identities led to was written (a target or a merged customer).
 //! Otherwise the request is planned again at its turn, against the current state.
 //!
 //! The dependency check works on hashes: a collision only makes a request be planned again,
@@ -39,9 +40,9 @@ enum Ahead {
     Again,
 }
 
-/// Resolves prepared requests in order inside one transaction, planning them in parallel
-/// first when the transaction allows it. Per-request input errors are returned in place;
-/// any other error aborts the batch.
+/// Resolves prepared requests in order inside one transaction, planning the independent
+/// ones in parallel first when asked to (`parallel`) and the transaction allows it.
+/// Per-request input errors are returned in place; any other error aborts the batch.
 pub(crate) fn resolve_in_order<T: Txn>(
     txn: &mut T,
     settings: &IdentitySettings,
@@ -49,6 +50,7 @@ pub(crate) fn resolve_in_order<T: Txn>(
     requests: &[ResolveRequest],
     prepared: Vec<Result<Prepared>>,
     times: &[DateTime<Utc>],
+    parallel: bool,
 ) -> Result<Vec<Result<Outcome>>> {
     use rayon::prelude::*;
     let hasher = foldhash::fast::RandomState::default();
@@ -58,7 +60,7 @@ pub(crate) fn resolve_in_order<T: Txn>(
     // Phase 1: plan, against the batch's starting state, every request that shares no
     // identity with an earlier request of the batch (the others would be planned in vain).
     let ahead: Vec<Result<Ahead>> = match txn.shared() {
-        Some(shared) if requests.len() > 1 => {
+        Some(shared) if parallel && requests.len() > 1 => {
             let keys: Vec<Option<Vec<u64>>> = prepared
                 .par_iter()
                 .with_min_len(256)

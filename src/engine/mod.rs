@@ -110,6 +110,7 @@ pub struct Resolver<S, C = SystemClock> {
     clock: C,
     default_settings: Arc<IdentitySettings>,
     tenant_settings: HashMap<TenantId, Arc<IdentitySettings>>,
+    parallel_planning: bool,
 }
 
 impl<S: std::fmt::Debug, C> std::fmt::Debug for Resolver<S, C> {
@@ -129,6 +130,7 @@ impl<S: Store> Resolver<S> {
             clock: SystemClock,
             default_settings: Arc::new(IdentitySettings::default()),
             tenant_settings: HashMap::new(),
+            parallel_planning: false,
         }
     }
 }
@@ -141,7 +143,22 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             clock,
             default_settings: self.default_settings,
             tenant_settings: self.tenant_settings,
+            parallel_planning: self.parallel_planning,
         }
+    }
+
+    /// Lets [`resolve_batch`](Self::resolve_batch) plan the requests of a batch that share no
+    /// identity with an earlier one in parallel, on stores that allow it (the memory store),
+    /// before applying them in order. Off by default.
+    ///
+    /// It pays when most requests of a batch are independent and the cores are otherwise
+    /// idle: on a 2-core machine, 100k hits on a store of 1M customers took 280–310 ms
+    /// instead of 370–400 ms. It costs when requests depend on each other or other work needs
+    /// the cores: the main-job example (parsing on the same cores, a person's records next to
+    /// each other) ran 11.5 s instead of 9.5 s. Outcomes are the same either way.
+    pub fn with_parallel_planning(mut self, on: bool) -> Self {
+        self.parallel_planning = on;
+        self
     }
 
     /// Sets the settings of tenants that have none of their own.
@@ -228,13 +245,14 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Resolves many requests in one store transaction, with exactly the outcomes that
     /// resolving them one by one in order would give.
     ///
-    /// Built for throughput on all cores: validation and normalization run in parallel, and
-    /// on a store whose transactions allow parallel reads ([`Txn::shared`], the memory store)
-    /// every request is also planned in parallel against the state the batch started from.
-    /// Plans are then applied in order; a request that shares an identity or a customer
-    /// with an earlier request of the batch (directly, or through the customers its
-    /// identities lead to) is planned again at its turn, so independent requests are
-    /// resolved in parallel and dependent ones in order.
+    /// Built for throughput: validation and normalization run in parallel on all cores.
+    /// With [`with_parallel_planning`](Self::with_parallel_planning), on a store whose
+    /// transactions allow parallel reads ([`Txn::shared`], the memory store), the requests
+    /// that share no identity with an earlier request of the batch are also planned in
+    /// parallel against the state the batch started from. Plans are then applied in order; a
+    /// request whose identities or customers an earlier request of the batch touched
+    /// (directly, or through the customers its identities lead to) is planned again at its
+    /// turn, so independent requests are resolved in parallel and dependent ones in order.
     ///
     /// The inner results are per request: an invalid request gets its error and writes
     /// nothing, the others go on. The outer error is a store failure, after which nothing of
@@ -275,7 +293,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 None => requests.iter().map(|r| resolve::prepare(&settings, r)).collect(),
             };
             let mut txn = self.store.begin()?;
-            let outcomes = batch::resolve_in_order(&mut txn, &settings, tenant, requests, prepared, &times)?;
+            let parallel = self.parallel_planning;
+            let outcomes =
+                batch::resolve_in_order(&mut txn, &settings, tenant, requests, prepared, &times, parallel)?;
             txn.commit()?;
             Ok(outcomes)
         })
