@@ -31,7 +31,6 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -186,20 +185,30 @@ fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Pairwise precision, recall and F1 of a clustering against truth labels (score.py).
+/// Lengths of the runs of equal values in a sorted slice.
+fn runs<T: PartialEq>(sorted: &[T]) -> impl Iterator<Item = u64> + '_ {
+    sorted.chunk_by(|a, b| a == b).map(|run| run.len() as u64)
+}
+
+/// Pairs among `n` records.
+fn pairs(n: u64) -> u64 {
+    n * n.saturating_sub(1) / 2
+}
+
+/// Pairwise precision, recall and F1 of a clustering against truth labels (as score.py
+/// computes them), counted on sorted copies rather than hash maps, to stay light.
 fn pairwise_scores(clusters: &[u64], truths: &[u32]) -> (f64, f64, f64) {
-    fn pairs<K>(counts: &HashMap<K, u64>) -> u64 {
-        counts.values().map(|n| n * (n - 1) / 2).sum()
-    }
-    let mut both: HashMap<(u64, u32), u64> = HashMap::default();
-    let mut pred: HashMap<u64, u64> = HashMap::default();
-    let mut act: HashMap<u32, u64> = HashMap::default();
-    for (&c, &t) in clusters.iter().zip(truths) {
-        *both.entry((c, t)).or_default() += 1;
-        *pred.entry(c).or_default() += 1;
-        *act.entry(t).or_default() += 1;
-    }
-    let (tp, pp, ap) = (pairs(&both), pairs(&pred), pairs(&act));
+    let mut both: Vec<(u64, u32)> = clusters.iter().copied().zip(truths.iter().copied()).collect();
+    both.sort_unstable();
+    let tp: u64 = runs(&both).map(pairs).sum();
+    drop(both);
+    let mut pred = clusters.to_vec();
+    pred.sort_unstable();
+    let pp: u64 = runs(&pred).map(pairs).sum();
+    drop(pred);
+    let mut act = truths.to_vec();
+    act.sort_unstable();
+    let ap: u64 = runs(&act).map(pairs).sum();
     let p = if pp == 0 { 1.0 } else { tp as f64 / pp as f64 };
     let r = if ap == 0 { 1.0 } else { tp as f64 / ap as f64 };
     let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
@@ -473,12 +482,12 @@ fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Bo
     let wall = started.elapsed().as_secs_f64();
     // Every live customer was the target of the record that created it, so the distinct
     // clusters are exactly the live customers.
-    let mut sizes: HashMap<u64, usize> = HashMap::default();
-    for c in &clusters {
-        *sizes.entry(*c).or_default() += 1;
-    }
-    let customers = sizes.len();
-    let largest = sizes.values().copied().max().unwrap_or(0);
+    let (customers, largest) = {
+        let mut sorted = clusters.clone();
+        sorted.sort_unstable();
+        runs(&sorted).fold((0, 0), |(n, max), run| (n + 1, max.max(run)))
+    };
+    let scores = (all_have_truth && !truths.is_empty()).then(|| pairwise_scores(&clusters, &truths));
 
     println!("input            {}", args.input.display());
     println!(
@@ -508,14 +517,14 @@ fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Bo
     );
     println!("wall seconds     {wall:.3}");
     println!("records/second   {:.0}", tally.records as f64 / wall);
-    if let Some(mib) = peak_memory_mib() {
-        println!("peak memory      {mib:.0} MiB");
-    }
-    if all_have_truth && !truths.is_empty() {
-        let (p, r, f1) = pairwise_scores(&clusters, &truths);
+    if let Some((p, r, f1)) = scores {
         println!("precision        {p:.6}");
         println!("recall           {r:.6}");
         println!("f1               {f1:.6}");
+    }
+    // Last, so that it covers everything the run did.
+    if let Some(mib) = peak_memory_mib() {
+        println!("peak memory      {mib:.0} MiB");
     }
     Ok(())
 }
