@@ -346,12 +346,18 @@ fn main() {
         IdentitySettings::default()
     };
     let result = match &args.sqlite {
-        None => run(
-            &args,
-            Resolver::new(MemoryStore::new())
-                .with_default_settings(settings)
-                .with_parallel_planning(args.parallel_planning),
-        ),
+        None => {
+            // Size the store for the file (records run about 250 bytes, with one new identity
+            // and half a new customer each), so its identity index never rehashes on the way.
+            let bytes = std::fs::metadata(&args.input).map_or(0, |m| m.len()) as usize;
+            let store = MemoryStore::with_capacity(bytes / 500, bytes / 200);
+            run(
+                &args,
+                Resolver::new(store)
+                    .with_default_settings(settings)
+                    .with_parallel_planning(args.parallel_planning),
+            )
+        }
         #[cfg(feature = "sqlite")]
         Some(path) => oneid::SqliteStore::open(path)
             .map_err(Into::into)

@@ -155,7 +155,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// idle: on a 2-core machine, 100k hits on a store of 1M customers took 285 ms instead
     /// of 440 ms. It costs when requests depend on each other or other work needs the cores:
     /// the main-job example (parsing on the same cores, a person's records next to each
-    /// other) ran 8.7–9.3 s instead of 7.6–8.1 s. Outcomes are the same either way.
+    /// other) ran 7.5 s instead of 7.2 s. Outcomes are the same either way.
     pub fn with_parallel_planning(mut self, on: bool) -> Self {
         self.parallel_planning = on;
         self
