@@ -8,8 +8,9 @@
 //!   unpacked into a [`Customer`] on read;
 //! - merge aliases are a union-find over slots (`parent`), with the business survivor always
 //!   the root: a merge points the merged slot at the target, and reads compress paths;
-//! - identities live in chunked entries of 40 bytes, found through a `hashbrown::HashTable`
-//!   of entry indices keyed by `(tenant, type, scope, value)` with foldhash. Types and scopes
+//! - identities live in chunked entries of 40 bytes, found through an index of entry numbers
+//!   keyed by the foldhash of `(tenant, type, scope, value)`, which keeps 32 bits of each
+//!   hash beside the entry number so a probe reads one cache line (`key_index`). Types and scopes
 //!   are interned and values packed into a text arena, so an identity costs no allocation of
 //!   its own. An entry records the slot it was linked to; its live owner is that slot's
 //!   union-find root, so a merge moves every identity at once without touching them;
@@ -22,6 +23,7 @@
 //!   references packed into a text arena.
 
 mod arena;
+mod key_index;
 mod packed;
 
 use super::{Lookup, Store, Txn};
@@ -31,7 +33,7 @@ use crate::model::{Customer, CustomerId, CustomerStatus, Identity, IdentityKey, 
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use arena::{Chunked, TextArena, TextRef};
 use chrono::{DateTime, Utc};
-use hashbrown::HashTable;
+use key_index::KeyIndex;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -180,9 +182,8 @@ pub struct MemoryStore {
     /// Union-find parent of each slot; atomics so reads through `&self` can compress paths.
     parent: Vec<AtomicU32>,
     entries: Chunked<Entry>,
-    /// `(entry, low 32 bits of its key's hash)`: rehashing and probing need not read the
-    /// entries (see `table_hash`).
-    index: HashTable<(u32, u32)>,
+    /// Entry numbers by key hash (see `key_index`).
+    index: KeyIndex,
     hasher: foldhash::fast::RandomState,
     /// Interned identity types and scopes.
     types: Vec<IdentityType>,
@@ -228,7 +229,7 @@ impl MemoryStore {
             slots: Chunked::default(),
             parent: Vec::new(),
             entries: Chunked::default(),
-            index: HashTable::new(),
+            index: KeyIndex::default(),
             hasher: foldhash::fast::RandomState::default(),
             types: Vec::new(),
             type_ix: FastMap::default(),
@@ -248,7 +249,7 @@ impl MemoryStore {
     pub fn with_capacity(customers: usize, identities: usize) -> Self {
         let mut s = Self::new();
         s.parent.reserve(customers);
-        s.index.reserve(identities, |&(_, h)| table_hash(h));
+        s.index.reserve(identities);
         s
     }
 
@@ -339,18 +340,14 @@ impl MemoryStore {
     fn find_hashed(&self, tenant: u32, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
         let ty = self.type_of(key.identity_type)?;
         let low = hash as u32;
-        self.index
-            .find(table_hash(low), |&(ix, h)| {
-                h == low && {
-                    let e = &self.entries[ix];
-                    e.tenant == tenant
-                        && e.ty == ty
-                        && !e.erased
-                        && self.values.get(e.value) == key.value
-                        && self.scope_of(e) == key.scope
-                }
-            })
-            .map(|&(ix, _)| ix)
+        self.index.find(low, |ix| {
+            let e = &self.entries[ix];
+            e.tenant == tenant
+                && e.ty == ty
+                && !e.erased
+                && self.values.get(e.value) == key.value
+                && self.scope_of(e) == key.scope
+        })
     }
 
     fn intern_type(&mut self, ty: &IdentityType) -> Result<u16> {
@@ -584,13 +581,6 @@ fn redacted(identity_type: &IdentityType) -> Identity {
     }
 }
 
-/// The index's hash of a key whose full hash has these low 32 bits. The index keeps only
-/// those bits, so it must hash from them alone; multiplying by an odd constant spreads them
-/// into the top bits, where hashbrown takes its 7-bit tags.
-fn table_hash(low: u32) -> u64 {
-    u64::from(low).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
 fn slot_id(slot: u32) -> CustomerId {
     CustomerId(u64::from(slot) + 1)
 }
@@ -758,6 +748,11 @@ impl Txn for MemoryTxn<'_> {
             return Err(Error::Store(format!("identity {identity} is already owned")));
         }
         let e = s.entries.next_index("identities")?;
+        if e > key_index::MAX_ENTRY {
+            return Err(Error::Store(
+                "the memory store holds at most 2^32 - 3 identity links".into(),
+            ));
+        }
         s.events.next_index("history events")?;
         let ty = s.intern_type(&identity.identity_type)?;
         let scope = identity.scope.as_ref().map_or(NONE, |sc| s.intern_scope(sc));
@@ -782,12 +777,8 @@ impl Txn for MemoryTxn<'_> {
             linked_event: NONE,
         });
         let low = hash as u32;
-        match previous.and_then(|p| s.index.find_mut(table_hash(low), |&(x, _)| x == p)) {
-            Some(in_index) => in_index.0 = e,
-            None => {
-                s.index
-                    .insert_unique(table_hash(low), (e, low), |&(_, h)| table_hash(h));
-            }
+        if !previous.is_some_and(|p| s.index.replace(low, p, e)) {
+            s.index.insert(low, e);
         }
         // Append the entry to the owner's ring: it becomes the new tail.
         let tail = s.slots[slot].ring;
@@ -917,9 +908,7 @@ impl Txn for MemoryTxn<'_> {
             }
             let hash = s.hash_key(t, s.key_of(&s.entries[e]));
             forgotten.insert(hash);
-            if let Ok(found) = s.index.find_entry(table_hash(hash as u32), |&(x, _)| x == e) {
-                found.remove();
-            }
+            s.index.remove(hash as u32, e);
             let entry = &mut s.entries[e];
             entry.erased = true;
             entry.scope = NONE;
@@ -940,10 +929,7 @@ impl Txn for MemoryTxn<'_> {
         for a in relieved {
             let found = s
                 .index
-                .find(table_hash(a as u32), |&(e, low)| {
-                    low == a as u32 && s.hash_key(t, s.key_of(&s.entries[e])) == a
-                })
-                .map(|&(e, _)| e);
+                .find(a as u32, |e| s.hash_key(t, s.key_of(&s.entries[e])) == a);
             if let Some(e) = found {
                 let entry = &mut s.entries[e];
                 entry.suspicion = entry.suspicion.saturating_sub(1);

@@ -1,0 +1,182 @@
+//! The identity index: from a key's hash to the entry that holds the key.
+//!
+//! Open addressing with linear probing over `(entry, low 32 bits of the key's hash)` pairs.
+//! A probe reads one cache line of pairs (a general-purpose table such as hashbrown reads its
+//! control bytes, then a bucket elsewhere: two cache misses per cold lookup), and the stored
+//! hash bits let a probe skip other keys' entries and let growth rehash without reading
+//! them. Removed keys leave tombstones, cleared when the table grows or is rebuilt.
+
+/// The position hash of a key whose full hash has these low 32 bits: multiplying by an odd
+/// constant spreads them into the top bits, where the position is taken.
+fn spread(low: u32) -> u64 {
+    u64::from(low).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+const EMPTY: u32 = u32::MAX;
+const TOMBSTONE: u32 = u32::MAX - 1;
+
+/// The largest entry number the index can hold (the two above are markers).
+pub(super) const MAX_ENTRY: u32 = u32::MAX - 2;
+
+#[derive(Default)]
+pub(super) struct KeyIndex {
+    /// `(entry, low hash)`; a power-of-two count of them, or none.
+    slots: Vec<(u32, u32)>,
+    /// Live keys.
+    live: usize,
+    /// Live keys and tombstones: what fills the probe sequences.
+    used: usize,
+}
+
+impl KeyIndex {
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn home(&self, low: u32) -> usize {
+        // The top bits of the spread hash, as many as the table has positions.
+        (spread(low) >> (64 - self.slots.len().trailing_zeros())) as usize
+    }
+
+    /// The slots a key with these hash bits may sit in, in probe order, up to the first empty.
+    fn probe(&self, low: u32) -> impl Iterator<Item = usize> + '_ {
+        let (mask, start) = if self.slots.is_empty() {
+            (0, 0)
+        } else {
+            (self.mask(), self.home(low))
+        };
+        let mut i = start;
+        let mut done = self.slots.is_empty();
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let at = i;
+            if self.slots[at].0 == EMPTY {
+                return None;
+            }
+            i = (i + 1) & mask;
+            // A table always keeps an empty slot, so the walk ends; this guards it anyway.
+            done = i == start;
+            Some(at)
+        })
+    }
+
+    /// The entry among those whose hash has these low bits that `is_key` accepts.
+    pub(super) fn find(&self, low: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.probe(low)
+            .map(|at| self.slots[at])
+            .find(|&(entry, h)| h == low && entry != TOMBSTONE && is_key(entry))
+            .map(|(entry, _)| entry)
+    }
+
+    /// Points the slot of `old` (an entry whose key hash has these low bits) at `new`;
+    /// `false` if `old` is not in the index.
+    pub(super) fn replace(&mut self, low: u32, old: u32, new: u32) -> bool {
+        let found = self.probe(low).find(|&at| self.slots[at] == (old, low));
+        match found {
+            Some(at) => {
+                self.slots[at].0 = new;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes `entry` (whose key hash has these low bits); `false` if it is not there.
+    pub(super) fn remove(&mut self, low: u32, entry: u32) -> bool {
+        let found = self.probe(low).find(|&at| self.slots[at] == (entry, low));
+        match found {
+            Some(at) => {
+                self.slots[at].0 = TOMBSTONE;
+                self.live -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds an entry whose key is not in the index yet.
+    pub(super) fn insert(&mut self, low: u32, entry: u32) {
+        debug_assert!(entry <= MAX_ENTRY);
+        self.reserve(1);
+        let mask = self.mask();
+        let mut at = self.home(low);
+        while self.slots[at].0 != EMPTY && self.slots[at].0 != TOMBSTONE {
+            at = (at + 1) & mask;
+        }
+        if self.slots[at].0 == EMPTY {
+            self.used += 1;
+        }
+        self.slots[at] = (entry, low);
+        self.live += 1;
+    }
+
+    /// Makes room for `more` keys without growing on the way (load at most 3/4).
+    pub(super) fn reserve(&mut self, more: usize) {
+        let needed = self.used + more;
+        if needed * 4 <= self.slots.len() * 3 {
+            return;
+        }
+        // Size for the live keys (tombstones go) with room for `more`.
+        let want = ((self.live + more) * 4 / 3 + 1).next_power_of_two().max(16);
+        let old = std::mem::replace(&mut self.slots, vec![(EMPTY, 0); want]);
+        self.used = 0;
+        self.live = 0;
+        for (entry, low) in old {
+            if entry != EMPTY && entry != TOMBSTONE {
+                self.insert_fresh(low, entry);
+            }
+        }
+    }
+
+    /// Inserts into a table known to have room and no tombstones.
+    fn insert_fresh(&mut self, low: u32, entry: u32) {
+        let mask = self.mask();
+        let mut at = self.home(low);
+        while self.slots[at].0 != EMPTY {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = (entry, low);
+        self.used += 1;
+        self.live += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_replaces_and_removes_through_growth_and_collisions() {
+        let mut index = KeyIndex::default();
+        assert_eq!(index.find(7, |_| true), None);
+        // Many keys share low bits (as colliding hashes would): the predicate tells them apart.
+        for e in 0..5_000u32 {
+            index.insert(e % 97, e);
+        }
+        for e in 0..5_000u32 {
+            assert_eq!(index.find(e % 97, |x| x == e), Some(e));
+        }
+        assert_eq!(index.find(3, |x| x == 4), None);
+        assert!(index.replace(5, 5, 9_000));
+        assert_eq!(index.find(5, |x| x == 9_000), Some(9_000));
+        assert_eq!(index.find(5, |x| x == 5), None);
+        assert!(!index.replace(5, 5, 1));
+        for e in (0..5_000u32).filter(|e| e % 2 == 0 && *e != 5) {
+            assert!(index.remove(e % 97, e));
+        }
+        assert!(!index.remove(0, 0));
+        for e in 0..5_000u32 {
+            let expected = (e % 2 == 1 && e != 5).then_some(e);
+            assert_eq!(index.find(e % 97, |x| x == e), expected, "entry {e}");
+        }
+        // Tombstones are reused and cleared by growth.
+        for e in 10_000..30_000u32 {
+            index.insert(e, e);
+        }
+        assert_eq!(index.find(10_001, |x| x == 10_001), Some(10_001));
+        assert_eq!(index.find(99 % 97, |x| x == 99), Some(99));
+        assert_eq!(index.live, 2_499 + 1 + 20_000);
+    }
+}
