@@ -272,8 +272,7 @@ struct Tally {
 struct Collected {
     tally: Tally,
     targets: Vec<CustomerId>,
-    record_ids: String,
-    record_id_ends: Vec<usize>,
+    record_ids: PackedStrings,
     truth_ids: Interner,
     truths: Vec<u32>,
     all_have_truth: bool,
@@ -309,8 +308,7 @@ impl Collected {
             }
             self.targets
                 .push(outcome.customer.expect("a resolve always has a target"));
-            self.record_ids.push_str(&record_id);
-            self.record_id_ends.push(self.record_ids.len());
+            self.record_ids.push(&record_id);
             match truth {
                 Some(t) => {
                     self.truths.push(self.truth_ids.intern(&t));
@@ -318,12 +316,6 @@ impl Collected {
                 None => self.all_have_truth = false,
             }
         }
-    }
-
-    /// The id of the `i`-th resolved record.
-    fn record_id(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.record_id_ends[i - 1] };
-        &self.record_ids[start..self.record_id_ends[i]]
     }
 }
 
@@ -374,43 +366,50 @@ fn main() {
     }
 }
 
-/// Numbers for strings (truth labels): the strings packed in one buffer, a table of indices.
+/// Strings packed into one buffer, numbered in the order they were pushed: one allocation
+/// for millions of record ids or labels instead of one each.
 #[derive(Default)]
-struct Interner {
+struct PackedStrings {
     text: String,
     ends: Vec<usize>,
+}
+
+impl PackedStrings {
+    /// Appends a string; returns its number.
+    fn push(&mut self, s: &str) -> usize {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        self.ends.len() - 1
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// Numbers for strings (truth labels): each distinct string packed once, found by hash.
+#[derive(Default)]
+struct Interner {
+    strings: PackedStrings,
     table: hashbrown::HashTable<u32>,
     hasher: foldhash::fast::RandomState,
 }
 
 impl Interner {
-    fn get(&self, ix: u32) -> &str {
-        let ix = ix as usize;
-        let start = if ix == 0 { 0 } else { self.ends[ix - 1] };
-        &self.text[start..self.ends[ix]]
-    }
-
     fn intern(&mut self, s: &str) -> u32 {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(s);
-        if let Some(&ix) = self.table.find(hash, |&ix| self.get(ix) == s) {
-            return ix;
-        }
-        let ix = self.ends.len() as u32;
-        self.text.push_str(s);
-        self.ends.push(self.text.len());
         let Self {
+            strings,
             table,
             hasher,
-            text,
-            ends,
-            ..
         } = self;
-        table.insert_unique(hash, ix, |&i| {
-            let i = i as usize;
-            let start = if i == 0 { 0 } else { ends[i - 1] };
-            hasher.hash_one(&text[start..ends[i]])
-        });
+        if let Some(&ix) = table.find(hash, |&ix| strings.get(ix as usize) == s) {
+            return ix;
+        }
+        let ix = strings.push(s) as u32;
+        table.insert_unique(hash, ix, |&i| hasher.hash_one(strings.get(i as usize)));
         ix
     }
 }
@@ -474,7 +473,7 @@ fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Bo
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
         for (i, cluster) in clusters.iter().enumerate() {
             out.write_all(b"{\"record_id\":")?;
-            serde_json::to_writer(&mut out, collected.record_id(i))?;
+            serde_json::to_writer(&mut out, collected.record_ids.get(i))?;
             writeln!(out, ",\"cluster\":{cluster}}}")?;
         }
         out.flush()?;

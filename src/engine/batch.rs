@@ -99,7 +99,9 @@ pub(crate) fn resolve_in_order<T: Txn>(
         _ => prepared.into_iter().map(|p| p.map(Ahead::Prepared)).collect(),
     };
 
-    // Phase 2: apply in order, planning again whatever an earlier request changed.
+    // Phase 2: apply in order, planning again whatever an earlier request changed. What the
+    // requests touch is only tracked when some plan was made ahead and may have gone stale.
+    let track = ahead.iter().any(|a| matches!(a, Ok(Ahead::Planned { .. })));
     let mut touched_keys: FastSet<u64> = FastSet::default();
     let mut touched_customers: FastSet<CustomerId> = FastSet::default();
     let mut outcomes = Vec::with_capacity(requests.len());
@@ -120,32 +122,32 @@ pub(crate) fn resolve_in_order<T: Txn>(
                     operation: Operation::Resolve,
                     reference: request.cause.as_deref().map(Arc::from),
                 };
-                let result = resolve::apply(txn, tenant, plan, &cause);
-                (keys, result)
+                (keys, resolve::apply(txn, tenant, plan, &cause))
             }
-            Ahead::Planned { .. } | Ahead::Again => {
-                // Planned too early (something it read has changed), or planning failed:
-                // plan again, now, in order.
-                match resolve::prepare(settings, request) {
+            // Planned too early (something it read has changed) or planning failed: prepare
+            // again, and plan now, in order, like one prepared only.
+            stale => {
+                let prepared = match stale {
+                    Ahead::Prepared(p) => Ok(p),
+                    _ => resolve::prepare(settings, request),
+                };
+                match prepared {
                     Err(e) => (Vec::new(), Err(e)),
                     Ok(p) => {
-                        let keys = key_hashes(&p);
+                        let keys = if track { key_hashes(&p) } else { Vec::new() };
                         let result = resolve_one(txn, settings, tenant, request, p, *at, Operation::Resolve);
                         (keys, result)
                     }
                 }
             }
-            Ahead::Prepared(p) => {
-                let keys = key_hashes(&p);
-                let result = resolve_one(txn, settings, tenant, request, p, *at, Operation::Resolve);
-                (keys, result)
-            }
         };
         match result {
             Ok(outcome) => {
-                touched_keys.extend(keys);
-                touched_customers.extend(outcome.customer);
-                touched_customers.extend(outcome.merged.iter().copied());
+                if track {
+                    touched_keys.extend(keys);
+                    touched_customers.extend(outcome.customer);
+                    touched_customers.extend(outcome.merged.iter().copied());
+                }
                 outcomes.push(Ok(outcome));
             }
             // Only input errors are per request; anything else is the store's.

@@ -399,7 +399,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     let mut links = 0;
     for (i, identity) in identities.iter().enumerate() {
         match owners[i] {
-            Some(o) if Some(o) == target_id => {}
+            // The target's (matched) or another's (merged or rejected below).
             Some(_) => {}
             None => {
                 if let Some(limit) = settings.limit(&identity.identity_type) {
@@ -479,6 +479,8 @@ pub(crate) fn plan<T: Txn + ?Sized>(
 
     // Step 8: the target's new data (only copied when something changes).
     let mut changed = Vec::new();
+    // When no field changes, new links still change when it was last updated.
+    let unchanged = if links == 0 { Write::Nothing } else { Write::Touch };
     let customer = match target {
         Target::New => {
             let mut c = Customer::new(CustomerId(0), at);
@@ -487,20 +489,13 @@ pub(crate) fn plan<T: Txn + ?Sized>(
             Write::Put(c)
         }
         // Nothing to compare: the customer need not be read.
-        Target::Existing(_) if merges.is_empty() && request.patch.is_empty() => {
-            if links == 0 {
-                Write::Nothing
-            } else {
-                Write::Touch
-            }
-        }
+        Target::Existing(_) if merges.is_empty() && request.patch.is_empty() => unchanged,
         Target::Existing(id) => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
             if merges.is_empty() {
                 changed = patch_changes(settings, &current, &request.patch);
                 if changed.is_empty() {
-                    // New links change only when it was last updated.
-                    if links == 0 { Write::Nothing } else { Write::Touch }
+                    unchanged
                 } else {
                     let mut c = current.into_owned();
                     apply_patch(settings, &mut c, &request.patch);

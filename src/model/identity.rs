@@ -42,9 +42,7 @@ impl IdentityType {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
 
-impl IdentityType {
     /// Like [`IdentityType::new`], but equal names share one string: stores then compare
     /// types by pointer, and resolving a type no settings rule names allocates nothing.
     /// Up to 1,024 distinct names are shared; more are allocated each time.
