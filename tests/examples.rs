@@ -1,26 +1,79 @@
-//! Every example runs as a test (in the style of csv's `tests/tests.rs`): `cargo run --quiet
-//! --example NAME` must succeed and print what it promises. Examples assert their own
+//! Every example runs as a test (in the style of csv's `tests/tests.rs`): built once with this
+//! test's features, each must succeed and print what it promises. Examples assert their own
 //! documented behaviour as they run, so a passing run is most of the check; the lines below
 //! make sure each one also printed its story.
 //!
 //! A new example is one line in the `examples!` table; `every_example_is_run` fails until it
 //! is there.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
-/// Runs `cargo run --quiet --example NAME -- ARGS` in this crate.
-fn cargo_run_example(name: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", name, "--"])
+/// The crate features this test binary was built with. Examples are built with the same ones,
+/// so `--sqlite` works wherever its test runs.
+fn features() -> String {
+    let mut on = Vec::new();
+    if cfg!(feature = "sqlite") {
+        on.push("sqlite");
+    }
+    if cfg!(feature = "postgres") {
+        on.push("postgres");
+    }
+    on.join(",")
+}
+
+/// Every example's executable, built once by one `cargo build --examples`.
+///
+/// Each test used to `cargo run` its example. Concurrent `cargo run`s relink
+/// `target/debug/examples/NAME` after their build, and a run with other features swapped the
+/// binary under a test about to start it (CI once ran the memory-only build with `--sqlite`).
+/// Built once, the binaries are never touched again while the tests run.
+fn example_binaries() -> &'static HashMap<String, PathBuf> {
+    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let output = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--examples", "--message-format=json"])
+            .args(["--features", &features()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo build --examples failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut binaries = HashMap::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let message: serde_json::Value = serde_json::from_str(line).expect("cargo prints JSON");
+            let is_example = message["target"]["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k == "example"));
+            if let (true, Some(executable)) = (is_example, message["executable"].as_str()) {
+                let name = message["target"]["name"].as_str().expect("a target has a name");
+                binaries.insert(name.to_string(), PathBuf::from(executable));
+            }
+        }
+        binaries
+    })
+}
+
+/// Runs example `name` with `args`, from this crate's directory.
+fn example_output(name: &str, args: &[&str]) -> Output {
+    let binary = example_binaries()
+        .get(name)
+        .unwrap_or_else(|| panic!("cargo built no example {name}"));
+    Command::new(binary)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .expect("cargo runs")
+        .expect("the example starts")
 }
 
 /// Runs an example, asserts that it succeeded, and returns its standard output.
 fn run_example(name: &str, args: &[&str]) -> String {
-    let output = cargo_run_example(name, args);
+    let output = example_output(name, args);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -95,7 +148,8 @@ fn every_example_is_run() {
     let mut missing = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
+        // An example is a file `NAME.rs` or a directory `NAME/` with a `main.rs`.
+        if path.extension().is_some_and(|e| e == "rs") || path.join("main.rs").is_file() {
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             if !EXAMPLES.contains(&name.as_str()) {
                 missing.push(name);
@@ -141,7 +195,7 @@ fn resolve_sample() {
 
 #[test]
 fn resolve_rejects_bad_arguments() {
-    let output = cargo_run_example("resolve", &["--frobnicate"]);
+    let output = example_output("resolve", &["--frobnicate"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option --frobnicate"));
 }
@@ -154,22 +208,7 @@ fn resolve_into_sqlite() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "--quiet",
-            "--features",
-            "sqlite",
-            "--example",
-            "resolve",
-            "--",
-            "--quiet",
-            "--sqlite",
-        ])
-        .arg(&db)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+    let output = example_output("resolve", &["--quiet", "--sqlite", db.to_str().unwrap()]);
     assert!(
         output.status.success(),
         "{}",
