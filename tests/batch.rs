@@ -160,8 +160,11 @@ proptest! {
         requests in prop::collection::vec(wide_request(), 200..1200),
         splits in prop::collection::vec(any::<usize>(), 0..3),
     ) {
-        // Parallel planning: the mode whose bookkeeping can go wrong.
-        check_batches_equal_one_by_one(&requests, &splits, IdentitySettings::default(), true)?;
+        // Parallel planning, whose bookkeeping can go wrong, and planning in order, where
+        // batches this large are prepared on a thread of their own while they are applied.
+        for parallel in [true, false] {
+            check_batches_equal_one_by_one(&requests, &splits, IdentitySettings::default(), parallel)?;
+        }
     }
 }
 

@@ -48,19 +48,19 @@ pub(crate) fn resolve_in_order<T: Txn>(
     settings: &IdentitySettings,
     tenant: &TenantId,
     requests: &[ResolveRequest],
-    prepared: Vec<Result<Prepared>>,
+    prepared: impl IntoIterator<Item = Result<Prepared>>,
     times: &[DateTime<Utc>],
     parallel: bool,
 ) -> Result<Vec<Result<Outcome>>> {
     use rayon::prelude::*;
     let hasher = foldhash::fast::RandomState::default();
-    let key_hashes =
-        |p: &Prepared| -> Vec<u64> { p.identities.iter().map(|i| hasher.hash_one(i.key())).collect() };
 
     // Phase 1: plan, against the batch's starting state, every request that shares no
     // identity with an earlier request of the batch (the others would be planned in vain).
-    let ahead: Vec<Result<Ahead>> = match txn.shared() {
+    match txn.shared() {
         Some(shared) if parallel && requests.len() > 1 => {
+            let prepared: Vec<Result<Prepared>> = prepared.into_iter().collect();
+            let key_hashes = |p: &Prepared| key_hashes(&hasher, p);
             let keys: Vec<Option<Vec<u64>>> = prepared
                 .par_iter()
                 .with_min_len(256)
@@ -76,7 +76,7 @@ pub(crate) fn resolve_in_order<T: Txn>(
                     fresh
                 })
                 .collect();
-            prepared
+            let ahead = prepared
                 .into_par_iter()
                 .zip(keys)
                 .zip(independent)
@@ -94,14 +94,37 @@ pub(crate) fn resolve_in_order<T: Txn>(
                         _ => Ahead::Prepared(prepared),
                     })
                 })
-                .collect()
+                .collect::<Vec<Result<Ahead>>>();
+            let track = ahead.iter().any(|a| matches!(a, Ok(Ahead::Planned { .. })));
+            apply_in_order(txn, settings, tenant, requests, ahead, times, track, &hasher)
         }
-        _ => prepared.into_iter().map(|p| p.map(Ahead::Prepared)).collect(),
-    };
+        // Nothing planned ahead: each request is planned at its turn, as its preparation
+        // arrives (the caller may still be preparing later ones).
+        _ => {
+            let ahead = prepared.into_iter().map(|p| p.map(Ahead::Prepared));
+            apply_in_order(txn, settings, tenant, requests, ahead, times, false, &hasher)
+        }
+    }
+}
 
-    // Phase 2: apply in order, planning again whatever an earlier request changed. What the
-    // requests touch is only tracked when some plan was made ahead and may have gone stale.
-    let track = ahead.iter().any(|a| matches!(a, Ok(Ahead::Planned { .. })));
+fn key_hashes(hasher: &foldhash::fast::RandomState, p: &Prepared) -> Vec<u64> {
+    p.identities.iter().map(|i| hasher.hash_one(i.key())).collect()
+}
+
+/// Phase 2: applies in order, planning again whatever an earlier request changed. What the
+/// requests touch is only tracked (`track`) when some plan was made ahead and may have gone
+/// stale.
+#[allow(clippy::too_many_arguments)]
+fn apply_in_order<T: Txn>(
+    txn: &mut T,
+    settings: &IdentitySettings,
+    tenant: &TenantId,
+    requests: &[ResolveRequest],
+    ahead: impl IntoIterator<Item = Result<Ahead>>,
+    times: &[DateTime<Utc>],
+    track: bool,
+    hasher: &foldhash::fast::RandomState,
+) -> Result<Vec<Result<Outcome>>> {
     let mut touched_keys: FastSet<u64> = FastSet::default();
     let mut touched_customers: FastSet<CustomerId> = FastSet::default();
     let mut outcomes = Vec::with_capacity(requests.len());
@@ -134,7 +157,7 @@ pub(crate) fn resolve_in_order<T: Txn>(
                 match prepared {
                     Err(e) => (Vec::new(), Err(e)),
                     Ok(p) => {
-                        let keys = if track { key_hashes(&p) } else { Vec::new() };
+                        let keys = if track { key_hashes(hasher, &p) } else { Vec::new() };
                         let result = resolve_one(txn, settings, tenant, request, p, *at, Operation::Resolve);
                         (keys, result)
                     }

@@ -55,7 +55,7 @@ pub(crate) fn verified_rule_allows(
 /// What a never-clearing patch would change on `current`, without copying anything.
 /// Whether a patch value is a blank the sources send for "no value" (`""`): a resolve's
 /// patch never clears, so a blank is ignored like an absent key (002).
-fn blank_field(value: &FieldValue) -> bool {
+pub(crate) fn blank_field(value: &FieldValue) -> bool {
     matches!(value, FieldValue::Text(s) if s.is_empty())
 }
 

@@ -27,6 +27,14 @@ use crate::store::{Store, Txn};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Batches of at least this many requests, planned in order, are prepared on a thread of
+/// their own while they are planned and applied (below, a thread costs more than it saves).
+const STREAM_PREPARATION_FROM: usize = 512;
+/// Requests prepared per message to the planning thread.
+const PREPARATION_BLOCK: usize = 128;
+/// Prepared blocks that may wait for the planning thread.
+const PREPARED_BLOCKS_AHEAD: usize = 8;
+
 /// Runs a whole store operation again while it hits transient conflicts with concurrent
 /// writers (PostgreSQL serialization failures, identities claimed at the same moment), with
 /// a growing pause, up to a bound; then gives up with [`Error::Contention`].
@@ -151,12 +159,11 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// identity with an earlier one in parallel, on stores that allow it (the memory store),
     /// before applying them in order. Off by default.
     ///
-    /// It pays when most requests of a batch are independent and the cores are otherwise
-    /// idle: on a 2-core machine, 100k hits on a store of 1M customers took 232 ms instead
-    /// of 307 ms. It costs when requests depend on each other or other work needs the cores:
-    /// 100k requests of 40k people took 241 ms instead of 199 ms, and the main-job example
-    /// (parsing on the same cores, a person's records next to each other) ran 7.5–8.2 s
-    /// instead of about 7.3 s. Outcomes are the same either way.
+    /// It can pay when most requests of a batch are independent, planning dominates and
+    /// several cores are idle. On a 2-core machine it did not: planned in order (preparation
+    /// then runs beside the planning), 100k hits on a store of 1M customers took 161–164 ms
+    /// against 211–214 ms, 100k requests of 40k people 135–159 ms against 300–319 ms, and
+    /// the main-job example was slower too. Outcomes are the same either way.
     pub fn with_parallel_planning(mut self, on: bool) -> Self {
         self.parallel_planning = on;
         self
@@ -246,8 +253,10 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Resolves many requests in one store transaction, with exactly the outcomes that
     /// resolving them one by one in order would give.
     ///
-    /// Built for throughput: validation and normalization run in parallel on all cores.
-    /// With [`with_parallel_planning`](Self::with_parallel_planning), on a store whose
+    /// Built for throughput: validation and normalization run beside the planning, on a
+    /// thread of their own for a large batch (512 requests or more) planned in order, on
+    /// all cores before the planning otherwise. With
+    /// [`with_parallel_planning`](Self::with_parallel_planning), on a store whose
     /// transactions allow parallel reads ([`Txn::shared`], the memory store), the requests
     /// that share no identity with an earlier request of the batch are also planned in
     /// parallel against the state the batch started from. Plans are then applied in order; a
@@ -280,23 +289,38 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let settings = self.settings_arc(tenant);
         // Read the clock in request order, as one-by-one resolution would.
         let times: Vec<_> = requests.iter().map(|r| self.event_time(r)).collect();
-        let mut prepared: Option<Vec<Result<resolve::Prepared>>> = Some(
-            requests
-                .par_iter()
-                .with_min_len(256)
-                .map(|r| resolve::prepare(&settings, r))
-                .collect(),
-        );
+        let parallel = self.parallel_planning;
         retry(|| {
-            // The first attempt uses the parallel preparation; a retry prepares again.
-            let prepared = match prepared.take() {
-                Some(p) => p,
-                None => requests.iter().map(|r| resolve::prepare(&settings, r)).collect(),
-            };
             let mut txn = self.store.begin()?;
-            let parallel = self.parallel_planning;
-            let outcomes =
-                batch::resolve_in_order(&mut txn, &settings, tenant, requests, prepared, &times, parallel)?;
+            let outcomes = if parallel || requests.len() < STREAM_PREPARATION_FROM {
+                let prepared: Vec<_> = requests
+                    .par_iter()
+                    .with_min_len(256)
+                    .map(|r| resolve::prepare(&settings, r))
+                    .collect();
+                batch::resolve_in_order(&mut txn, &settings, tenant, requests, prepared, &times, parallel)?
+            } else {
+                // Planned in order: a thread of its own prepares the requests a block at a
+                // time while this one plans and applies those already prepared, so neither
+                // waits for the other (preparing all first left this thread idle meanwhile).
+                std::thread::scope(|scope| {
+                    let (blocks, prepared) = std::sync::mpsc::sync_channel(PREPARED_BLOCKS_AHEAD);
+                    let settings = &settings;
+                    scope.spawn(move || {
+                        for block in requests.chunks(PREPARATION_BLOCK) {
+                            let block: Vec<_> = block.iter().map(|r| resolve::prepare(settings, r)).collect();
+                            // A closed channel means the batch failed: stop.
+                            if blocks.send(block).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    // `prepared` is dropped when this returns, early or not, which stops the
+                    // preparing thread before the scope waits for it.
+                    let prepared = prepared.into_iter().flatten();
+                    batch::resolve_in_order(&mut txn, settings, tenant, requests, prepared, &times, false)
+                })?
+            };
             txn.commit()?;
             Ok(outcomes)
         })
@@ -317,7 +341,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// for a merged one; `None` if the id was never assigned in this tenant. Cheaper than
     /// [`get`](Self::get) when only the id is needed.
     pub fn canonical_id(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
-        Ok(self.store.begin()?.customer(tenant, id)?.map(|c| c.id))
+        self.store.begin()?.canonical_id(tenant, id)
     }
 
     /// Plain create (001 `customer/add`, 002 `POST customers`, 003 `addCustomer`): the

@@ -5,13 +5,13 @@
 //! dry run is a plan that is never applied. [`apply`] then performs the plan's writes; every
 //! check that can fail has already passed.
 
-use super::fields::{apply_patch, patch_changes, reconcile};
+use super::fields::{apply_patch, blank_field, patch_changes, reconcile};
 use super::outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
 use crate::error::{Error, InvalidIdentityReason, Result};
 use crate::history::Cause;
 use crate::model::{
-    Customer, CustomerId, Field, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy,
-    ResolveRequest, TargetStrategy, TenantId, is_valid_type,
+    Customer, CustomerId, CustomerPatch, Field, Identity, IdentityInput, IdentityKey, IdentityType,
+    PriorityStrategy, ResolveRequest, TargetStrategy, TenantId, is_valid_type,
 };
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
@@ -43,7 +43,10 @@ pub(crate) fn normalize_one(
         value: input.identity_value.clone(),
         reason,
     };
-    if !is_valid_type(&input.identity_type) {
+    let rule = settings.rule(&input.identity_type);
+    // A type a rule names is valid (rules are built from valid types); others are checked.
+    let named = rule.ty.as_str() == input.identity_type;
+    if !named && !is_valid_type(&input.identity_type) {
         return Err(invalid(InvalidIdentityReason::BadType));
     }
     if let Some(name) = &input.identity_name {
@@ -59,11 +62,10 @@ pub(crate) fn normalize_one(
         }
         Some(s) => Some(Arc::<str>::from(s.as_str())),
     };
-    let rule = settings.rule(&input.identity_type);
-    let identity_type = if rule.ty.as_str() == input.identity_type {
+    let identity_type = if named {
         rule.ty.clone()
     } else {
-        IdentityType::interned(&input.identity_type).ok_or_else(|| invalid(InvalidIdentityReason::BadType))?
+        IdentityType::new(&input.identity_type).ok_or_else(|| invalid(InvalidIdentityReason::BadType))?
     };
     let make = |value: &str| Identity {
         identity_type: identity_type.clone(),
@@ -135,8 +137,12 @@ pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest) -> 
         }
     }
     if request.options.identity_priority_strategy == PriorityStrategy::System {
-        // Stable: equal ranks (and unranked types) keep request order.
-        identities.sort_by_key(|i| settings.rank(&i.identity_type).unwrap_or(usize::MAX));
+        // Stable: equal ranks (and unranked types) keep request order. Most requests come
+        // in order already (or hold one identity), and checking is cheaper than sorting.
+        let rank = |i: &Identity| settings.rank(&i.identity_type).unwrap_or(usize::MAX);
+        if !identities.is_sorted_by_key(rank) {
+            identities.sort_by_key(rank);
+        }
     }
     if request.options.match_by_fields {
         for (field, ty) in [
@@ -410,7 +416,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
                     let count = first.iter().count() + same.count();
                     if count >= limit as usize {
                         let with = first.expect("limit >= 1 so count >= 1");
-                        fates[i] = Fate::Rejected(RejectReason::Conflict { with, limit });
+                        fates[i] = Fate::Rejected(Box::new(RejectReason::Conflict { with, limit }));
                         continue;
                     }
                     target_limited.push(identity.clone());
@@ -471,7 +477,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
                 fates[i] = if merges.contains(&o) {
                     Fate::Merged
                 } else {
-                    Fate::Rejected(RejectReason::OwnedByOther { owner: o })
+                    Fate::Rejected(Box::new(RejectReason::OwnedByOther { owner: o }))
                 };
             }
         }
@@ -490,6 +496,15 @@ pub(crate) fn plan<T: Txn + ?Sized>(
         }
         // Nothing to compare: the customer need not be read.
         Target::Existing(_) if merges.is_empty() && request.patch.is_empty() => unchanged,
+        // Fields only, each already the customer's (the usual repeat visit): nothing
+        // changes, which the store can tell without the customer being read.
+        Target::Existing(id)
+            if merges.is_empty()
+                && only_fields(&request.patch)
+                && txn.holds_fields(tenant, id, &request.patch.fields)? == Some(true) =>
+        {
+            unchanged
+        }
         Target::Existing(id) => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
             if merges.is_empty() {
@@ -531,7 +546,10 @@ pub(crate) fn plan<T: Txn + ?Sized>(
                 Fate::Matched => matched.push(identity),
                 Fate::Linked => linked.push(identity),
                 Fate::Merged => {}
-                Fate::Rejected(reason) => rejected.push(Rejection { identity, reason }),
+                Fate::Rejected(reason) => rejected.push(Rejection {
+                    identity,
+                    reason: *reason,
+                }),
             }
         }
         (matched, linked)
@@ -576,8 +594,18 @@ enum Fate {
     Linked,
     /// Comes with a customer merged into the target.
     Merged,
-    /// Not the target's, for this reason.
-    Rejected(RejectReason),
+    /// Not the target's, for this reason (boxed: rare, and it keeps the per-identity
+    /// scratch list small enough to copy cheaply).
+    Rejected(Box<RejectReason>),
+}
+
+/// Whether a patch sets fields only, none of them blank: then it changes nothing exactly
+/// when the customer already holds every one of its fields (see `patch_changes`).
+fn only_fields(patch: &CustomerPatch) -> bool {
+    patch.attrs.is_empty()
+        && patch.tags.is_empty()
+        && patch.groups.is_empty()
+        && !patch.fields.iter().any(|(_, value)| blank_field(value))
 }
 
 /// Drops repeated entries, keeping the first of each (lists are a handful long).

@@ -279,6 +279,11 @@ pub(crate) fn format_timestamp(t: &DateTime<Utc>) -> String {
 /// `YYYY-MM-DD` taken as midnight UTC.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
+    utc_seconds(s).or_else(|| parse_any_spelling(s))
+}
+
+/// [`parse_timestamp`] of a trimmed string, through chrono's parsers.
+fn parse_any_spelling(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -292,6 +297,33 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
+}
+
+/// The spelling exports use most, `YYYY-MM-DDTHH:MM:SSZ`, read directly (chrono's general
+/// parser costs several times more); `None` for anything else, which chrono's parsers then
+/// read, leap seconds included.
+fn utc_seconds(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    Some(
+        date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?
+            .and_utc(),
+    )
 }
 
 fn parse_bool(v: &serde_json::Value) -> Option<bool> {
@@ -523,6 +555,35 @@ impl FromIterator<(Field, FieldValue)> for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_direct_reading_of_utc_seconds_agrees_with_chrono() {
+        for s in [
+            "2024-03-28T13:09:34Z",
+            "2024-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-12-31T23:59:59Z",
+            "2024-06-30T23:59:60Z",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:60:00Z",
+            "0000-01-01T00:00:00Z",
+            "2024-1a-01T00:00:00Z",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T00:00:00z",
+        ] {
+            // Read directly or not, what chrono's parsers read.
+            assert_eq!(parse_timestamp(s), parse_any_spelling(s), "{s}");
+        }
+        assert!(
+            utc_seconds("2024-03-28T13:09:34Z").is_some(),
+            "the usual spelling is read directly"
+        );
+        assert!(
+            utc_seconds("2024-06-30T23:59:60Z").is_none(),
+            "leap seconds are chrono's"
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -12,10 +12,20 @@ use std::sync::Arc;
 /// The type of an identity: a built-in (`mobile`, `email`, `wechat`, `wechat-unionid`) or a
 /// custom type matching `[a-z0-9][a-z0-9_-]{0,31}` (e.g. `idcard`, `member-id`).
 ///
-/// Cheap to clone (shared string).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct IdentityType(Arc<str>);
+/// Free to clone: the first 1,024 distinct names a process uses are kept for its lifetime
+/// (at most 32 KiB), and every type of such a name points at the one kept copy, so a clone
+/// copies a pointer and touches no reference count that other threads also touch. Further
+/// names are shared strings.
+#[derive(Clone)]
+pub struct IdentityType(Name);
+
+#[derive(Clone)]
+enum Name {
+    /// One of the names kept for the life of the process.
+    Kept(&'static str),
+    /// A name beyond those.
+    Shared(Arc<str>),
+}
 
 impl IdentityType {
     /// Mobile phone number.
@@ -27,6 +37,14 @@ impl IdentityType {
     /// WeChat unionid (spans the accounts of one WeChat open platform).
     pub const WECHAT_UNIONID: &'static str = "wechat-unionid";
 
+    /// The type's name.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Name::Kept(s) => s,
+            Name::Shared(s) => s,
+        }
+    }
+
     /// Validates a type name; `None` if it does not match `[a-z0-9][a-z0-9_-]{0,31}`.
     ///
     /// ```
@@ -35,58 +53,83 @@ impl IdentityType {
     /// assert!(IdentityType::new("Member ID").is_none());
     /// ```
     pub fn new(name: &str) -> Option<Self> {
-        is_valid_type(name).then(|| Self(Arc::from(name)))
-    }
-
-    /// The type's name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Like [`IdentityType::new`], but equal names share one string: stores then compare
-    /// types by pointer, and resolving a type no settings rule names allocates nothing.
-    /// Up to 1,024 distinct names are shared; more are allocated each time.
-    pub(crate) fn interned(name: &str) -> Option<Self> {
+        // A valid name is returned as its kept copy (kept now if there is room), or else as
+        // a shared string. Equal kept names are one pointer, which stores and settings
+        // compare first.
         use std::cell::RefCell;
         use std::sync::RwLock;
-        const MAX_SHARED: usize = 1024;
-        static SHARED: RwLock<Vec<IdentityType>> = RwLock::new(Vec::new());
+        const MAX_KEPT: usize = 1024;
+        static KEPT: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
         thread_local! {
-            // This thread's copy of the shared names it used, read without locking.
-            static LOCAL: RefCell<Vec<IdentityType>> = const { RefCell::new(Vec::new()) };
+            // This thread's copy of the kept names it used, read without locking.
+            static LOCAL: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
         }
         if !is_valid_type(name) {
             return None;
         }
-        let local = LOCAL.with_borrow(|l| l.iter().find(|t| t.as_str() == name).cloned());
-        if local.is_some() {
-            return local;
+        let kept = |s: &'static str| Some(Self(Name::Kept(s)));
+        if let Some(s) = LOCAL.with_borrow(|l| l.iter().find(|&&s| s == name).copied()) {
+            return kept(s);
         }
-        let shared = {
-            let read = SHARED.read().unwrap_or_else(|e| e.into_inner());
-            read.iter().find(|t| t.as_str() == name).cloned()
+        let found = {
+            let read = KEPT.read().unwrap_or_else(|e| e.into_inner());
+            read.iter().find(|&&s| s == name).copied()
         };
-        let ty = match shared {
-            Some(t) => t,
+        let s = match found {
+            Some(s) => s,
             None => {
-                let mut write = SHARED.write().unwrap_or_else(|e| e.into_inner());
-                match write.iter().find(|t| t.as_str() == name) {
-                    Some(t) => t.clone(),
-                    None if write.len() < MAX_SHARED => {
-                        let t = Self(Arc::from(name));
-                        write.push(t.clone());
-                        t
+                let mut write = KEPT.write().unwrap_or_else(|e| e.into_inner());
+                match write.iter().find(|&&s| s == name) {
+                    Some(&s) => s,
+                    None if write.len() < MAX_KEPT => {
+                        // Bounded: at most 1,024 names of at most 32 bytes.
+                        let s: &'static str = Box::leak(name.into());
+                        write.push(s);
+                        s
                     }
-                    None => return Some(Self(Arc::from(name))),
+                    None => return Some(Self(Name::Shared(Arc::from(name)))),
                 }
             }
         };
         LOCAL.with_borrow_mut(|l| {
             if l.len() < 64 {
-                l.push(ty.clone());
+                l.push(s);
             }
         });
-        Some(ty)
+        kept(s)
+    }
+}
+
+impl PartialEq for IdentityType {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.as_str(), other.as_str());
+        std::ptr::eq(a, b) || a == b
+    }
+}
+
+impl Eq for IdentityType {}
+
+impl std::hash::Hash for IdentityType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for IdentityType {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for IdentityType {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Serialize for IdentityType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -103,20 +146,20 @@ pub(crate) fn is_valid_type(name: &str) -> bool {
 
 impl fmt::Debug for IdentityType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for IdentityType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl std::ops::Deref for IdentityType {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -232,5 +275,29 @@ impl fmt::Display for IdentityKey<'_> {
             Some(scope) => write!(f, "{}@{} {}", self.identity_type, scope, self.value),
             None => write!(f, "{} {}", self.identity_type, self.value),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn kept_and_shared_names_compare_hash_and_order_as_their_text() {
+        let kept = IdentityType::new("member-id").unwrap();
+        let again = IdentityType::new("member-id").unwrap();
+        assert!(std::ptr::eq(kept.as_str(), again.as_str()), "one kept copy");
+        let shared = IdentityType(Name::Shared(Arc::from("member-id")));
+        let hasher = std::hash::RandomState::new();
+        assert_eq!(kept, shared);
+        assert_eq!(hasher.hash_one(&kept), hasher.hash_one(&shared));
+        assert_eq!(hasher.hash_one(&kept), hasher.hash_one("member-id"));
+        let other = IdentityType(Name::Shared(Arc::from("mobile")));
+        assert_ne!(kept, other);
+        assert!(kept < other);
+        assert_eq!(serde_json::to_string(&shared).unwrap(), r#""member-id""#);
+        assert_eq!(format!("{kept} {shared:?}"), r#"member-id "member-id""#);
+        assert!(IdentityType::new("Member ID").is_none());
     }
 }

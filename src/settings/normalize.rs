@@ -54,10 +54,17 @@ impl Normalizer for Email {
         let raw = raw.trim();
         match raw.split_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
-                if raw.chars().any(char::is_whitespace) {
+                let ascii = raw.is_ascii();
+                // The same test as `char::is_whitespace`, a byte at a time for ASCII.
+                let whitespace = if ascii {
+                    raw.bytes().any(|b| matches!(b, b' ' | b'\t'..=b'\r'))
+                } else {
+                    raw.chars().any(char::is_whitespace)
+                };
+                if whitespace {
                     return Err("email must not contain whitespace".into());
                 }
-                if raw.is_ascii() {
+                if ascii {
                     let start = out.len();
                     out.push_str(raw);
                     out[start..].make_ascii_lowercase();
@@ -176,6 +183,20 @@ mod tests {
         assert_eq!(run(&Email, " Ünï@Example.com").unwrap(), "ünï@example.com");
         for bad in ["jane", "@x.com", "jane@", "a@b@c", "a b@c.com"] {
             assert!(run(&Email, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_whitespace_is_char_whitespace_for_ascii_and_beyond() {
+        for c in (0u8..=0x7f)
+            .map(char::from)
+            .chain(['\u{85}', '\u{a0}', '\u{3000}', 'é'])
+        {
+            if c == '@' {
+                continue;
+            }
+            let value = format!("a{c}b@x.cn");
+            assert_eq!(run(&Email, &value).is_err(), c.is_whitespace(), "{c:?}");
         }
     }
 }

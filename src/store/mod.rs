@@ -29,7 +29,7 @@ pub use sqlite::{SqliteBackend, SqliteStore};
 
 use crate::error::Result;
 use crate::history::{Cause, HistoryEvent};
-use crate::model::{Customer, CustomerId, Identity, IdentityKey, TenantId};
+use crate::model::{Customer, CustomerId, Fields, Identity, IdentityKey, TenantId};
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
@@ -88,6 +88,24 @@ pub trait Txn {
     /// The customer an id leads to after following merges: a live or a deleted customer, or
     /// `None` if the id was never assigned in this tenant.
     fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>>;
+
+    /// Whether the customer an id leads to (as [`customer`](Self::customer) finds it) holds
+    /// every one of `fields` with that very value; `None` if the id was never assigned. A
+    /// resolve whose patch changes nothing asks this instead of reading the customer. The
+    /// default reads the customer; stores that keep customers packed compare the bytes.
+    fn holds_fields(&self, tenant: &TenantId, id: CustomerId, fields: &Fields) -> Result<Option<bool>> {
+        Ok(self.customer(tenant, id)?.map(|c| {
+            fields
+                .iter()
+                .all(|(field, value)| c.fields.get(field) == Some(value))
+        }))
+    }
+
+    /// The id [`customer`](Self::customer) would return, without reading the customer's
+    /// data. The default reads the customer; stores that can follow merges by id override it.
+    fn canonical_id(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        Ok(self.customer(tenant, id)?.map(|c| c.id))
+    }
 
     /// The identities a customer (after following merges) holds, in link order.
     fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>>;

@@ -93,25 +93,7 @@ pub(super) fn unpack(bytes: Option<&[u8]>) -> Data {
     let mut pairs = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
         let field = Field::ALL[usize::from(r.byte())];
-        let value = match r.byte() {
-            TEXT => FieldValue::Text(r.text().into()),
-            DECIMAL => FieldValue::Decimal(r.text().into()),
-            BOOL => FieldValue::Bool(r.byte() != 0),
-            INT => FieldValue::Int(i64::from_le_bytes(r.array())),
-            DATE => FieldValue::Date(
-                NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes(r.array()))
-                    .expect("a packed date is valid"),
-            ),
-            TIMESTAMP => {
-                let secs = i64::from_le_bytes(r.array());
-                let nanos = u32::from_le_bytes(r.array());
-                FieldValue::Timestamp(
-                    DateTime::from_timestamp(secs, nanos).expect("a packed instant is valid"),
-                )
-            }
-            tag => unreachable!("unknown packed field tag {tag}"),
-        };
-        pairs.push((field, value));
+        pairs.push((field, r.value().to_value()));
     }
     // Packed in field order, so the set builds without reordering.
     let mut data = Data {
@@ -127,6 +109,82 @@ pub(super) fn unpack(bytes: Option<&[u8]>) -> Data {
         data.groups = groups;
     }
     data
+}
+
+/// Whether every field of `fields` is packed in `bytes` with that very value, read from the
+/// bytes without unpacking (a resolve whose patch changes nothing asks this).
+pub(super) fn holds(bytes: Option<&[u8]>, fields: &Fields) -> bool {
+    let mut wanted = fields.iter().peekable();
+    if wanted.peek().is_none() {
+        return true;
+    }
+    let Some(bytes) = bytes else {
+        return false;
+    };
+    let mut r = Reader { bytes, at: 0 };
+    for _ in 0..r.byte() {
+        let Some(&(field, value)) = wanted.peek() else {
+            return true;
+        };
+        let packed_field = r.byte();
+        let packed = r.value();
+        // Both lists are in field order: a wanted field the bytes passed is missing.
+        if packed_field > field as u8 {
+            return false;
+        }
+        if packed_field == field as u8 {
+            if !packed.is(value) {
+                return false;
+            }
+            wanted.next();
+        }
+    }
+    wanted.peek().is_none()
+}
+
+/// A packed field value, borrowed from the bytes.
+enum Packed<'a> {
+    Text(&'a [u8]),
+    Decimal(&'a [u8]),
+    Bool(bool),
+    Int(i64),
+    Date(i32),
+    Timestamp(i64, u32),
+}
+
+impl Packed<'_> {
+    /// The value it packs.
+    fn to_value(&self) -> FieldValue {
+        let text = |b| std::str::from_utf8(b).expect("packed texts are UTF-8");
+        match *self {
+            Packed::Text(b) => FieldValue::Text(text(b).into()),
+            Packed::Decimal(b) => FieldValue::Decimal(text(b).into()),
+            Packed::Bool(b) => FieldValue::Bool(b),
+            Packed::Int(i) => FieldValue::Int(i),
+            Packed::Date(days) => {
+                FieldValue::Date(NaiveDate::from_num_days_from_ce_opt(days).expect("a packed date is valid"))
+            }
+            Packed::Timestamp(secs, nanos) => FieldValue::Timestamp(
+                DateTime::from_timestamp(secs, nanos).expect("a packed instant is valid"),
+            ),
+        }
+    }
+
+    /// Whether it packs `value` (packing is exact, so equal bytes are equal values).
+    fn is(&self, value: &FieldValue) -> bool {
+        match (self, value) {
+            (Packed::Text(b), FieldValue::Text(s)) | (Packed::Decimal(b), FieldValue::Decimal(s)) => {
+                *b == s.as_bytes()
+            }
+            (Packed::Bool(a), FieldValue::Bool(b)) => a == b,
+            (Packed::Int(a), FieldValue::Int(b)) => a == b,
+            (Packed::Date(days), FieldValue::Date(d)) => *days == d.num_days_from_ce(),
+            (Packed::Timestamp(secs, nanos), FieldValue::Timestamp(t)) => {
+                *secs == t.timestamp() && *nanos == t.timestamp_subsec_nanos()
+            }
+            _ => false,
+        }
+    }
 }
 
 struct Reader<'a> {
@@ -145,7 +203,22 @@ impl<'a> Reader<'a> {
         self.bytes[self.at - N..self.at].try_into().expect("N bytes")
     }
 
-    fn text(&mut self) -> &'a str {
+    /// The next value, its kind tag first.
+    fn value(&mut self) -> Packed<'a> {
+        match self.byte() {
+            TEXT => Packed::Text(self.text_bytes()),
+            DECIMAL => Packed::Decimal(self.text_bytes()),
+            BOOL => Packed::Bool(self.byte() != 0),
+            INT => Packed::Int(i64::from_le_bytes(self.array())),
+            DATE => Packed::Date(i32::from_le_bytes(self.array())),
+            TIMESTAMP => {
+                Packed::Timestamp(i64::from_le_bytes(self.array()), u32::from_le_bytes(self.array()))
+            }
+            tag => unreachable!("unknown packed field tag {tag}"),
+        }
+    }
+
+    fn text_bytes(&mut self) -> &'a [u8] {
         let mut len = 0usize;
         let mut shift = 0;
         loop {
@@ -157,7 +230,7 @@ impl<'a> Reader<'a> {
             shift += 7;
         }
         self.at += len;
-        std::str::from_utf8(&self.bytes[self.at - len..self.at]).expect("packed texts are UTF-8")
+        &self.bytes[self.at - len..self.at]
     }
 }
 
@@ -220,6 +293,43 @@ mod tests {
         assert_eq!(data.attrs.keys().collect::<Vec<_>>(), ["z-first", "a-second"]);
         assert_eq!(data.tags, tags);
         assert_eq!(data.groups, groups);
+
+        // `holds` reads the same answer from the bytes as comparing the unpacked fields.
+        for (field, value) in fields.iter() {
+            let mut one = Fields::new();
+            one.set(field, value.clone()).unwrap();
+            assert!(holds(Some(&packed), &one), "{field:?}");
+            let other = match value {
+                FieldValue::Text(s) => {
+                    // As long, one character other (field rules limit lengths).
+                    let mut t = s.to_string();
+                    t.pop();
+                    t.push('Z');
+                    FieldValue::Text(t.into())
+                }
+                FieldValue::Decimal(_) => FieldValue::Decimal("0.01".into()),
+                FieldValue::Bool(b) => FieldValue::Bool(!b),
+                FieldValue::Int(i) => FieldValue::Int(i - 1),
+                FieldValue::Date(d) => FieldValue::Date(d.succ_opt().unwrap()),
+                FieldValue::Timestamp(t) => FieldValue::Timestamp(*t + chrono::Duration::nanoseconds(1)),
+            };
+            let mut changed = fields.clone();
+            changed.set(field, other).unwrap();
+            assert!(!holds(Some(&packed), &changed), "{field:?} changed");
+        }
+        assert!(holds(Some(&packed), &fields));
+        assert!(holds(Some(&packed), &Fields::new()));
+        assert!(holds(None, &Fields::new()));
+        assert!(!holds(None, &fields));
+        let mut missing = Fields::new();
+        missing.set(Field::City, FieldValue::Text("深圳".into())).unwrap();
+        assert!(!holds(Some(&packed), &missing), "a field the customer lacks");
+        let mut more = fields.clone();
+        more.set(Field::City, FieldValue::Text("深圳".into())).unwrap();
+        assert!(
+            !holds(Some(&packed), &more),
+            "one field more than the customer has"
+        );
 
         let only_fields = pack(&fields, &IndexMap::new(), &[], &[]).unwrap();
         assert_eq!(unpack(Some(&only_fields)).fields, fields);
