@@ -1,0 +1,155 @@
+//! The reader thread: reads the file in newline-aligned chunks and parses each, one chunk
+//! ahead of the resolver. Spent chunks come back to it to be parsed into again.
+
+use crate::packed::{PackedOptions, PackedStrings};
+use crate::record::{parse_into, record_id};
+use oneid::ResolveRequest;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+/// Records are read and parsed in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// One parsed chunk: the requests, and their record ids and truth labels.
+#[derive(Default)]
+pub struct Chunk {
+    pub requests: Vec<ResolveRequest>,
+    /// One per request (also its cause), packed for the collector to read in one sweep.
+    pub record_ids: PackedStrings,
+    /// One per request.
+    pub truths: PackedOptions,
+    /// Lines that could not be parsed: (line number, error).
+    pub bad_lines: Vec<(usize, String)>,
+}
+
+/// The reader's ends: the parsed chunks, in file order (or the error that stopped it), and
+/// where to send them back once they are spent.
+pub type ReaderEnds = (mpsc::Receiver<std::io::Result<Chunk>>, mpsc::Sender<Chunk>);
+
+/// Starts the reader thread on a file.
+pub fn spawn_reader(path: PathBuf) -> std::io::Result<ReaderEnds> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let (spent_tx, spent_rx) = mpsc::channel();
+    std::thread::Builder::new().name("reader".into()).spawn(move || {
+        if let Err(e) = read(path, &tx, spent_rx) {
+            let _ = tx.send(Err(e));
+        }
+    })?;
+    Ok((rx, spent_tx))
+}
+
+fn read(
+    path: PathBuf,
+    tx: &mpsc::SyncSender<std::io::Result<Chunk>>,
+    spent: mpsc::Receiver<Chunk>,
+) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(&path)?;
+    let mut spent_chunks = Vec::new();
+    // One buffer for the whole file: each chunk is read in after the partial line the last
+    // one left, without zeroing the space first.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut line_no = 1;
+    loop {
+        buf.reserve(CHUNK_BYTES);
+        let n = (&mut file).take(CHUNK_BYTES as u64).read_to_end(&mut buf)?;
+        let eof = n == 0;
+        let cut = if eof {
+            buf.len()
+        } else {
+            memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1)
+        };
+        if cut > 0 {
+            // A spent chunk if one has come back.
+            spent_chunks.extend(spent.try_iter());
+            let mut chunk = spent_chunks.pop().unwrap_or_default();
+            line_no += parse_chunk(&buf[..cut], line_no, &mut chunk);
+            if tx.send(Ok(chunk)).is_err() {
+                return Ok(());
+            }
+            buf.drain(..cut);
+        }
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+/// Parses a chunk of whole lines into `chunk`, over what it held before (its requests are
+/// rewritten in place, their strings reused: no allocation for them, and no freeing on another
+/// thread, which costs mimalloc more). Returns how many lines the chunk held. Blank lines are
+/// skipped (but counted).
+fn parse_chunk(bytes: &[u8], first_line: usize, chunk: &mut Chunk) -> usize {
+    chunk.record_ids.clear();
+    chunk.truths.clear();
+    chunk.bad_lines.clear();
+    let mut lines = 0;
+    let mut records = 0;
+    for line in Lines(bytes) {
+        let line_no = first_line + lines;
+        lines += 1;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        if records == chunk.requests.len() {
+            chunk.requests.push(ResolveRequest::default());
+        }
+        let request = &mut chunk.requests[records];
+        match parse_into(line, request) {
+            Ok(truth) => {
+                chunk.record_ids.push(record_id(request));
+                chunk.truths.push(truth.as_deref());
+                records += 1;
+            }
+            // The half-written request is the next line's to rewrite.
+            Err(e) => chunk.bad_lines.push((line_no, e)),
+        }
+    }
+    chunk.requests.truncate(records);
+    lines
+}
+
+/// The lines of a chunk: the pieces between newlines, and after the last one if anything
+/// follows it.
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr::memchr(b'\n', self.0) {
+            Some(i) => (&self.0[..i], &self.0[i + 1..]),
+            None => (self.0, &[][..]),
+        };
+        self.0 = rest;
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lines;
+
+    #[test]
+    fn lines_split_as_before() {
+        for bytes in [
+            &b""[..],
+            b"a",
+            b"a\n",
+            b"a\nb",
+            b"\n",
+            b"\n\n",
+            b"a\n\nb\n",
+            b"\r\n x\r\n",
+        ] {
+            let mut before: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            if bytes.last() == Some(&b'\n') || bytes.is_empty() {
+                before.pop();
+            }
+            assert_eq!(Lines(bytes).collect::<Vec<_>>(), before, "{bytes:?}");
+        }
+    }
+}
