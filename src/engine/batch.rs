@@ -17,23 +17,22 @@ use super::outcome::Outcome;
 use super::resolve::{self, Plan, Prepared};
 use super::resolve_one;
 use crate::error::{Error, Result};
-use crate::history::{Cause, Operation};
+use crate::history::Operation;
 use crate::model::{CustomerId, ResolveRequest, TenantId};
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 
 /// What phase 1 left for a request's turn.
-// Nearly every request is `Planned`; boxing the plan would only add an allocation each.
-#[allow(clippy::large_enum_variant)]
 enum Ahead {
     /// A plan made against the batch's starting state, with the hashes of the request's
-    /// identity keys. (A failed plan is always made again: what it read is unknown.)
-    Planned { keys: Vec<u64>, plan: Plan },
+    /// identity keys. (A failed plan is always made again: what it read is unknown.) Boxed:
+    /// a plan is hundreds of bytes, which every request planned in order, holding none,
+    /// would otherwise copy from step to step of the pipeline.
+    Planned { keys: Vec<u64>, plan: Box<Plan> },
     /// Prepared only: to be planned at its turn.
     Prepared(Prepared),
     /// Planning failed: to be prepared and planned again at its turn.
@@ -87,7 +86,10 @@ pub(crate) fn resolve_in_order<T: Txn>(
                     Ok(match keys {
                         Some(keys) if independent => {
                             match resolve::plan(shared, settings, tenant, request, prepared, *at) {
-                                Ok(plan) => Ahead::Planned { keys, plan },
+                                Ok(plan) => Ahead::Planned {
+                                    keys,
+                                    plan: Box::new(plan),
+                                },
                                 Err(_) => Ahead::Again,
                             }
                         }
@@ -141,11 +143,10 @@ fn apply_in_order<T: Txn>(
                 if !keys.iter().any(|k| touched_keys.contains(k))
                     && !plan.read.iter().any(|c| touched_customers.contains(c)) =>
             {
-                let cause = Cause {
-                    operation: Operation::Resolve,
-                    reference: request.cause.as_deref().map(Arc::from),
-                };
-                (keys, resolve::apply(txn, tenant, plan, &cause))
+                (
+                    keys,
+                    resolve::apply(txn, tenant, *plan, Operation::Resolve, request.cause.as_deref()),
+                )
             }
             // Planned too early (something it read has changed) or planning failed: prepare
             // again, and plan now, in order, like one prepared only.

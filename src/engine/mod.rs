@@ -17,7 +17,7 @@ pub use outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::history::{Cause, HistoryEvent, Operation};
+use crate::history::{HistoryEvent, Operation};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, Field, Identity, IdentityInput, IdentityType, PriorityStrategy,
     ResolveOptions, ResolveRequest, TargetStrategy, TenantId,
@@ -74,11 +74,7 @@ pub(crate) fn resolve_one<T: Txn>(
     operation: Operation,
 ) -> Result<Outcome> {
     let plan = resolve::plan(txn, settings, tenant, request, prepared, at)?;
-    let cause = Cause {
-        operation,
-        reference: request.cause.as_deref().map(Arc::from),
-    };
-    resolve::apply(txn, tenant, plan, &cause)
+    resolve::apply(txn, tenant, plan, operation, request.cause.as_deref())
 }
 
 /// Which contact fields a plain create uses as its identity list.

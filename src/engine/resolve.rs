@@ -8,7 +8,7 @@
 use super::fields::{apply_patch, blank_field, patch_changes, reconcile};
 use super::outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
 use crate::error::{Error, InvalidIdentityReason, Result};
-use crate::history::Cause;
+use crate::history::{Cause, Operation};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, Field, Identity, IdentityInput, IdentityKey, IdentityType,
     PriorityStrategy, ResolveRequest, TargetStrategy, TenantId, is_valid_type,
@@ -74,7 +74,7 @@ pub(crate) fn normalize_one(
         identity_name: input.identity_name.as_deref().map(Arc::from),
     };
     // Placeholders are checked as sent first: `null` is blocked, not an invalid email.
-    let raw = input.identity_value.trim();
+    let raw = crate::settings::normalize::trim(&input.identity_value);
     if settings.rule_blocks(rule, raw) {
         return Ok(Err(make(raw)));
     }
@@ -622,7 +622,16 @@ fn dedup(mut changed: Vec<ChangedField>) -> Vec<ChangedField> {
 }
 
 /// Performs a plan's writes. Nothing here can fail for a reason the plan could have seen.
-pub(crate) fn apply<T: Txn>(txn: &mut T, tenant: &TenantId, plan: Plan, cause: &Cause) -> Result<Outcome> {
+///
+/// `operation` and `reference` make the [`Cause`] kept in history, built only when a
+/// history event is written (a create, a link, a merge): the usual hit allocates none.
+pub(crate) fn apply<T: Txn>(
+    txn: &mut T,
+    tenant: &TenantId,
+    plan: Plan,
+    operation: Operation,
+    reference: Option<&str>,
+) -> Result<Outcome> {
     let Plan {
         read: _,
         target,
@@ -631,18 +640,25 @@ pub(crate) fn apply<T: Txn>(txn: &mut T, tenant: &TenantId, plan: Plan, cause: &
         mut outcome,
         at,
     } = plan;
+    let cause = std::cell::OnceCell::new();
+    let cause = || {
+        cause.get_or_init(|| Cause {
+            operation,
+            reference: reference.map(Arc::from),
+        })
+    };
     for (suspect, conflicting) in &evidence {
         txn.add_suspicion(tenant, suspect.key(), conflicting.key())?;
     }
     let id = match target {
         Target::Existing(id) => id,
-        Target::New => txn.create_customer(tenant, at, cause)?,
+        Target::New => txn.create_customer(tenant, at, cause())?,
     };
     for identity in &outcome.linked {
-        txn.link(tenant, id, identity, at, cause)?;
+        txn.link(tenant, id, identity, at, cause())?;
     }
     for &m in &outcome.merged {
-        txn.merge(tenant, m, id, at, cause)?;
+        txn.merge(tenant, m, id, at, cause())?;
     }
     match customer {
         Write::Nothing => {}

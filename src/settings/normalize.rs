@@ -34,13 +34,22 @@ pub trait Normalizer: Debug + Send + Sync {
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String>;
 }
 
+/// `s.trim()`, without decoding characters in the usual case of a value that starts and ends
+/// with a visible ASCII character (and so has nothing to trim).
+pub(crate) fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// The default for types without a normalizer of their own: trims surrounding whitespace.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Trim;
 
 impl Normalizer for Trim {
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
-        out.push_str(raw.trim());
+        out.push_str(trim(raw));
         Ok(())
     }
 }
@@ -51,7 +60,7 @@ pub struct Email;
 
 impl Normalizer for Email {
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
-        let raw = raw.trim();
+        let raw = trim(raw);
         match raw.split_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
                 let ascii = raw.is_ascii();
@@ -95,7 +104,7 @@ pub struct Mobile;
 
 impl Normalizer for Mobile {
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
-        let raw = raw.trim();
+        let raw = trim(raw);
         let (plus, body) = match raw.strip_prefix('+') {
             Some(rest) => (true, rest),
             None => (false, raw),
@@ -175,6 +184,43 @@ mod tests {
         assert!(run(&Mobile, "1234567890123456").is_err());
         assert!(run(&Mobile, "++8613800138000").is_err());
         assert!(run(&Mobile, "").is_err());
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        let samples = [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            " a ",
+            "\ta\n",
+            "ab",
+            "a b",
+            "\u{3000}a",
+            "a\u{3000}",
+            "é",
+            " é ",
+            "\u{85}x",
+            "x\u{a0}",
+            "~",
+            "\u{7f}a",
+            "a\u{1c}",
+        ];
+        for s in samples {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+        for c in (0u8..=0x7f).map(char::from) {
+            for s in [
+                format!("{c}"),
+                format!("{c}x{c}"),
+                format!("x{c}"),
+                format!("{c}x"),
+            ] {
+                assert_eq!(trim(&s), s.trim(), "{s:?}");
+            }
+        }
     }
 
     #[test]
