@@ -70,8 +70,6 @@ impl KeyIndex {
             .map(|(entry, _)| entry)
     }
 
-    /// Points the slot of `old` (an entry whose key hash has these low bits) at `new`;
-    /// `false` if `old` is not in the index.
     /// Loads the slot a lookup of `low` reads first, so that the cache line is on its way.
     pub(super) fn touch(&self, low: u32) {
         if !self.slots.is_empty() {
@@ -79,6 +77,8 @@ impl KeyIndex {
         }
     }
 
+    /// Points the slot of `old` (an entry whose key hash has these low bits) at `new`;
+    /// `false` if `old` is not in the index.
     pub(super) fn replace(&mut self, low: u32, old: u32, new: u32) -> bool {
         let found = self.probe(low).find(|&at| self.slots[at] == (old, low));
         match found {
