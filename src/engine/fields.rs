@@ -52,7 +52,6 @@ pub(crate) fn verified_rule_allows(
     !(lowering && contact_unchanged(settings, current, patch, contact))
 }
 
-/// What a never-clearing patch would change on `current`, without copying anything.
 /// Whether a patch value is a blank the sources send for "no value" (`""`): a resolve's
 /// patch never clears, so a blank is ignored like an absent key (002).
 pub(crate) fn blank_field(value: &FieldValue) -> bool {
@@ -63,6 +62,7 @@ fn blank_attr(attr: &crate::model::ExtAttr) -> bool {
     attr.value.as_str() == Some("")
 }
 
+/// What a never-clearing patch would change on `current`, without copying anything.
 pub(crate) fn patch_changes(
     settings: &IdentitySettings,
     current: &Customer,
@@ -93,13 +93,18 @@ pub(crate) fn patch_changes(
 
 /// Applies a never-clearing patch in place (blanks are ignored, see `blank_field`).
 pub(crate) fn apply_patch(settings: &IdentitySettings, target: &mut Customer, patch: &CustomerPatch) {
+    // Values the target already holds are left as they are, not copied over themselves:
+    // a patch usually repeats most of what it sets.
     for (field, value) in patch.fields.iter() {
-        if !blank_field(value) && verified_rule_allows(settings, target, patch, field, value) {
+        if !blank_field(value)
+            && target.fields.get(field) != Some(value)
+            && verified_rule_allows(settings, target, patch, field, value)
+        {
             target.fields.insert_unchecked(field, value.clone());
         }
     }
     for (key, attr) in &patch.attrs {
-        if !blank_attr(attr) {
+        if !blank_attr(attr) && target.attrs.get(key) != Some(attr) {
             target.attrs.insert(key.clone(), attr.clone());
         }
     }

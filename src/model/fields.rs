@@ -500,6 +500,7 @@ impl Fields {
         Self(pairs)
     }
 
+    /// Sets a field whose value the caller has type-checked; returns the previous value.
     pub(crate) fn insert_unchecked(&mut self, field: Field, value: FieldValue) -> Option<FieldValue> {
         match self.0.binary_search_by_key(&field, |(f, _)| *f) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
