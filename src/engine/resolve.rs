@@ -43,12 +43,12 @@ pub(crate) fn normalize_one(
         value: input.identity_value.clone(),
         reason,
     };
-    let rule = settings.rule(&input.identity_type);
     // A type a rule names is valid (rules are built from valid types); others are checked.
-    let named = rule.ty.as_str() == input.identity_type;
-    if !named && !is_valid_type(&input.identity_type) {
+    let named = settings.named_rule(&input.identity_type);
+    if named.is_none() && !is_valid_type(&input.identity_type) {
         return Err(invalid(InvalidIdentityReason::BadType));
     }
+    let rule = named.unwrap_or(settings.default_rule());
     if let Some(name) = &input.identity_name {
         let chars = name.chars().count();
         if chars > MAX_NAME_CHARS {
@@ -62,10 +62,11 @@ pub(crate) fn normalize_one(
         }
         Some(s) => Some(Arc::<str>::from(s.as_str())),
     };
-    let identity_type = if named {
-        rule.ty.clone()
-    } else {
-        IdentityType::new(&input.identity_type).ok_or_else(|| invalid(InvalidIdentityReason::BadType))?
+    let identity_type = match named {
+        Some(rule) => rule.ty.clone(),
+        None => {
+            IdentityType::new(&input.identity_type).ok_or_else(|| invalid(InvalidIdentityReason::BadType))?
+        }
     };
     let make = |value: &str| Identity {
         identity_type: identity_type.clone(),

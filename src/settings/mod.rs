@@ -271,13 +271,23 @@ impl IdentitySettings {
             .map_or(MergeRule::KeepTarget, |(_, r)| *r)
     }
 
+    /// The rule of a type, the default rule for types no rule names.
     pub(crate) fn rule(&self, ty: &str) -> &TypeRule {
+        self.named_rule(ty).unwrap_or(self.default_rule())
+    }
+
+    /// The rule of the types no rule names.
+    pub(crate) fn default_rule(&self) -> &TypeRule {
+        &self.default_rule
+    }
+
+    /// The rule that names this type, if one does.
+    pub(crate) fn named_rule(&self, ty: &str) -> Option<&TypeRule> {
         // Resolved identities carry their rule's own type string: a pointer check finds it.
         self.rules
             .iter()
             .find(|r| std::ptr::eq(r.ty.as_str(), ty))
             .or_else(|| self.rules.iter().find(|r| same_name(r.ty.as_str(), ty)))
-            .unwrap_or(&self.default_rule)
     }
 
     /// The limit of a type, `None` when unlimited.
