@@ -1,4 +1,5 @@
-//! Batch resolution: requests prepared in parallel, applied in order.
+//! Batch resolution: requests prepared ahead (on all cores, or on a thread of their own
+//! while earlier ones are planned), applied in order.
 //!
 //! Planning (lookups, quarantine checks, limits, the target's new data) only reads. With
 //! parallel planning on and a store whose transactions allow parallel reads, every request
@@ -39,19 +40,32 @@ enum Ahead {
     Again,
 }
 
-/// Resolves prepared requests in order inside one transaction, planning the independent
-/// ones in parallel first when asked to (`parallel`) and the transaction allows it.
-/// Per-request input errors are returned in place; any other error aborts the batch.
+/// What a batch resolves: a tenant's requests, with the tenant's settings and each
+/// request's event time.
+#[derive(Clone, Copy)]
+pub(crate) struct Batch<'a> {
+    pub(crate) settings: &'a IdentitySettings,
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) requests: &'a [ResolveRequest],
+    pub(crate) times: &'a [DateTime<Utc>],
+}
+
+/// Resolves a batch's prepared requests in order inside one transaction, planning the
+/// independent ones in parallel first when asked to (`parallel`) and the transaction allows
+/// it. Per-request input errors are returned in place; any other error aborts the batch.
 pub(crate) fn resolve_in_order<T: Txn>(
     txn: &mut T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    requests: &[ResolveRequest],
+    batch: Batch<'_>,
     prepared: impl IntoIterator<Item = Result<Prepared>>,
-    times: &[DateTime<Utc>],
     parallel: bool,
 ) -> Result<Vec<Result<Outcome>>> {
     use rayon::prelude::*;
+    let Batch {
+        settings,
+        tenant,
+        requests,
+        times,
+    } = batch;
     let hasher = foldhash::fast::RandomState::default();
 
     // Phase 1: plan, against the batch's starting state, every request that shares no
@@ -98,13 +112,13 @@ pub(crate) fn resolve_in_order<T: Txn>(
                 })
                 .collect::<Vec<Result<Ahead>>>();
             let track = ahead.iter().any(|a| matches!(a, Ok(Ahead::Planned { .. })));
-            apply_in_order(txn, settings, tenant, requests, ahead, times, track, &hasher)
+            apply_in_order(txn, batch, ahead, track, &hasher)
         }
         // Nothing planned ahead: each request is planned at its turn, as its preparation
         // arrives (the caller may still be preparing later ones).
         _ => {
             let ahead = prepared.into_iter().map(|p| p.map(Ahead::Prepared));
-            apply_in_order(txn, settings, tenant, requests, ahead, times, false, &hasher)
+            apply_in_order(txn, batch, ahead, false, &hasher)
         }
     }
 }
@@ -116,17 +130,19 @@ fn key_hashes(hasher: &foldhash::fast::RandomState, p: &Prepared) -> Vec<u64> {
 /// Phase 2: applies in order, planning again whatever an earlier request changed. What the
 /// requests touch is only tracked (`track`) when some plan was made ahead and may have gone
 /// stale.
-#[allow(clippy::too_many_arguments)]
 fn apply_in_order<T: Txn>(
     txn: &mut T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    requests: &[ResolveRequest],
+    batch: Batch<'_>,
     ahead: impl IntoIterator<Item = Result<Ahead>>,
-    times: &[DateTime<Utc>],
     track: bool,
     hasher: &foldhash::fast::RandomState,
 ) -> Result<Vec<Result<Outcome>>> {
+    let Batch {
+        settings,
+        tenant,
+        requests,
+        times,
+    } = batch;
     let mut touched_keys: FastSet<u64> = FastSet::default();
     let mut touched_customers: FastSet<CustomerId> = FastSet::default();
     let mut outcomes = Vec::with_capacity(requests.len());

@@ -288,13 +288,19 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let parallel = self.parallel_planning;
         retry(|| {
             let mut txn = self.store.begin()?;
+            let batch = batch::Batch {
+                settings: &settings,
+                tenant,
+                requests,
+                times: &times,
+            };
             let outcomes = if parallel || requests.len() < STREAM_PREPARATION_FROM {
                 let prepared: Vec<_> = requests
                     .par_iter()
                     .with_min_len(256)
                     .map(|r| resolve::prepare(&settings, r))
                     .collect();
-                batch::resolve_in_order(&mut txn, &settings, tenant, requests, prepared, &times, parallel)?
+                batch::resolve_in_order(&mut txn, batch, prepared, parallel)?
             } else {
                 // Planned in order: a thread of its own prepares the requests a block at a
                 // time while this one plans and applies those already prepared, so neither
@@ -314,7 +320,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     // `prepared` is dropped when this returns, early or not, which stops the
                     // preparing thread before the scope waits for it.
                     let prepared = prepared.into_iter().flatten();
-                    batch::resolve_in_order(&mut txn, settings, tenant, requests, prepared, &times, false)
+                    batch::resolve_in_order(&mut txn, batch, prepared, false)
                 })?
             };
             txn.commit()?;
