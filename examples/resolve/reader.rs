@@ -134,7 +134,7 @@ mod tests {
     use super::Lines;
 
     #[test]
-    fn lines_split_as_before() {
+    fn lines_split_like_slice_split_on_newlines() {
         for bytes in [
             &b""[..],
             b"a",

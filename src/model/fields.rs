@@ -556,6 +556,7 @@ impl FromIterator<(Field, FieldValue)> for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_direct_reading_of_utc_seconds_agrees_with_chrono() {
@@ -585,7 +586,6 @@ mod tests {
             "leap seconds are chrono's"
         );
     }
-    use serde_json::json;
 
     #[test]
     fn names_round_trip_and_aliases_resolve() {
