@@ -8,12 +8,16 @@
 //!   unpacked into a [`Customer`] on read;
 //! - merge aliases are a union-find over slots (`parent`), with the business survivor always
 //!   the root: a merge points the merged slot at the target, and reads compress paths;
-//! - identities live in chunked entries of 40 bytes, found through an index of entry numbers
+//! - identities live in chunked entries of 48 bytes, found through an index of entry numbers
 //!   keyed by the foldhash of `(tenant, type, scope, value)`, which keeps 32 bits of each
-//!   hash beside the entry number so a probe reads one cache line (`key_index`). Types and scopes
-//!   are interned and values packed into a text arena, so an identity costs no allocation of
-//!   its own. An entry records the slot it was linked to; its live owner is that slot's
-//!   union-find root, so a merge moves every identity at once without touching them;
+//!   hash beside the entry number so a probe reads one cache line (`key_index`). An entry
+//!   names its interned `(tenant, type, scope)` in 4 bytes and keeps a value of up to 30
+//!   bytes in place (nearly all are: phone numbers, ids, openids), so a lookup reads the
+//!   index slot, the entry, and the owner's union-find parent, and no text elsewhere; longer
+//!   values go to a text arena. An identity costs no allocation of its own. An entry records
+//!   the slot it was linked to; its live owner is that slot's union-find root, so a merge
+//!   moves every identity at once without touching them. Entries are added in link order (a
+//!   new link always gets a new entry), so their numbers order a customer's identities;
 //! - each customer's identities form a circular linked list through the entries, so a merge
 //!   splices two lists in O(1) and listing a customer's identities needs no per-customer
 //!   allocation;
@@ -33,7 +37,7 @@ use crate::model::{
     Customer, CustomerId, CustomerStatus, Fields, Identity, IdentityKey, IdentityType, TenantId,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
-use arena::{Chunked, TextArena, TextRef};
+use arena::{Chunked, ShortText, TextArena, TextRef};
 use chrono::{DateTime, Utc};
 use key_index::KeyIndex;
 use std::borrow::Cow;
@@ -129,14 +133,8 @@ enum Kind {
 }
 
 struct Entry {
-    tenant: u32,
-    /// Index into `MemoryStore::types`.
-    ty: u16,
-    /// The value was erased: `value` is meaningless and reads as `[erased]`.
-    erased: bool,
-    value: TextRef,
-    /// Index into `MemoryStore::scopes`, or `NONE`.
-    scope: u32,
+    /// Index into `MemoryStore::spaces`: the identity's tenant, type and scope.
+    space: u32,
     /// Index into `MemoryStore::names`, or `NONE`.
     name: u32,
     /// Slot the identity was linked to; the live owner is its union-find root.
@@ -144,17 +142,34 @@ struct Entry {
     linked_to: u32,
     /// Next entry in the owner's ring.
     next: u32,
-    /// Distinct conflicting identities seen with this one (see `suspicions`).
-    suspicion: u32,
-    /// The event that (last) linked it: identities list in link order.
-    linked_event: u32,
+    /// `ERASED` and `SUSPECTED` bits.
+    flags: u8,
+    /// Scrubbed, and read as `[erased]`, once erased.
+    value: ShortText,
+}
+
+/// The value was erased.
+const ERASED_BIT: u8 = 1;
+/// `MemoryStore::suspicion` holds a count for the entry (rare: most have none, and a lookup
+/// of those reads nothing more).
+const SUSPECTED_BIT: u8 = 2;
+
+/// What an identity's key holds besides its value, interned: the few combinations in use
+/// are named by 4 bytes in each entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Space {
+    tenant: u32,
+    /// Index into `MemoryStore::types`.
+    ty: u16,
+    /// Index into `MemoryStore::scopes`, or `NONE`.
+    scope: u32,
 }
 
 // The sizes the layout notes above promise (on 64-bit targets).
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     assert!(std::mem::size_of::<Slot>() == 56);
-    assert!(std::mem::size_of::<Entry>() == 40);
+    assert!(std::mem::size_of::<Entry>() == 48);
     assert!(std::mem::size_of::<Event>() == 24);
 };
 
@@ -187,17 +202,23 @@ pub struct MemoryStore {
     /// Entry numbers by key hash (see `key_index`).
     index: KeyIndex,
     hasher: foldhash::fast::RandomState,
-    /// Interned identity types and scopes.
+    /// Interned identity types and scopes, and the `(tenant, type, scope)` combinations.
     types: Vec<IdentityType>,
     type_ix: FastMap<Box<str>, u16>,
     scopes: Vec<Arc<str>>,
     scope_ix: FastMap<Arc<str>, u32>,
+    spaces: Vec<Space>,
+    space_ix: FastMap<Space, u32>,
     /// Identity display names (rare: most identities have none).
     names: Vec<Arc<str>>,
+    /// Values too long to keep in their entries.
     values: TextArena,
     /// `(hash of the suspect key, hash of the conflicting key)` pairs recorded as quarantine
     /// evidence.
     suspicions: hashbrown::HashSet<(u64, u64), foldhash::fast::RandomState>,
+    /// Distinct conflicting identities seen with an entry's identity, by entry (only
+    /// entries with the `SUSPECTED` bit have one).
+    suspicion: FastMap<u32, u32>,
     events: Chunked<Event>,
     /// Causes of recorded events; consecutive events of one request share one.
     causes: Chunked<StoredCause>,
@@ -237,9 +258,12 @@ impl MemoryStore {
             type_ix: FastMap::default(),
             scopes: Vec::new(),
             scope_ix: FastMap::default(),
+            spaces: Vec::new(),
+            space_ix: FastMap::default(),
             names: Vec::new(),
             values: TextArena::default(),
             suspicions: Default::default(),
+            suspicion: FastMap::default(),
             events: Chunked::default(),
             causes: Chunked::default(),
             cause_texts: TextArena::default(),
@@ -286,23 +310,32 @@ impl MemoryStore {
             .hash_one((tenant, key.identity_type, key.scope, key.value))
     }
 
-    fn scope_of(&self, e: &Entry) -> Option<&str> {
-        (e.scope != NONE).then(|| &*self.scopes[e.scope as usize])
+    fn space_of(&self, e: &Entry) -> Space {
+        self.spaces[e.space as usize]
     }
 
-    fn value_of(&self, e: &Entry) -> &str {
-        if e.erased {
+    fn type_name(&self, e: &Entry) -> &IdentityType {
+        &self.types[self.space_of(e).ty as usize]
+    }
+
+    fn scope_of(&self, e: &Entry) -> Option<&Arc<str>> {
+        let scope = self.space_of(e).scope;
+        (scope != NONE).then(|| &self.scopes[scope as usize])
+    }
+
+    fn value_of<'a>(&'a self, e: &'a Entry) -> &'a str {
+        if e.flags & ERASED_BIT != 0 {
             ERASED
         } else {
-            self.values.get(e.value)
+            e.value.as_str(&self.values)
         }
     }
 
     /// An entry's identity key.
-    fn key_of(&self, e: &Entry) -> IdentityKey<'_> {
+    fn key_of<'a>(&'a self, e: &'a Entry) -> IdentityKey<'a> {
         IdentityKey {
-            identity_type: self.types[e.ty as usize].as_str(),
-            scope: self.scope_of(e),
+            identity_type: self.type_name(e).as_str(),
+            scope: self.scope_of(e).map(|s| &**s),
             value: self.value_of(e),
         }
     }
@@ -310,11 +343,22 @@ impl MemoryStore {
     /// An entry's identity as the public type.
     fn identity_of(&self, e: &Entry) -> Identity {
         Identity {
-            identity_type: self.types[e.ty as usize].clone(),
-            scope: (e.scope != NONE).then(|| self.scopes[e.scope as usize].clone()),
+            identity_type: self.type_name(e).clone(),
+            scope: self.scope_of(e).cloned(),
             identity_value: Arc::from(self.value_of(e)),
             identity_name: (e.name != NONE).then(|| self.names[e.name as usize].clone()),
         }
+    }
+
+    /// Whether entry `ix` holds `key`, whose tenant and type are `tenant` and `ty`.
+    fn holds_key(&self, ix: u32, tenant: u32, ty: u16, key: IdentityKey<'_>) -> bool {
+        let e = &self.entries[ix];
+        let space = self.space_of(e);
+        space.tenant == tenant
+            && space.ty == ty
+            && e.flags & ERASED_BIT == 0
+            && e.value.as_bytes(&self.values) == key.value.as_bytes()
+            && self.scope_of(e).map(|s| &**s) == key.scope
     }
 
     /// The interned index of a type name. Types are few, and the engine's type names are
@@ -341,26 +385,27 @@ impl MemoryStore {
 
     /// What a lookup answers for the entry found (or none).
     fn lookup_of(&self, entry: Option<u32>) -> Lookup {
-        entry.map_or_else(Lookup::default, |e| {
-            let e = &self.entries[e];
+        entry.map_or_else(Lookup::default, |ix| {
+            let e = &self.entries[ix];
             Lookup {
                 owner: (e.linked_to != NONE).then(|| slot_id(self.root(e.linked_to))),
-                suspicion: e.suspicion,
+                suspicion: self.suspicion_of(ix),
             }
         })
     }
 
+    /// Distinct conflicting identities seen with entry `ix`'s identity.
+    fn suspicion_of(&self, ix: u32) -> u32 {
+        if self.entries[ix].flags & SUSPECTED_BIT == 0 {
+            return 0;
+        }
+        self.suspicion.get(&ix).copied().unwrap_or(0)
+    }
+
     fn find_hashed(&self, tenant: u32, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
         let ty = self.type_of(key.identity_type)?;
-        let low = hash as u32;
-        self.index.find(low, |ix| {
-            let e = &self.entries[ix];
-            e.tenant == tenant
-                && e.ty == ty
-                && !e.erased
-                && self.values.get(e.value) == key.value
-                && self.scope_of(e) == key.scope
-        })
+        self.index
+            .find(hash as u32, |ix| self.holds_key(ix, tenant, ty, key))
     }
 
     fn intern_type(&mut self, ty: &IdentityType) -> Result<u16> {
@@ -371,6 +416,18 @@ impl MemoryStore {
             .map_err(|_| Error::Store("the memory store holds at most 65,536 identity types".into()))?;
         self.types.push(ty.clone());
         self.type_ix.insert(ty.as_str().into(), ix);
+        Ok(ix)
+    }
+
+    fn intern_space(&mut self, space: Space) -> Result<u32> {
+        if let Some(&ix) = self.space_ix.get(&space) {
+            return Ok(ix);
+        }
+        let ix = u32::try_from(self.spaces.len()).map_err(|_| {
+            Error::Store("the memory store holds at most 2^32 tenant, type and scope combinations".into())
+        })?;
+        self.spaces.push(space);
+        self.space_ix.insert(space, ix);
         Ok(ix)
     }
 
@@ -412,7 +469,7 @@ impl MemoryStore {
 
     /// A customer's entries, oldest ring member first: the slot points at the ring's tail,
     /// whose successor is the head.
-    fn ring(&self, slot: u32) -> impl Iterator<Item = &Entry> + '_ {
+    fn ring(&self, slot: u32) -> impl Iterator<Item = u32> + '_ {
         let tail = self.slots[slot].ring;
         let start = if tail == NONE {
             NONE
@@ -424,9 +481,10 @@ impl MemoryStore {
             if cur == NONE {
                 return None;
             }
-            let e = &self.entries[cur];
-            cur = if e.next == start { NONE } else { e.next };
-            Some(e)
+            let ix = cur;
+            let next = self.entries[cur].next;
+            cur = if next == start { NONE } else { next };
+            Some(ix)
         })
     }
 
@@ -494,7 +552,7 @@ impl MemoryStore {
                 // An erased customer's links say nothing personal, even where the value was
                 // released and now belongs to someone else.
                 let identity = if self.slots[slot].status == Status::Erased {
-                    redacted(&self.types[e.ty as usize])
+                    redacted(self.type_name(e))
                 } else {
                     self.identity_of(e)
                 };
@@ -535,11 +593,14 @@ impl MemoryStore {
     }
 
     /// Identities in the order they were linked (a merged customer's ring is spliced after
-    /// the survivor's, so ring order alone is not link order).
-    fn in_link_order<'e>(&'e self, entries: impl Iterator<Item = &'e Entry>) -> Vec<Identity> {
-        let mut found: Vec<&Entry> = entries.collect();
-        found.sort_by_key(|e| e.linked_event);
-        found.into_iter().map(|e| self.identity_of(e)).collect()
+    /// the survivor's, so ring order alone is not link order; entry numbers are).
+    fn in_link_order(&self, entries: impl Iterator<Item = u32>) -> Vec<Identity> {
+        let mut found: Vec<u32> = entries.collect();
+        found.sort_unstable();
+        found
+            .into_iter()
+            .map(|e| self.identity_of(&self.entries[e]))
+            .collect()
     }
 
     /// The live customers of a tenant (each once: merged slots are skipped).
@@ -626,9 +687,9 @@ impl Txn for MemoryTxn<'_> {
         let Some(t) = s.tenant_ix(tenant) else {
             return Ok(vec![Lookup::default(); keys.len()]);
         };
-        // A cold lookup is a chain of cache misses: index slot, entry, value, owner. Walking
-        // each step for all keys before the next lets the misses of different keys overlap
-        // instead of queueing one after another.
+        // A cold lookup is a chain of cache misses: index slot, entry (with the value in
+        // it), owner. Walking each step for all keys before the next lets the misses of
+        // different keys overlap instead of queueing one after another.
         let hashes: smallvec::SmallVec<[u64; 8]> = keys.iter().map(|k| s.hash_key(t, *k)).collect();
         // (The loads go through `black_box` so they happen; nothing waits for them.)
         for &hash in &hashes {
@@ -640,11 +701,15 @@ impl Txn for MemoryTxn<'_> {
             .map(|&hash| s.index.find(hash as u32, |_| true))
             .collect();
         for &e in candidates.iter().flatten() {
-            std::hint::black_box(s.entries[e].value);
+            // Both ends: an entry may straddle two cache lines.
+            let e = &s.entries[e];
+            std::hint::black_box((e.linked_to, e.value.last_byte()));
         }
         for &e in candidates.iter().flatten() {
             let e = &s.entries[e];
-            std::hint::black_box(s.values.get(e.value).as_bytes().first().copied());
+            if let Some(text) = e.value.spilled() {
+                std::hint::black_box(s.values.get(text).as_bytes().first().copied());
+            }
             if e.linked_to != NONE {
                 std::hint::black_box(s.parent[e.linked_to as usize].load(Ordering::Relaxed));
             }
@@ -652,7 +717,15 @@ impl Txn for MemoryTxn<'_> {
         Ok(keys
             .iter()
             .zip(&hashes)
-            .map(|(key, &hash)| s.lookup_of(s.find_hashed(t, *key, hash)))
+            .zip(&candidates)
+            .map(|((key, &hash), &candidate)| {
+                let confirmed = candidate.filter(|&e| {
+                    s.type_of(key.identity_type)
+                        .is_some_and(|ty| s.holds_key(e, t, ty, *key))
+                });
+                // Another key with the same hash bits came first: probe on.
+                s.lookup_of(confirmed.or_else(|| s.find_hashed(t, *key, hash)))
+            })
             .collect())
     }
 
@@ -686,7 +759,8 @@ impl Txn for MemoryTxn<'_> {
         if s.suspicions
             .insert((s.hash_key(t, key), s.hash_key(t, conflicting)))
         {
-            s.entries[e].suspicion += 1;
+            *s.suspicion.entry(e).or_insert(0) += 1;
+            s.entries[e].flags |= SUSPECTED_BIT;
         }
         Ok(())
     }
@@ -719,7 +793,10 @@ impl Txn for MemoryTxn<'_> {
     ) -> Result<Vec<Identity>> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
-            Some(slot) => s.in_link_order(s.ring(slot).filter(|e| wanted(s.types[e.ty as usize].as_str()))),
+            Some(slot) => s.in_link_order(
+                s.ring(slot)
+                    .filter(|&e| wanted(s.type_name(&s.entries[e]).as_str())),
+            ),
             None => Vec::new(),
         })
     }
@@ -733,10 +810,10 @@ impl Txn for MemoryTxn<'_> {
     ) -> Result<Vec<Identity>> {
         let s = &*self.store;
         Ok(match s.live_slot(tenant, id) {
-            Some(slot) => s.in_link_order(
-                s.ring(slot)
-                    .filter(|e| s.types[e.ty as usize].as_str() == identity_type && s.scope_of(e) == scope),
-            ),
+            Some(slot) => s.in_link_order(s.ring(slot).filter(|&e| {
+                let key = s.key_of(&s.entries[e]);
+                key.identity_type == identity_type && key.scope == scope
+            })),
             None => Vec::new(),
         })
     }
@@ -812,18 +889,20 @@ impl Txn for MemoryTxn<'_> {
             }
             None => NONE,
         };
-        let value = s.values.push(&identity.identity_value)?;
+        let space = s.intern_space(Space { tenant: t, ty, scope })?;
+        let value = ShortText::new(&identity.identity_value, &mut s.values)?;
+        // Evidence against the value outlives its earlier links.
+        let suspicion = previous.map_or(0, |p| s.suspicion_of(p));
+        if suspicion > 0 {
+            s.suspicion.insert(e, suspicion);
+        }
         s.entries.push(Entry {
-            tenant: t,
-            ty,
-            erased: false,
-            value,
-            scope,
+            space,
             name,
             linked_to: NONE,
             next: e,
-            suspicion: previous.map_or(0, |p| s.entries[p].suspicion),
-            linked_event: NONE,
+            flags: if suspicion > 0 { SUSPECTED_BIT } else { 0 },
+            value,
         });
         let low = hash as u32;
         if !previous.is_some_and(|p| s.index.replace(low, p, e)) {
@@ -836,10 +915,8 @@ impl Txn for MemoryTxn<'_> {
             s.entries[tail].next = e;
         }
         s.slots[slot].ring = e;
-        let event = s.record(slot, at, Kind::Linked(e), cause)?;
-        let entry = &mut s.entries[e];
-        entry.linked_to = slot;
-        entry.linked_event = event;
+        s.record(slot, at, Kind::Linked(e), cause)?;
+        s.entries[e].linked_to = slot;
         Ok(())
     }
 
@@ -951,19 +1028,30 @@ impl Txn for MemoryTxn<'_> {
         }
         doomed.sort_unstable();
         doomed.dedup();
-        for e in doomed {
-            if s.entries[e].erased {
-                continue;
-            }
+        doomed.retain(|&e| s.entries[e].flags & ERASED_BIT == 0);
+        // An erased identity keeps its type (history says what kind of identity went) but
+        // not its scope. Interned before anything changes, as interning is what can fail.
+        let mut erased_spaces = Vec::with_capacity(doomed.len());
+        for &e in &doomed {
+            let ty = s.space_of(&s.entries[e]).ty;
+            erased_spaces.push(s.intern_space(Space {
+                tenant: t,
+                ty,
+                scope: NONE,
+            })?);
+        }
+        for (e, space) in doomed.into_iter().zip(erased_spaces) {
             let hash = s.hash_key(t, s.key_of(&s.entries[e]));
             forgotten.insert(hash);
             s.index.remove(hash as u32, e);
+            s.suspicion.remove(&e);
             let entry = &mut s.entries[e];
-            entry.erased = true;
-            entry.scope = NONE;
+            entry.flags = ERASED_BIT;
+            entry.space = space;
             entry.name = NONE;
             entry.linked_to = NONE;
             entry.next = NONE;
+            entry.value.scrub(&mut s.values);
         }
         // Quarantine evidence about the erased values goes too, and no longer counts against
         // the values that stay (as the SQL stores count evidence rows).
@@ -979,9 +1067,8 @@ impl Txn for MemoryTxn<'_> {
             let found = s
                 .index
                 .find(a as u32, |e| s.hash_key(t, s.key_of(&s.entries[e])) == a);
-            if let Some(e) = found {
-                let entry = &mut s.entries[e];
-                entry.suspicion = entry.suspicion.saturating_sub(1);
+            if let Some(count) = found.and_then(|e| s.suspicion.get_mut(&e)) {
+                *count = count.saturating_sub(1);
             }
         }
         s.slots[root].ring = NONE;
@@ -1074,13 +1161,43 @@ impl Txn for MemoryTxn<'_> {
 
     fn shared(&self) -> Option<&(dyn Txn + Sync)> {
         // Reads only compress union-find paths, through atomics.
-        if std::env::var_os("ONEID_SEQ").is_some() {
-            return None;
-        }
         Some(self)
     }
 
     fn commit(self) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
+
+    #[test]
+    fn erasure_leaves_no_value_bytes_in_entries_or_arena() {
+        let tenant = TenantId::new("t");
+        let mut resolver = Resolver::new(MemoryStore::new());
+        let short = "13812345678";
+        let long = "someone.with.a.long.address@example.com";
+        let out = resolver
+            .resolve(
+                &tenant,
+                &ResolveRequest::new([
+                    IdentityInput::new("mobile", short),
+                    IdentityInput::new("email", long),
+                ]),
+            )
+            .unwrap();
+        let store = resolver.store();
+        let held = |s: &MemoryStore, value: &str| {
+            s.values.contains(value)
+                || s.entries
+                    .iter()
+                    .any(|e| e.value.as_bytes(&s.values) == value.as_bytes())
+        };
+        assert!(held(store, short) && held(store, long), "kept before erasure");
+        resolver.erase(&tenant, out.customer.unwrap()).unwrap();
+        let store = resolver.store();
+        assert!(!held(store, short) && !held(store, long), "scrubbed by erasure");
     }
 }
