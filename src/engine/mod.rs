@@ -63,6 +63,15 @@ pub(crate) fn retry<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
     })
 }
 
+/// `t` truncated to the microsecond, the precision every store keeps. (Cheaper than
+/// chrono's `trunc_subsecs`, which goes through duration arithmetic; a leap second's
+/// nanoseconds stay at or above a second, so it stays a leap second.)
+fn to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    let nanos = t.nanosecond();
+    t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
+}
+
 /// Plans and applies one prepared request inside a transaction.
 pub(crate) fn resolve_one<T: Txn>(
     txn: &mut T,
@@ -191,16 +200,12 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Now, to the microsecond: every store keeps times at that precision, so all of them
     /// read back exactly what was written.
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        use chrono::SubsecRound;
-        self.clock.now().trunc_subsecs(6)
+        to_micros(self.clock.now())
     }
 
     /// When a request happened: its event time, or now; to the microsecond.
     fn event_time(&self, request: &ResolveRequest) -> chrono::DateTime<chrono::Utc> {
-        use chrono::SubsecRound;
-        request
-            .event_time
-            .map_or_else(|| self.now(), |t| t.trunc_subsecs(6))
+        request.event_time.map_or_else(|| self.now(), to_micros)
     }
 
     /// The store.
@@ -420,5 +425,28 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// The links and merges that made a customer, oldest first, each with time and cause.
     pub fn history(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
         self.store.begin()?.history(tenant, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_micros;
+    use chrono::{SubsecRound, TimeZone, Timelike, Utc};
+
+    #[test]
+    fn to_micros_truncates_as_chrono_does() {
+        let base = Utc.with_ymd_and_hms(2024, 6, 30, 23, 59, 59).unwrap();
+        for nanos in [
+            0,
+            999,
+            1_000,
+            123_456_789,
+            999_999_999,
+            1_000_000_000,
+            1_999_999_999,
+        ] {
+            let t = base.with_nanosecond(nanos).unwrap();
+            assert_eq!(to_micros(t), t.trunc_subsecs(6), "{nanos}");
+        }
     }
 }

@@ -63,8 +63,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     fn normalized(&self, tenant: &TenantId, input: &IdentityInput) -> Result<Identity> {
         let mut buf = String::new();
         match resolve::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
-            Ok(identity) => Ok(identity),
-            Err(blocked) => Err(Error::IdentityBlocked {
+            resolve::Checked::Valid { identity, .. } => Ok(identity),
+            resolve::Checked::Blocked(blocked) => Err(Error::IdentityBlocked {
                 identity: blocked.to_string(),
             }),
         }

@@ -30,13 +30,22 @@ const MAX_VALUE_CHARS: usize = 128;
 const MAX_NAME_CHARS: usize = 256;
 const MAX_SCOPE_CHARS: usize = 64;
 
-/// Step 1: validates and normalizes one identity. `Ok(Err(identity))` is a blocked value.
+/// What step 1 made of a valid identity.
+pub(crate) enum Checked {
+    /// Normalized and not blocked, with its type's system priority (`usize::MAX` when
+    /// unranked), read from the rule that normalized it.
+    Valid { identity: Identity, rank: usize },
+    /// On a blocklist, as sent or once normalized.
+    Blocked(Identity),
+}
+
+/// Step 1: validates and normalizes one identity.
 pub(crate) fn normalize_one(
     settings: &IdentitySettings,
     index: usize,
     input: &IdentityInput,
     buf: &mut String,
-) -> Result<Result<Identity, Identity>> {
+) -> Result<Checked> {
     let invalid = |reason| Error::InvalidIdentity {
         index,
         identity_type: input.identity_type.clone(),
@@ -77,7 +86,7 @@ pub(crate) fn normalize_one(
     // Placeholders are checked as sent first: `null` is blocked, not an invalid email.
     let raw = crate::settings::normalize::trim(&input.identity_value);
     if settings.rule_blocks(rule, raw) {
-        return Ok(Err(make(raw)));
+        return Ok(Checked::Blocked(make(raw)));
     }
     buf.clear();
     rule.normalizer
@@ -101,10 +110,20 @@ pub(crate) fn normalize_one(
         return Err(invalid(InvalidIdentityReason::ValueTooLong { chars }));
     }
     let identity = make(buf);
-    if settings.rule_blocks(rule, buf) {
-        return Ok(Err(identity));
+    // Values that normalizing left as sent (most) were checked above.
+    if buf.as_str() != raw && settings.rule_blocks(rule, buf) {
+        return Ok(Checked::Blocked(identity));
     }
-    Ok(Ok(identity))
+    Ok(Checked::Valid {
+        identity,
+        rank: rule.rank.unwrap_or(usize::MAX),
+    })
+}
+
+thread_local! {
+    /// `prepare`'s normalizing buffer, kept between calls: room for any valid value (128
+    /// chars) in the usual ASCII, so normalizing never allocates.
+    static SCRATCH: std::cell::Cell<String> = std::cell::Cell::new(String::with_capacity(160));
 }
 
 /// A request's identities after steps 1 and 2: the store is not involved yet, so requests
@@ -120,30 +139,36 @@ pub(crate) struct Prepared {
 /// Steps 1 and 2: the request's identities validated, normalized, deduplicated and ordered,
 /// plus the blocked ones (and, with match-by-fields, invalid patch contacts).
 pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest) -> Result<Prepared> {
+    let mut buf = SCRATCH.take();
+    let prepared = prepare_with(settings, request, &mut buf);
+    SCRATCH.set(buf);
+    prepared
+}
+
+fn prepare_with(settings: &IdentitySettings, request: &ResolveRequest, buf: &mut String) -> Result<Prepared> {
     let mut identities: Vec<Identity> = Vec::with_capacity(request.identities.len() + 2);
+    let mut ranks: SmallVec<[usize; INLINE]> = SmallVec::new();
     let mut rejected = Vec::new();
-    // Room for any valid value (128 chars) in the usual ASCII, so normalizing never regrows it.
-    let mut buf = String::with_capacity(160);
     for (index, input) in request.identities.iter().enumerate() {
-        match normalize_one(settings, index, input, &mut buf)? {
-            Ok(identity) => {
+        match normalize_one(settings, index, input, buf)? {
+            Checked::Valid { identity, rank } => {
                 if !identities.iter().any(|i| i.key() == identity.key()) {
                     identities.push(identity);
+                    ranks.push(rank);
                 }
             }
-            Err(blocked) => rejected.push(Rejection {
+            Checked::Blocked(blocked) => rejected.push(Rejection {
                 identity: blocked,
                 reason: RejectReason::Blocked,
             }),
         }
     }
-    if request.options.identity_priority_strategy == PriorityStrategy::System {
-        // Stable: equal ranks (and unranked types) keep request order. Most requests come
-        // in order already (or hold one identity), and checking is cheaper than sorting.
-        let rank = |i: &Identity| settings.rank(&i.identity_type).unwrap_or(usize::MAX);
-        if !identities.is_sorted_by_key(rank) {
-            identities.sort_by_key(rank);
-        }
+    // Stable: equal ranks (and unranked types) keep request order. Most requests come in
+    // order already (or hold one identity), and checking is cheaper than sorting.
+    if request.options.identity_priority_strategy == PriorityStrategy::System && !ranks.is_sorted() {
+        let mut ranked: Vec<(usize, Identity)> = ranks.into_iter().zip(identities).collect();
+        ranked.sort_by_key(|(rank, _)| *rank);
+        identities = ranked.into_iter().map(|(_, identity)| identity).collect();
     }
     if request.options.match_by_fields {
         for (field, ty) in [
@@ -154,13 +179,13 @@ pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest) -> 
                 continue;
             };
             let input = IdentityInput::new(ty, value);
-            match normalize_one(settings, request.identities.len(), &input, &mut buf) {
-                Ok(Ok(identity)) => {
+            match normalize_one(settings, request.identities.len(), &input, buf) {
+                Ok(Checked::Valid { identity, .. }) => {
                     if !identities.iter().any(|i| i.key() == identity.key()) {
                         identities.push(identity);
                     }
                 }
-                Ok(Err(blocked)) => rejected.push(Rejection {
+                Ok(Checked::Blocked(blocked)) => rejected.push(Rejection {
                     identity: blocked,
                     reason: RejectReason::Blocked,
                 }),

@@ -61,30 +61,43 @@ pub struct Email;
 impl Normalizer for Email {
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
         let raw = trim(raw);
-        match raw.split_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
-                let ascii = raw.is_ascii();
-                // The same test as `char::is_whitespace`, a byte at a time for ASCII.
-                let whitespace = if ascii {
-                    raw.bytes().any(|b| matches!(b, b' ' | b'\t'..=b'\r'))
-                } else {
-                    raw.chars().any(char::is_whitespace)
-                };
-                if whitespace {
-                    return Err("email must not contain whitespace".into());
-                }
-                if ascii {
-                    let start = out.len();
-                    out.push_str(raw);
-                    out[start..].make_ascii_lowercase();
-                } else {
-                    out.push_str(&raw.to_lowercase());
-                }
-                Ok(())
-            }
-            _ => Err("email must have exactly one @ with text on both sides".into()),
+        // One pass finds the `@`s and any whitespace; bytes need no decoding in ASCII.
+        let ascii = raw.is_ascii();
+        let (ats, first_at, whitespace) = if ascii {
+            scan_email(raw.bytes().map(char::from).enumerate())
+        } else {
+            scan_email(raw.char_indices())
+        };
+        if ats != 1 || first_at == Some(0) || first_at == Some(raw.len() - 1) {
+            return Err("email must have exactly one @ with text on both sides".into());
+        }
+        if whitespace {
+            return Err("email must not contain whitespace".into());
+        }
+        if ascii {
+            let start = out.len();
+            out.push_str(raw);
+            out[start..].make_ascii_lowercase();
+        } else {
+            out.push_str(&raw.to_lowercase());
+        }
+        Ok(())
+    }
+}
+
+/// How many `@`s the characters (with their byte offsets) hold, where the first is, and
+/// whether any is whitespace.
+fn scan_email(chars: impl Iterator<Item = (usize, char)>) -> (usize, Option<usize>, bool) {
+    let (mut ats, mut first_at, mut whitespace) = (0, None, false);
+    for (at, c) in chars {
+        if c == '@' {
+            ats += 1;
+            first_at.get_or_insert(at);
+        } else if c.is_whitespace() {
+            whitespace = true;
         }
     }
+    (ats, first_at, whitespace)
 }
 
 /// Mobile numbers: keeps digits, drops spaces, dashes and brackets, drops a `+86`, `0086` or
@@ -110,25 +123,13 @@ impl Normalizer for Mobile {
             None => (false, raw),
         };
         // Collect digits on the stack: a valid number has at most 15 of them, plus a prefix.
+        // Bytes need no decoding in the usual ASCII.
         let mut digits = [0u8; 24];
-        let mut n = 0;
-        for c in body.chars() {
-            match c {
-                '0'..='9' => {
-                    if n == digits.len() {
-                        return Err("mobile number has more than 15 digits".into());
-                    }
-                    digits[n] = c as u8;
-                    n += 1;
-                }
-                ' ' | '\t' | '-' | '(' | ')' | '（' | '）' | '.' => {}
-                _ => {
-                    return Err(format!(
-                        "mobile number may only contain digits, spaces, dashes, brackets and a leading +, found {c:?}"
-                    ));
-                }
-            }
-        }
+        let n = if body.is_ascii() {
+            mobile_digits(body.bytes().map(char::from), &mut digits)?
+        } else {
+            mobile_digits(body.chars(), &mut digits)?
+        };
         let digits = &digits[..n];
         let mainland = |d: &[u8]| d.len() == 11 && d[0] == b'1';
         let national = if plus {
@@ -156,6 +157,30 @@ impl Normalizer for Mobile {
         out.push_str(std::str::from_utf8(kept).expect("only ASCII digits were collected"));
         Ok(())
     }
+}
+
+/// Writes a mobile number's digits into `digits` and returns how many there are, skipping
+/// separators and refusing anything else.
+fn mobile_digits(chars: impl Iterator<Item = char>, digits: &mut [u8; 24]) -> Result<usize, String> {
+    let mut n = 0;
+    for c in chars {
+        match c {
+            '0'..='9' => {
+                if n == digits.len() {
+                    return Err("mobile number has more than 15 digits".into());
+                }
+                digits[n] = c as u8;
+                n += 1;
+            }
+            ' ' | '\t' | '-' | '(' | ')' | '（' | '）' | '.' => {}
+            _ => {
+                return Err(format!(
+                    "mobile number may only contain digits, spaces, dashes, brackets and a leading +, found {c:?}"
+                ));
+            }
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -227,7 +252,22 @@ mod tests {
     fn email_is_lowercased_and_checked() {
         assert_eq!(run(&Email, "Jane@Example.COM ").unwrap(), "jane@example.com");
         assert_eq!(run(&Email, " Ünï@Example.com").unwrap(), "ünï@example.com");
-        for bad in ["jane", "@x.com", "jane@", "a@b@c", "a b@c.com"] {
+        assert_eq!(run(&Email, "长@例子.中国").unwrap(), "长@例子.中国");
+        // Which fault is named when there are two: the `@`s first.
+        assert!(run(&Email, "a b@c@d").unwrap_err().contains("exactly one @"));
+        for bad in [
+            "jane",
+            "@x.com",
+            "jane@",
+            "a@b@c",
+            "a b@c.com",
+            "@",
+            "a@@b.com",
+            "长@",
+            "@长",
+            "长@长@x",
+            "a\u{3000}b@x.cn",
+        ] {
             assert!(run(&Email, bad).is_err(), "{bad}");
         }
     }
