@@ -1,10 +1,13 @@
 //! The identity index: from a key's hash to the entry that holds the key.
 //!
-//! Open addressing with linear probing over `(entry, low 32 bits of the key's hash)` pairs.
-//! A probe reads one cache line of pairs (a general-purpose table such as hashbrown reads its
-//! control bytes, then a bucket elsewhere: two cache misses per cold lookup), and the stored
-//! hash bits let a probe skip other keys' entries and let growth rehash without reading
-//! them. Removed keys leave tombstones, cleared when the table grows or is rebuilt.
+//! Open addressing with linear probing over 12-byte slots: the entry, the low 32 bits of the
+//! key's hash, and a hint of the slot the entry was linked to. A probe reads one cache line
+//! of slots (a general-purpose table such as hashbrown reads its control bytes, then a
+//! bucket elsewhere: two cache misses per cold lookup), and the stored hash bits let a probe
+//! skip other keys' entries and let growth rehash without reading them. The hint lets a
+//! lookup load the owner's union-find parent together with the entry, instead of after it;
+//! it is only ever used to start loads early, so a stale hint costs a wasted load, never a
+//! wrong answer. Removed keys leave tombstones, cleared when the table grows or is rebuilt.
 
 /// The position hash of a key whose full hash has these low 32 bits: multiplying by an odd
 /// constant spreads them into the top bits, where the position is taken.
@@ -18,10 +21,29 @@ const TOMBSTONE: u32 = u32::MAX - 1;
 /// The largest entry number the index can hold (the two above are markers).
 pub(super) const MAX_ENTRY: u32 = u32::MAX - 2;
 
+/// The hint of an entry linked to no slot.
+pub(super) const NO_HINT: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexSlot {
+    /// The entry, or `EMPTY`, or `TOMBSTONE`.
+    entry: u32,
+    /// The low 32 bits of the entry's key hash.
+    low: u32,
+    /// The slot the entry was linked to when last set here (a hint: see the module docs).
+    hint: u32,
+}
+
+const VACANT: IndexSlot = IndexSlot {
+    entry: EMPTY,
+    low: 0,
+    hint: NO_HINT,
+};
+
 #[derive(Default)]
 pub(super) struct KeyIndex {
-    /// `(entry, low hash)`; a power-of-two count of them, or none.
-    slots: Vec<(u32, u32)>,
+    /// A power-of-two count of them, or none.
+    slots: Vec<IndexSlot>,
     /// Live keys.
     live: usize,
     /// Live keys and tombstones: what fills the probe sequences.
@@ -52,7 +74,7 @@ impl KeyIndex {
                 return None;
             }
             let at = i;
-            if self.slots[at].0 == EMPTY {
+            if self.slots[at].entry == EMPTY {
                 return None;
             }
             i = (i + 1) & mask;
@@ -66,8 +88,17 @@ impl KeyIndex {
     pub(super) fn find(&self, low: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         self.probe(low)
             .map(|at| self.slots[at])
-            .find(|&(entry, h)| h == low && entry != TOMBSTONE && is_key(entry))
-            .map(|(entry, _)| entry)
+            .find(|s| s.low == low && s.entry != TOMBSTONE && is_key(s.entry))
+            .map(|s| s.entry)
+    }
+
+    /// The first entry whose hash has these low bits (nearly always the key's, but unchecked),
+    /// with its owner hint.
+    pub(super) fn candidate(&self, low: u32) -> Option<(u32, u32)> {
+        self.probe(low)
+            .map(|at| self.slots[at])
+            .find(|s| s.low == low && s.entry != TOMBSTONE)
+            .map(|s| (s.entry, s.hint))
     }
 
     /// Loads the slot a lookup of `low` reads first, so that the cache line is on its way.
@@ -77,13 +108,19 @@ impl KeyIndex {
         }
     }
 
-    /// Points the slot of `old` (an entry whose key hash has these low bits) at `new`;
-    /// `false` if `old` is not in the index.
-    pub(super) fn replace(&mut self, low: u32, old: u32, new: u32) -> bool {
-        let found = self.probe(low).find(|&at| self.slots[at] == (old, low));
-        match found {
+    /// Where `entry` (whose key hash has these low bits) sits, if it is in the index.
+    fn position(&self, low: u32, entry: u32) -> Option<usize> {
+        self.probe(low)
+            .find(|&at| self.slots[at].entry == entry && self.slots[at].low == low)
+    }
+
+    /// Points the slot of `old` (an entry whose key hash has these low bits) at `new`, linked
+    /// to `hint`; `false` if `old` is not in the index.
+    pub(super) fn replace(&mut self, low: u32, old: u32, new: u32, hint: u32) -> bool {
+        match self.position(low, old) {
             Some(at) => {
-                self.slots[at].0 = new;
+                self.slots[at].entry = new;
+                self.slots[at].hint = hint;
                 true
             }
             None => false,
@@ -92,10 +129,9 @@ impl KeyIndex {
 
     /// Removes `entry` (whose key hash has these low bits); `false` if it is not there.
     pub(super) fn remove(&mut self, low: u32, entry: u32) -> bool {
-        let found = self.probe(low).find(|&at| self.slots[at] == (entry, low));
-        match found {
+        match self.position(low, entry) {
             Some(at) => {
-                self.slots[at].0 = TOMBSTONE;
+                self.slots[at].entry = TOMBSTONE;
                 self.live -= 1;
                 true
             }
@@ -103,19 +139,19 @@ impl KeyIndex {
         }
     }
 
-    /// Adds an entry whose key is not in the index yet.
-    pub(super) fn insert(&mut self, low: u32, entry: u32) {
+    /// Adds an entry whose key is not in the index yet, linked to `hint`.
+    pub(super) fn insert(&mut self, low: u32, entry: u32, hint: u32) {
         debug_assert!(entry <= MAX_ENTRY);
         self.reserve(1);
         let mask = self.mask();
         let mut at = self.home(low);
-        while self.slots[at].0 != EMPTY && self.slots[at].0 != TOMBSTONE {
+        while self.slots[at].entry != EMPTY && self.slots[at].entry != TOMBSTONE {
             at = (at + 1) & mask;
         }
-        if self.slots[at].0 == EMPTY {
+        if self.slots[at].entry == EMPTY {
             self.used += 1;
         }
-        self.slots[at] = (entry, low);
+        self.slots[at] = IndexSlot { entry, low, hint };
         self.live += 1;
     }
 
@@ -127,24 +163,24 @@ impl KeyIndex {
         }
         // Size for the live keys (tombstones go) with room for `more`.
         let want = ((self.live + more) * 4 / 3 + 1).next_power_of_two().max(16);
-        let old = std::mem::replace(&mut self.slots, vec![(EMPTY, 0); want]);
+        let old = std::mem::replace(&mut self.slots, vec![VACANT; want]);
         self.used = 0;
         self.live = 0;
-        for (entry, low) in old {
-            if entry != EMPTY && entry != TOMBSTONE {
-                self.insert_fresh(low, entry);
+        for slot in old {
+            if slot.entry != EMPTY && slot.entry != TOMBSTONE {
+                self.insert_fresh(slot);
             }
         }
     }
 
     /// Inserts into a table known to have room and no tombstones.
-    fn insert_fresh(&mut self, low: u32, entry: u32) {
+    fn insert_fresh(&mut self, slot: IndexSlot) {
         let mask = self.mask();
-        let mut at = self.home(low);
-        while self.slots[at].0 != EMPTY {
+        let mut at = self.home(slot.low);
+        while self.slots[at].entry != EMPTY {
             at = (at + 1) & mask;
         }
-        self.slots[at] = (entry, low);
+        self.slots[at] = slot;
         self.used += 1;
         self.live += 1;
     }
@@ -160,16 +196,20 @@ mod tests {
         assert_eq!(index.find(7, |_| true), None);
         // Many keys share low bits (as colliding hashes would): the predicate tells them apart.
         for e in 0..5_000u32 {
-            index.insert(e % 97, e);
+            index.insert(e % 97, e, e + 1);
         }
         for e in 0..5_000u32 {
             assert_eq!(index.find(e % 97, |x| x == e), Some(e));
         }
         assert_eq!(index.find(3, |x| x == 4), None);
-        assert!(index.replace(5, 5, 9_000));
+        // The first entry with the hash bits, and its hint.
+        assert_eq!(index.candidate(3), Some((3, 4)));
+        assert_eq!(index.candidate(200), None);
+        assert!(index.replace(5, 5, 9_000, 7));
         assert_eq!(index.find(5, |x| x == 9_000), Some(9_000));
+        assert_eq!(index.candidate(5), Some((9_000, 7)));
         assert_eq!(index.find(5, |x| x == 5), None);
-        assert!(!index.replace(5, 5, 1));
+        assert!(!index.replace(5, 5, 1, 1));
         for e in (0..5_000u32).filter(|e| e % 2 == 0 && *e != 5) {
             assert!(index.remove(e % 97, e));
         }
@@ -180,10 +220,13 @@ mod tests {
         }
         // Tombstones are reused and cleared by growth.
         for e in 10_000..30_000u32 {
-            index.insert(e, e);
+            index.insert(e, e, NO_HINT);
         }
         assert_eq!(index.find(10_001, |x| x == 10_001), Some(10_001));
         assert_eq!(index.find(99 % 97, |x| x == 99), Some(99));
         assert_eq!(index.live, 2_499 + 1 + 20_000);
+        // Growth kept the hints.
+        assert_eq!(index.candidate(5), Some((9_000, 7)));
+        assert_eq!(index.candidate(10_001), Some((10_001, NO_HINT)));
     }
 }

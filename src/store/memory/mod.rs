@@ -10,11 +10,12 @@
 //!   the root: a merge points the merged slot at the target, and reads compress paths;
 //! - identities live in chunked entries of 48 bytes, found through an index of entry numbers
 //!   keyed by the foldhash of `(tenant, type, scope, value)`, which keeps 32 bits of each
-//!   hash beside the entry number so a probe reads one cache line (`key_index`). An entry
-//!   names its interned `(tenant, type, scope)` in 4 bytes and keeps a value of up to 30
-//!   bytes in place (nearly all are: phone numbers, ids, openids), so a lookup reads the
-//!   index slot, the entry, and the owner's union-find parent, and no text elsewhere; longer
-//!   values go to a text arena. An identity costs no allocation of its own. An entry records
+//!   hash and a hint of the owner's slot beside the entry number, so a probe reads one cache
+//!   line (`key_index`). An entry names its interned `(tenant, type, scope)` in 4 bytes and
+//!   keeps a value of up to 30 bytes in place (nearly all are: phone numbers, ids, openids),
+//!   so a cold lookup is two rounds of cache misses: the index slot, then the entry and the
+//!   owner's union-find parent together, and no text elsewhere; longer values go to a text
+//!   arena. An identity costs no allocation of its own. An entry records
 //!   the slot it was linked to; its live owner is that slot's union-find root, so a merge
 //!   moves every identity at once without touching them. Entries are added in link order (a
 //!   new link always gets a new entry), so their numbers order a customer's identities;
@@ -695,23 +696,23 @@ impl Txn for MemoryTxn<'_> {
         for &hash in &hashes {
             s.index.touch(hash as u32);
         }
-        // The first entry with a key's hash bits is nearly always the key's.
-        let candidates: smallvec::SmallVec<[Option<u32>; 8]> = hashes
+        // The first entry with a key's hash bits is nearly always the key's; the slot's hint
+        // names its owner's slot, whose parent loads beside the entry.
+        let candidates: smallvec::SmallVec<[Option<(u32, u32)>; 8]> = hashes
             .iter()
-            .map(|&hash| s.index.find(hash as u32, |_| true))
+            .map(|&hash| s.index.candidate(hash as u32))
             .collect();
-        for &e in candidates.iter().flatten() {
+        for &(e, hint) in candidates.iter().flatten() {
             // Both ends: an entry may straddle two cache lines.
             let e = &s.entries[e];
             std::hint::black_box((e.linked_to, e.value.last_byte()));
-        }
-        for &e in candidates.iter().flatten() {
-            let e = &s.entries[e];
-            if let Some(text) = e.value.spilled() {
-                std::hint::black_box(s.values.get(text).as_bytes().first().copied());
+            if let Some(parent) = s.parent.get(hint as usize) {
+                std::hint::black_box(parent.load(Ordering::Relaxed));
             }
-            if e.linked_to != NONE {
-                std::hint::black_box(s.parent[e.linked_to as usize].load(Ordering::Relaxed));
+        }
+        for &(e, _) in candidates.iter().flatten() {
+            if let Some(text) = s.entries[e].value.spilled() {
+                std::hint::black_box(s.values.get(text).as_bytes().first().copied());
             }
         }
         Ok(keys
@@ -719,7 +720,7 @@ impl Txn for MemoryTxn<'_> {
             .zip(&hashes)
             .zip(&candidates)
             .map(|((key, &hash), &candidate)| {
-                let confirmed = candidate.filter(|&e| {
+                let confirmed = candidate.map(|(e, _)| e).filter(|&e| {
                     s.type_of(key.identity_type)
                         .is_some_and(|ty| s.holds_key(e, t, ty, *key))
                 });
@@ -905,8 +906,8 @@ impl Txn for MemoryTxn<'_> {
             value,
         });
         let low = hash as u32;
-        if !previous.is_some_and(|p| s.index.replace(low, p, e)) {
-            s.index.insert(low, e);
+        if !previous.is_some_and(|p| s.index.replace(low, p, e, slot)) {
+            s.index.insert(low, e, slot);
         }
         // Append the entry to the owner's ring: it becomes the new tail.
         let tail = s.slots[slot].ring;
