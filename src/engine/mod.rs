@@ -64,12 +64,16 @@ pub(crate) fn retry<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
 }
 
 /// `t` truncated to the microsecond, the precision every store keeps. (Cheaper than
-/// chrono's `trunc_subsecs`, which goes through duration arithmetic; a leap second's
+/// chrono's `trunc_subsecs`, which goes through duration arithmetic, and than
+/// `DateTime::with_nanosecond`, which goes through time-zone conversion; a leap second's
 /// nanoseconds stay at or above a second, so it stays a leap second.)
 fn to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::Timelike;
-    let nanos = t.nanosecond();
-    t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
+    let naive = t.naive_utc();
+    let nanos = naive.nanosecond();
+    naive
+        .with_nanosecond(nanos - nanos % 1_000)
+        .map_or(t, |n| n.and_utc())
 }
 
 /// Plans and applies one prepared request inside a transaction.

@@ -22,10 +22,28 @@ impl fmt::Display for CustomerId {
 }
 
 /// A tenant (租户; 000's `shopId` plays the same role). Nothing crosses tenants:
-/// uniqueness, lookups, queries and merges are all per tenant. Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// uniqueness, lookups, queries and merges are all per tenant. Cheap to clone, and clones
+/// compare equal without comparing their text.
+#[derive(Debug, Clone, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TenantId(Arc<str>);
+
+// By hand: `Arc<str>`'s own equality compares the text even for two clones of one `Arc`
+// (its pointer shortcut needs a sized type), and stores compare the tenant on every call.
+impl PartialEq for TenantId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for TenantId {}
+
+// Of the text, as equality is.
+impl std::hash::Hash for TenantId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl TenantId {
     /// A tenant id from its name.
@@ -477,6 +495,19 @@ impl From<i64> for super::FieldValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_ids_are_equal_by_name_whether_cloned_or_not() {
+        use std::hash::BuildHasher;
+        let a = TenantId::new("shop-1");
+        let (clone, twin, other) = (a.clone(), TenantId::new("shop-1"), TenantId::new("shop-2"));
+        assert_eq!(a, clone);
+        assert_eq!(a, twin);
+        assert_ne!(a, other);
+        // Equal ids hash alike, as maps need.
+        let state = std::hash::RandomState::new();
+        assert_eq!(state.hash_one(&a), state.hash_one(&twin));
+    }
 
     /// Reading a patch straight from the input (serde) and through a JSON value
     /// (`from_json`) are the same reading, errors included.

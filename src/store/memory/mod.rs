@@ -421,7 +421,12 @@ impl MemoryStore {
     }
 
     fn intern_space(&mut self, space: Space) -> Result<u32> {
-        if let Some(&ix) = self.space_ix.get(&space) {
+        // Usually a handful (one per tenant and type): a scan beats hashing.
+        if self.spaces.len() <= 16 {
+            if let Some(ix) = self.spaces.iter().position(|s| *s == space) {
+                return Ok(ix as u32);
+            }
+        } else if let Some(&ix) = self.space_ix.get(&space) {
             return Ok(ix);
         }
         let ix = u32::try_from(self.spaces.len()).map_err(|_| {
