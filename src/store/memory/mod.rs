@@ -15,10 +15,10 @@
 //!   keeps a value of up to 30 bytes in place (nearly all are: phone numbers, ids, openids),
 //!   so a cold lookup is two rounds of cache misses: the index slot, then the entry and the
 //!   owner's union-find parent together, and no text elsewhere; longer values go to a text
-//!   arena. An identity costs no allocation of its own. An entry records
-//!   the slot it was linked to; its live owner is that slot's union-find root, so a merge
-//!   moves every identity at once without touching them. Entries are added in link order (a
-//!   new link always gets a new entry), so their numbers order a customer's identities;
+//!   arena. An identity costs no allocation of its own. An entry records the slot it was
+//!   linked to; its live owner is that slot's union-find root, so a merge moves every
+//!   identity at once without touching them. Entries are added in link order (a new link
+//!   always gets a new entry), so their numbers order a customer's identities;
 //! - each customer's identities form a circular linked list through the entries, so a merge
 //!   splices two lists in O(1) and listing a customer's identities needs no per-customer
 //!   allocation;
@@ -693,9 +693,10 @@ impl Txn for MemoryTxn<'_> {
         let Some(t) = s.tenant_ix(tenant) else {
             return Ok(vec![Lookup::default(); keys.len()]);
         };
-        // A cold lookup is a chain of cache misses: index slot, entry (with the value in
-        // it), owner. Walking each step for all keys before the next lets the misses of
-        // different keys overlap instead of queueing one after another.
+        // A cold lookup is a chain of cache misses: the index slot, then the entry (with the
+        // value in it) and the owner's parent. Walking each step for all keys before the
+        // next lets the misses of different keys overlap instead of queueing one after
+        // another.
         let hashes: smallvec::SmallVec<[u64; 8]> = keys.iter().map(|k| s.hash_key(t, *k)).collect();
         // (The loads go through `black_box` so they happen; nothing waits for them.)
         for &hash in &hashes {
@@ -715,6 +716,7 @@ impl Txn for MemoryTxn<'_> {
                 std::hint::black_box(parent.load(Ordering::Relaxed));
             }
         }
+        // Values too long to keep in place (rare) are one more round.
         for &(e, _) in candidates.iter().flatten() {
             if let Some(text) = s.entries[e].value.spilled() {
                 std::hint::black_box(s.values.get(text).as_bytes().first().copied());
