@@ -1182,7 +1182,7 @@ mod tests {
     use crate::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
 
     #[test]
-    fn erasure_leaves_no_value_bytes_in_entries_or_arena() {
+    fn long_values_are_found_and_erasure_leaves_no_value_bytes() {
         let tenant = TenantId::new("t");
         let mut resolver = Resolver::new(MemoryStore::new());
         let short = "13812345678";
@@ -1196,6 +1196,11 @@ mod tests {
                 ]),
             )
             .unwrap();
+        // A value too long to keep in its entry is found through the arena.
+        let again = resolver
+            .resolve(&tenant, &ResolveRequest::new([IdentityInput::new("email", long)]))
+            .unwrap();
+        assert_eq!((again.customer, again.created), (out.customer, false));
         let store = resolver.store();
         let held = |s: &MemoryStore, value: &str| {
             s.values.contains(value)
