@@ -2,8 +2,8 @@
 //!
 //! Open addressing with linear probing over 12-byte slots: the entry, the low 32 bits of the
 //! key's hash, and a hint of the slot the entry was linked to. A probe reads one cache line
-//! of slots (a general-purpose table such as hashbrown reads its control bytes, then a
-//! bucket elsewhere: two cache misses per cold lookup), and the stored hash bits let a probe
+//! of slots, or two when its slot straddles them (a general-purpose table such as hashbrown
+//! reads its control bytes, then a bucket elsewhere: two cache misses per cold lookup), and the stored hash bits let a probe
 //! skip other keys' entries and let growth rehash without reading them. The hint lets a
 //! lookup load the owner's union-find parent together with the entry, instead of after it;
 //! it is only ever used to start loads early, so a stale hint costs a wasted load, never a

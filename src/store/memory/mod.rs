@@ -151,7 +151,7 @@ struct Entry {
 
 /// The value was erased.
 const ERASED_BIT: u8 = 1;
-/// `MemoryStore::suspicion` holds a count for the entry (rare: most have none, and a lookup
+/// `MemoryStore::suspicion_counts` holds a count for the entry (rare: most have none, and a lookup
 /// of those reads nothing more).
 const SUSPECTED_BIT: u8 = 2;
 
@@ -219,7 +219,7 @@ pub struct MemoryStore {
     suspicions: hashbrown::HashSet<(u64, u64), foldhash::fast::RandomState>,
     /// Distinct conflicting identities seen with an entry's identity, by entry (only
     /// entries with the `SUSPECTED` bit have one).
-    suspicion: FastMap<u32, u32>,
+    suspicion_counts: FastMap<u32, u32>,
     events: Chunked<Event>,
     /// Causes of recorded events; consecutive events of one request share one.
     causes: Chunked<StoredCause>,
@@ -264,7 +264,7 @@ impl MemoryStore {
             names: Vec::new(),
             values: TextArena::default(),
             suspicions: Default::default(),
-            suspicion: FastMap::default(),
+            suspicion_counts: FastMap::default(),
             events: Chunked::default(),
             causes: Chunked::default(),
             cause_texts: TextArena::default(),
@@ -400,7 +400,7 @@ impl MemoryStore {
         if self.entries[ix].flags & SUSPECTED_BIT == 0 {
             return 0;
         }
-        self.suspicion.get(&ix).copied().unwrap_or(0)
+        self.suspicion_counts.get(&ix).copied().unwrap_or(0)
     }
 
     fn find_hashed(&self, tenant: u32, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
@@ -767,7 +767,7 @@ impl Txn for MemoryTxn<'_> {
         if s.suspicions
             .insert((s.hash_key(t, key), s.hash_key(t, conflicting)))
         {
-            *s.suspicion.entry(e).or_insert(0) += 1;
+            *s.suspicion_counts.entry(e).or_insert(0) += 1;
             s.entries[e].flags |= SUSPECTED_BIT;
         }
         Ok(())
@@ -902,7 +902,7 @@ impl Txn for MemoryTxn<'_> {
         // Evidence against the value outlives its earlier links.
         let suspicion = previous.map_or(0, |p| s.suspicion_of(p));
         if suspicion > 0 {
-            s.suspicion.insert(e, suspicion);
+            s.suspicion_counts.insert(e, suspicion);
         }
         s.entries.push(Entry {
             space,
@@ -1052,7 +1052,7 @@ impl Txn for MemoryTxn<'_> {
             let hash = s.hash_key(t, s.key_of(&s.entries[e]));
             forgotten.insert(hash);
             s.index.remove(hash as u32, e);
-            s.suspicion.remove(&e);
+            s.suspicion_counts.remove(&e);
             let entry = &mut s.entries[e];
             entry.flags = ERASED_BIT;
             entry.space = space;
@@ -1075,7 +1075,7 @@ impl Txn for MemoryTxn<'_> {
             let found = s
                 .index
                 .find(a as u32, |e| s.hash_key(t, s.key_of(&s.entries[e])) == a);
-            if let Some(count) = found.and_then(|e| s.suspicion.get_mut(&e)) {
+            if let Some(count) = found.and_then(|e| s.suspicion_counts.get_mut(&e)) {
                 *count = count.saturating_sub(1);
             }
         }
