@@ -13,8 +13,8 @@
 use chrono::{DateTime, Utc};
 use oneid::store::Lookup;
 use oneid::{
-    Cause, Customer, CustomerFilter, CustomerId, CustomerPage, CustomerQuery, HistoryEvent, Identity,
-    IdentityInput, IdentityKey, MemoryStore, ResolveRequest, Resolver, Store, TenantId, Txn,
+    Cause, Customer, CustomerFilter, CustomerId, CustomerPage, CustomerQuery, HashedKey, HistoryEvent,
+    Identity, IdentityInput, IdentityKey, MemoryStore, ResolveRequest, Resolver, Store, TenantId, Txn,
 };
 use std::borrow::Cow;
 
@@ -76,8 +76,8 @@ impl<T: Txn> Txn for OutboxTxn<'_, T> {
     fn is_suspected_with(
         &self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> oneid::Result<bool> {
         self.inner.is_suspected_with(tenant, key, conflicting)
     }
@@ -127,8 +127,8 @@ impl<T: Txn> Txn for OutboxTxn<'_, T> {
     fn add_suspicion(
         &mut self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> oneid::Result<()> {
         self.inner.add_suspicion(tenant, key, conflicting)
     }
@@ -137,12 +137,13 @@ impl<T: Txn> Txn for OutboxTxn<'_, T> {
         &mut self,
         tenant: &TenantId,
         id: CustomerId,
-        identity: &Identity,
+        key: HashedKey<'_>,
+        name: Option<&str>,
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> oneid::Result<()> {
-        self.inner.link(tenant, id, identity, at, cause)?;
-        self.pending.push(Change::Linked(id, identity.to_string()));
+        self.inner.link(tenant, id, key, name, at, cause)?;
+        self.pending.push(Change::Linked(id, key.to_string()));
         Ok(())
     }
 

@@ -63,13 +63,13 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ChangedField, Outcome, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver, Updated,
+    ChangedField, Outcome, OutcomeView, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver, Updated,
 };
 pub use error::{Error, InvalidIdentityReason, Result};
 pub use history::{Cause, EventKind, Explanation, ExplanationStep, HistoryEvent, Operation};
 pub use model::{
     Change, Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, Field, FieldKind, FieldValue,
-    Fields, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions,
+    Fields, HashedKey, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions,
     ResolveRequest, TargetStrategy, TenantId, UpdatePatch,
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
@@ -78,7 +78,7 @@ pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{MemoryStore, Store, Txn};
+pub use store::{MemoryStore, ResolveWrites, Store, TargetData, Txn};
 
 // The README's tour is compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

@@ -122,7 +122,7 @@ examples! {
         "\"displayName\": \"小D2\"",
     ];
     custom_store: [] => [
-        "published 9 events",
+        "published 7 events",
         "Merged { from: CustomerId(2), into: CustomerId(1) }",
         "Deleted(CustomerId(1))",
     ];

@@ -23,12 +23,13 @@
 //! `--parallel-planning` turns on `Resolver::with_parallel_planning` (slower here: both
 //! cores are already busy, and a person's records sit next to each other).
 //!
-//! Three threads share the work, so that the main thread does nothing but resolve: the
-//! reader (`reader.rs`) reads the file in chunks and parses each, one chunk ahead; the main
-//! thread resolves a chunk at a time (`resolve_batch` prepares the chunk's identities on a
-//! thread of its own meanwhile); the collector tallies the outcomes and sends each spent
-//! chunk back to the reader, which parses the next one into its memory. A line is parsed by
-//! a fast reader (`fast.rs`) when it is plain, as real files are, and by serde otherwise
+//! The work is shared so that the main thread does little but resolve: the reader
+//! (`reader.rs`) reads the file in chunks and parses each, one chunk ahead, keeping every
+//! record's id and truth label; the main thread resolves a chunk at a time with
+//! `resolve_batch_with` (which prepares the chunk's identities on a thread of its own
+//! meanwhile), tallies the outcomes as they are reported, without copying them, and sends the
+//! spent chunk back to the reader, which parses the next one into its memory. A line is parsed
+//! by a fast reader (`fast.rs`) when it is plain, as real files are, and by serde otherwise
 //! (`record.rs`); both give the same result, and the tests hold them to it.
 
 mod fast;
@@ -36,14 +37,13 @@ mod packed;
 mod reader;
 mod record;
 
-use oneid::{CustomerId, IdentitySettings, MemoryStore, RejectReason, Resolver, TenantId};
-use packed::{Interner, PackedStrings};
-use reader::{Chunk, spawn_reader};
+use oneid::{CustomerId, IdentitySettings, MemoryStore, OutcomeView, RejectReason, Resolver, TenantId};
+use packed::PackedStrings;
+use reader::spawn_reader;
 use std::collections::HashSet;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Instant;
 
 // The main job allocates small strings on one thread and frees them on another; mimalloc
@@ -90,8 +90,10 @@ fn pairwise_scores(clusters: &[u64], truths: &[u32]) -> (f64, f64, f64) {
     (p, r, f1)
 }
 
-/// Writes one `{"record_id","cluster"}` line per record. Lines are formatted in blocks on
-/// all cores (the resolver is done, so the other core is free) and written in order.
+/// Writes one `{"record_id","cluster"}` line per record (`clusters[i]` is record `i`'s,
+/// `UNRESOLVED` for a record that was not resolved, which gets no line). Lines are formatted
+/// in blocks on all cores (the resolver is done, so the other core is free) and written in
+/// order.
 fn write_clusters(path: &Path, clusters: &[u64], record_ids: &PackedStrings) -> std::io::Result<()> {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 16;
@@ -106,6 +108,9 @@ fn write_clusters(path: &Path, clusters: &[u64], record_ids: &PackedStrings) -> 
                 let mut text = Vec::with_capacity((end - start) * 48);
                 let mut number = itoa::Buffer::new();
                 for (i, &cluster) in clusters.iter().enumerate().take(end).skip(start) {
+                    if cluster == UNRESOLVED {
+                        continue;
+                    }
                     text.extend_from_slice(b"{\"record_id\":");
                     let id = record_ids.get(i);
                     if id.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
@@ -169,6 +174,9 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// The cluster of a record that was not resolved (customer ids start at 1).
+const UNRESOLVED: u64 = 0;
+
 #[derive(Default)]
 struct Tally {
     records: usize,
@@ -181,56 +189,21 @@ struct Tally {
     quarantined: HashSet<String>,
 }
 
-/// What the collector keeps of every record: where it went and, for `--out` and scoring,
-/// its id and truth label. Ids are packed into one string.
-#[derive(Default)]
-struct Collected {
-    tally: Tally,
-    targets: Vec<CustomerId>,
-    record_ids: PackedStrings,
-    truth_ids: Interner,
-    truths: Vec<u32>,
-    all_have_truth: bool,
-}
-
-impl Collected {
-    /// Tallies one resolved chunk. Runs on its own thread, so that the resolving thread
-    /// does nothing but resolve (and does not pay for dropping the outcomes).
-    fn add(&mut self, outcomes: &[oneid::Result<oneid::Outcome>], chunk: &Chunk) {
-        let tally = &mut self.tally;
-        // By reference: an outcome is big, and moving each out costs a copy.
-        for (i, outcome) in outcomes.iter().enumerate() {
-            let record_id = chunk.record_ids.get(i);
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("record {record_id}: rejected: {e}");
-                    tally.invalid += 1;
-                    continue;
+impl Tally {
+    /// Counts one resolved record.
+    fn add(&mut self, outcome: &OutcomeView<'_>) {
+        self.records += 1;
+        self.created += usize::from(outcome.created());
+        self.merges += outcome.merged().len();
+        self.refused_merges += outcome.refused_merges().len();
+        for r in outcome.rejected() {
+            match r.reason {
+                RejectReason::Blocked => self.blocked += 1,
+                RejectReason::Conflict { .. } => self.conflicts += 1,
+                RejectReason::Quarantined { .. } => {
+                    self.quarantined.insert(r.identity.to_string());
                 }
-            };
-            tally.records += 1;
-            tally.created += usize::from(outcome.created);
-            tally.merges += outcome.merged.len();
-            tally.refused_merges += outcome.refused_merges.len();
-            for r in &outcome.rejected {
-                match r.reason {
-                    RejectReason::Blocked => tally.blocked += 1,
-                    RejectReason::Conflict { .. } => tally.conflicts += 1,
-                    RejectReason::Quarantined { .. } => {
-                        tally.quarantined.insert(r.identity.to_string());
-                    }
-                    _ => {}
-                }
-            }
-            self.targets
-                .push(outcome.customer.expect("a resolve always has a target"));
-            self.record_ids.push(record_id);
-            match chunk.truths.get(i) {
-                // Labels stop mattering at the first record without one.
-                Some(t) if self.all_have_truth => self.truths.push(self.truth_ids.intern(t)),
-                Some(_) => {}
-                None => self.all_have_truth = false,
+                _ => {}
             }
         }
     }
@@ -305,74 +278,78 @@ fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Bo
 
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let mut last_report = Instant::now();
-    let mut resolved = 0usize;
-    let (chunks, spent) = spawn_reader(args.input.clone())?;
-    let (to_collector, collector_rx) = mpsc::sync_channel::<(Vec<oneid::Result<oneid::Outcome>>, Chunk)>(1);
-    let collector = std::thread::Builder::new()
-        .name("collector".into())
-        .spawn(move || {
-            let mut collected = Collected {
-                all_have_truth: true,
-                ..Collected::default()
-            };
-            for (outcomes, chunk) in collector_rx {
-                collected.add(&outcomes, &chunk);
-                // Back to the reader, whose memory it is; once the reader is done, dropped here.
-                let _ = spent.send(chunk);
-            }
-            collected
-        })?;
+    let reader = spawn_reader(args.input.clone())?;
+    let mut tally = Tally::default();
+    // Each parsed record's target, in file order (`UNRESOLVED` for an invalid one).
+    let mut targets: Vec<CustomerId> = Vec::new();
     let mut bad_lines = 0;
-    for chunk in chunks {
-        let mut chunk = chunk?;
+    for chunk in reader.chunks {
+        let chunk = chunk?;
         for (line, e) in &chunk.bad_lines {
             eprintln!("line {line}: skipped, not a record: {e}");
         }
         bad_lines += chunk.bad_lines.len();
-        let outcomes = resolver.resolve_batch(&tenant, &chunk.requests)?;
-        resolved += outcomes.len();
-        chunk.bad_lines.clear();
-        to_collector.send((outcomes, chunk))?;
+        let requests = &chunk.requests;
+        resolver.resolve_batch_with(&tenant, requests, |i, outcome| match outcome {
+            Ok(outcome) => {
+                tally.add(&outcome);
+                targets.push(outcome.customer().expect("a resolve always has a target"));
+            }
+            Err(e) => {
+                eprintln!("record {}: rejected: {e}", record::record_id(&requests[i]));
+                tally.invalid += 1;
+                targets.push(CustomerId(UNRESOLVED));
+            }
+        })?;
+        // Back to the reader, whose memory it is; once the reader is done, dropped.
+        let _ = reader.spent.send(chunk);
         if progress && last_report.elapsed().as_secs_f64() > 0.5 {
-            let rate = resolved as f64 / started.elapsed().as_secs_f64();
-            eprint!("\r{resolved:>12} records  {rate:>10.0} records/s");
+            let rate = targets.len() as f64 / started.elapsed().as_secs_f64();
+            eprint!("\r{:>12} records  {rate:>10.0} records/s", targets.len());
             last_report = Instant::now();
         }
     }
     if progress {
         eprintln!();
     }
-    drop(to_collector);
-    let mut collected = collector.join().map_err(|_| "the collector thread panicked")?;
-    collected.tally.invalid += bad_lines;
+    let labels = reader.thread.join().map_err(|_| "the reader thread panicked")?;
+    tally.invalid += bad_lines;
 
-    // Where each record ended up, after every merge (in the targets' own memory).
-    let targets = std::mem::take(&mut collected.targets);
+    // Where each record ended up, after every merge.
     let clusters = targets
         .into_iter()
-        .map(|t| Ok(resolver.canonical_id(&tenant, t)?.unwrap_or(t).0))
+        .map(|t| {
+            Ok(match t.0 {
+                UNRESOLVED => UNRESOLVED,
+                _ => resolver.canonical_id(&tenant, t)?.unwrap_or(t).0,
+            })
+        })
         .collect::<oneid::Result<Vec<u64>>>()?;
     // The store is not needed any more. What it held is free for what follows (the
     // allocator keeps it), so the output and the scoring add nothing to the peak.
     drop(resolver);
     if let Some(path) = &args.out {
-        write_clusters(path, &clusters, &collected.record_ids)?;
+        write_clusters(path, &clusters, &labels.record_ids)?;
     }
-    let Collected {
-        tally,
-        truths,
-        all_have_truth,
-        ..
-    } = collected;
     let wall = started.elapsed().as_secs_f64();
     // Every live customer was the target of the record that created it, so the distinct
     // clusters are exactly the live customers.
     let (customers, largest) = {
-        let mut sorted = clusters.clone();
+        let mut sorted: Vec<u64> = clusters.iter().copied().filter(|&c| c != UNRESOLVED).collect();
         sorted.sort_unstable();
         runs(&sorted).fold((0, 0), |(n, max), run| (n + 1, max.max(run)))
     };
-    let scores = (all_have_truth && !truths.is_empty()).then(|| pairwise_scores(&clusters, &truths));
+    let scores = (labels.all_have_truth && labels.truths.len() == clusters.len() && !clusters.is_empty())
+        .then(|| {
+            // Scored over the records that were resolved.
+            let (clusters, truths): (Vec<u64>, Vec<u32>) = clusters
+                .iter()
+                .zip(&labels.truths)
+                .filter(|(c, _)| **c != UNRESOLVED)
+                .map(|(c, t)| (*c, *t))
+                .unzip();
+            pairwise_scores(&clusters, &truths)
+        });
 
     println!("input            {}", args.input.display());
     println!(

@@ -23,12 +23,6 @@ impl PackedStrings {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.text[start..self.ends[i] as usize]
     }
-
-    /// Empties it, keeping its memory for reuse.
-    pub fn clear(&mut self) {
-        self.text.clear();
-        self.ends.clear();
-    }
 }
 
 /// Numbers for strings (truth labels): each distinct string packed once, found by hash.
@@ -67,33 +61,5 @@ impl Interner {
         let ix = strings.push(s) as u32;
         table.insert_unique(hash, ix, |&i| hasher.hash_one(strings.get(i as usize)));
         ix
-    }
-}
-
-/// Optional strings packed into one buffer, numbered in the order they were pushed (a
-/// chunk's truth labels).
-#[derive(Default)]
-pub struct PackedOptions {
-    text: String,
-    spans: Vec<Option<(usize, usize)>>,
-}
-
-impl PackedOptions {
-    pub fn push(&mut self, s: Option<&str>) {
-        let span = s.map(|s| {
-            self.text.push_str(s);
-            (self.text.len() - s.len(), self.text.len())
-        });
-        self.spans.push(span);
-    }
-
-    pub fn get(&self, i: usize) -> Option<&str> {
-        self.spans[i].map(|(start, end)| &self.text[start..end])
-    }
-
-    /// Empties it, keeping its memory for reuse.
-    pub fn clear(&mut self) {
-        self.text.clear();
-        self.spans.clear();
     }
 }

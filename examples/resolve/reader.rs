@@ -1,7 +1,8 @@
 //! The reader thread: reads the file in newline-aligned chunks and parses each, one chunk
-//! ahead of the resolver. Spent chunks come back to it to be parsed into again.
+//! ahead of the resolver. Spent chunks come back to it to be parsed into again. It also keeps
+//! every record's id and truth label for the end of the run, so the resolver need not.
 
-use crate::packed::{PackedOptions, PackedStrings};
+use crate::packed::{Interner, PackedStrings};
 use crate::record::{parse_into, record_id};
 use oneid::ResolveRequest;
 use std::io::Read;
@@ -11,38 +12,59 @@ use std::sync::mpsc;
 /// Records are read and parsed in chunks of about this many bytes.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// One parsed chunk: the requests, and their record ids and truth labels.
+/// One parsed chunk: the requests (each request's cause is its record id).
 #[derive(Default)]
 pub struct Chunk {
     pub requests: Vec<ResolveRequest>,
-    /// One per request (also its cause), packed for the collector to read in one sweep.
-    pub record_ids: PackedStrings,
-    /// One per request.
-    pub truths: PackedOptions,
     /// Lines that could not be parsed: (line number, error).
     pub bad_lines: Vec<(usize, String)>,
 }
 
-/// The reader's ends: the parsed chunks, in file order (or the error that stopped it), and
-/// where to send them back once they are spent.
-pub type ReaderEnds = (mpsc::Receiver<std::io::Result<Chunk>>, mpsc::Sender<Chunk>);
+/// Every record's id and truth label, in file order (records of lines that could not be
+/// parsed have none).
+#[derive(Default)]
+pub struct Labels {
+    pub record_ids: PackedStrings,
+    /// Truth labels as numbers; only kept while every record so far has one.
+    pub truths: Vec<u32>,
+    pub all_have_truth: bool,
+    truth_ids: Interner,
+}
+
+/// The reader's ends: the parsed chunks, in file order (or the error that stopped it), where
+/// to send them back once they are spent, and the thread, which returns the labels.
+pub struct ReaderEnds {
+    pub chunks: mpsc::Receiver<std::io::Result<Chunk>>,
+    pub spent: mpsc::Sender<Chunk>,
+    pub thread: std::thread::JoinHandle<Labels>,
+}
 
 /// Starts the reader thread on a file.
 pub fn spawn_reader(path: PathBuf) -> std::io::Result<ReaderEnds> {
     let (tx, rx) = mpsc::sync_channel(1);
     let (spent_tx, spent_rx) = mpsc::channel();
-    std::thread::Builder::new().name("reader".into()).spawn(move || {
-        if let Err(e) = read(path, &tx, spent_rx) {
+    let thread = std::thread::Builder::new().name("reader".into()).spawn(move || {
+        let mut labels = Labels {
+            all_have_truth: true,
+            ..Labels::default()
+        };
+        if let Err(e) = read(path, &tx, spent_rx, &mut labels) {
             let _ = tx.send(Err(e));
         }
+        labels
     })?;
-    Ok((rx, spent_tx))
+    Ok(ReaderEnds {
+        chunks: rx,
+        spent: spent_tx,
+        thread,
+    })
 }
 
 fn read(
     path: PathBuf,
     tx: &mpsc::SyncSender<std::io::Result<Chunk>>,
     spent: mpsc::Receiver<Chunk>,
+    labels: &mut Labels,
 ) -> std::io::Result<()> {
     let mut file = std::fs::File::open(&path)?;
     let mut spent_chunks = Vec::new();
@@ -63,7 +85,7 @@ fn read(
             // A spent chunk if one has come back.
             spent_chunks.extend(spent.try_iter());
             let mut chunk = spent_chunks.pop().unwrap_or_default();
-            line_no += parse_chunk(&buf[..cut], line_no, &mut chunk);
+            line_no += parse_chunk(&buf[..cut], line_no, &mut chunk, labels);
             if tx.send(Ok(chunk)).is_err() {
                 return Ok(());
             }
@@ -79,9 +101,7 @@ fn read(
 /// rewritten in place, their strings reused: no allocation for them, and no freeing on another
 /// thread, which costs mimalloc more). Returns how many lines the chunk held. Blank lines are
 /// skipped (but counted).
-fn parse_chunk(bytes: &[u8], first_line: usize, chunk: &mut Chunk) -> usize {
-    chunk.record_ids.clear();
-    chunk.truths.clear();
+fn parse_chunk(bytes: &[u8], first_line: usize, chunk: &mut Chunk, labels: &mut Labels) -> usize {
     chunk.bad_lines.clear();
     let mut lines = 0;
     let mut records = 0;
@@ -97,8 +117,13 @@ fn parse_chunk(bytes: &[u8], first_line: usize, chunk: &mut Chunk) -> usize {
         let request = &mut chunk.requests[records];
         match parse_into(line, request) {
             Ok(truth) => {
-                chunk.record_ids.push(record_id(request));
-                chunk.truths.push(truth.as_deref());
+                labels.record_ids.push(record_id(request));
+                match truth {
+                    // Labels stop mattering at the first record without one.
+                    Some(t) if labels.all_have_truth => labels.truths.push(labels.truth_ids.intern(&t)),
+                    Some(_) => {}
+                    None => labels.all_have_truth = false,
+                }
                 records += 1;
             }
             // The half-written request is the next line's to rewrite.

@@ -1,5 +1,10 @@
-//! Batch resolution: requests prepared ahead (on all cores, or on a thread of their own
-//! while earlier ones are planned), applied in order.
+//! Batch resolution: requests prepared a block at a time, planned and applied in order
+//! inside one transaction.
+//!
+//! Preparing (steps 1 and 2) needs no store. A large batch prepares on a thread of its own,
+//! a block of requests at a time, while this thread plans and applies the blocks already
+//! prepared; a small one prepares on this thread. Blocks and decisions are kept by the
+//! resolver between batches ([`BatchScratch`]), so a batch allocates nothing per request.
 //!
 //! Planning (lookups, quarantine checks, limits, the target's new data) only reads. With
 //! parallel planning on and a store whose transactions allow parallel reads, every request
@@ -11,33 +16,105 @@
 //! the customers its identities led to was written (a target or a merged customer).
 //! Otherwise the request is planned again at its turn, against the current state.
 //!
-//! The dependency check works on hashes: a collision only makes a request be planned again,
-//! never makes a stale plan be applied.
+//! The dependency check works on key hashes: a collision only makes a request be planned
+//! again, never makes a stale plan be applied.
 
-use super::outcome::Outcome;
-use super::resolve::{self, Plan, Prepared};
-use super::resolve_one;
+use super::resolve::{self, Decided, Plan, Prep, Prepared};
 use crate::error::{Error, Result};
 use crate::history::Operation;
 use crate::model::{CustomerId, ResolveRequest, TenantId};
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
-use std::hash::BuildHasher;
 
 type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 
-/// What phase 1 left for a request's turn.
-enum Ahead {
-    /// A plan made against the batch's starting state, with the hashes of the request's
-    /// identity keys. (A failed plan is always made again: what it read is unknown.) Boxed:
-    /// a plan is hundreds of bytes, which every request planned in order, holding none,
-    /// would otherwise copy from step to step of the pipeline.
-    Planned { keys: Vec<u64>, plan: Box<Plan> },
-    /// Prepared only: to be planned at its turn.
-    Prepared(Prepared),
-    /// Planning failed: to be prepared and planned again at its turn.
-    Again,
+/// Requests prepared per block.
+pub(crate) const BLOCK: usize = 128;
+/// Batches of at least this many requests, planned in order, are prepared on a thread of
+/// their own while they are planned and applied (below, a thread costs more than it saves).
+const STREAM_PREPARATION_FROM: usize = 512;
+/// Prepared blocks that may wait for the planning thread.
+const PREPARED_BLOCKS_AHEAD: usize = 8;
+
+/// Consecutive requests of a batch, prepared, with the buffer their values sit in.
+#[derive(Default)]
+pub(crate) struct PreparedBlock {
+    values: String,
+    items: Vec<Result<Prepared>>,
+}
+
+impl PreparedBlock {
+    /// Prepares `requests` into this block, over what it held.
+    fn fill(&mut self, settings: &IdentitySettings, requests: &[ResolveRequest]) {
+        self.values.clear();
+        self.items.clear();
+        for request in requests {
+            let prepared = resolve::prepare(settings, request, &mut self.values);
+            self.items.push(prepared);
+        }
+    }
+
+    /// Prepares one request into this block, over what it held.
+    pub(crate) fn prepare_one(
+        &mut self,
+        settings: &IdentitySettings,
+        request: &ResolveRequest,
+    ) -> Result<Prep<'_>> {
+        self.values.clear();
+        self.items.clear();
+        let prepared = resolve::prepare(settings, request, &mut self.values)?;
+        self.items.push(Ok(prepared));
+        Ok(self.prep(0).expect("just prepared"))
+    }
+
+    /// The `k`th request of the block, prepared.
+    pub(crate) fn prep(&self, k: usize) -> Option<Prep<'_>> {
+        match &self.items[k] {
+            Ok(p) => Some(Prep::new(p, &self.values)),
+            Err(_) => None,
+        }
+    }
+
+    /// The `k`th request's preparation error, taken out of the block.
+    fn take_error(&mut self, k: usize) -> Option<Error> {
+        if self.items[k].is_ok() {
+            return None;
+        }
+        std::mem::replace(&mut self.items[k], Err(Error::Store(String::new()))).err()
+    }
+}
+
+/// What batches keep between calls, so that their memory is reused: blocks to prepare into,
+/// and the blocks and decisions of the last batch (read by its outcomes).
+#[derive(Default)]
+pub(crate) struct BatchScratch {
+    spare: Vec<PreparedBlock>,
+    pub(crate) blocks: Vec<PreparedBlock>,
+    pub(crate) decided: Vec<Result<Decided>>,
+}
+
+impl BatchScratch {
+    /// Makes the last batch's blocks spare and forgets its decisions.
+    pub(crate) fn recycle(&mut self) {
+        self.spare.append(&mut self.blocks);
+        self.decided.clear();
+    }
+
+    /// A block to prepare into.
+    pub(crate) fn spare_block(&mut self) -> PreparedBlock {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Gives a block back.
+    pub(crate) fn give_back(&mut self, block: PreparedBlock) {
+        self.spare.push(block);
+    }
+
+    /// The prepared request `i` of the last batch.
+    pub(crate) fn prep(&self, i: usize) -> Option<Prep<'_>> {
+        self.blocks[i / BLOCK].prep(i % BLOCK)
+    }
 }
 
 /// What a batch resolves: a tenant's requests, with the tenant's settings and each
@@ -50,15 +127,153 @@ pub(crate) struct Batch<'a> {
     pub(crate) times: &'a [DateTime<Utc>],
 }
 
-/// Resolves a batch's prepared requests in order inside one transaction, planning the
-/// independent ones in parallel first when asked to (`parallel`) and the transaction allows
-/// it. Per-request input errors are returned in place; any other error aborts the batch.
-pub(crate) fn resolve_in_order<T: Txn>(
+/// Resolves a batch in order inside one transaction, leaving each request's decision (or its
+/// input error) in `scratch.decided` and the prepared blocks in `scratch.blocks`. Any other
+/// error aborts the batch.
+pub(crate) fn run<T: Txn>(
     txn: &mut T,
     batch: Batch<'_>,
-    prepared: impl IntoIterator<Item = Result<Prepared>>,
+    scratch: &mut BatchScratch,
     parallel: bool,
-) -> Result<Vec<Result<Outcome>>> {
+) -> Result<()> {
+    scratch.recycle();
+    let requests = batch.requests;
+    if parallel && requests.len() > 1 && txn.shared().is_some() {
+        return run_planned_ahead(txn, batch, scratch);
+    }
+    let mut applier = Applier::new(batch);
+    if requests.len() < STREAM_PREPARATION_FROM {
+        for chunk in requests.chunks(BLOCK) {
+            let mut block = scratch.spare_block();
+            block.fill(batch.settings, chunk);
+            scratch.blocks.push(block);
+            let block = scratch.blocks.last_mut().expect("just pushed");
+            applier.block(txn, block, &mut scratch.decided, &mut |_| None)?;
+        }
+        return Ok(());
+    }
+    // A thread of its own prepares the requests a block at a time while this one plans and
+    // applies those already prepared, so neither waits for the other.
+    let spare = std::mem::take(&mut scratch.spare);
+    let settings = batch.settings;
+    std::thread::scope(|scope| {
+        let (ready, prepared) = std::sync::mpsc::sync_channel(PREPARED_BLOCKS_AHEAD);
+        let preparer = scope.spawn(move || {
+            let mut spare = spare;
+            for chunk in requests.chunks(BLOCK) {
+                let mut block = spare.pop().unwrap_or_default();
+                block.fill(settings, chunk);
+                // A closed channel means the batch failed: stop.
+                if ready.send(block).is_err() {
+                    break;
+                }
+            }
+            spare
+        });
+        let mut result = Ok(());
+        for block in prepared.iter() {
+            scratch.blocks.push(block);
+            let block = scratch.blocks.last_mut().expect("just pushed");
+            result = applier.block(txn, block, &mut scratch.decided, &mut |_| None);
+            if result.is_err() {
+                break;
+            }
+        }
+        // Dropping the receiver stops the preparing thread, which hands its spare blocks back.
+        drop(prepared);
+        scratch.spare = preparer.join().unwrap_or_default();
+        result
+    })
+}
+
+/// Plans and applies requests in order, tracking what they touch when plans made ahead of
+/// their turn may have gone stale.
+struct Applier<'a> {
+    batch: Batch<'a>,
+    /// The next request's index in the batch.
+    next: usize,
+    /// Whether to track what requests touch.
+    track: bool,
+    touched_keys: FastSet<u64>,
+    touched_customers: FastSet<CustomerId>,
+}
+
+impl<'a> Applier<'a> {
+    fn new(batch: Batch<'a>) -> Self {
+        Self {
+            batch,
+            next: 0,
+            track: false,
+            touched_keys: FastSet::default(),
+            touched_customers: FastSet::default(),
+        }
+    }
+
+    /// Resolves a block's requests at their turn. `ahead(i)` gives the plan made ahead of
+    /// request `i`'s turn, if one was.
+    fn block<T: Txn>(
+        &mut self,
+        txn: &mut T,
+        block: &mut PreparedBlock,
+        decided: &mut Vec<Result<Decided>>,
+        ahead: &mut dyn FnMut(usize) -> Option<Box<Plan>>,
+    ) -> Result<()> {
+        for k in 0..block.items.len() {
+            let i = self.next;
+            self.next += 1;
+            if let Some(e) = block.take_error(k) {
+                decided.push(Err(e));
+                continue;
+            }
+            let prep = block.prep(k).expect("prepared");
+            match self.one(txn, prep, i, ahead(i)) {
+                Ok(d) => decided.push(Ok(d)),
+                // Only input errors are per request; anything else is the store's.
+                Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => decided.push(Err(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn one<T: Txn>(
+        &mut self,
+        txn: &mut T,
+        prep: Prep<'_>,
+        i: usize,
+        ahead: Option<Box<Plan>>,
+    ) -> Result<Decided> {
+        let Batch {
+            settings,
+            tenant,
+            requests,
+            times,
+        } = self.batch;
+        let request = &requests[i];
+        let fresh = |plan: &Plan| {
+            !(0..prep.len()).any(|j| self.touched_keys.contains(&prep.hashed(j).hash))
+                && !plan.read.iter().any(|c| self.touched_customers.contains(c))
+        };
+        let plan = match ahead {
+            Some(plan) if fresh(&plan) => *plan,
+            // Planned too early (something it read has changed), or not ahead: plan now.
+            _ => resolve::plan(txn, settings, tenant, request, prep, times[i])?,
+        };
+        let decided = resolve::apply(txn, tenant, plan, prep, request, Operation::Resolve)?;
+        if self.track {
+            self.touched_keys
+                .extend((0..prep.len()).map(|j| prep.hashed(j).hash));
+            self.touched_customers.extend(decided.customer);
+            self.touched_customers.extend(decided.merged.iter().copied());
+        }
+        Ok(decided)
+    }
+}
+
+/// Parallel planning: prepares every block on all cores, plans ahead (against the batch's
+/// starting state) each request that shares no identity with an earlier one, then applies
+/// in order, planning again whatever an earlier request changed.
+fn run_planned_ahead<T: Txn>(txn: &mut T, batch: Batch<'_>, scratch: &mut BatchScratch) -> Result<()> {
     use rayon::prelude::*;
     let Batch {
         settings,
@@ -66,134 +281,56 @@ pub(crate) fn resolve_in_order<T: Txn>(
         requests,
         times,
     } = batch;
-    let hasher = foldhash::fast::RandomState::default();
-
-    // Phase 1: plan, against the batch's starting state, every request that shares no
-    // identity with an earlier request of the batch (the others would be planned in vain).
-    match txn.shared() {
-        Some(shared) if parallel && requests.len() > 1 => {
-            let prepared: Vec<Result<Prepared>> = prepared.into_iter().collect();
-            let key_hashes = |p: &Prepared| key_hashes(&hasher, p);
-            let keys: Vec<Option<Vec<u64>>> = prepared
-                .par_iter()
-                .with_min_len(256)
-                .map(|p| p.as_ref().ok().map(key_hashes))
-                .collect();
-            let mut seen: FastSet<u64> = FastSet::default();
-            let independent: Vec<bool> = keys
-                .iter()
-                .map(|k| {
-                    let k = k.as_deref().unwrap_or_default();
-                    let fresh = !k.iter().any(|h| seen.contains(h));
-                    seen.extend(k.iter().copied());
-                    fresh
-                })
-                .collect();
-            let ahead = prepared
-                .into_par_iter()
-                .zip(keys)
-                .zip(independent)
-                .zip(requests.par_iter().zip(times.par_iter()))
-                .with_min_len(64)
-                .map(|(((prepared, keys), independent), (request, at))| {
-                    let prepared = prepared?;
-                    Ok(match keys {
-                        Some(keys) if independent => {
-                            match resolve::plan(shared, settings, tenant, request, prepared, *at) {
-                                Ok(plan) => Ahead::Planned {
-                                    keys,
-                                    plan: Box::new(plan),
-                                },
-                                Err(_) => Ahead::Again,
-                            }
-                        }
-                        _ => Ahead::Prepared(prepared),
-                    })
-                })
-                .collect::<Vec<Result<Ahead>>>();
-            let track = ahead.iter().any(|a| matches!(a, Ok(Ahead::Planned { .. })));
-            apply_in_order(txn, batch, ahead, track, &hasher)
-        }
-        // Nothing planned ahead: each request is planned at its turn, as its preparation
-        // arrives (the caller may still be preparing later ones).
-        _ => {
-            let ahead = prepared.into_iter().map(|p| p.map(Ahead::Prepared));
-            apply_in_order(txn, batch, ahead, false, &hasher)
+    let chunks: Vec<&[ResolveRequest]> = requests.chunks(BLOCK).collect();
+    let mut blocks: Vec<PreparedBlock> = chunks.iter().map(|_| scratch.spare_block()).collect();
+    blocks
+        .par_iter_mut()
+        .zip(chunks.par_iter())
+        .for_each(|(block, chunk)| block.fill(settings, chunk));
+    scratch.blocks = blocks;
+    let preps: Vec<Option<Prep<'_>>> = (0..requests.len()).map(|i| scratch.prep(i)).collect();
+    // Only requests that share no identity with an earlier one are worth planning ahead.
+    let mut seen: FastSet<u64> = FastSet::default();
+    let independent: Vec<bool> = preps
+        .iter()
+        .map(|p| {
+            let Some(p) = p else { return false };
+            let hashes = || (0..p.len()).map(|j| p.hashed(j).hash);
+            let fresh = !hashes().any(|h| seen.contains(&h));
+            seen.extend(hashes());
+            fresh
+        })
+        .collect();
+    let ahead: Vec<Option<Box<Plan>>> = {
+        let shared = txn.shared().expect("checked by the caller");
+        preps
+            .par_iter()
+            .zip(independent.par_iter())
+            .enumerate()
+            .with_min_len(64)
+            .map(|(i, (prep, independent))| match prep {
+                // A failed plan is made again at its turn: what it read is unknown.
+                Some(prep) if *independent => {
+                    resolve::plan(shared, settings, tenant, &requests[i], *prep, times[i])
+                        .ok()
+                        .map(Box::new)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    drop(preps);
+    let mut ahead: Vec<Option<Box<Plan>>> = ahead;
+    let mut applier = Applier::new(batch);
+    applier.track = ahead.iter().any(Option::is_some);
+    let mut blocks = std::mem::take(&mut scratch.blocks);
+    let mut result = Ok(());
+    for block in &mut blocks {
+        result = applier.block(txn, block, &mut scratch.decided, &mut |i| ahead[i].take());
+        if result.is_err() {
+            break;
         }
     }
-}
-
-fn key_hashes(hasher: &foldhash::fast::RandomState, p: &Prepared) -> Vec<u64> {
-    p.identities.iter().map(|i| hasher.hash_one(i.key())).collect()
-}
-
-/// Phase 2: applies in order, planning again whatever an earlier request changed. What the
-/// requests touch is only tracked (`track`) when some plan was made ahead and may have gone
-/// stale.
-fn apply_in_order<T: Txn>(
-    txn: &mut T,
-    batch: Batch<'_>,
-    ahead: impl IntoIterator<Item = Result<Ahead>>,
-    track: bool,
-    hasher: &foldhash::fast::RandomState,
-) -> Result<Vec<Result<Outcome>>> {
-    let Batch {
-        settings,
-        tenant,
-        requests,
-        times,
-    } = batch;
-    let mut touched_keys: FastSet<u64> = FastSet::default();
-    let mut touched_customers: FastSet<CustomerId> = FastSet::default();
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for ((ahead, request), at) in ahead.into_iter().zip(requests).zip(times) {
-        let ahead = match ahead {
-            Ok(a) => a,
-            Err(e) => {
-                outcomes.push(Err(e));
-                continue;
-            }
-        };
-        let (keys, result) = match ahead {
-            Ahead::Planned { keys, plan }
-                if !keys.iter().any(|k| touched_keys.contains(k))
-                    && !plan.read.iter().any(|c| touched_customers.contains(c)) =>
-            {
-                (
-                    keys,
-                    resolve::apply(txn, tenant, *plan, Operation::Resolve, request.cause.as_deref()),
-                )
-            }
-            // Planned too early (something it read has changed) or planning failed: prepare
-            // again, and plan now, in order, like one prepared only.
-            stale => {
-                let prepared = match stale {
-                    Ahead::Prepared(p) => Ok(p),
-                    _ => resolve::prepare(settings, request),
-                };
-                match prepared {
-                    Err(e) => (Vec::new(), Err(e)),
-                    Ok(p) => {
-                        let keys = if track { key_hashes(hasher, &p) } else { Vec::new() };
-                        let result = resolve_one(txn, settings, tenant, request, p, *at, Operation::Resolve);
-                        (keys, result)
-                    }
-                }
-            }
-        };
-        match result {
-            Ok(outcome) => {
-                if track {
-                    touched_keys.extend(keys);
-                    touched_customers.extend(outcome.customer);
-                    touched_customers.extend(outcome.merged.iter().copied());
-                }
-                outcomes.push(Ok(outcome));
-            }
-            // Only input errors are per request; anything else is the store's.
-            Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => outcomes.push(Err(e)),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(outcomes)
+    scratch.blocks = blocks;
+    result
 }

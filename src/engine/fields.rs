@@ -1,9 +1,10 @@
 //! Field updates: the resolve patch (never clears; the verified rule) and the reconciliation
 //! of two customers' data when one is merged into the other.
 
-use super::outcome::ChangedField;
-use crate::model::{Customer, CustomerPatch, Field, FieldValue, push_unique};
+use super::outcome::{Changed, ChangedField};
+use crate::model::{Customer, CustomerId, CustomerPatch, Field, FieldValue, push_unique};
 use crate::settings::{IdentitySettings, MergeRule};
+use chrono::{DateTime, Utc};
 
 /// The verified flag guarded by each contact field (002's rule: a `true` flag cannot become
 /// `false` while the contact stays the same).
@@ -62,13 +63,14 @@ fn blank_attr(attr: &crate::model::ExtAttr) -> bool {
     attr.value.as_str() == Some("")
 }
 
-/// What a never-clearing patch would change on `current`, without copying anything.
+/// What a never-clearing patch would change on `current`, without copying anything, added
+/// to `changed`.
 pub(crate) fn patch_changes(
     settings: &IdentitySettings,
     current: &Customer,
     patch: &CustomerPatch,
-) -> Vec<ChangedField> {
-    let mut changed = Vec::new();
+    changed: &mut Changed,
+) {
     for (field, value) in patch.fields.iter() {
         if !blank_field(value)
             && current.fields.get(field) != Some(value)
@@ -88,7 +90,29 @@ pub(crate) fn patch_changes(
     if patch.groups.iter().any(|g| !current.groups.contains(g)) {
         changed.push(ChangedField::Groups);
     }
-    changed
+}
+
+/// A new customer whose data is `patch` applied to none, created (and updated) at `at`:
+/// what `apply_patch` makes of an empty customer, for which the verified rule never refuses.
+pub(crate) fn new_customer(id: CustomerId, at: DateTime<Utc>, patch: &CustomerPatch) -> Customer {
+    let mut c = Customer::new(id, at);
+    for (field, value) in patch.fields.iter() {
+        if !blank_field(value) {
+            c.fields.insert_unchecked(field, value.clone());
+        }
+    }
+    for (key, attr) in &patch.attrs {
+        if !blank_attr(attr) {
+            c.attrs.insert(key.clone(), attr.clone());
+        }
+    }
+    for tag in &patch.tags {
+        push_unique(&mut c.tags, tag.clone());
+    }
+    for group in &patch.groups {
+        push_unique(&mut c.groups, *group);
+    }
+    c
 }
 
 /// Applies a never-clearing patch in place (blanks are ignored, see `blank_field`).
@@ -116,6 +140,13 @@ pub(crate) fn apply_patch(settings: &IdentitySettings, target: &mut Customer, pa
     }
 }
 
+/// Adds `change` to `changed` unless it is there already.
+fn note(changed: &mut Changed, change: ChangedField) {
+    if !changed.contains(&change) {
+        changed.push(change);
+    }
+}
+
 /// Reconciles `merged`'s data into `target` by the tenant's per-field rules, recording what
 /// changed. Nothing of `merged` that `target` lacks is lost: missing fields and attributes
 /// are filled, tags and groups are united.
@@ -123,7 +154,7 @@ pub(crate) fn reconcile(
     settings: &IdentitySettings,
     target: &mut Customer,
     merged: &Customer,
-    changed: &mut Vec<ChangedField>,
+    changed: &mut Changed,
 ) {
     let merged_is_newer = merged.updated > target.updated;
     for (field, value) in merged.fields.iter() {
@@ -141,24 +172,24 @@ pub(crate) fn reconcile(
         };
         if let Some(new) = new {
             target.fields.insert_unchecked(field, new);
-            push_unique(changed, ChangedField::Field(field));
+            note(changed, ChangedField::Field(field));
         }
     }
     for (key, attr) in &merged.attrs {
         // Extended attributes keep the target's value and fill what it lacks.
         if !target.attrs.contains_key(key) {
             target.attrs.insert(key.clone(), attr.clone());
-            push_unique(changed, ChangedField::Attr(key.clone()));
+            note(changed, ChangedField::Attr(key.clone()));
         }
     }
     for tag in &merged.tags {
         if push_unique(&mut target.tags, tag.clone()) {
-            push_unique(changed, ChangedField::Tags);
+            note(changed, ChangedField::Tags);
         }
     }
     for group in &merged.groups {
         if push_unique(&mut target.groups, *group) {
-            push_unique(changed, ChangedField::Groups);
+            note(changed, ChangedField::Groups);
         }
     }
     target.created = target.created.min(merged.created);

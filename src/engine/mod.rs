@@ -12,8 +12,9 @@ mod ops;
 mod outcome;
 mod resolve;
 
+pub(crate) use fields::{blank_field, new_customer};
 pub use ops::Updated;
-pub use outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
+pub use outcome::{ChangedField, Outcome, OutcomeView, RefusedMerge, RejectReason, Rejection};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -26,14 +27,6 @@ use crate::settings::IdentitySettings;
 use crate::store::{Store, Txn};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Batches of at least this many requests, planned in order, are prepared on a thread of
-/// their own while they are planned and applied (below, a thread costs more than it saves).
-const STREAM_PREPARATION_FROM: usize = 512;
-/// Requests prepared per message to the planning thread.
-const PREPARATION_BLOCK: usize = 128;
-/// Prepared blocks that may wait for the planning thread.
-const PREPARED_BLOCKS_AHEAD: usize = 8;
 
 /// Runs a whole store operation again while it hits transient conflicts with concurrent
 /// writers (PostgreSQL serialization failures, identities claimed at the same moment), with
@@ -76,20 +69,6 @@ fn to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> 
         .map_or(t, |n| n.and_utc())
 }
 
-/// Plans and applies one prepared request inside a transaction.
-pub(crate) fn resolve_one<T: Txn>(
-    txn: &mut T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    request: &ResolveRequest,
-    prepared: resolve::Prepared,
-    at: chrono::DateTime<chrono::Utc>,
-    operation: Operation,
-) -> Result<Outcome> {
-    let plan = resolve::plan(txn, settings, tenant, request, prepared, at)?;
-    resolve::apply(txn, tenant, plan, operation, request.cause.as_deref())
-}
-
 /// Which contact fields a plain create uses as its identity list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -128,6 +107,8 @@ pub struct Resolver<S, C = SystemClock> {
     default_settings: Arc<IdentitySettings>,
     tenant_settings: HashMap<TenantId, Arc<IdentitySettings>>,
     parallel_planning: bool,
+    /// Memory kept between calls: prepared blocks and decisions.
+    scratch: batch::BatchScratch,
 }
 
 impl<S: std::fmt::Debug, C> std::fmt::Debug for Resolver<S, C> {
@@ -148,6 +129,7 @@ impl<S: Store> Resolver<S> {
             default_settings: Arc::new(IdentitySettings::default()),
             tenant_settings: HashMap::new(),
             parallel_planning: false,
+            scratch: batch::BatchScratch::default(),
         }
     }
 }
@@ -161,6 +143,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             default_settings: self.default_settings,
             tenant_settings: self.tenant_settings,
             parallel_planning: self.parallel_planning,
+            scratch: self.scratch,
         }
     }
 
@@ -241,26 +224,27 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
         let at = self.event_time(request);
-        // The first attempt uses this; a retry (rare: a concurrent writer) prepares again.
-        let mut prepared = Some(resolve::prepare(&settings, request)?);
-        retry(|| {
-            let prepared = match prepared.take() {
-                Some(p) => p,
-                None => resolve::prepare(&settings, request)?,
-            };
-            let mut txn = self.store.begin()?;
-            let outcome = resolve_one(&mut txn, &settings, tenant, request, prepared, at, operation)?;
-            txn.commit()?;
-            Ok(outcome)
-        })
+        let mut block = self.scratch.spare_block();
+        let outcome = (|| {
+            let prep = block.prepare_one(&settings, request)?;
+            let decided = retry(|| {
+                let mut txn = self.store.begin()?;
+                let plan = resolve::plan(&txn, &settings, tenant, request, prep, at)?;
+                let decided = resolve::apply(&mut txn, tenant, plan, prep, request, operation)?;
+                txn.commit()?;
+                Ok(decided)
+            })?;
+            Ok(OutcomeView::new(&decided, prep, false).to_outcome())
+        })();
+        self.scratch.give_back(block);
+        outcome
     }
 
     /// Resolves many requests in one store transaction, with exactly the outcomes that
     /// resolving them one by one in order would give.
     ///
     /// Built for throughput: validation and normalization run beside the planning, on a
-    /// thread of their own for a large batch (512 requests or more) planned in order, on
-    /// all cores before the planning otherwise. With
+    /// thread of their own for a large batch (512 requests or more) planned in order. With
     /// [`with_parallel_planning`](Self::with_parallel_planning), on a store whose
     /// transactions allow parallel reads ([`Txn::shared`], the memory store), the requests
     /// that share no identity with an earlier request of the batch are also planned in
@@ -271,7 +255,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ///
     /// The inner results are per request: an invalid request gets its error and writes
     /// nothing, the others go on. The outer error is a store failure, after which nothing of
-    /// the batch was committed.
+    /// the batch was committed. [`resolve_batch_with`](Self::resolve_batch_with) is the
+    /// same without building an [`Outcome`] per request.
     ///
     /// ```
     /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
@@ -290,51 +275,77 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         tenant: &TenantId,
         requests: &[ResolveRequest],
     ) -> Result<Vec<Result<Outcome>>> {
-        use rayon::prelude::*;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        self.resolve_batch_with(tenant, requests, |_, outcome| {
+            outcomes.push(outcome.map(|o| o.to_outcome()));
+        })?;
+        Ok(outcomes)
+    }
+
+    /// [`resolve_batch`](Self::resolve_batch) that hands each request's outcome to `each` as
+    /// an [`OutcomeView`], in request order, instead of collecting [`Outcome`]s: the way to
+    /// resolve millions of requests. The memory a batch uses (prepared requests, decisions)
+    /// is kept by the resolver and reused by the next batch, so a batch allocates nothing
+    /// per request on the way.
+    ///
+    /// `each` is called after the batch has been committed (so never for a batch that
+    /// failed, and once per request even when a transient conflict with another writer made
+    /// the batch run again), with the request's index and its outcome or its input error.
+    ///
+    /// ```
+    /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
+    /// let mut resolver = Resolver::new(MemoryStore::new());
+    /// let t = TenantId::new("t");
+    /// let requests = [
+    ///     ResolveRequest::new([IdentityInput::new("mobile", "13812345678")]),
+    ///     ResolveRequest::new([IdentityInput::new("mobile", "+86 138 1234 5678"), IdentityInput::new("email", "li@example.com")]),
+    /// ];
+    /// let (mut created, mut linked) = (0, 0);
+    /// resolver.resolve_batch_with(&t, &requests, |_, outcome| {
+    ///     let outcome = outcome.expect("valid requests");
+    ///     created += usize::from(outcome.created());
+    ///     linked += outcome.linked().count();
+    /// }).unwrap();
+    /// assert_eq!((created, linked), (1, 2));
+    /// ```
+    pub fn resolve_batch_with<F>(
+        &mut self,
+        tenant: &TenantId,
+        requests: &[ResolveRequest],
+        mut each: F,
+    ) -> Result<()>
+    where
+        F: FnMut(usize, Result<OutcomeView<'_>>),
+    {
         let settings = self.settings_arc(tenant);
         // Read the clock in request order, as one-by-one resolution would.
         let times: Vec<_> = requests.iter().map(|r| self.event_time(r)).collect();
         let parallel = self.parallel_planning;
+        let scratch = &mut self.scratch;
+        let store = &mut self.store;
         retry(|| {
-            let mut txn = self.store.begin()?;
+            let mut txn = store.begin()?;
             let batch = batch::Batch {
                 settings: &settings,
                 tenant,
                 requests,
                 times: &times,
             };
-            let outcomes = if parallel || requests.len() < STREAM_PREPARATION_FROM {
-                let prepared: Vec<_> = requests
-                    .par_iter()
-                    .with_min_len(256)
-                    .map(|r| resolve::prepare(&settings, r))
-                    .collect();
-                batch::resolve_in_order(&mut txn, batch, prepared, parallel)?
-            } else {
-                // Planned in order: a thread of its own prepares the requests a block at a
-                // time while this one plans and applies those already prepared, so neither
-                // waits for the other (preparing all first left this thread idle meanwhile).
-                std::thread::scope(|scope| {
-                    let (blocks, prepared) = std::sync::mpsc::sync_channel(PREPARED_BLOCKS_AHEAD);
-                    let settings = &settings;
-                    scope.spawn(move || {
-                        for block in requests.chunks(PREPARATION_BLOCK) {
-                            let block: Vec<_> = block.iter().map(|r| resolve::prepare(settings, r)).collect();
-                            // A closed channel means the batch failed: stop.
-                            if blocks.send(block).is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    // `prepared` is dropped when this returns, early or not, which stops the
-                    // preparing thread before the scope waits for it.
-                    let prepared = prepared.into_iter().flatten();
-                    batch::resolve_in_order(&mut txn, batch, prepared, false)
-                })?
-            };
-            txn.commit()?;
-            Ok(outcomes)
-        })
+            batch::run(&mut txn, batch, scratch, parallel)?;
+            txn.commit()
+        })?;
+        let mut decided = std::mem::take(&mut scratch.decided);
+        for (i, d) in decided.drain(..).enumerate() {
+            match d {
+                Ok(d) => each(
+                    i,
+                    Ok(OutcomeView::new(&d, scratch.prep(i).expect("prepared"), false)),
+                ),
+                Err(e) => each(i, Err(e)),
+            }
+        }
+        scratch.decided = decided;
+        Ok(())
     }
 
     /// What [`resolve`](Self::resolve) would do, without writing anything (001's
@@ -343,9 +354,15 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     pub fn dry_run(&mut self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
         let at = self.event_time(request);
-        let prepared = resolve::prepare(&settings, request)?;
-        let txn = self.store.begin()?;
-        Ok(resolve::plan(&txn, &settings, tenant, request, prepared, at)?.outcome)
+        let mut block = self.scratch.spare_block();
+        let outcome = (|| {
+            let prep = block.prepare_one(&settings, request)?;
+            let txn = self.store.begin()?;
+            let plan = resolve::plan(&txn, &settings, tenant, request, prep, at)?;
+            Ok(OutcomeView::new(&plan.decided, prep, true).to_outcome())
+        })();
+        self.scratch.give_back(block);
+        outcome
     }
 
     /// The id a customer id reads as now: itself for a live or deleted customer, the survivor
@@ -407,12 +424,14 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Option<Customer>> {
         let settings = self.settings_arc(tenant);
         let probe = ResolveRequest::new([identity.clone()]);
-        let prepared = resolve::prepare(&settings, &probe)?;
-        let Some(identity) = prepared.identities.first() else {
+        let mut values = String::new();
+        let prepared = resolve::prepare(&settings, &probe, &mut values)?;
+        let prep = resolve::Prep::new(&prepared, &values);
+        if prep.len() == 0 {
             return Ok(None);
-        };
+        }
         let txn = self.store.begin()?;
-        let Some(owner) = txn.owner(tenant, identity.key())? else {
+        let Some(owner) = txn.owner(tenant, prep.key(0))? else {
             return Ok(None);
         };
         Ok(txn

@@ -63,7 +63,14 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     fn normalized(&self, tenant: &TenantId, input: &IdentityInput) -> Result<Identity> {
         let mut buf = String::new();
         match resolve::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
-            resolve::Checked::Valid { identity, .. } => Ok(identity),
+            resolve::Checked::Valid {
+                identity_type, scope, ..
+            } => Ok(Identity {
+                identity_type,
+                scope,
+                identity_value: buf.as_str().into(),
+                identity_name: input.identity_name.as_deref().map(Into::into),
+            }),
             resolve::Checked::Blocked(blocked) => Err(Error::IdentityBlocked {
                 identity: blocked.to_string(),
             }),
@@ -245,7 +252,14 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     });
                 }
             }
-            txn.link(tenant, customer, &identity, at, &cause(Operation::AddIdentity))?;
+            txn.link(
+                tenant,
+                customer,
+                identity.key().hashed(),
+                identity.identity_name.as_deref(),
+                at,
+                &cause(Operation::AddIdentity),
+            )?;
             txn.commit()?;
             Ok(identity.clone())
         })

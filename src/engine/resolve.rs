@@ -1,20 +1,29 @@
-//! The resolve algorithm of SEMANTICS §2, in two phases.
+//! The resolve algorithm of SEMANTICS §2, in three steps.
 //!
-//! [`plan`] reads through a transaction and decides everything: validated and ordered
-//! identities, the target, links, merges, and the target's new data. It writes nothing, so a
-//! dry run is a plan that is never applied. [`apply`] then performs the plan's writes; every
-//! check that can fail has already passed.
+//! [`prepare`] validates, normalizes, deduplicates and orders a request's identities (steps 1
+//! and 2). It needs no store, so a batch prepares its requests on a thread of their own
+//! while it plans earlier ones. Normalized values go to one buffer per block of requests and
+//! each key is hashed once, there, so that preparing allocates nothing per request.
+//!
+//! [`plan`] reads through a transaction and decides everything: the target, links, merges,
+//! refusals, quarantine evidence and the target's new data. It writes nothing, so a dry run is
+//! a plan that is never applied. [`apply`] then performs the plan's writes; every check that
+//! can fail has already passed.
+//!
+//! What a resolve did is a [`Decided`]: the fate of each prepared identity rather than copies
+//! of them. An [`OutcomeView`](super::OutcomeView) reads it in place, beside the prepared
+//! request; an [`Outcome`](super::Outcome) is made of it only when one is asked for.
 
 use super::fields::{apply_patch, blank_field, patch_changes, reconcile};
-use super::outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
+use super::outcome::{Changed, RefusedMerge, RejectReason, Rejection};
 use crate::error::{Error, InvalidIdentityReason, Result};
-use crate::history::{Cause, Operation};
+use crate::history::Operation;
 use crate::model::{
-    Customer, CustomerId, CustomerPatch, Field, Identity, IdentityInput, IdentityKey, IdentityType,
-    PriorityStrategy, ResolveRequest, TargetStrategy, TenantId, is_valid_type,
+    Customer, CustomerId, CustomerPatch, Field, HashedKey, Identity, IdentityInput, IdentityKey,
+    IdentityType, PriorityStrategy, ResolveRequest, TargetStrategy, TenantId, is_valid_type,
 };
 use crate::settings::IdentitySettings;
-use crate::store::Txn;
+use crate::store::{Lookup, ResolveWrites, TargetData, Txn};
 use chrono::{DateTime, Utc};
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -23,23 +32,27 @@ use std::sync::Arc;
 /// length live on the stack.
 const INLINE: usize = 8;
 
-/// The owner of each of a request's identities, in order.
-type Owners = SmallVec<[Option<CustomerId>; INLINE]>;
-
 const MAX_VALUE_CHARS: usize = 128;
 const MAX_NAME_CHARS: usize = 256;
 const MAX_SCOPE_CHARS: usize = 64;
 
 /// What step 1 made of a valid identity.
 pub(crate) enum Checked {
-    /// Normalized and not blocked, with its type's system priority (`usize::MAX` when
-    /// unranked), read from the rule that normalized it.
-    Valid { identity: Identity, rank: usize },
+    /// Normalized (the value is in the caller's buffer) and not blocked, with what its type's
+    /// rule says of it.
+    Valid {
+        identity_type: IdentityType,
+        scope: Option<Arc<str>>,
+        /// Its type's system priority (`usize::MAX` when unranked).
+        rank: usize,
+        /// Its type's limit.
+        limit: Option<u32>,
+    },
     /// On a blocklist, as sent or once normalized.
     Blocked(Identity),
 }
 
-/// Step 1: validates and normalizes one identity.
+/// Step 1: validates and normalizes one identity; a valid one's value is left in `buf`.
 pub(crate) fn normalize_one(
     settings: &IdentitySettings,
     index: usize,
@@ -77,16 +90,18 @@ pub(crate) fn normalize_one(
             IdentityType::new(&input.identity_type).ok_or_else(|| invalid(InvalidIdentityReason::BadType))?
         }
     };
-    let make = |value: &str| Identity {
-        identity_type: identity_type.clone(),
-        scope: scope.clone(),
-        identity_value: Arc::from(value),
-        identity_name: input.identity_name.as_deref().map(Arc::from),
+    let blocked = |value: &str, scope: Option<Arc<str>>| {
+        Checked::Blocked(Identity {
+            identity_type: identity_type.clone(),
+            scope,
+            identity_value: Arc::from(value),
+            identity_name: input.identity_name.as_deref().map(Arc::from),
+        })
     };
     // Placeholders are checked as sent first: `null` is blocked, not an invalid email.
     let raw = crate::settings::normalize::trim(&input.identity_value);
     if settings.rule_blocks(rule, raw) {
-        return Ok(Checked::Blocked(make(raw)));
+        return Ok(blocked(raw, scope));
     }
     buf.clear();
     rule.normalizer
@@ -109,66 +124,219 @@ pub(crate) fn normalize_one(
     if chars > MAX_VALUE_CHARS {
         return Err(invalid(InvalidIdentityReason::ValueTooLong { chars }));
     }
-    let identity = make(buf);
     // Values that normalizing left as sent (most) were checked above.
     if buf.as_str() != raw && settings.rule_blocks(rule, buf) {
-        return Ok(Checked::Blocked(identity));
+        return Ok(blocked(buf, scope));
     }
     Ok(Checked::Valid {
-        identity,
+        identity_type,
+        scope,
         rank: rule.rank.unwrap_or(usize::MAX),
+        limit: rule.limit,
     })
 }
 
 thread_local! {
-    /// `prepare`'s normalizing buffer, kept between calls: room for any valid value (128
-    /// chars) in the usual ASCII, so normalizing never allocates.
+    /// The normalizing buffer, kept between calls: room for any valid value (128 chars) in
+    /// the usual ASCII, so normalizing never allocates.
     static SCRATCH: std::cell::Cell<String> = std::cell::Cell::new(String::with_capacity(160));
 }
 
-/// A request's identities after steps 1 and 2: the store is not involved yet, so requests
-/// can be prepared in parallel.
-#[derive(Clone)]
-pub(crate) struct Prepared {
-    /// Validated, normalized, deduplicated and ordered.
-    pub(crate) identities: Vec<Identity>,
-    /// Blocked ones (and, with match-by-fields, invalid patch contacts).
-    pub(crate) rejected: Vec<Rejection>,
+/// Runs `f` with this thread's normalizing buffer.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    let mut buf = SCRATCH.take();
+    let r = f(&mut buf);
+    SCRATCH.set(buf);
+    r
 }
 
-/// Steps 1 and 2: the request's identities validated, normalized, deduplicated and ordered,
-/// plus the blocked ones (and, with match-by-fields, invalid patch contacts).
-pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest) -> Result<Prepared> {
-    let mut buf = SCRATCH.take();
-    let prepared = prepare_with(settings, request, &mut buf);
-    SCRATCH.set(buf);
+/// A valid identity of a prepared request. Its normalized value sits in the value buffer of
+/// the block it was prepared into.
+pub(crate) struct PreparedIdentity {
+    identity_type: IdentityType,
+    scope: Option<Arc<str>>,
+    name: Option<Arc<str>>,
+    /// Where the value sits in the block's buffer.
+    start: u32,
+    len: u32,
+    /// Its type's system priority (`u32::MAX` when unranked).
+    rank: u32,
+    /// Its type's limit.
+    limit: Option<u32>,
+    /// Its key's [`IdentityKey::hash64`].
+    hash: u64,
+}
+
+/// A request's identities after steps 1 and 2: validated, normalized, deduplicated and
+/// ordered, plus the blocked ones (and, with match-by-fields, invalid patch contacts).
+pub(crate) struct Prepared {
+    identities: SmallVec<[PreparedIdentity; 4]>,
+    rejected: Vec<Rejection>,
+}
+
+/// A prepared request with the buffer its values sit in.
+#[derive(Clone, Copy)]
+pub(crate) struct Prep<'a> {
+    prepared: &'a Prepared,
+    values: &'a str,
+}
+
+impl<'a> Prep<'a> {
+    pub(crate) fn new(prepared: &'a Prepared, values: &'a str) -> Self {
+        Self { prepared, values }
+    }
+
+    /// How many valid identities the request has.
+    pub(crate) fn len(&self) -> usize {
+        self.prepared.identities.len()
+    }
+
+    fn get(&self, i: usize) -> &'a PreparedIdentity {
+        &self.prepared.identities[i]
+    }
+
+    pub(crate) fn key(&self, i: usize) -> IdentityKey<'a> {
+        let p = self.get(i);
+        IdentityKey {
+            identity_type: p.identity_type.as_str(),
+            scope: p.scope.as_deref(),
+            value: &self.values[p.start as usize..(p.start + p.len) as usize],
+        }
+    }
+
+    pub(crate) fn hashed(&self, i: usize) -> HashedKey<'a> {
+        HashedKey {
+            key: self.key(i),
+            hash: self.get(i).hash,
+        }
+    }
+
+    fn identity_type(&self, i: usize) -> &'a IdentityType {
+        &self.get(i).identity_type
+    }
+
+    fn scope(&self, i: usize) -> Option<&'a Arc<str>> {
+        self.get(i).scope.as_ref()
+    }
+
+    fn limit(&self, i: usize) -> Option<u32> {
+        self.get(i).limit
+    }
+
+    pub(crate) fn name(&self, i: usize) -> Option<&'a str> {
+        self.get(i).name.as_deref()
+    }
+
+    /// Identity `i` as the public type.
+    pub(crate) fn identity(&self, i: usize) -> Identity {
+        let p = self.get(i);
+        Identity {
+            identity_type: p.identity_type.clone(),
+            scope: p.scope.clone(),
+            identity_value: Arc::from(self.key(i).value),
+            identity_name: p.name.clone(),
+        }
+    }
+
+    /// The blocked identities (and invalid patch contacts) found while preparing.
+    pub(crate) fn rejected(&self) -> &'a [Rejection] {
+        &self.prepared.rejected
+    }
+}
+
+/// Steps 1 and 2 for one request; its normalized values are appended to `values` (and
+/// nothing is left there when the request is invalid).
+pub(crate) fn prepare(
+    settings: &IdentitySettings,
+    request: &ResolveRequest,
+    values: &mut String,
+) -> Result<Prepared> {
+    let start = values.len();
+    let prepared = with_scratch(|buf| prepare_with(settings, request, buf, values));
+    if prepared.is_err() {
+        values.truncate(start);
+    }
     prepared
 }
 
-fn prepare_with(settings: &IdentitySettings, request: &ResolveRequest, buf: &mut String) -> Result<Prepared> {
-    let mut identities: Vec<Identity> = Vec::with_capacity(request.identities.len() + 2);
-    let mut ranks: SmallVec<[usize; INLINE]> = SmallVec::new();
+/// Appends a valid identity (the value in `buf`) unless the request already has it.
+fn push_valid(
+    identities: &mut SmallVec<[PreparedIdentity; 4]>,
+    values: &mut String,
+    buf: &str,
+    checked: Checked,
+    name: Option<&str>,
+) -> Result<()> {
+    let Checked::Valid {
+        identity_type,
+        scope,
+        rank,
+        limit,
+    } = checked
+    else {
+        return Ok(());
+    };
+    let duplicate = identities.iter().any(|p| {
+        p.identity_type == identity_type
+            && p.scope == scope
+            && &values[p.start as usize..(p.start + p.len) as usize] == buf
+    });
+    if duplicate {
+        return Ok(());
+    }
+    let too_big = || Error::Store("a batch holds at most 4 GiB of identity values".into());
+    let start = u32::try_from(values.len()).map_err(|_| too_big())?;
+    let len = buf.len() as u32;
+    start.checked_add(len).ok_or_else(too_big)?;
+    values.push_str(buf);
+    let key = IdentityKey {
+        identity_type: identity_type.as_str(),
+        scope: scope.as_deref(),
+        value: buf,
+    };
+    let hash = key.hash64();
+    identities.push(PreparedIdentity {
+        identity_type,
+        scope,
+        name: name.map(Arc::from),
+        start,
+        len,
+        rank: u32::try_from(rank).unwrap_or(u32::MAX),
+        limit,
+        hash,
+    });
+    Ok(())
+}
+
+fn prepare_with(
+    settings: &IdentitySettings,
+    request: &ResolveRequest,
+    buf: &mut String,
+    values: &mut String,
+) -> Result<Prepared> {
+    let mut identities = SmallVec::new();
     let mut rejected = Vec::new();
     for (index, input) in request.identities.iter().enumerate() {
         match normalize_one(settings, index, input, buf)? {
-            Checked::Valid { identity, rank } => {
-                if !identities.iter().any(|i| i.key() == identity.key()) {
-                    identities.push(identity);
-                    ranks.push(rank);
-                }
-            }
-            Checked::Blocked(blocked) => rejected.push(Rejection {
-                identity: blocked,
+            Checked::Blocked(identity) => rejected.push(Rejection {
+                identity,
                 reason: RejectReason::Blocked,
             }),
+            valid => push_valid(
+                &mut identities,
+                values,
+                buf,
+                valid,
+                input.identity_name.as_deref(),
+            )?,
         }
     }
     // Stable: equal ranks (and unranked types) keep request order. Most requests come in
     // order already (or hold one identity), and checking is cheaper than sorting.
-    if request.options.identity_priority_strategy == PriorityStrategy::System && !ranks.is_sorted() {
-        let mut ranked: Vec<(usize, Identity)> = ranks.into_iter().zip(identities).collect();
-        ranked.sort_by_key(|(rank, _)| *rank);
-        identities = ranked.into_iter().map(|(_, identity)| identity).collect();
+    if request.options.identity_priority_strategy == PriorityStrategy::System
+        && !identities.is_sorted_by_key(|p| p.rank)
+    {
+        identities.sort_by_key(|p| p.rank);
     }
     if request.options.match_by_fields {
         for (field, ty) in [
@@ -180,15 +348,11 @@ fn prepare_with(settings: &IdentitySettings, request: &ResolveRequest, buf: &mut
             };
             let input = IdentityInput::new(ty, value);
             match normalize_one(settings, request.identities.len(), &input, buf) {
-                Ok(Checked::Valid { identity, .. }) => {
-                    if !identities.iter().any(|i| i.key() == identity.key()) {
-                        identities.push(identity);
-                    }
-                }
-                Ok(Checked::Blocked(blocked)) => rejected.push(Rejection {
-                    identity: blocked,
+                Ok(Checked::Blocked(identity)) => rejected.push(Rejection {
+                    identity,
                     reason: RejectReason::Blocked,
                 }),
+                Ok(valid) => push_valid(&mut identities, values, buf, valid, None)?,
                 Err(e) => {
                     let why = match e {
                         Error::InvalidIdentity { reason, .. } => reason.to_string(),
@@ -211,38 +375,6 @@ fn prepare_with(settings: &IdentitySettings, request: &ResolveRequest, buf: &mut
     Ok(Prepared { identities, rejected })
 }
 
-/// A customer's identities of limited types, fetched once per customer and plan.
-struct LimitedHoldings {
-    customer: CustomerId,
-    identities: Vec<Identity>,
-}
-
-impl LimitedHoldings {
-    /// How many identities of `identity`'s type and scope the customer holds.
-    fn count_like(&self, identity: &Identity) -> usize {
-        self.identities
-            .iter()
-            .filter(|h| h.identity_type == identity.identity_type && h.scope == identity.scope)
-            .count()
-    }
-}
-
-/// Reads (once) the limited-type identities a customer holds.
-fn holdings<'h, T: Txn + ?Sized>(
-    cache: &'h mut Vec<LimitedHoldings>,
-    txn: &T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    customer: CustomerId,
-) -> Result<&'h LimitedHoldings> {
-    if let Some(i) = cache.iter().position(|h| h.customer == customer) {
-        return Ok(&cache[i]);
-    }
-    let identities = txn.identities_matching(tenant, customer, &|ty| settings.limit(ty).is_some())?;
-    cache.push(LimitedHoldings { customer, identities });
-    Ok(cache.last().expect("just pushed"))
-}
-
 /// The decided target.
 #[derive(Debug, Clone, Copy)]
 enum Target {
@@ -250,152 +382,186 @@ enum Target {
     New,
 }
 
-/// Everything a resolve will write: the outcome says what to link and merge.
+/// What became of one of a request's prepared identities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Already the target's.
+    Matched,
+    /// Linked to the target.
+    Linked,
+    /// Came with a customer merged into the target.
+    Merged,
+    /// Not the target's: quarantined, over a limit, or another's (the reason is in
+    /// [`Decided::rejected`]).
+    Rejected,
+}
+
+/// What a resolve did (or, in a dry run, would do), without copies of the request's
+/// identities: their fates say which were matched and linked.
+#[derive(Debug, Clone)]
+pub(crate) struct Decided {
+    /// The target; `None` only in a dry run that would create it.
+    pub(crate) customer: Option<CustomerId>,
+    pub(crate) created: bool,
+    /// One per prepared identity, in resolve order.
+    pub(crate) fates: SmallVec<[Fate; INLINE]>,
+    /// The identities not bound to the target, in the order an `Outcome` lists them.
+    pub(crate) rejected: Vec<Rejection>,
+    pub(crate) merged: SmallVec<[CustomerId; 2]>,
+    pub(crate) refused_merges: Vec<RefusedMerge>,
+    pub(crate) changed: Changed,
+}
+
+/// Everything a resolve will write, and what it decided.
 pub(crate) struct Plan {
     /// The owners the plan read (the customers whose data it depends on).
     pub(crate) read: SmallVec<[CustomerId; INLINE]>,
+    pub(crate) decided: Decided,
     target: Target,
     /// What becomes of the target's data.
     customer: Write,
-    /// New quarantine evidence: (suspect, conflicting identity).
-    evidence: Vec<(Identity, Identity)>,
-    pub(crate) outcome: Outcome,
+    /// New quarantine evidence: (suspect, conflicting identity), as prepared indices.
+    evidence: SmallVec<[(usize, usize); 2]>,
     at: DateTime<Utc>,
 }
 
-/// The placeholder defence (see [`IdentitySettings::quarantine_after`]): finds new evidence
-/// against owned identities and drops the quarantined ones from the request, reporting them.
-/// Returns the identities still in play, their owners, and the evidence to record.
-#[allow(clippy::type_complexity)]
-fn quarantine<T: Txn + ?Sized>(
-    txn: &T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    identities: Vec<Identity>,
-    lookups: &[crate::store::Lookup],
-    rejected: &mut Vec<Rejection>,
-) -> Result<(Vec<Identity>, Owners, Vec<(Identity, Identity)>)> {
-    let owners: Owners = lookups.iter().map(|l| l.owner).collect();
-    let Some(threshold) = settings.quarantine_after() else {
-        return Ok((identities, owners, Vec::new()));
-    };
-    let n = identities.len();
-    let mut quarantined: SmallVec<[bool; INLINE]> = lookups
-        .iter()
-        .map(|l| l.owner.is_some() && l.suspicion >= threshold)
-        .collect();
-    let mut evidence = Vec::new();
-    // Every owned identity is checked against the request's identities its owner does not
-    // hold; only requests that bring something new to a customer pay for the read.
-    let mut held_cache: Vec<(CustomerId, Vec<Identity>)> = Vec::new();
-    for i in 0..n {
-        let Some(c) = owners[i] else { continue };
-        if quarantined[i] {
-            continue;
-        }
-        let foreign = |j: usize, q: &[bool]| j != i && owners[j] != Some(c) && !q[j];
-        if !(0..n).any(|j| foreign(j, &quarantined)) {
-            continue;
-        }
-        let held = match held_cache.iter().position(|(id, _)| *id == c) {
-            Some(p) => &held_cache[p].1,
-            None => {
-                // Only identities of the request's types can conflict.
-                let requested = |ty: &str| identities.iter().any(|r| r.identity_type.as_str() == ty);
-                held_cache.push((c, txn.identities_matching(tenant, c, &requested)?));
-                &held_cache.last().expect("just pushed").1
-            }
-        };
-        // `c` holds a value of j's type and (since it does not own j) none equal to j.
-        let conflicting = (0..n).find(|&j| {
-            foreign(j, &quarantined)
-                && held
-                    .iter()
-                    .any(|h| h.identity_type == identities[j].identity_type && h.scope == identities[j].scope)
-        });
-        if let Some(j) = conflicting {
-            if !txn.is_suspected_with(tenant, identities[i].key(), identities[j].key())? {
-                evidence.push((identities[i].clone(), identities[j].clone()));
-                if lookups[i].suspicion + 1 >= threshold {
-                    quarantined[i] = true;
-                }
-            }
-        }
-    }
-    if !quarantined.contains(&true) {
-        return Ok((identities, owners, evidence));
-    }
-    let mut kept = Vec::with_capacity(n);
-    let mut kept_owners = Owners::with_capacity(n);
-    for ((identity, owner), q) in identities.into_iter().zip(owners).zip(quarantined) {
-        if q {
-            rejected.push(Rejection {
-                identity,
-                reason: RejectReason::Quarantined {
-                    owner: owner.expect("only owned identities are quarantined"),
-                },
-            });
-        } else {
-            kept.push(identity);
-            kept_owners.push(owner);
-        }
-    }
-    Ok((kept, kept_owners, evidence))
+/// What a resolve writes of its target's data.
+enum Write {
+    /// Nothing changes.
+    Nothing,
+    /// Only when it was last updated (identities were linked).
+    Touch,
+    /// Its new data.
+    Put(Customer),
+    /// A new customer's first data: the request's patch applied to none.
+    New,
 }
 
-/// Steps 1–9 without writing.
+/// How many identities of one type and scope the target holds as a plan goes: those it held
+/// (read from the store when first needed), those linked to it so far, those that came with
+/// merged customers.
+struct LimitedCount {
+    identity_type: IdentityType,
+    scope: Option<Arc<str>>,
+    held: usize,
+    /// The first identity of the request linked of this kind, if any.
+    first_linked: Option<usize>,
+    linked: usize,
+    merged: usize,
+}
+
+impl LimitedCount {
+    fn total(&self) -> usize {
+        self.held + self.linked + self.merged
+    }
+}
+
+/// The target's count of one limited kind, read from the store when first needed.
+fn limited_count<'l, T: Txn + ?Sized>(
+    limited: &'l mut SmallVec<[LimitedCount; 4]>,
+    txn: &T,
+    tenant: &TenantId,
+    target: Target,
+    identity_type: &IdentityType,
+    scope: Option<&Arc<str>>,
+) -> Result<&'l mut LimitedCount> {
+    if let Some(at) = limited
+        .iter()
+        .position(|l| &l.identity_type == identity_type && l.scope.as_ref() == scope)
+    {
+        return Ok(&mut limited[at]);
+    }
+    let held = match target {
+        Target::Existing(c) => txn.count_of_type(tenant, c, identity_type.as_str(), scope.map(|s| &**s))?,
+        Target::New => 0,
+    };
+    limited.push(LimitedCount {
+        identity_type: identity_type.clone(),
+        scope: scope.cloned(),
+        held,
+        first_linked: None,
+        linked: 0,
+        merged: 0,
+    });
+    Ok(limited.last_mut().expect("just pushed"))
+}
+
+/// Steps 3–9 without writing.
 pub(crate) fn plan<T: Txn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
     tenant: &TenantId,
     request: &ResolveRequest,
-    prepared: Prepared,
+    prep: Prep<'_>,
     at: DateTime<Utc>,
 ) -> Result<Plan> {
-    let Prepared {
-        identities,
-        mut rejected,
-    } = prepared;
+    let n = prep.len();
+    let mut rejected: Vec<Rejection> = prep.rejected().to_vec();
 
-    // Step 3: owners.
-    // One call, so a SQL store reads every owner in one query.
-    let lookups = {
-        let keys: SmallVec<[IdentityKey<'_>; INLINE]> = identities.iter().map(Identity::key).collect();
-        txn.lookup_many(tenant, &keys)?
+    // Step 3: owners, in one call, so a SQL store reads every owner in one query.
+    let lookups: SmallVec<[Lookup; INLINE]> = {
+        let keys: SmallVec<[HashedKey<'_>; INLINE]> = (0..n).map(|i| prep.hashed(i)).collect();
+        // Answered into a buffer kept between calls.
+        let mut buf = LOOKUPS.take();
+        buf.clear();
+        let asked = txn.lookup_many(tenant, &keys, &mut buf);
+        let lookups = buf.drain(..).collect();
+        LOOKUPS.set(buf);
+        asked?;
+        lookups
     };
-    let read: SmallVec<[CustomerId; INLINE]> = lookups.iter().filter_map(|l| l.owner).collect();
-    let (identities, owners, evidence) =
-        quarantine(txn, settings, tenant, identities, &lookups, &mut rejected)?;
+    if lookups.len() != n {
+        return Err(Error::Store(format!(
+            "the store answered {} lookups for {n} identities",
+            lookups.len()
+        )));
+    }
+    let owners: SmallVec<[Option<CustomerId>; INLINE]> = lookups.iter().map(|l| l.owner).collect();
+    let read: SmallVec<[CustomerId; INLINE]> = owners.iter().flatten().copied().collect();
 
-    let mut cache: Vec<LimitedHoldings> = Vec::new();
-    // Step 4: conflict(C, i).
-    let mut conflicts = |c: CustomerId, i: usize| -> Result<bool> {
-        let Some(limit) = settings.limit(&identities[i].identity_type) else {
+    // The placeholder defence: quarantined identities take no further part.
+    let mut fates: SmallVec<[Fate; INLINE]> = smallvec::smallvec![Fate::Matched; n];
+    let mut evidence = SmallVec::new();
+    quarantine(
+        txn,
+        settings,
+        tenant,
+        prep,
+        &lookups,
+        &mut fates,
+        &mut evidence,
+        &mut rejected,
+    )?;
+    let live = |i: usize, fates: &[Fate]| fates[i] != Fate::Rejected;
+
+    // Step 4: conflict(C, i): C would exceed i's type's limit by taking i.
+    let conflicts = |c: CustomerId, i: usize| -> Result<bool> {
+        let Some(limit) = prep.limit(i) else {
             return Ok(false);
         };
         if owners[i] == Some(c) {
             return Ok(false);
         }
-        let held = holdings(&mut cache, txn, settings, tenant, c)?;
-        Ok(held.count_like(&identities[i]) >= limit as usize)
+        let key = prep.key(i);
+        Ok(txn.count_of_type(tenant, c, key.identity_type, key.scope)? >= limit as usize)
     };
 
     // Step 5: target.
     let mut target = Target::New;
     match request.options.target_customer_strategy {
         TargetStrategy::CustomerFirst => {
-            if let Some(c) = owners.iter().flatten().next() {
-                target = Target::Existing(*c);
+            if let Some(c) = (0..n).filter(|&i| live(i, &fates)).find_map(|i| owners[i]) {
+                target = Target::Existing(c);
             }
         }
         TargetStrategy::IdentityFirst => {
-            let mut refused: Vec<CustomerId> = Vec::new();
-            'candidates: for (k, owner) in owners.iter().enumerate() {
-                let Some(c) = *owner else { continue };
+            let mut refused: SmallVec<[CustomerId; 4]> = SmallVec::new();
+            'candidates: for k in (0..n).filter(|&k| live(k, &fates)) {
+                let Some(c) = owners[k] else { continue };
                 if refused.contains(&c) {
                     continue;
                 }
-                for j in 0..k {
+                for j in (0..k).filter(|&j| live(j, &fates)) {
                     if conflicts(c, j)? {
                         refused.push(c);
                         continue 'candidates;
@@ -406,223 +572,308 @@ pub(crate) fn plan<T: Txn + ?Sized>(
             }
         }
     }
-
     let target_id = match target {
         Target::Existing(c) => Some(c),
         Target::New => None,
     };
-    // The target's limited holdings as they grow through this request. Only read when
-    // something can be checked against them: an unowned identity of a limited type to link,
-    // or another customer to merge.
-    let needs_holdings = settings.has_limits()
-        && ((0..identities.len())
-            .any(|i| owners[i].is_none() && settings.limit(&identities[i].identity_type).is_some())
-            || owners.iter().flatten().any(|o| Some(*o) != target_id));
-    let mut target_limited: Vec<Identity> = match target {
-        Target::Existing(c) if needs_holdings => {
-            holdings(&mut cache, txn, settings, tenant, c)?.identities.clone()
-        }
-        _ => Vec::new(),
-    };
 
-    // Step 6: link unowned identities unless they conflict. What becomes of each identity
-    // is decided here and below; the identities then move into the outcome, uncopied.
-    let mut fates: SmallVec<[Fate; INLINE]> = smallvec::smallvec![Fate::Matched; identities.len()];
+    // The target's holdings of each limited kind met, as they grow through this request.
+    let mut limited: SmallVec<[LimitedCount; 4]> = SmallVec::new();
+
+    // Step 6: link unowned identities unless they conflict.
     let mut links = 0;
-    for (i, identity) in identities.iter().enumerate() {
-        match owners[i] {
-            // The target's (matched) or another's (merged or rejected below).
-            Some(_) => {}
-            None => {
-                if let Some(limit) = settings.limit(&identity.identity_type) {
-                    let mut same = target_limited
-                        .iter()
-                        .filter(|h| h.identity_type == identity.identity_type && h.scope == identity.scope);
-                    let first = same.next().cloned();
-                    let count = first.iter().count() + same.count();
-                    if count >= limit as usize {
-                        let with = first.expect("limit >= 1 so count >= 1");
-                        fates[i] = Fate::Rejected(Box::new(RejectReason::Conflict { with, limit }));
-                        continue;
-                    }
-                    target_limited.push(identity.clone());
-                }
-                fates[i] = Fate::Linked;
-                links += 1;
-            }
+    let mut reasons: SmallVec<[(usize, RejectReason); 2]> = SmallVec::new();
+    for i in 0..n {
+        if !live(i, &fates) || owners[i].is_some() {
+            // Quarantined, or the target's (matched) or another's (merged or rejected below).
+            continue;
         }
+        if let Some(limit) = prep.limit(i) {
+            let kind = limited_count(
+                &mut limited,
+                txn,
+                tenant,
+                target,
+                prep.identity_type(i),
+                prep.scope(i),
+            )?;
+            if kind.total() >= limit as usize {
+                let with = match kind.first_linked {
+                    // The target held none of this kind: the one linked earlier here.
+                    Some(j) if kind.held == 0 => prep.identity(j),
+                    _ => {
+                        let key = prep.key(i);
+                        let c = target_id.expect("only an existing target holds identities");
+                        txn.identities_of_type(tenant, c, key.identity_type, key.scope)?
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| Error::Store(format!("customer {c} lost an identity")))?
+                    }
+                };
+                fates[i] = Fate::Rejected;
+                reasons.push((i, RejectReason::Conflict { with, limit }));
+                continue;
+            }
+            kind.linked += 1;
+            kind.first_linked.get_or_insert(i);
+        }
+        fates[i] = Fate::Linked;
+        links += 1;
     }
 
     // Step 7: merge the other owners that fit within the limits.
-    let mut merges = Vec::new();
+    let mut merged: SmallVec<[CustomerId; 2]> = SmallVec::new();
     let mut refused_merges = Vec::new();
-    let mut others: Vec<CustomerId> = Vec::new();
-    for owner in owners.iter().flatten() {
-        if Some(*owner) != target_id && !others.contains(owner) {
-            others.push(*owner);
+    let mut others: SmallVec<[CustomerId; 4]> = SmallVec::new();
+    for i in (0..n).filter(|&i| live(i, &fates)) {
+        if let Some(o) = owners[i] {
+            if Some(o) != target_id && !others.contains(&o) {
+                others.push(o);
+            }
         }
     }
-    if request.options.auto_merge {
+    if request.options.auto_merge && !others.is_empty() {
         for &other in &others {
-            let held = holdings(&mut cache, txn, settings, tenant, other)?;
-            let mut refusal = None;
-            for identity in &held.identities {
-                let limit = settings
-                    .limit(&identity.identity_type)
-                    .expect("holdings are limited types");
-                let same =
-                    |h: &&Identity| h.identity_type == identity.identity_type && h.scope == identity.scope;
-                let target_holds = target_limited.iter().filter(same).count();
-                let other_holds = held.identities.iter().filter(same).count();
-                if target_holds + other_holds > limit as usize {
-                    refusal = Some(RefusedMerge {
-                        customer: other,
-                        identity_type: identity.identity_type.clone(),
-                        scope: identity.scope.clone(),
-                        limit,
-                        target_holds,
-                        other_holds,
-                    });
-                    break;
-                }
-            }
-            match refusal {
+            let held = if settings.has_limits() {
+                txn.identities_matching(tenant, other, &|ty| settings.limit(ty).is_some())?
+            } else {
+                Vec::new()
+            };
+            match merge_refusal(txn, settings, tenant, target, &mut limited, other, &held)? {
                 Some(r) => refused_merges.push(r),
                 None => {
-                    target_limited.extend(held.identities.iter().cloned());
-                    merges.push(other);
+                    for h in &held {
+                        limited_count(
+                            &mut limited,
+                            txn,
+                            tenant,
+                            target,
+                            &h.identity_type,
+                            h.scope.as_ref(),
+                        )?
+                        .merged += 1;
+                    }
+                    merged.push(other);
                 }
             }
         }
     }
     // Identities that stay with customers that were not merged; those of merged customers
     // come with them and are neither matched nor linked.
-    for (i, owner) in owners.iter().enumerate() {
-        if let Some(o) = *owner {
+    for i in 0..n {
+        if !live(i, &fates) {
+            continue;
+        }
+        if let Some(o) = owners[i] {
             if Some(o) != target_id {
-                fates[i] = if merges.contains(&o) {
-                    Fate::Merged
+                if merged.contains(&o) {
+                    fates[i] = Fate::Merged;
                 } else {
-                    Fate::Rejected(Box::new(RejectReason::OwnedByOther { owner: o }))
-                };
+                    fates[i] = Fate::Rejected;
+                    reasons.push((i, RejectReason::OwnedByOther { owner: o }));
+                }
             }
         }
     }
+    // Rejections in resolve order, after the blocked and quarantined ones.
+    reasons.sort_by_key(|(i, _)| *i);
+    for (i, reason) in reasons {
+        rejected.push(Rejection {
+            identity: prep.identity(i),
+            reason,
+        });
+    }
 
     // Step 8: the target's new data (only copied when something changes).
-    let mut changed = Vec::new();
+    let mut changed = Changed::new();
     // When no field changes, new links still change when it was last updated.
     let unchanged = if links == 0 { Write::Nothing } else { Write::Touch };
     let customer = match target {
-        Target::New => {
-            let mut c = Customer::new(CustomerId(0), at);
-            changed = patch_changes(settings, &c, &request.patch);
-            apply_patch(settings, &mut c, &request.patch);
-            Write::Put(c)
+        Target::New if merged.is_empty() => {
+            patch_changes(
+                settings,
+                &Customer::new(CustomerId(0), at),
+                &request.patch,
+                &mut changed,
+            );
+            Write::New
         }
         // Nothing to compare: the customer need not be read.
-        Target::Existing(_) if merges.is_empty() && request.patch.is_empty() => unchanged,
+        Target::Existing(_) if merged.is_empty() && request.patch.is_empty() => unchanged,
         // Fields only, each already the customer's (the usual repeat visit): nothing
         // changes, which the store can tell without the customer being read.
         Target::Existing(id)
-            if merges.is_empty()
+            if merged.is_empty()
                 && only_fields(&request.patch)
                 && txn.holds_fields(tenant, id, &request.patch.fields)? == Some(true) =>
         {
             unchanged
         }
-        Target::Existing(id) => {
+        Target::Existing(id) if merged.is_empty() => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
-            if merges.is_empty() {
-                changed = patch_changes(settings, &current, &request.patch);
-                if changed.is_empty() {
-                    unchanged
-                } else {
-                    let mut c = current.into_owned();
-                    apply_patch(settings, &mut c, &request.patch);
-                    c.updated = at;
-                    Write::Put(c)
-                }
+            patch_changes(settings, &current, &request.patch, &mut changed);
+            if changed.is_empty() {
+                unchanged
             } else {
                 let mut c = current.into_owned();
-                for &m in &merges {
-                    let merged = txn.customer(tenant, m)?.ok_or(Error::CustomerNotFound(m))?;
-                    reconcile(settings, &mut c, &merged, &mut changed);
-                }
-                for f in patch_changes(settings, &c, &request.patch) {
-                    if !changed.contains(&f) {
-                        changed.push(f);
-                    }
-                }
                 apply_patch(settings, &mut c, &request.patch);
                 c.updated = at;
                 Write::Put(c)
             }
         }
-    };
-
-    let (matched, linked) = if fates.iter().all(|f| matches!(f, Fate::Matched)) {
-        // The usual hit: the request's list is the outcome's, as it is.
-        (identities, Vec::new())
-    } else {
-        let mut matched = Vec::new();
-        let mut linked = Vec::with_capacity(links);
-        for (identity, fate) in identities.into_iter().zip(fates) {
-            match fate {
-                Fate::Matched => matched.push(identity),
-                Fate::Linked => linked.push(identity),
-                Fate::Merged => {}
-                Fate::Rejected(reason) => rejected.push(Rejection {
-                    identity,
-                    reason: *reason,
-                }),
+        _ => {
+            // Merges: the target's data (none for a new one) reconciled with each merged
+            // customer's, then the patch.
+            let mut c = match target {
+                Target::Existing(id) => txn
+                    .customer(tenant, id)?
+                    .ok_or(Error::CustomerNotFound(id))?
+                    .into_owned(),
+                Target::New => Customer::new(CustomerId(0), at),
+            };
+            for &m in &merged {
+                let other = txn.customer(tenant, m)?.ok_or(Error::CustomerNotFound(m))?;
+                reconcile(settings, &mut c, &other, &mut changed);
             }
+            let mut from_patch = Changed::new();
+            patch_changes(settings, &c, &request.patch, &mut from_patch);
+            for f in from_patch {
+                if !changed.contains(&f) {
+                    changed.push(f);
+                }
+            }
+            apply_patch(settings, &mut c, &request.patch);
+            c.updated = at;
+            Write::Put(c)
         }
-        (matched, linked)
     };
-    let outcome = Outcome {
-        customer: target_id,
-        created: matches!(target, Target::New),
-        dry_run: true,
-        matched,
-        linked,
-        rejected,
-        merged: merges,
-        refused_merges,
-        changed: dedup(changed),
-    };
+    dedup(&mut changed);
+
     Ok(Plan {
         read,
+        decided: Decided {
+            customer: target_id,
+            created: matches!(target, Target::New),
+            fates,
+            rejected,
+            merged,
+            refused_merges,
+            changed,
+        },
         target,
         customer,
         evidence,
-        outcome,
         at,
     })
 }
 
-/// What a resolve writes of its target's data.
-enum Write {
-    /// Nothing changes.
-    Nothing,
-    /// Only when it was last updated (identities were linked).
-    Touch,
-    /// Its new data (or, for a new customer, its first).
-    Put(Customer),
+thread_local! {
+    /// The buffer stores answer lookups into, kept between calls.
+    static LOOKUPS: std::cell::Cell<Vec<Lookup>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// What becomes of one of a request's identities.
-#[derive(Clone)]
-enum Fate {
-    /// Already the target's.
-    Matched,
-    /// Linked to the target.
-    Linked,
-    /// Comes with a customer merged into the target.
-    Merged,
-    /// Not the target's, for this reason (boxed: rare, and it keeps the per-identity
-    /// scratch list small enough to copy cheaply).
-    Rejected(Box<RejectReason>),
+/// The placeholder defence (see [`IdentitySettings::quarantine_after`]): finds new evidence
+/// against owned identities and marks the quarantined ones rejected, reporting them.
+#[allow(clippy::too_many_arguments)]
+fn quarantine<T: Txn + ?Sized>(
+    txn: &T,
+    settings: &IdentitySettings,
+    tenant: &TenantId,
+    prep: Prep<'_>,
+    lookups: &[Lookup],
+    fates: &mut [Fate],
+    evidence: &mut SmallVec<[(usize, usize); 2]>,
+    rejected: &mut Vec<Rejection>,
+) -> Result<()> {
+    let Some(threshold) = settings.quarantine_after() else {
+        return Ok(());
+    };
+    let n = lookups.len();
+    let mut quarantined: SmallVec<[bool; INLINE]> = lookups
+        .iter()
+        .map(|l| l.owner.is_some() && l.suspicion >= threshold)
+        .collect();
+    // Every owned identity is checked against the request's identities its owner does not
+    // hold; only requests that bring something new to a customer pay for a read.
+    for i in 0..n {
+        let Some(c) = lookups[i].owner else { continue };
+        if quarantined[i] {
+            continue;
+        }
+        let foreign = |j: usize, q: &[bool]| j != i && lookups[j].owner != Some(c) && !q[j];
+        if !(0..n).any(|j| foreign(j, &quarantined)) {
+            continue;
+        }
+        // `c` holds a value of j's type and (since it does not own j) none equal to j.
+        let mut conflicting = None;
+        for j in (0..n).filter(|&j| foreign(j, &quarantined)) {
+            let key = prep.key(j);
+            if txn.count_of_type(tenant, c, key.identity_type, key.scope)? > 0 {
+                conflicting = Some(j);
+                break;
+            }
+        }
+        if let Some(j) = conflicting {
+            if !txn.is_suspected_with(tenant, prep.hashed(i), prep.hashed(j))? {
+                evidence.push((i, j));
+                if lookups[i].suspicion + 1 >= threshold {
+                    quarantined[i] = true;
+                }
+            }
+        }
+    }
+    for (i, q) in quarantined.iter().enumerate() {
+        if *q {
+            fates[i] = Fate::Rejected;
+            rejected.push(Rejection {
+                identity: prep.identity(i),
+                reason: RejectReason::Quarantined {
+                    owner: lookups[i].owner.expect("only owned identities are quarantined"),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Why merging `other` (holding the limited identities `held`) into the target would break a
+/// limit, if it would.
+fn merge_refusal<T: Txn + ?Sized>(
+    txn: &T,
+    settings: &IdentitySettings,
+    tenant: &TenantId,
+    target: Target,
+    limited: &mut SmallVec<[LimitedCount; 4]>,
+    other: CustomerId,
+    held: &[Identity],
+) -> Result<Option<RefusedMerge>> {
+    for identity in held {
+        let limit = settings
+            .limit(&identity.identity_type)
+            .expect("holdings are limited types");
+        let same = |h: &&Identity| h.identity_type == identity.identity_type && h.scope == identity.scope;
+        let other_holds = held.iter().filter(same).count();
+        let target_holds = limited_count(
+            limited,
+            txn,
+            tenant,
+            target,
+            &identity.identity_type,
+            identity.scope.as_ref(),
+        )?
+        .total();
+        if target_holds + other_holds > limit as usize {
+            return Ok(Some(RefusedMerge {
+                customer: other,
+                identity_type: identity.identity_type.clone(),
+                scope: identity.scope.clone(),
+                limit,
+                target_holds,
+                other_holds,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a patch sets fields only, none of them blank: then it changes nothing exactly
@@ -635,7 +886,7 @@ fn only_fields(patch: &CustomerPatch) -> bool {
 }
 
 /// Drops repeated entries, keeping the first of each (lists are a handful long).
-fn dedup(mut changed: Vec<ChangedField>) -> Vec<ChangedField> {
+fn dedup(changed: &mut Changed) {
     let mut i = 1;
     while i < changed.len() {
         if changed[..i].contains(&changed[i]) {
@@ -644,57 +895,60 @@ fn dedup(mut changed: Vec<ChangedField>) -> Vec<ChangedField> {
             i += 1;
         }
     }
-    changed
 }
 
-/// Performs a plan's writes. Nothing here can fail for a reason the plan could have seen.
-///
-/// `operation` and `reference` make the [`Cause`] kept in history, built only when a
-/// history event is written (a create, a link, a merge): the usual hit allocates none.
+/// Performs a plan's writes and returns what it decided, with the target's id. Nothing here
+/// can fail for a reason the plan could have seen.
 pub(crate) fn apply<T: Txn>(
     txn: &mut T,
     tenant: &TenantId,
     plan: Plan,
+    prep: Prep<'_>,
+    request: &ResolveRequest,
     operation: Operation,
-    reference: Option<&str>,
-) -> Result<Outcome> {
+) -> Result<Decided> {
     let Plan {
         read: _,
+        mut decided,
         target,
         customer,
         evidence,
-        mut outcome,
         at,
     } = plan;
-    let cause = std::cell::OnceCell::new();
-    let cause = || {
-        cause.get_or_init(|| Cause {
+    let links: SmallVec<[(HashedKey<'_>, Option<&str>); INLINE]> = decided
+        .fates
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| **f == Fate::Linked)
+        .map(|(i, _)| (prep.hashed(i), prep.name(i)))
+        .collect();
+    let evidence: SmallVec<[(HashedKey<'_>, HashedKey<'_>); 2]> = evidence
+        .iter()
+        .map(|&(suspect, conflicting)| (prep.hashed(suspect), prep.hashed(conflicting)))
+        .collect();
+    let (data, new_data) = match customer {
+        Write::Nothing => (TargetData::Unchanged, None),
+        Write::Touch => (TargetData::Touched, None),
+        Write::Put(c) => (TargetData::Put(c), None),
+        Write::New => (TargetData::Unchanged, Some(&request.patch)),
+    };
+    let id = txn.write_resolve(
+        tenant,
+        ResolveWrites {
+            target: match target {
+                Target::Existing(id) => Some(id),
+                Target::New => None,
+            },
+            new_data,
+            links: &links,
+            merges: &decided.merged,
+            evidence: &evidence,
+            data,
+            at,
             operation,
-            reference: reference.map(Arc::from),
-        })
-    };
-    for (suspect, conflicting) in &evidence {
-        txn.add_suspicion(tenant, suspect.key(), conflicting.key())?;
-    }
-    let id = match target {
-        Target::Existing(id) => id,
-        Target::New => txn.create_customer(tenant, at, cause())?,
-    };
-    for identity in &outcome.linked {
-        txn.link(tenant, id, identity, at, cause())?;
-    }
-    for &m in &outcome.merged {
-        txn.merge(tenant, m, id, at, cause())?;
-    }
-    match customer {
-        Write::Nothing => {}
-        Write::Touch => txn.touch(tenant, id, at)?,
-        Write::Put(mut c) => {
-            c.id = id;
-            txn.put_customer(tenant, c)?;
-        }
-    }
-    outcome.customer = Some(id);
-    outcome.dry_run = false;
-    Ok(outcome)
+            reference: request.cause.as_deref(),
+        },
+    )?;
+    decided.customer = Some(id);
+    Ok(decided)
 }

@@ -14,6 +14,6 @@ pub(crate) use customer::push_unique;
 pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, TenantId};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use identity::is_valid_type;
-pub use identity::{Identity, IdentityInput, IdentityKey, IdentityType};
+pub use identity::{HashedKey, Identity, IdentityInput, IdentityKey, IdentityType};
 pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};
 pub use update::{Change, UpdatePatch};

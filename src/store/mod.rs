@@ -28,8 +28,8 @@ pub use postgres::{PostgresBackend, PostgresStore};
 pub use sqlite::{SqliteBackend, SqliteStore};
 
 use crate::error::Result;
-use crate::history::{Cause, HistoryEvent};
-use crate::model::{Customer, CustomerId, Fields, Identity, IdentityKey, TenantId};
+use crate::history::{Cause, HistoryEvent, Operation};
+use crate::model::{Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, TenantId};
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
@@ -42,6 +42,43 @@ pub struct Lookup {
     pub owner: Option<CustomerId>,
     /// How many distinct conflicting identities were recorded against it.
     pub suspicion: u32,
+}
+
+/// What a resolve writes of its target's data.
+#[derive(Debug)]
+pub enum TargetData {
+    /// Nothing (a repeat visit).
+    Unchanged,
+    /// Only when it was last updated: identities were linked to it.
+    Touched,
+    /// Its new data, written with [`Txn::put_customer`] (the id is the target's).
+    Put(Customer),
+}
+
+/// Everything one resolve writes, as [`Txn::write_resolve`] receives it, in the order it is
+/// written: the quarantine evidence, the target (created if there is none yet), its links,
+/// its merges, its data.
+#[derive(Debug)]
+pub struct ResolveWrites<'a> {
+    /// The target; `None` to create one.
+    pub target: Option<CustomerId>,
+    /// A created target's first data: this patch applied to none (see
+    /// [`Txn::create_customer_with`]); `None` creates it with no data.
+    pub new_data: Option<&'a CustomerPatch>,
+    /// Identities to link to the target, with their display names, in order.
+    pub links: &'a [(HashedKey<'a>, Option<&'a str>)],
+    /// Customers to merge into the target, in order.
+    pub merges: &'a [CustomerId],
+    /// Quarantine evidence to record: (suspect, conflicting identity) pairs.
+    pub evidence: &'a [(HashedKey<'a>, HashedKey<'a>)],
+    /// What becomes of the target's data.
+    pub data: TargetData,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What caused it, kept in history with every event the writes record.
+    pub operation: Operation,
+    /// The caller's reference (see [`Cause::reference`]).
+    pub reference: Option<&'a str>,
 }
 
 /// A storage backend: hands out transactions.
@@ -64,11 +101,15 @@ pub trait Txn {
     /// The live owner of an identity, if any, and how suspicious the identity is.
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup>;
 
-    /// [`Txn::lookup`] of several identities (a resolve's, in order): one answer per key, in
-    /// order. Stores that can read them all at once (the SQL stores, in one query) override
-    /// it; the default asks one by one.
-    fn lookup_many(&self, tenant: &TenantId, keys: &[IdentityKey<'_>]) -> Result<Vec<Lookup>> {
-        keys.iter().map(|key| self.lookup(tenant, *key)).collect()
+    /// [`Txn::lookup`] of several identities (a resolve's, in order): appends one answer per
+    /// key to `out`, in order. Each key comes with its hash. Stores that can read them all at
+    /// once (the SQL stores, in one query) or that find keys by hash (the memory store)
+    /// override it; the default asks one by one.
+    fn lookup_many(&self, tenant: &TenantId, keys: &[HashedKey<'_>], out: &mut Vec<Lookup>) -> Result<()> {
+        for key in keys {
+            out.push(self.lookup(tenant, key.key)?);
+        }
+        Ok(())
     }
 
     /// The live owner of an identity, if any.
@@ -81,8 +122,8 @@ pub trait Txn {
     fn is_suspected_with(
         &self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> Result<bool>;
 
     /// The customer an id leads to after following merges: a live or a deleted customer, or
@@ -134,6 +175,20 @@ pub trait Txn {
         scope: Option<&str>,
     ) -> Result<Vec<Identity>>;
 
+    /// How many identities of one type and scope a customer (after following merges) holds.
+    /// A resolve asks it to check limits and to find quarantine evidence. The default counts
+    /// [`identities_of_type`](Self::identities_of_type); stores that can count without
+    /// building the identities override it.
+    fn count_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<usize> {
+        Ok(self.identities_of_type(tenant, id, identity_type, scope)?.len())
+    }
+
     /// The events that made a customer: its own and those of every customer merged into it,
     /// oldest first, events of the same instant in the order they were recorded.
     fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>>;
@@ -141,21 +196,42 @@ pub trait Txn {
     /// Creates an active customer with no data and returns its new id.
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId>;
 
+    /// Creates an active customer whose data is `patch` applied to none (what a resolve that
+    /// creates its target writes): blank values (`""`) left out, tags and groups each once.
+    /// Returns the new id. The default creates the customer, then writes the data with
+    /// [`put_customer`](Self::put_customer); stores that keep customers packed pack the
+    /// patch directly.
+    fn create_customer_with(
+        &mut self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+        patch: &CustomerPatch,
+    ) -> Result<CustomerId> {
+        let id = self.create_customer(tenant, at, cause)?;
+        if !patch.is_empty() {
+            self.put_customer(tenant, crate::engine::new_customer(id, at, patch))?;
+        }
+        Ok(id)
+    }
+
     /// Records `conflicting` as evidence against the owned identity `key`: afterwards
     /// [`Lookup::suspicion`] of `key` counts it (each distinct `conflicting` once).
     fn add_suspicion(
         &mut self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> Result<()>;
 
-    /// Binds an unowned identity to a live customer.
+    /// Binds an unowned identity (its key, with its display name if it has one) to a live
+    /// customer.
     fn link(
         &mut self,
         tenant: &TenantId,
         id: CustomerId,
-        identity: &Identity,
+        key: HashedKey<'_>,
+        name: Option<&str>,
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()>;
@@ -213,6 +289,46 @@ pub trait Txn {
     /// requests of a batch in parallel before it applies them in order.
     fn shared(&self) -> Option<&(dyn Txn + Sync)> {
         None
+    }
+
+    /// Performs everything one resolve writes (see [`ResolveWrites`]) and returns the
+    /// target's id. The default makes the calls one by one (`add_suspicion`,
+    /// `create_customer_with`, `link`, `merge`, `touch` or `put_customer`); a store can take
+    /// them together, finding the target and recording the cause once.
+    fn write_resolve(&mut self, tenant: &TenantId, writes: ResolveWrites<'_>) -> Result<CustomerId> {
+        for &(suspect, conflicting) in writes.evidence {
+            self.add_suspicion(tenant, suspect, conflicting)?;
+        }
+        // Built once, and only when an event is recorded.
+        let cause = std::cell::OnceCell::new();
+        let cause = || {
+            cause.get_or_init(|| Cause {
+                operation: writes.operation,
+                reference: writes.reference.map(std::sync::Arc::from),
+            })
+        };
+        let id = match writes.target {
+            Some(id) => id,
+            None => match writes.new_data {
+                Some(patch) => self.create_customer_with(tenant, writes.at, cause(), patch)?,
+                None => self.create_customer(tenant, writes.at, cause())?,
+            },
+        };
+        for &(key, name) in writes.links {
+            self.link(tenant, id, key, name, writes.at, cause())?;
+        }
+        for &from in writes.merges {
+            self.merge(tenant, from, id, writes.at, cause())?;
+        }
+        match writes.data {
+            TargetData::Unchanged => {}
+            TargetData::Touched => self.touch(tenant, id, writes.at)?,
+            TargetData::Put(mut customer) => {
+                customer.id = id;
+                self.put_customer(tenant, customer)?;
+            }
+        }
+        Ok(id)
     }
 
     /// Sets when a live customer was last updated, leaving its data as it is (a resolve that

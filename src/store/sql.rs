@@ -19,8 +19,8 @@ use super::{Lookup, Txn};
 use crate::error::{Error, Result};
 use crate::history::{Cause, EventKind, HistoryEvent, Operation};
 use crate::model::{
-    Customer, CustomerId, CustomerStatus, ExtAttr, Field, Fields, Identity, IdentityKey, IdentityType,
-    TenantId,
+    Customer, CustomerId, CustomerStatus, ExtAttr, Field, Fields, HashedKey, Identity, IdentityKey,
+    IdentityType, TenantId,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 use chrono::{DateTime, Utc};
@@ -963,10 +963,18 @@ impl<B: SqlBackend> SqlTxn<B> {
 
 impl<B: SqlBackend> Txn for SqlTxn<B> {
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
-        Ok(self.lookup_many(tenant, &[key])?[0])
+        let mut out = Vec::with_capacity(1);
+        self.lookup_many(tenant, &[key.hashed()], &mut out)?;
+        Ok(out[0])
     }
 
-    fn lookup_many(&self, tenant: &TenantId, keys: &[IdentityKey<'_>]) -> Result<Vec<Lookup>> {
+    fn lookup_many(
+        &self,
+        tenant: &TenantId,
+        keys: &[HashedKey<'_>],
+        answers: &mut Vec<Lookup>,
+    ) -> Result<()> {
+        let keys: Vec<IdentityKey<'_>> = keys.iter().map(|k| k.key).collect();
         let mut out = vec![Lookup::default(); keys.len()];
         // Identities linked earlier in this transaction (not written yet) are owned by their
         // target; their evidence is in the database.
@@ -991,7 +999,8 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         }
         let ask: Vec<usize> = (0..keys.len()).filter(|n| !held.contains(n)).collect();
         if ask.is_empty() {
-            return Ok(out);
+            answers.extend(out);
+            return Ok(());
         }
         // One round trip for the rest: the identities, their owners' rows and the evidence
         // counts, with the identity and owner rows locked until the transaction ends. Each
@@ -1078,15 +1087,17 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         // Resolves go on to read their owners' identities (limits, quarantine): read them now,
         // all in one query.
         self.read_identities(tenant, &owners)?;
-        Ok(out)
+        answers.extend(out);
+        Ok(())
     }
 
     fn is_suspected_with(
         &self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> Result<bool> {
+        let (key, conflicting) = (key.key, conflicting.key);
         let [t, a, b, c] = key_params(tenant, key);
         let rows = self.rows(
             "SELECT 1 FROM oneid_suspicions WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4 \
@@ -1107,9 +1118,10 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     fn add_suspicion(
         &mut self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> Result<()> {
+        let (key, conflicting) = (key.key, conflicting.key);
         let [t, a, b, c] = key_params(tenant, key);
         self.exec(
             "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue) \
@@ -1253,10 +1265,19 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         &mut self,
         tenant: &TenantId,
         id: CustomerId,
-        identity: &Identity,
+        key: HashedKey<'_>,
+        name: Option<&str>,
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()> {
+        let key = key.key;
+        let identity = &Identity {
+            identity_type: IdentityType::new(key.identity_type)
+                .ok_or_else(|| Error::Store(format!("{:?} is not an identity type", key.identity_type)))?,
+            scope: key.scope.map(Arc::from),
+            identity_value: Arc::from(key.value),
+            identity_name: name.map(Arc::from),
+        };
         // `id` is a live customer's own id (the engine links to the target it just read or
         // created, and that row is locked); no second read is needed. The identity is written
         // at commit, where the unique key decides: if a concurrent writer claimed it first,

@@ -31,18 +31,18 @@ mod arena;
 mod key_index;
 mod packed;
 
-use super::{Lookup, Store, Txn};
+use super::{Lookup, ResolveWrites, Store, TargetData, Txn};
 use crate::error::{Error, Result};
 use crate::history::{Cause, EventKind, HistoryEvent, Operation};
 use crate::model::{
-    Customer, CustomerId, CustomerStatus, Fields, Identity, IdentityKey, IdentityType, TenantId,
+    Customer, CustomerId, CustomerPatch, CustomerStatus, Fields, HashedKey, Identity, IdentityKey,
+    IdentityType, TenantId,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use arena::{Chunked, ShortText, TextArena, TextRef};
 use chrono::{DateTime, Utc};
 use key_index::KeyIndex;
 use std::borrow::Cow;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -202,7 +202,6 @@ pub struct MemoryStore {
     entries: Chunked<Entry>,
     /// Entry numbers by key hash (see `key_index`).
     index: KeyIndex,
-    hasher: foldhash::fast::RandomState,
     /// Interned identity types and scopes, and the `(tenant, type, scope)` combinations.
     types: Vec<IdentityType>,
     type_ix: FastMap<Box<str>, u16>,
@@ -254,7 +253,6 @@ impl MemoryStore {
             parent: Vec::new(),
             entries: Chunked::default(),
             index: KeyIndex::default(),
-            hasher: foldhash::fast::RandomState::default(),
             types: Vec::new(),
             type_ix: FastMap::default(),
             scopes: Vec::new(),
@@ -307,8 +305,7 @@ impl MemoryStore {
     }
 
     fn hash_key(&self, tenant: u32, key: IdentityKey<'_>) -> u64 {
-        self.hasher
-            .hash_one((tenant, key.identity_type, key.scope, key.value))
+        in_tenant(tenant, key.hash64())
     }
 
     fn space_of(&self, e: &Entry) -> Space {
@@ -409,14 +406,16 @@ impl MemoryStore {
             .find(hash as u32, |ix| self.holds_key(ix, tenant, ty, key))
     }
 
-    fn intern_type(&mut self, ty: &IdentityType) -> Result<u16> {
-        if let Some(ix) = self.type_of(ty.as_str()) {
+    fn intern_type(&mut self, name: &str) -> Result<u16> {
+        if let Some(ix) = self.type_of(name) {
             return Ok(ix);
         }
+        let ty = IdentityType::new(name)
+            .ok_or_else(|| Error::Store(format!("{name:?} is not an identity type")))?;
         let ix = u16::try_from(self.types.len())
             .map_err(|_| Error::Store("the memory store holds at most 65,536 identity types".into()))?;
-        self.types.push(ty.clone());
-        self.type_ix.insert(ty.as_str().into(), ix);
+        self.types.push(ty);
+        self.type_ix.insert(name.into(), ix);
         Ok(ix)
     }
 
@@ -437,13 +436,14 @@ impl MemoryStore {
         Ok(ix)
     }
 
-    fn intern_scope(&mut self, scope: &Arc<str>) -> u32 {
+    fn intern_scope(&mut self, scope: &str) -> u32 {
         if let Some(&ix) = self.scope_ix.get(scope) {
             return ix;
         }
         let ix = self.scopes.len() as u32;
+        let scope: Arc<str> = Arc::from(scope);
         self.scopes.push(scope.clone());
-        self.scope_ix.insert(scope.clone(), ix);
+        self.scope_ix.insert(scope, ix);
         ix
     }
 
@@ -494,34 +494,174 @@ impl MemoryStore {
         })
     }
 
+    /// Creates an active customer holding `data` in tenant `t`, at `micros`, of the
+    /// interned cause `cause`; returns its slot.
+    fn create_in(&mut self, t: u32, micros: i64, cause: u32, data: Option<Box<[u8]>>) -> Result<u32> {
+        let ix = self.slots.next_index("customers")?;
+        self.events.next_index("history events")?;
+        self.slots.push(Slot {
+            tenant: t,
+            ring: NONE,
+            last_event: NONE,
+            status: Status::Active,
+            created: micros,
+            updated: micros,
+            data,
+        });
+        self.parent.push(AtomicU32::new(ix));
+        self.record_at(ix, micros, Kind::Created, cause)?;
+        Ok(ix)
+    }
+
+    /// Binds an unowned identity to a live slot of tenant `t`.
+    fn link_in(
+        &mut self,
+        t: u32,
+        slot: u32,
+        key: HashedKey<'_>,
+        name: Option<&str>,
+        micros: i64,
+        cause: u32,
+    ) -> Result<()> {
+        // Every link gets an entry of its own, so the history of an earlier owner of a released
+        // value keeps pointing at its own link (and an erasure redacts only its own).
+        let hash = in_tenant(t, key.hash);
+        let previous = self.find_hashed(t, key.key, hash);
+        if previous.is_some_and(|p| self.entries[p].linked_to != NONE) {
+            return Err(Error::Store(format!("identity {key} is already owned")));
+        }
+        let e = self.entries.next_index("identities")?;
+        if e > key_index::MAX_ENTRY {
+            return Err(Error::Store(
+                "the memory store holds at most 2^32 - 3 identity links".into(),
+            ));
+        }
+        self.events.next_index("history events")?;
+        let ty = self.intern_type(key.key.identity_type)?;
+        let scope = key.key.scope.map_or(NONE, |sc| self.intern_scope(sc));
+        let space = self.intern_space(Space { tenant: t, ty, scope })?;
+        let name = match name {
+            Some(n) => {
+                self.names.push(Arc::from(n));
+                (self.names.len() - 1) as u32
+            }
+            None => NONE,
+        };
+        let value = ShortText::new(key.key.value, &mut self.values)?;
+        // Evidence against the value outlives its earlier links.
+        let suspicion = previous.map_or(0, |p| self.suspicion_of(p));
+        if suspicion > 0 {
+            self.suspicion_counts.insert(e, suspicion);
+        }
+        // Appended to the owner's ring: it becomes the new tail.
+        let tail = std::mem::replace(&mut self.slots[slot].ring, e);
+        let next = if tail == NONE {
+            e
+        } else {
+            std::mem::replace(&mut self.entries[tail].next, e)
+        };
+        self.entries.push(Entry {
+            space,
+            name,
+            linked_to: slot,
+            next,
+            flags: if suspicion > 0 { SUSPECTED_BIT } else { 0 },
+            value,
+        });
+        let low = hash as u32;
+        if !previous.is_some_and(|p| self.index.replace(low, p, e, slot)) {
+            self.index.insert(low, e, slot);
+        }
+        self.record_at(slot, micros, Kind::Linked(e), cause)?;
+        Ok(())
+    }
+
+    /// Merges live slot `from` into live slot `into` (two different ones).
+    fn merge_in(&mut self, from_slot: u32, into_slot: u32, micros: i64, cause: u32) -> Result<()> {
+        if self.events.len() >= NONE - 1 {
+            return Err(Error::Store(
+                "the memory store holds at most 2^32 - 1 history events".into(),
+            ));
+        }
+        // Splice rings: swapping the successors of the two tails appends `from`'s list to
+        // `into`'s, and `from`'s tail becomes the tail.
+        let (a, b) = (self.slots[from_slot].ring, self.slots[into_slot].ring);
+        match (a, b) {
+            (NONE, _) => {}
+            (a, NONE) => self.slots[into_slot].ring = a,
+            (a, b) => {
+                let an = self.entries[a].next;
+                let bn = self.entries[b].next;
+                self.entries[a].next = bn;
+                self.entries[b].next = an;
+                self.slots[into_slot].ring = a;
+            }
+        }
+        self.slots[from_slot].ring = NONE;
+        self.parent[from_slot as usize].store(into_slot, Ordering::Relaxed);
+        let merged = &mut self.slots[from_slot];
+        merged.status = Status::MergedInto(into_slot);
+        merged.updated = micros;
+        self.record_at(from_slot, micros, Kind::MergedInto(into_slot), cause)?;
+        self.record_at(into_slot, micros, Kind::Merged(from_slot), cause)?;
+        Ok(())
+    }
+
+    /// Overwrites a live slot's data with a customer's.
+    fn put_in(&mut self, slot: u32, customer: &Customer) {
+        let stored = &mut self.slots[slot];
+        stored.data = packed::pack(
+            &customer.fields,
+            &customer.attrs,
+            &customer.tags,
+            &customer.groups,
+        );
+        stored.created = micros(customer.created);
+        stored.updated = micros(customer.updated);
+        stored.status = Status::Active;
+    }
+
     /// Records an event on a slot.
     fn record(&mut self, slot: u32, at: DateTime<Utc>, kind: Kind, cause: &Cause) -> Result<u32> {
-        let ix = self.events.next_index("history events")?;
-        let same = self.causes.len() > 0 && {
-            let last = &self.causes[self.causes.len() - 1];
-            last.operation == cause.operation
-                && match &cause.reference {
-                    Some(r) => last.has_reference && self.cause_texts.get(last.reference) == &**r,
+        let cause = self.intern_cause(cause.operation, cause.reference.as_deref())?;
+        self.record_at(slot, micros(at), kind, cause)
+    }
+
+    /// The index of a cause in `causes`: the last one when it is the same (consecutive events
+    /// of a request share one), else a new one.
+    fn intern_cause(&mut self, operation: Operation, reference: Option<&str>) -> Result<u32> {
+        if let Some(last_ix) = self.causes.len().checked_sub(1) {
+            let last = &self.causes[last_ix];
+            let same = last.operation == operation
+                && match reference {
+                    Some(r) => last.has_reference && self.cause_texts.get(last.reference) == r,
                     None => !last.has_reference,
-                }
-        };
-        if !same {
-            self.causes.next_index("causes")?;
-            let reference = self.cause_texts.push(cause.reference.as_deref().unwrap_or(""))?;
-            self.causes.push(StoredCause {
-                reference,
-                has_reference: cause.reference.is_some(),
-                operation: cause.operation,
-            });
+                };
+            if same {
+                return Ok(last_ix);
+            }
         }
-        let prev = self.slots[slot].last_event;
+        let ix = self.causes.next_index("causes")?;
+        let text = self.cause_texts.push(reference.unwrap_or(""))?;
+        self.causes.push(StoredCause {
+            reference: text,
+            has_reference: reference.is_some(),
+            operation,
+        });
+        Ok(ix)
+    }
+
+    /// Records an event, at `micros` and of the interned cause `cause`, on a slot.
+    fn record_at(&mut self, slot: u32, micros: i64, kind: Kind, cause: u32) -> Result<u32> {
+        let ix = self.events.next_index("history events")?;
+        let last = &mut self.slots[slot].last_event;
+        let prev = std::mem::replace(last, ix);
         self.events.push(Event {
-            at: at.timestamp_micros(),
-            cause: self.causes.len() - 1,
+            at: micros,
+            cause,
             prev,
             kind,
         });
-        self.slots[slot].last_event = ix;
         Ok(ix)
     }
 
@@ -661,6 +801,12 @@ fn redacted(identity_type: &IdentityType) -> Identity {
     }
 }
 
+/// A key's hash within a tenant: the engine's hash of the key ([`IdentityKey::hash64`]) mixed
+/// with the tenant, so that equal keys of different tenants sit apart in the index.
+fn in_tenant(tenant: u32, hash: u64) -> u64 {
+    hash ^ u64::from(tenant).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 fn slot_id(slot: u32) -> CustomerId {
     CustomerId(u64::from(slot) + 1)
 }
@@ -688,16 +834,17 @@ impl Txn for MemoryTxn<'_> {
         Ok(s.lookup_of(s.find_entry(t, key)))
     }
 
-    fn lookup_many(&self, tenant: &TenantId, keys: &[IdentityKey<'_>]) -> Result<Vec<Lookup>> {
+    fn lookup_many(&self, tenant: &TenantId, keys: &[HashedKey<'_>], out: &mut Vec<Lookup>) -> Result<()> {
         let s = &*self.store;
         let Some(t) = s.tenant_ix(tenant) else {
-            return Ok(vec![Lookup::default(); keys.len()]);
+            out.extend(keys.iter().map(|_| Lookup::default()));
+            return Ok(());
         };
         // A cold lookup is a chain of cache misses: the index slot, then the entry (with the
         // value in it) and the owner's parent. Walking each step for all keys before the
         // next lets the misses of different keys overlap instead of queueing one after
         // another.
-        let hashes: smallvec::SmallVec<[u64; 8]> = keys.iter().map(|k| s.hash_key(t, *k)).collect();
+        let hashes: smallvec::SmallVec<[u64; 8]> = keys.iter().map(|k| in_tenant(t, k.hash)).collect();
         // (The loads go through `black_box` so they happen; nothing waits for them.)
         for &hash in &hashes {
             s.index.touch(hash as u32);
@@ -722,50 +869,54 @@ impl Txn for MemoryTxn<'_> {
                 std::hint::black_box(s.values.get(text).as_bytes().first().copied());
             }
         }
-        Ok(keys
-            .iter()
-            .zip(&hashes)
-            .zip(&candidates)
-            .map(|((key, &hash), &candidate)| {
-                let confirmed = candidate.map(|(e, _)| e).filter(|&e| {
-                    s.type_of(key.identity_type)
-                        .is_some_and(|ty| s.holds_key(e, t, ty, *key))
-                });
-                // Another key with the same hash bits came first: probe on.
-                s.lookup_of(confirmed.or_else(|| s.find_hashed(t, *key, hash)))
-            })
-            .collect())
+        out.extend(
+            keys.iter()
+                .zip(&hashes)
+                .zip(&candidates)
+                .map(|((key, &hash), &candidate)| {
+                    let key = key.key;
+                    let confirmed = candidate.map(|(e, _)| e).filter(|&e| {
+                        s.type_of(key.identity_type)
+                            .is_some_and(|ty| s.holds_key(e, t, ty, key))
+                    });
+                    // Another key with the same hash bits came first: probe on.
+                    s.lookup_of(confirmed.or_else(|| s.find_hashed(t, key, hash)))
+                }),
+        );
+        Ok(())
     }
 
     fn is_suspected_with(
         &self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> Result<bool> {
         let s = &*self.store;
         let Some(t) = s.tenant_ix(tenant) else {
             return Ok(false);
         };
         Ok(s.suspicions
-            .contains(&(s.hash_key(t, key), s.hash_key(t, conflicting))))
+            .contains(&(in_tenant(t, key.hash), in_tenant(t, conflicting.hash))))
     }
 
     fn add_suspicion(
         &mut self,
         tenant: &TenantId,
-        key: IdentityKey<'_>,
-        conflicting: IdentityKey<'_>,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
     ) -> Result<()> {
         let s = &mut *self.store;
-        let found = s.tenant_ix(tenant).and_then(|t| Some((t, s.find_entry(t, key)?)));
+        let found = s
+            .tenant_ix(tenant)
+            .and_then(|t| Some((t, s.find_hashed(t, key.key, in_tenant(t, key.hash))?)));
         let Some((t, e)) = found else {
             return Err(Error::Store(format!(
                 "no identity {key} to record suspicion against"
             )));
         };
         if s.suspicions
-            .insert((s.hash_key(t, key), s.hash_key(t, conflicting)))
+            .insert((in_tenant(t, key.hash), in_tenant(t, conflicting.hash)))
         {
             *s.suspicion_counts.entry(e).or_insert(0) += 1;
             s.entries[e].flags |= SUSPECTED_BIT;
@@ -826,6 +977,35 @@ impl Txn for MemoryTxn<'_> {
         })
     }
 
+    fn count_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<usize> {
+        let s = &*self.store;
+        let Some(slot) = s.live_slot(tenant, id) else {
+            return Ok(0);
+        };
+        // Compared as interned spaces: the ring's entries name theirs in 4 bytes.
+        let t = s.slots[slot].tenant;
+        let Some(ty) = s.type_of(identity_type) else {
+            return Ok(0);
+        };
+        let scope = match scope {
+            None => NONE,
+            Some(sc) => match s.scope_ix.get(sc) {
+                Some(&ix) => ix,
+                None => return Ok(0),
+            },
+        };
+        let wanted = Space { tenant: t, ty, scope };
+        Ok(s.ring(slot)
+            .filter(|&e| s.space_of(&s.entries[e]) == wanted)
+            .count())
+    }
+
     fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
         let s = &*self.store;
         let Some(root) = s.live_slot(tenant, id) else {
@@ -845,87 +1025,44 @@ impl Txn for MemoryTxn<'_> {
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
         let s = &mut *self.store;
-        let ix = s.slots.next_index("customers")?;
-        s.events.next_index("history events")?;
         let t = s.tenant_ix_or_insert(tenant);
-        let id = slot_id(ix);
-        s.slots.push(Slot {
-            tenant: t,
-            ring: NONE,
-            last_event: NONE,
-            status: Status::Active,
-            created: micros(at),
-            updated: micros(at),
-            data: None,
-        });
-        s.parent.push(AtomicU32::new(ix));
-        s.record(ix, at, Kind::Created, cause)?;
-        Ok(id)
+        let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
+        Ok(slot_id(s.create_in(t, micros(at), cause, None)?))
+    }
+
+    fn create_customer_with(
+        &mut self,
+        tenant: &TenantId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+        patch: &CustomerPatch,
+    ) -> Result<CustomerId> {
+        let s = &mut *self.store;
+        let t = s.tenant_ix_or_insert(tenant);
+        let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
+        // Packed straight from the patch: no `Customer` is built and dropped on the way.
+        Ok(slot_id(s.create_in(
+            t,
+            micros(at),
+            cause,
+            packed::pack_new(patch),
+        )?))
     }
 
     fn link(
         &mut self,
         tenant: &TenantId,
         id: CustomerId,
-        identity: &Identity,
+        key: HashedKey<'_>,
+        name: Option<&str>,
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()> {
         let slot = self.store.live_for_write(tenant, id)?;
         let s = &mut *self.store;
-        let t = s.tenant_ix_or_insert(tenant);
-        // Every link gets an entry of its own, so the history of an earlier owner of a released
-        // value keeps pointing at its own link (and an erasure redacts only its own).
-        let hash = s.hash_key(t, identity.key());
-        let previous = s.find_hashed(t, identity.key(), hash);
-        if previous.is_some_and(|p| s.entries[p].linked_to != NONE) {
-            return Err(Error::Store(format!("identity {identity} is already owned")));
-        }
-        let e = s.entries.next_index("identities")?;
-        if e > key_index::MAX_ENTRY {
-            return Err(Error::Store(
-                "the memory store holds at most 2^32 - 3 identity links".into(),
-            ));
-        }
-        s.events.next_index("history events")?;
-        let ty = s.intern_type(&identity.identity_type)?;
-        let scope = identity.scope.as_ref().map_or(NONE, |sc| s.intern_scope(sc));
-        let name = match &identity.identity_name {
-            Some(n) => {
-                s.names.push(n.clone());
-                (s.names.len() - 1) as u32
-            }
-            None => NONE,
-        };
-        let space = s.intern_space(Space { tenant: t, ty, scope })?;
-        let value = ShortText::new(&identity.identity_value, &mut s.values)?;
-        // Evidence against the value outlives its earlier links.
-        let suspicion = previous.map_or(0, |p| s.suspicion_of(p));
-        if suspicion > 0 {
-            s.suspicion_counts.insert(e, suspicion);
-        }
-        s.entries.push(Entry {
-            space,
-            name,
-            linked_to: NONE,
-            next: e,
-            flags: if suspicion > 0 { SUSPECTED_BIT } else { 0 },
-            value,
-        });
-        let low = hash as u32;
-        if !previous.is_some_and(|p| s.index.replace(low, p, e, slot)) {
-            s.index.insert(low, e, slot);
-        }
-        // Append the entry to the owner's ring: it becomes the new tail.
-        let tail = s.slots[slot].ring;
-        if tail != NONE {
-            s.entries[e].next = s.entries[tail].next;
-            s.entries[tail].next = e;
-        }
-        s.slots[slot].ring = e;
-        s.record(slot, at, Kind::Linked(e), cause)?;
-        s.entries[e].linked_to = slot;
-        Ok(())
+        let t = s.slots[slot].tenant;
+        let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
+        s.link_in(t, slot, key, name, micros(at), cause)
     }
 
     fn merge(
@@ -942,33 +1079,8 @@ impl Txn for MemoryTxn<'_> {
             return Err(Error::Store(format!("cannot merge customer {from} into itself")));
         }
         let s = &mut *self.store;
-        if s.events.len() >= NONE - 1 {
-            return Err(Error::Store(
-                "the memory store holds at most 2^32 - 1 history events".into(),
-            ));
-        }
-        // Splice rings: swapping the successors of the two tails appends `from`'s list to
-        // `into`'s, and `from`'s tail becomes the tail.
-        let (a, b) = (s.slots[from_slot].ring, s.slots[into_slot].ring);
-        match (a, b) {
-            (NONE, _) => {}
-            (a, NONE) => s.slots[into_slot].ring = a,
-            (a, b) => {
-                let an = s.entries[a].next;
-                let bn = s.entries[b].next;
-                s.entries[a].next = bn;
-                s.entries[b].next = an;
-                s.slots[into_slot].ring = a;
-            }
-        }
-        s.slots[from_slot].ring = NONE;
-        s.parent[from_slot as usize].store(into_slot, Ordering::Relaxed);
-        let merged = &mut s.slots[from_slot];
-        merged.status = Status::MergedInto(into_slot);
-        merged.updated = micros(at);
-        s.record(from_slot, at, Kind::MergedInto(into_slot), cause)?;
-        s.record(into_slot, at, Kind::Merged(from_slot), cause)?;
-        Ok(())
+        let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
+        s.merge_in(from_slot, into_slot, micros(at), cause)
     }
 
     fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()> {
@@ -1148,17 +1260,55 @@ impl Txn for MemoryTxn<'_> {
                 slot_id(slot)
             )));
         }
-        let stored = &mut self.store.slots[slot];
-        stored.data = packed::pack(
-            &customer.fields,
-            &customer.attrs,
-            &customer.tags,
-            &customer.groups,
-        );
-        stored.created = micros(customer.created);
-        stored.updated = micros(customer.updated);
-        stored.status = Status::Active;
+        self.store.put_in(slot, &customer);
         Ok(())
+    }
+
+    fn write_resolve(&mut self, tenant: &TenantId, writes: ResolveWrites<'_>) -> Result<CustomerId> {
+        for &(suspect, conflicting) in writes.evidence {
+            self.add_suspicion(tenant, suspect, conflicting)?;
+        }
+        let s = &mut *self.store;
+        let at = micros(writes.at);
+        // The target found, or created, once; the cause interned once, when first recorded.
+        let mut cause = None;
+        let mut cause_ix = |s: &mut MemoryStore| -> Result<u32> {
+            match cause {
+                Some(c) => Ok(c),
+                None => {
+                    let c = s.intern_cause(writes.operation, writes.reference)?;
+                    cause = Some(c);
+                    Ok(c)
+                }
+            }
+        };
+        let slot = match writes.target {
+            Some(id) => s.live_for_write(tenant, id)?,
+            None => {
+                let t = s.tenant_ix_or_insert(tenant);
+                let c = cause_ix(s)?;
+                s.create_in(t, at, c, writes.new_data.and_then(packed::pack_new))?
+            }
+        };
+        let t = s.slots[slot].tenant;
+        for &(key, name) in writes.links {
+            let c = cause_ix(s)?;
+            s.link_in(t, slot, key, name, at, c)?;
+        }
+        for &from in writes.merges {
+            let from_slot = s.live_for_write(tenant, from)?;
+            if from_slot == slot {
+                return Err(Error::Store(format!("cannot merge customer {from} into itself")));
+            }
+            let c = cause_ix(s)?;
+            s.merge_in(from_slot, slot, at, c)?;
+        }
+        match writes.data {
+            TargetData::Unchanged => {}
+            TargetData::Touched => s.slots[slot].updated = at,
+            TargetData::Put(customer) => s.put_in(slot, &customer),
+        }
+        Ok(slot_id(slot))
     }
 
     fn touch(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>) -> Result<()> {

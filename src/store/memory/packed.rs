@@ -7,7 +7,7 @@
 //! value (texts as a length and UTF-8 bytes, integers little-endian). Attributes, tags and
 //! groups, which few customers have, follow as JSON when present.
 
-use crate::model::{ExtAttr, Field, FieldValue, Fields};
+use crate::model::{CustomerPatch, ExtAttr, Field, FieldValue, Fields};
 use chrono::{DateTime, Datelike, NaiveDate};
 use indexmap::IndexMap;
 
@@ -42,12 +42,45 @@ pub(super) fn pack(
         return None;
     }
     let mut out = Vec::with_capacity(64);
-    out.push(fields.len() as u8);
-    for (field, value) in fields.iter() {
+    pack_fields(&mut out, fields.len(), fields.iter());
+    if extras {
+        let extras: Extras<'_> = (attrs.iter().collect(), tags, groups);
+        serde_json::to_writer(&mut out, &extras).expect("attributes, tags and groups serialize");
+    }
+    Some(out.into_boxed_slice())
+}
+
+/// Packs the data of a customer created from `patch` (what [`pack`] makes of
+/// `engine::new_customer`'s data), without building the customer for the usual patch of
+/// fields only.
+pub(super) fn pack_new(patch: &CustomerPatch) -> Option<Box<[u8]>> {
+    if !(patch.attrs.is_empty() && patch.tags.is_empty() && patch.groups.is_empty()) {
+        let c = crate::engine::new_customer(crate::model::CustomerId(0), DateTime::UNIX_EPOCH, patch);
+        return pack(&c.fields, &c.attrs, &c.tags, &c.groups);
+    }
+    let kept = || {
+        patch
+            .fields
+            .iter()
+            .filter(|(_, v)| !crate::engine::blank_field(v))
+    };
+    let count = kept().count();
+    if count == 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(64);
+    pack_fields(&mut out, count, kept());
+    Some(out.into_boxed_slice())
+}
+
+/// Packs `count` fields, in field order.
+fn pack_fields<'a>(out: &mut Vec<u8>, count: usize, fields: impl Iterator<Item = (Field, &'a FieldValue)>) {
+    out.push(count as u8);
+    for (field, value) in fields {
         out.push(field as u8);
         match value {
-            FieldValue::Text(s) => text(&mut out, TEXT, s),
-            FieldValue::Decimal(s) => text(&mut out, DECIMAL, s),
+            FieldValue::Text(s) => text(out, TEXT, s),
+            FieldValue::Decimal(s) => text(out, DECIMAL, s),
             FieldValue::Bool(b) => out.extend([BOOL, u8::from(*b)]),
             FieldValue::Int(i) => {
                 out.push(INT);
@@ -64,11 +97,6 @@ pub(super) fn pack(
             }
         }
     }
-    if extras {
-        let extras: Extras<'_> = (attrs.iter().collect(), tags, groups);
-        serde_json::to_writer(&mut out, &extras).expect("attributes, tags and groups serialize");
-    }
-    Some(out.into_boxed_slice())
 }
 
 fn text(out: &mut Vec<u8>, tag: u8, s: &str) {
