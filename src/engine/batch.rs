@@ -19,7 +19,7 @@
 //! The dependency check works on key hashes: a collision only makes a request be planned
 //! again, never makes a stale plan be applied.
 
-use super::resolve::{self, Decided, Plan, Prep, Prepared};
+use super::resolve::{self, Decided, Plan, Pool, Prep, Prepared};
 use crate::error::{Error, Result};
 use crate::history::Operation;
 use crate::model::{CustomerId, ResolveRequest, TenantId};
@@ -37,20 +37,20 @@ const STREAM_PREPARATION_FROM: usize = 512;
 /// Prepared blocks that may wait for the planning thread.
 const PREPARED_BLOCKS_AHEAD: usize = 8;
 
-/// Consecutive requests of a batch, prepared, with the buffer their values sit in.
+/// Consecutive requests of a batch, prepared, with the pool their identities sit in.
 #[derive(Default)]
 pub(crate) struct PreparedBlock {
-    values: String,
+    pool: Pool,
     items: Vec<Result<Prepared>>,
 }
 
 impl PreparedBlock {
     /// Prepares `requests` into this block, over what it held.
     fn fill(&mut self, settings: &IdentitySettings, requests: &[ResolveRequest]) {
-        self.values.clear();
+        self.pool.clear();
         self.items.clear();
         for request in requests {
-            let prepared = resolve::prepare(settings, request, &mut self.values);
+            let prepared = resolve::prepare(settings, request, &mut self.pool);
             self.items.push(prepared);
         }
     }
@@ -61,9 +61,9 @@ impl PreparedBlock {
         settings: &IdentitySettings,
         request: &ResolveRequest,
     ) -> Result<Prep<'_>> {
-        self.values.clear();
+        self.pool.clear();
         self.items.clear();
-        let prepared = resolve::prepare(settings, request, &mut self.values)?;
+        let prepared = resolve::prepare(settings, request, &mut self.pool)?;
         self.items.push(Ok(prepared));
         Ok(self.prep(0).expect("just prepared"))
     }
@@ -71,7 +71,7 @@ impl PreparedBlock {
     /// The `k`th request of the block, prepared.
     pub(crate) fn prep(&self, k: usize) -> Option<Prep<'_>> {
         match &self.items[k] {
-            Ok(p) => Some(Prep::new(p, &self.values)),
+            Ok(p) => Some(self.pool.prep(p)),
             Err(_) => None,
         }
     }
@@ -252,7 +252,7 @@ impl<'a> Applier<'a> {
         let request = &requests[i];
         let fresh = |plan: &Plan| {
             !(0..prep.len()).any(|j| self.touched_keys.contains(&prep.hashed(j).hash))
-                && !plan.read.iter().any(|c| self.touched_customers.contains(c))
+                && !plan.decided.read().any(|c| self.touched_customers.contains(&c))
         };
         let plan = match ahead {
             Some(plan) if fresh(&plan) => *plan,

@@ -424,9 +424,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Option<Customer>> {
         let settings = self.settings_arc(tenant);
         let probe = ResolveRequest::new([identity.clone()]);
-        let mut values = String::new();
-        let prepared = resolve::prepare(&settings, &probe, &mut values)?;
-        let prep = resolve::Prep::new(&prepared, &values);
+        let mut pool = resolve::Pool::default();
+        let prepared = resolve::prepare(&settings, &probe, &mut pool)?;
+        let prep = pool.prep(&prepared);
         if prep.len() == 0 {
             return Ok(None);
         }

@@ -167,32 +167,57 @@ pub(crate) struct PreparedIdentity {
     hash: u64,
 }
 
+/// Where prepared requests keep their identities: the normalized values back to back, and
+/// the identities of one request after another. A batch prepares a block of requests into
+/// one, cleared and reused for the next block, so preparing allocates nothing per request.
+#[derive(Default)]
+pub(crate) struct Pool {
+    values: String,
+    identities: Vec<PreparedIdentity>,
+}
+
+impl Pool {
+    /// Empties it, keeping its memory.
+    pub(crate) fn clear(&mut self) {
+        self.values.clear();
+        self.identities.clear();
+    }
+
+    /// A request prepared into this pool.
+    pub(crate) fn prep<'a>(&'a self, prepared: &'a Prepared) -> Prep<'a> {
+        Prep {
+            identities: &self.identities[prepared.first as usize..prepared.end as usize],
+            values: &self.values,
+            rejected: &prepared.rejected,
+        }
+    }
+}
+
 /// A request's identities after steps 1 and 2: validated, normalized, deduplicated and
-/// ordered, plus the blocked ones (and, with match-by-fields, invalid patch contacts).
+/// ordered (a range of its pool's identities), plus the blocked ones (and, with
+/// match-by-fields, invalid patch contacts).
 pub(crate) struct Prepared {
-    identities: SmallVec<[PreparedIdentity; 4]>,
+    first: u32,
+    end: u32,
     rejected: Vec<Rejection>,
 }
 
-/// A prepared request with the buffer its values sit in.
+/// A prepared request, read from its pool.
 #[derive(Clone, Copy)]
 pub(crate) struct Prep<'a> {
-    prepared: &'a Prepared,
+    identities: &'a [PreparedIdentity],
     values: &'a str,
+    rejected: &'a [Rejection],
 }
 
 impl<'a> Prep<'a> {
-    pub(crate) fn new(prepared: &'a Prepared, values: &'a str) -> Self {
-        Self { prepared, values }
-    }
-
     /// How many valid identities the request has.
     pub(crate) fn len(&self) -> usize {
-        self.prepared.identities.len()
+        self.identities.len()
     }
 
     fn get(&self, i: usize) -> &'a PreparedIdentity {
-        &self.prepared.identities[i]
+        &self.identities[i]
     }
 
     pub(crate) fn key(&self, i: usize) -> IdentityKey<'a> {
@@ -240,33 +265,26 @@ impl<'a> Prep<'a> {
 
     /// The blocked identities (and invalid patch contacts) found while preparing.
     pub(crate) fn rejected(&self) -> &'a [Rejection] {
-        &self.prepared.rejected
+        self.rejected
     }
 }
 
-/// Steps 1 and 2 for one request; its normalized values are appended to `values` (and
-/// nothing is left there when the request is invalid).
-pub(crate) fn prepare(
-    settings: &IdentitySettings,
-    request: &ResolveRequest,
-    values: &mut String,
-) -> Result<Prepared> {
-    let start = values.len();
-    let prepared = with_scratch(|buf| prepare_with(settings, request, buf, values));
+/// Steps 1 and 2 for one request, into `pool` (where nothing is left of it when the request
+/// is invalid).
+pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest, pool: &mut Pool) -> Result<Prepared> {
+    let (values, identities) = (pool.values.len(), pool.identities.len());
+    let prepared = with_scratch(|buf| prepare_with(settings, request, buf, pool));
     if prepared.is_err() {
-        values.truncate(start);
+        pool.values.truncate(values);
+        pool.identities.truncate(identities);
     }
     prepared
 }
 
-/// Appends a valid identity (the value in `buf`) unless the request already has it.
-fn push_valid(
-    identities: &mut SmallVec<[PreparedIdentity; 4]>,
-    values: &mut String,
-    buf: &str,
-    checked: Checked,
-    name: Option<&str>,
-) -> Result<()> {
+/// Appends a valid identity (the value in `buf`) to the pool unless the request, whose
+/// identities start at `first`, already has it.
+fn push_valid(pool: &mut Pool, first: usize, buf: &str, checked: Checked, name: Option<&str>) -> Result<()> {
+    let Pool { values, identities } = pool;
     let Checked::Valid {
         identity_type,
         scope,
@@ -276,7 +294,7 @@ fn push_valid(
     else {
         return Ok(());
     };
-    let duplicate = identities.iter().any(|p| {
+    let duplicate = identities[first..].iter().any(|p| {
         p.identity_type == identity_type
             && p.scope == scope
             && &values[p.start as usize..(p.start + p.len) as usize] == buf
@@ -312,9 +330,10 @@ fn prepare_with(
     settings: &IdentitySettings,
     request: &ResolveRequest,
     buf: &mut String,
-    values: &mut String,
+    pool: &mut Pool,
 ) -> Result<Prepared> {
-    let mut identities = SmallVec::new();
+    let first = pool.identities.len();
+    let too_many = || Error::Store("a batch holds at most 2^32 identities".into());
     let mut rejected = Vec::new();
     for (index, input) in request.identities.iter().enumerate() {
         match normalize_one(settings, index, input, buf)? {
@@ -322,17 +341,12 @@ fn prepare_with(
                 identity,
                 reason: RejectReason::Blocked,
             }),
-            valid => push_valid(
-                &mut identities,
-                values,
-                buf,
-                valid,
-                input.identity_name.as_deref(),
-            )?,
+            valid => push_valid(pool, first, buf, valid, input.identity_name.as_deref())?,
         }
     }
     // Stable: equal ranks (and unranked types) keep request order. Most requests come in
     // order already (or hold one identity), and checking is cheaper than sorting.
+    let identities = &mut pool.identities[first..];
     if request.options.identity_priority_strategy == PriorityStrategy::System
         && !identities.is_sorted_by_key(|p| p.rank)
     {
@@ -352,7 +366,7 @@ fn prepare_with(
                     identity,
                     reason: RejectReason::Blocked,
                 }),
-                Ok(valid) => push_valid(&mut identities, values, buf, valid, None)?,
+                Ok(valid) => push_valid(pool, first, buf, valid, None)?,
                 Err(e) => {
                     let why = match e {
                         Error::InvalidIdentity { reason, .. } => reason.to_string(),
@@ -372,7 +386,11 @@ fn prepare_with(
             }
         }
     }
-    Ok(Prepared { identities, rejected })
+    Ok(Prepared {
+        first: u32::try_from(first).map_err(|_| too_many())?,
+        end: u32::try_from(pool.identities.len()).map_err(|_| too_many())?,
+        rejected,
+    })
 }
 
 /// The decided target.
@@ -412,10 +430,22 @@ pub(crate) struct Decided {
     pub(crate) changed: Changed,
 }
 
+impl Decided {
+    /// The customers the decision depends on: every owner of one of the request's
+    /// identities (the target, the merged, and those whose identities were rejected).
+    pub(crate) fn read(&self) -> impl Iterator<Item = CustomerId> + '_ {
+        self.customer
+            .into_iter()
+            .chain(self.merged.iter().copied())
+            .chain(self.rejected.iter().filter_map(|r| match r.reason {
+                RejectReason::OwnedByOther { owner } | RejectReason::Quarantined { owner } => Some(owner),
+                _ => None,
+            }))
+    }
+}
+
 /// Everything a resolve will write, and what it decided.
 pub(crate) struct Plan {
-    /// The owners the plan read (the customers whose data it depends on).
-    pub(crate) read: SmallVec<[CustomerId; INLINE]>,
     pub(crate) decided: Decided,
     target: Target,
     /// What becomes of the target's data.
@@ -431,8 +461,8 @@ enum Write {
     Nothing,
     /// Only when it was last updated (identities were linked).
     Touch,
-    /// Its new data.
-    Put(Customer),
+    /// Its new data (boxed: rare, and a plan is moved about).
+    Put(Box<Customer>),
     /// A new customer's first data: the request's patch applied to none.
     New,
 }
@@ -495,39 +525,53 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     prep: Prep<'_>,
     at: DateTime<Utc>,
 ) -> Result<Plan> {
+    // Step 3: owners, in one call, so a SQL store reads every owner in one query. Answered
+    // into a buffer kept between calls (given back however planning ends).
+    let mut lookups = LOOKUPS.take();
+    let plan = plan_with(txn, settings, tenant, request, prep, at, &mut lookups);
+    LOOKUPS.set(lookups);
+    plan
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_with<T: Txn + ?Sized>(
+    txn: &T,
+    settings: &IdentitySettings,
+    tenant: &TenantId,
+    request: &ResolveRequest,
+    prep: Prep<'_>,
+    at: DateTime<Utc>,
+    lookups: &mut Vec<Lookup>,
+) -> Result<Plan> {
     let n = prep.len();
     let mut rejected: Vec<Rejection> = prep.rejected().to_vec();
-
-    // Step 3: owners, in one call, so a SQL store reads every owner in one query.
-    let lookups: SmallVec<[Lookup; INLINE]> = {
-        let keys: SmallVec<[HashedKey<'_>; INLINE]> = (0..n).map(|i| prep.hashed(i)).collect();
-        // Answered into a buffer kept between calls.
-        let mut buf = LOOKUPS.take();
-        buf.clear();
-        let asked = txn.lookup_many(tenant, &keys, &mut buf);
-        let lookups = buf.drain(..).collect();
-        LOOKUPS.set(buf);
-        asked?;
-        lookups
-    };
+    {
+        let mut keys: SmallVec<[HashedKey<'_>; INLINE]> = SmallVec::new();
+        for i in 0..n {
+            keys.push(prep.hashed(i));
+        }
+        lookups.clear();
+        txn.lookup_many(tenant, &keys, lookups)?;
+    }
     if lookups.len() != n {
         return Err(Error::Store(format!(
             "the store answered {} lookups for {n} identities",
             lookups.len()
         )));
     }
-    let owners: SmallVec<[Option<CustomerId>; INLINE]> = lookups.iter().map(|l| l.owner).collect();
-    let read: SmallVec<[CustomerId; INLINE]> = owners.iter().flatten().copied().collect();
+    let lookups = &lookups[..];
+    let owners = |i: usize| lookups[i].owner;
 
     // The placeholder defence: quarantined identities take no further part.
-    let mut fates: SmallVec<[Fate; INLINE]> = smallvec::smallvec![Fate::Matched; n];
+    let mut fates: SmallVec<[Fate; INLINE]> = SmallVec::new();
+    fates.resize(n, Fate::Matched);
     let mut evidence = SmallVec::new();
     quarantine(
         txn,
         settings,
         tenant,
         prep,
-        &lookups,
+        lookups,
         &mut fates,
         &mut evidence,
         &mut rejected,
@@ -539,7 +583,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
         let Some(limit) = prep.limit(i) else {
             return Ok(false);
         };
-        if owners[i] == Some(c) {
+        if owners(i) == Some(c) {
             return Ok(false);
         }
         let key = prep.key(i);
@@ -550,14 +594,14 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     let mut target = Target::New;
     match request.options.target_customer_strategy {
         TargetStrategy::CustomerFirst => {
-            if let Some(c) = (0..n).filter(|&i| live(i, &fates)).find_map(|i| owners[i]) {
+            if let Some(c) = (0..n).filter(|&i| live(i, &fates)).find_map(owners) {
                 target = Target::Existing(c);
             }
         }
         TargetStrategy::IdentityFirst => {
             let mut refused: SmallVec<[CustomerId; 4]> = SmallVec::new();
             'candidates: for k in (0..n).filter(|&k| live(k, &fates)) {
-                let Some(c) = owners[k] else { continue };
+                let Some(c) = owners(k) else { continue };
                 if refused.contains(&c) {
                     continue;
                 }
@@ -584,7 +628,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     let mut links = 0;
     let mut reasons: SmallVec<[(usize, RejectReason); 2]> = SmallVec::new();
     for i in 0..n {
-        if !live(i, &fates) || owners[i].is_some() {
+        if !live(i, &fates) || owners(i).is_some() {
             // Quarantined, or the target's (matched) or another's (merged or rejected below).
             continue;
         }
@@ -626,7 +670,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     let mut refused_merges = Vec::new();
     let mut others: SmallVec<[CustomerId; 4]> = SmallVec::new();
     for i in (0..n).filter(|&i| live(i, &fates)) {
-        if let Some(o) = owners[i] {
+        if let Some(o) = owners(i) {
             if Some(o) != target_id && !others.contains(&o) {
                 others.push(o);
             }
@@ -664,7 +708,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
         if !live(i, &fates) {
             continue;
         }
-        if let Some(o) = owners[i] {
+        if let Some(o) = owners(i) {
             if Some(o) != target_id {
                 if merged.contains(&o) {
                     fates[i] = Fate::Merged;
@@ -715,7 +759,7 @@ pub(crate) fn plan<T: Txn + ?Sized>(
             if changed.is_empty() {
                 unchanged
             } else {
-                let mut c = current.into_owned();
+                let mut c = Box::new(current.into_owned());
                 apply_patch(settings, &mut c, &request.patch);
                 c.updated = at;
                 Write::Put(c)
@@ -744,13 +788,12 @@ pub(crate) fn plan<T: Txn + ?Sized>(
             }
             apply_patch(settings, &mut c, &request.patch);
             c.updated = at;
-            Write::Put(c)
+            Write::Put(Box::new(c))
         }
     };
     dedup(&mut changed);
 
     Ok(Plan {
-        read,
         decided: Decided {
             customer: target_id,
             created: matches!(target, Target::New),
@@ -789,10 +832,15 @@ fn quarantine<T: Txn + ?Sized>(
         return Ok(());
     };
     let n = lookups.len();
-    let mut quarantined: SmallVec<[bool; INLINE]> = lookups
-        .iter()
-        .map(|l| l.owner.is_some() && l.suspicion >= threshold)
-        .collect();
+    let mut quarantined: SmallVec<[bool; INLINE]> = SmallVec::new();
+    let mut any_owned = false;
+    for l in lookups {
+        quarantined.push(l.owner.is_some() && l.suspicion >= threshold);
+        any_owned |= l.owner.is_some();
+    }
+    if !any_owned {
+        return Ok(());
+    }
     // Every owned identity is checked against the request's identities its owner does not
     // hold; only requests that bring something new to a customer pay for a read.
     for i in 0..n {
@@ -908,28 +956,26 @@ pub(crate) fn apply<T: Txn>(
     operation: Operation,
 ) -> Result<Decided> {
     let Plan {
-        read: _,
         mut decided,
         target,
         customer,
         evidence,
         at,
     } = plan;
-    let links: SmallVec<[(HashedKey<'_>, Option<&str>); INLINE]> = decided
-        .fates
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| **f == Fate::Linked)
-        .map(|(i, _)| (prep.hashed(i), prep.name(i)))
-        .collect();
-    let evidence: SmallVec<[(HashedKey<'_>, HashedKey<'_>); 2]> = evidence
-        .iter()
-        .map(|&(suspect, conflicting)| (prep.hashed(suspect), prep.hashed(conflicting)))
-        .collect();
+    let mut links: SmallVec<[(HashedKey<'_>, Option<&str>); INLINE]> = SmallVec::new();
+    for (i, fate) in decided.fates.iter().enumerate() {
+        if *fate == Fate::Linked {
+            links.push((prep.hashed(i), prep.name(i)));
+        }
+    }
+    let mut pairs: SmallVec<[(HashedKey<'_>, HashedKey<'_>); 2]> = SmallVec::new();
+    for &(suspect, conflicting) in &evidence {
+        pairs.push((prep.hashed(suspect), prep.hashed(conflicting)));
+    }
     let (data, new_data) = match customer {
         Write::Nothing => (TargetData::Unchanged, None),
         Write::Touch => (TargetData::Touched, None),
-        Write::Put(c) => (TargetData::Put(c), None),
+        Write::Put(c) => (TargetData::Put(*c), None),
         Write::New => (TargetData::Unchanged, Some(&request.patch)),
     };
     let id = txn.write_resolve(
@@ -942,7 +988,7 @@ pub(crate) fn apply<T: Txn>(
             new_data,
             links: &links,
             merges: &decided.merged,
-            evidence: &evidence,
+            evidence: &pairs,
             data,
             at,
             operation,
