@@ -20,15 +20,33 @@ pub fn parse_into<'a>(line: &'a [u8], request: &mut ResolveRequest) -> Option<Op
     // Lines with escapes or control characters (both rare) are serde's. Without either, a
     // string is everything up to the next quote. Checking the whole line at once is cheaper
     // than checking string by string (no early exit: the compiler makes it a vector loop).
-    if line
-        .iter()
-        .fold(false, |special, &b| special | (b == b'\\') | (b < 0x20))
-    {
+    if special(line) {
         return None;
     }
     // And checking UTF-8 once lets every string be sliced from the line as it is: JSON's
     // delimiters are ASCII, so they never cut a character.
-    let mut c = Cursor::new(std::str::from_utf8(line).ok()?);
+    parse_plain(std::str::from_utf8(line).ok()?, request)
+}
+
+/// [`parse_into`] of a line already known to be UTF-8 (its chunk was checked at once).
+pub fn parse_text_into<'a>(line: &'a str, request: &mut ResolveRequest) -> Option<Option<&'a str>> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if special(line.as_bytes()) {
+        return None;
+    }
+    parse_plain(line, request)
+}
+
+/// Whether a line holds an escape or a control character (no early exit: the compiler makes
+/// it a vector loop).
+fn special(line: &[u8]) -> bool {
+    line.iter()
+        .fold(false, |special, &b| special | (b == b'\\') | (b < 0x20))
+}
+
+/// Reads a plain UTF-8 line without escapes or control characters.
+fn parse_plain<'a>(line: &'a str, request: &mut ResolveRequest) -> Option<Option<&'a str>> {
+    let mut c = Cursor::new(line);
     reset(request);
     // Each key at most once: serde rejects repeats.
     let mut seen = Seen::default();
@@ -81,15 +99,18 @@ pub fn parse_into<'a>(line: &'a [u8], request: &mut ResolveRequest) -> Option<Op
 }
 
 /// Makes `request` what `ResolveRequest::new` makes (as the serde reader does), but keeps its
-/// identities, to be rewritten, and its cause's memory.
+/// identities, to be rewritten, and the memory of its cause and of its patch's fields.
 fn reset(request: &mut ResolveRequest) {
     let identities = std::mem::take(&mut request.identities);
     let cause = request.cause.take();
+    let mut fields = std::mem::take(&mut request.patch.fields);
+    fields.clear();
     *request = ResolveRequest {
         identities,
         cause,
         ..ResolveRequest::default()
     };
+    request.patch.fields = fields;
 }
 
 /// The keys of a record seen so far.

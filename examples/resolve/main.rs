@@ -71,18 +71,20 @@ fn pairs(n: u64) -> u64 {
 }
 
 /// Pairwise precision, recall and F1 of a clustering against truth labels (as score.py
-/// computes them), counted on sorted copies rather than hash maps, to stay light.
+/// computes them), counted on sorted copies rather than hash maps, to stay light. The sorts
+/// run on all cores: the resolver is done.
 fn pairwise_scores(clusters: &[u64], truths: &[u32]) -> (f64, f64, f64) {
+    use rayon::slice::ParallelSliceMut;
     let mut both: Vec<(u64, u32)> = clusters.iter().copied().zip(truths.iter().copied()).collect();
-    both.sort_unstable();
+    both.par_sort_unstable();
     let tp: u64 = runs(&both).map(pairs).sum();
     drop(both);
     let mut pred = clusters.to_vec();
-    pred.sort_unstable();
+    pred.par_sort_unstable();
     let pp: u64 = runs(&pred).map(pairs).sum();
     drop(pred);
     let mut act = truths.to_vec();
-    act.sort_unstable();
+    act.par_sort_unstable();
     let ap: u64 = runs(&act).map(pairs).sum();
     let p = if pp == 0 { 1.0 } else { tp as f64 / pp as f64 };
     let r = if ap == 0 { 1.0 } else { tp as f64 / ap as f64 };
@@ -336,7 +338,7 @@ fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Bo
     // clusters are exactly the live customers.
     let (customers, largest) = {
         let mut sorted: Vec<u64> = clusters.iter().copied().filter(|&c| c != UNRESOLVED).collect();
-        sorted.sort_unstable();
+        rayon::slice::ParallelSliceMut::par_sort_unstable(&mut sorted[..]);
         runs(&sorted).fold((0, 0), |(n, max), run| (n + 1, max.max(run)))
     };
     let scores = (labels.all_have_truth && labels.truths.len() == clusters.len() && !clusters.is_empty())

@@ -26,6 +26,8 @@ use crate::model::{CustomerId, ResolveRequest, TenantId};
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 
@@ -34,8 +36,6 @@ pub(crate) const BLOCK: usize = 128;
 /// Batches of at least this many requests, planned in order, are prepared on a thread of
 /// their own while they are planned and applied (below, a thread costs more than it saves).
 const STREAM_PREPARATION_FROM: usize = 512;
-/// Prepared blocks that may wait for the planning thread.
-const PREPARED_BLOCKS_AHEAD: usize = 8;
 
 /// Consecutive requests of a batch, prepared, with the pool their identities sit in.
 #[derive(Default)]
@@ -152,38 +152,120 @@ pub(crate) fn run<T: Txn>(
         }
         return Ok(());
     }
-    // A thread of its own prepares the requests a block at a time while this one plans and
-    // applies those already prepared, so neither waits for the other.
-    let spare = std::mem::take(&mut scratch.spare);
+    // A thread of its own prepares the requests a block at a time, ahead of this one, which
+    // plans and applies them; when it finds the next block not yet taken up (the preparing
+    // thread has fallen behind), it prepares that block itself. So the work balances
+    // between the two, whichever is the busier.
+    let blocks = requests.len().div_ceil(BLOCK);
+    let shared = Preparing {
+        next: AtomicUsize::new(0),
+        ready: Mutex::new((0..blocks).map(|_| None).collect()),
+        arrived: Condvar::new(),
+        spare: Mutex::new(std::mem::take(&mut scratch.spare)),
+        stop: AtomicBool::new(false),
+        finished: AtomicBool::new(false),
+    };
+    let chunk = |k: usize| &requests[k * BLOCK..((k + 1) * BLOCK).min(requests.len())];
     let settings = batch.settings;
-    std::thread::scope(|scope| {
-        let (ready, prepared) = std::sync::mpsc::sync_channel(PREPARED_BLOCKS_AHEAD);
-        let preparer = scope.spawn(move || {
-            let mut spare = spare;
-            for chunk in requests.chunks(BLOCK) {
-                let mut block = spare.pop().unwrap_or_default();
-                block.fill(settings, chunk);
-                // A closed channel means the batch failed: stop.
-                if ready.send(block).is_err() {
+    let result = std::thread::scope(|scope| {
+        let shared = &shared;
+        scope.spawn(move || {
+            // However the thread ends, the planning one must not wait for it any more.
+            let _finished = Finished(shared);
+            while !shared.stop.load(Ordering::Relaxed) {
+                let k = shared.next.fetch_add(1, Ordering::Relaxed);
+                if k >= blocks {
                     break;
                 }
+                let mut block = shared.spare_block();
+                block.fill(settings, chunk(k));
+                lock(&shared.ready)[k] = Some(block);
+                shared.arrived.notify_one();
             }
-            spare
         });
         let mut result = Ok(());
-        for block in prepared.iter() {
+        for k in 0..blocks {
+            let block = match shared.next.compare_exchange(k, k + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                // Not taken up yet: prepared here.
+                Ok(_) => {
+                    let mut block = shared.spare_block();
+                    block.fill(settings, chunk(k));
+                    block
+                }
+                // Being prepared (or prepared) by the other thread.
+                Err(_) => {
+                    let mut ready = lock(&shared.ready);
+                    loop {
+                        if let Some(block) = ready[k].take() {
+                            break block;
+                        }
+                        if shared.finished.load(Ordering::Acquire) {
+                            // It ended without the block (it panicked): prepared here.
+                            drop(ready);
+                            let mut block = shared.spare_block();
+                            block.fill(settings, chunk(k));
+                            break block;
+                        }
+                        ready = shared.arrived.wait(ready).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+            };
             scratch.blocks.push(block);
             let block = scratch.blocks.last_mut().expect("just pushed");
             result = applier.block(txn, block, &mut scratch.decided, &mut |_| None);
             if result.is_err() {
+                // The other thread stops at its next block.
+                shared.stop.store(true, Ordering::Relaxed);
                 break;
             }
         }
-        // Dropping the receiver stops the preparing thread, which hands its spare blocks back.
-        drop(prepared);
-        scratch.spare = preparer.join().unwrap_or_default();
         result
-    })
+    });
+    // Blocks prepared for a batch that failed, and the unused spares, are kept for the next.
+    let Preparing { ready, spare, .. } = shared;
+    scratch.spare = spare.into_inner().unwrap_or_else(|e| e.into_inner());
+    scratch
+        .spare
+        .extend(ready.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten());
+    result
+}
+
+/// What the two threads preparing a large batch share.
+struct Preparing {
+    /// The first block neither thread has taken up.
+    next: AtomicUsize,
+    /// Blocks the preparing thread has made, by index, until the planning one takes them.
+    ready: Mutex<Vec<Option<PreparedBlock>>>,
+    arrived: Condvar,
+    spare: Mutex<Vec<PreparedBlock>>,
+    /// Set when the batch failed.
+    stop: AtomicBool,
+    /// Set when the preparing thread has ended.
+    finished: AtomicBool,
+}
+
+/// Marks the preparing thread ended when dropped, and wakes the planning one.
+struct Finished<'a>(&'a Preparing);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        // Under the lock, so the planning thread cannot miss it between its check and its wait.
+        let _ready = lock(&self.0.ready);
+        self.0.finished.store(true, Ordering::Release);
+        self.0.arrived.notify_all();
+    }
+}
+
+impl Preparing {
+    fn spare_block(&self) -> PreparedBlock {
+        lock(&self.spare).pop().unwrap_or_default()
+    }
+}
+
+/// Locks a mutex, whether or not a thread panicked holding it (what it guards stays whole:
+/// every change to it is a single assignment or `Vec` operation).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Plans and applies requests in order, tracking what they touch when plans made ahead of

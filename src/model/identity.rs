@@ -64,12 +64,16 @@ impl IdentityType {
             // This thread's copy of the kept names it used, read without locking.
             static LOCAL: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
         }
+        let kept = |s: &'static str| Some(Self(Name::Kept(s)));
+        // Kept names were valid when they were kept.
+        let same = |s: &&'static str| {
+            s.len() == name.len() && s.as_bytes().first() == name.as_bytes().first() && *s == name
+        };
+        if let Some(s) = LOCAL.with_borrow(|l| l.iter().copied().find(same)) {
+            return kept(s);
+        }
         if !is_valid_type(name) {
             return None;
-        }
-        let kept = |s: &'static str| Some(Self(Name::Kept(s)));
-        if let Some(s) = LOCAL.with_borrow(|l| l.iter().find(|&&s| s == name).copied()) {
-            return kept(s);
         }
         let found = {
             let read = KEPT.read().unwrap_or_else(|e| e.into_inner());

@@ -70,12 +70,22 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 /// Blocked values, with a mask of their lengths: nearly every value checked is blocked by
-/// nothing, and a value whose length no blocked value has is cleared by one bit test.
+/// nothing, and a value whose length no blocked value has is cleared by one bit test; one of
+/// a listed length is then compared by its ends before all its bytes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BlockList {
     values: Vec<Box<str>>,
+    /// Per value, its first and last bytes, lowercased.
+    ends: Vec<(u8, u8)>,
     /// Bit `n` set when a value of `n` bytes (or, for bit 63, of 63 or more) is listed.
     lengths: u64,
+}
+
+/// The first and last bytes of a value, lowercased (as blocklists compare).
+fn ends_of(value: &str) -> (u8, u8) {
+    let b = value.as_bytes();
+    let lower = |x: Option<&u8>| x.map_or(0, u8::to_ascii_lowercase);
+    (lower(b.first()), lower(b.last()))
 }
 
 impl BlockList {
@@ -86,21 +96,26 @@ impl BlockList {
     fn extend<I: IntoIterator<Item = Box<str>>>(&mut self, values: I) {
         for v in values {
             self.lengths |= Self::length_bit(v.len());
+            self.ends.push(ends_of(&v));
             self.values.push(v);
         }
     }
 
     fn clear(&mut self) {
         self.values.clear();
+        self.ends.clear();
         self.lengths = 0;
     }
 
     fn contains(&self, value: &str) -> bool {
-        self.lengths & Self::length_bit(value.len()) != 0
-            && self
-                .values
-                .iter()
-                .any(|b| b.len() == value.len() && b.eq_ignore_ascii_case(value))
+        if self.lengths & Self::length_bit(value.len()) == 0 {
+            return false;
+        }
+        let ends = ends_of(value);
+        self.values
+            .iter()
+            .zip(&self.ends)
+            .any(|(b, e)| *e == ends && b.len() == value.len() && b.eq_ignore_ascii_case(value))
     }
 }
 
@@ -283,11 +298,12 @@ impl IdentitySettings {
 
     /// The rule that names this type, if one does.
     pub(crate) fn named_rule(&self, ty: &str) -> Option<&TypeRule> {
-        // Resolved identities carry their rule's own type string: a pointer check finds it.
-        self.rules
-            .iter()
-            .find(|r| std::ptr::eq(r.ty.as_str(), ty))
-            .or_else(|| self.rules.iter().find(|r| same_name(r.ty.as_str(), ty)))
+        // Resolved identities carry their rule's own type string, which a pointer check finds;
+        // a request's type is compared by its ends first.
+        self.rules.iter().find(|r| {
+            let name = r.ty.as_str();
+            std::ptr::eq(name, ty) || same_name(name, ty)
+        })
     }
 
     /// The limit of a type, `None` when unlimited.

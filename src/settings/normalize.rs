@@ -64,7 +64,7 @@ impl Normalizer for Email {
         // One pass finds the `@`s and any whitespace; bytes need no decoding in ASCII.
         let ascii = raw.is_ascii();
         let (ats, first_at, whitespace) = if ascii {
-            scan_email(raw.bytes().map(char::from).enumerate())
+            scan_ascii_email(raw.as_bytes())
         } else {
             scan_email(raw.char_indices())
         };
@@ -83,6 +83,20 @@ impl Normalizer for Email {
         }
         Ok(())
     }
+}
+
+/// [`scan_email`] of an ASCII value, a byte at a time.
+fn scan_ascii_email(bytes: &[u8]) -> (usize, Option<usize>, bool) {
+    let (mut ats, mut first_at, mut whitespace) = (0, None, false);
+    for (at, &b) in bytes.iter().enumerate() {
+        if b == b'@' {
+            ats += 1;
+            first_at.get_or_insert(at);
+        }
+        // `char::is_whitespace` of ASCII: tab to carriage return, and space.
+        whitespace |= matches!(b, b'\t'..=b'\r' | b' ');
+    }
+    (ats, first_at, whitespace)
 }
 
 /// How many `@`s the characters (with their byte offsets) hold, where the first is, and
@@ -126,10 +140,12 @@ impl Normalizer for Mobile {
         // Bytes need no decoding in the usual ASCII.
         let mut digits = [0u8; 24];
         let n = if body.is_ascii() {
-            mobile_digits(body.bytes().map(char::from), &mut digits)?
+            mobile_ascii_digits(body.as_bytes(), &mut digits)?
         } else {
             mobile_digits(body.chars(), &mut digits)?
         };
+        // Digits only (the usual spelling): what is kept is a piece of the value as sent.
+        let as_sent = n == body.len();
         let digits = &digits[..n];
         let mainland = |d: &[u8]| d.len() == 11 && d[0] == b'1';
         let national = if plus {
@@ -154,9 +170,35 @@ impl Normalizer for Mobile {
             ));
         }
         out.push_str(prefix);
-        out.push_str(std::str::from_utf8(kept).expect("only ASCII digits were collected"));
+        if as_sent {
+            out.push_str(&body[n - kept.len()..]);
+        } else {
+            for &d in kept {
+                out.push(char::from(d));
+            }
+        }
         Ok(())
     }
+}
+
+/// [`mobile_digits`] of an ASCII value, a byte at a time.
+fn mobile_ascii_digits(bytes: &[u8], digits: &mut [u8; 24]) -> Result<usize, String> {
+    let mut n = 0;
+    for &b in bytes {
+        match b {
+            b'0'..=b'9' => {
+                if n == digits.len() {
+                    return Err("mobile number has more than 15 digits".into());
+                }
+                digits[n] = b;
+                n += 1;
+            }
+            b' ' | b'\t' | b'-' | b'(' | b')' | b'.' => {}
+            // The message names the character as the general reader would.
+            _ => return mobile_digits(std::iter::once(char::from(b)), &mut [0; 24]),
+        }
+    }
+    Ok(n)
 }
 
 /// Writes a mobile number's digits into `digits` and returns how many there are, skipping
@@ -209,6 +251,22 @@ mod tests {
         assert!(run(&Mobile, "1234567890123456").is_err());
         assert!(run(&Mobile, "++8613800138000").is_err());
         assert!(run(&Mobile, "").is_err());
+    }
+
+    #[test]
+    fn ascii_scans_agree_with_the_general_ones() {
+        let mut samples: Vec<String> = (0u8..=0x7f)
+            .map(char::from)
+            .flat_map(|c| [format!("138{c}0013 8000"), format!("a{c}b@x.cn"), format!("{c}"), format!("@{c}@")])
+            .collect();
+        samples.extend(["", "+86 138-0013-8000", "(20) 7946.0958", "1".repeat(30).as_str(), "a@b"].map(String::from));
+        for s in &samples {
+            let (mut a, mut b) = ([0; 24], [0; 24]);
+            let ascii = mobile_ascii_digits(s.as_bytes(), &mut a);
+            assert_eq!(ascii, mobile_digits(s.chars(), &mut b), "{s:?}");
+            assert_eq!(a, b, "{s:?}");
+            assert_eq!(scan_ascii_email(s.as_bytes()), scan_email(s.char_indices()), "{s:?}");
+        }
     }
 
     #[test]
