@@ -204,6 +204,8 @@ pub struct MemoryStore {
     index: KeyIndex,
     /// Interned identity types and scopes, and the `(tenant, type, scope)` combinations.
     types: Vec<IdentityType>,
+    /// Where each type's name sits, for the scan that finds an interned name by address.
+    type_ptrs: Vec<(usize, usize)>,
     type_ix: FastMap<Box<str>, u16>,
     scopes: Vec<Arc<str>>,
     scope_ix: FastMap<Arc<str>, u32>,
@@ -254,6 +256,7 @@ impl MemoryStore {
             entries: Chunked::default(),
             index: KeyIndex::default(),
             types: Vec::new(),
+            type_ptrs: Vec::new(),
             type_ix: FastMap::default(),
             scopes: Vec::new(),
             scope_ix: FastMap::default(),
@@ -349,11 +352,13 @@ impl MemoryStore {
     }
 
     /// Whether entry `ix` holds `key`, whose tenant and type are `tenant` and `ty`.
-    fn holds_key(&self, ix: u32, tenant: u32, ty: u16, key: IdentityKey<'_>) -> bool {
+    fn holds_key(&self, ix: u32, tenant: u32, key: IdentityKey<'_>) -> bool {
         let e = &self.entries[ix];
         let space = self.space_of(e);
+        let ty = self.types[space.ty as usize].as_str();
         space.tenant == tenant
-            && space.ty == ty
+            // The engine's type names are mostly the very strings interned here.
+            && (std::ptr::eq(ty, key.identity_type) || ty == key.identity_type)
             && e.flags & ERASED_BIT == 0
             && e.value.as_bytes(&self.values) == key.value.as_bytes()
             && self.scope_of(e).map(|s| &**s) == key.scope
@@ -364,8 +369,8 @@ impl MemoryStore {
     /// hashing.
     fn type_of(&self, name: &str) -> Option<u16> {
         if self.types.len() <= 16 {
-            let same = |t: &IdentityType| std::ptr::eq(t.as_str(), name);
-            if let Some(ix) = self.types.iter().position(same) {
+            let key = (name.as_ptr() as usize, name.len());
+            if let Some(ix) = self.type_ptrs.iter().position(|&t| t == key) {
                 return Some(ix as u16);
             }
             return self
@@ -401,9 +406,8 @@ impl MemoryStore {
     }
 
     fn find_hashed(&self, tenant: u32, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
-        let ty = self.type_of(key.identity_type)?;
         self.index
-            .find(hash as u32, |ix| self.holds_key(ix, tenant, ty, key))
+            .find(hash as u32, |ix| self.holds_key(ix, tenant, key))
     }
 
     fn intern_type(&mut self, name: &str) -> Result<u16> {
@@ -414,6 +418,7 @@ impl MemoryStore {
             .ok_or_else(|| Error::Store(format!("{name:?} is not an identity type")))?;
         let ix = u16::try_from(self.types.len())
             .map_err(|_| Error::Store("the memory store holds at most 65,536 identity types".into()))?;
+        self.type_ptrs.push((ty.as_str().as_ptr() as usize, ty.len()));
         self.types.push(ty);
         self.type_ix.insert(name.into(), ix);
         Ok(ix)
@@ -875,10 +880,7 @@ impl Txn for MemoryTxn<'_> {
                 .zip(&candidates)
                 .map(|((key, &hash), &candidate)| {
                     let key = key.key;
-                    let confirmed = candidate.map(|(e, _)| e).filter(|&e| {
-                        s.type_of(key.identity_type)
-                            .is_some_and(|ty| s.holds_key(e, t, ty, key))
-                    });
+                                let confirmed = candidate.map(|(e, _)| e).filter(|&e| s.holds_key(e, t, key));
                     // Another key with the same hash bits came first: probe on.
                     s.lookup_of(confirmed.or_else(|| s.find_hashed(t, key, hash)))
                 }),

@@ -41,7 +41,7 @@ pub(super) fn pack(
     if fields.is_empty() && !extras {
         return None;
     }
-    let mut out = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(fields_len(fields.iter()));
     pack_fields(&mut out, fields.len(), fields.iter());
     if extras {
         let extras: Extras<'_> = (attrs.iter().collect(), tags, groups);
@@ -68,9 +68,34 @@ pub(super) fn pack_new(patch: &CustomerPatch) -> Option<Box<[u8]>> {
     if count == 0 {
         return None;
     }
-    let mut out = Vec::with_capacity(64);
+    // Sized exactly: the boxed slice then takes the buffer as it is, without a copy.
+    let mut out = Vec::with_capacity(fields_len(kept()));
     pack_fields(&mut out, count, kept());
     Some(out.into_boxed_slice())
+}
+
+/// How many bytes [`pack_fields`] writes for these fields.
+fn fields_len<'a>(fields: impl Iterator<Item = (Field, &'a FieldValue)>) -> usize {
+    let leb128 = |mut n: usize| {
+        let mut bytes = 1;
+        while n >= 0x80 {
+            n >>= 7;
+            bytes += 1;
+        }
+        bytes
+    };
+    1 + fields
+        .map(|(_, value)| {
+            // The field's index and the kind tag, then the value.
+            2 + match value {
+                FieldValue::Text(s) | FieldValue::Decimal(s) => leb128(s.len()) + s.len(),
+                FieldValue::Bool(_) => 1,
+                FieldValue::Int(_) => 8,
+                FieldValue::Date(_) => 4,
+                FieldValue::Timestamp(_) => 12,
+            }
+        })
+        .sum::<usize>()
 }
 
 /// Packs `count` fields, in field order.
@@ -315,6 +340,8 @@ mod tests {
         let groups = vec![3, -1];
 
         let packed = pack(&fields, &attrs, &tags, &groups).unwrap();
+        let only = pack(&fields, &IndexMap::new(), &[], &[]).unwrap();
+        assert_eq!(only.len(), fields_len(fields.iter()), "fields are sized exactly");
         let data = unpack(Some(&packed));
         assert_eq!(data.fields, fields);
         assert_eq!(data.attrs, attrs);
