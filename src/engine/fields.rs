@@ -92,6 +92,27 @@ pub(crate) fn patch_changes(
     }
 }
 
+/// What `patch_changes` finds a patch would change on a customer with no data (without
+/// building one): every field and attribute that is not blank, the tags, the groups.
+pub(crate) fn new_patch_changes(patch: &CustomerPatch, changed: &mut Changed) {
+    for (field, value) in patch.fields.iter() {
+        if !blank_field(value) {
+            changed.push(ChangedField::Field(field));
+        }
+    }
+    for (key, attr) in &patch.attrs {
+        if !blank_attr(attr) {
+            changed.push(ChangedField::Attr(key.clone()));
+        }
+    }
+    if !patch.tags.is_empty() {
+        changed.push(ChangedField::Tags);
+    }
+    if !patch.groups.is_empty() {
+        changed.push(ChangedField::Groups);
+    }
+}
+
 /// A new customer whose data is `patch` applied to none, created (and updated) at `at`:
 /// what `apply_patch` makes of an empty customer, for which the verified rule never refuses.
 pub(crate) fn new_customer(id: CustomerId, at: DateTime<Utc>, patch: &CustomerPatch) -> Customer {
@@ -287,4 +308,44 @@ pub(crate) fn apply_update(
         }
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CustomerId, ExtAttr};
+
+    #[test]
+    fn new_customers_change_as_patch_changes_says() {
+        let settings = IdentitySettings::default();
+        let empty = Customer::new(CustomerId(1), chrono::DateTime::UNIX_EPOCH);
+        let attr = |v: &str| ExtAttr {
+            name: None,
+            value: serde_json::json!(v),
+        };
+        let mut patches = vec![CustomerPatch::new()];
+        let mut full = CustomerPatch::new()
+            .with(Field::Name, "李雷")
+            .unwrap()
+            .with(Field::City, "")
+            .unwrap()
+            .with(Field::MobileVerified, false)
+            .unwrap()
+            .with(Field::Balance, 0_i64)
+            .unwrap();
+        full.attrs.insert("a".into(), attr("x"));
+        full.attrs.insert("blank".into(), attr(""));
+        full.tags = vec!["vip".into(), "vip".into()];
+        full.groups = vec![3];
+        patches.push(full);
+        for patch in patches {
+            let (mut expected, mut got) = (Changed::new(), Changed::new());
+            patch_changes(&settings, &empty, &patch, &mut expected);
+            new_patch_changes(&patch, &mut got);
+            assert_eq!(got, expected);
+            let mut applied = empty.clone();
+            apply_patch(&settings, &mut applied, &patch);
+            assert_eq!(new_customer(CustomerId(1), empty.created, &patch), applied);
+        }
+    }
 }

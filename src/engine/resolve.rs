@@ -14,7 +14,7 @@
 //! of them. An [`OutcomeView`](super::OutcomeView) reads it in place, beside the prepared
 //! request; an [`Outcome`](super::Outcome) is made of it only when one is asked for.
 
-use super::fields::{apply_patch, blank_field, patch_changes, reconcile};
+use super::fields::{apply_patch, blank_field, new_patch_changes, patch_changes, reconcile};
 use super::outcome::{Changed, RefusedMerge, RejectReason, Rejection};
 use crate::error::{Error, InvalidIdentityReason, Result};
 use crate::history::Operation;
@@ -216,10 +216,12 @@ impl<'a> Prep<'a> {
         self.identities.len()
     }
 
+    #[inline]
     fn get(&self, i: usize) -> &'a PreparedIdentity {
         &self.identities[i]
     }
 
+    #[inline]
     pub(crate) fn key(&self, i: usize) -> IdentityKey<'a> {
         let p = self.get(i);
         IdentityKey {
@@ -229,6 +231,7 @@ impl<'a> Prep<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn hashed(&self, i: usize) -> HashedKey<'a> {
         HashedKey {
             key: self.key(i),
@@ -564,7 +567,9 @@ fn plan_with<T: Txn + ?Sized>(
 
     // The placeholder defence: quarantined identities take no further part.
     let mut fates: SmallVec<[Fate; INLINE]> = SmallVec::new();
-    fates.resize(n, Fate::Matched);
+    for _ in 0..n {
+        fates.push(Fate::Matched);
+    }
     let mut evidence = SmallVec::new();
     quarantine(
         txn,
@@ -721,7 +726,7 @@ fn plan_with<T: Txn + ?Sized>(
     }
     // Rejections in resolve order, after the blocked and quarantined ones.
     reasons.sort_by_key(|(i, _)| *i);
-    for (i, reason) in reasons {
+    for (i, reason) in reasons.drain(..) {
         rejected.push(Rejection {
             identity: prep.identity(i),
             reason,
@@ -734,12 +739,7 @@ fn plan_with<T: Txn + ?Sized>(
     let unchanged = if links == 0 { Write::Nothing } else { Write::Touch };
     let customer = match target {
         Target::New if merged.is_empty() => {
-            patch_changes(
-                settings,
-                &Customer::new(CustomerId(0), at),
-                &request.patch,
-                &mut changed,
-            );
+            new_patch_changes(&request.patch, &mut changed);
             Write::New
         }
         // Nothing to compare: the customer need not be read.
@@ -935,6 +935,9 @@ fn only_fields(patch: &CustomerPatch) -> bool {
 
 /// Drops repeated entries, keeping the first of each (lists are a handful long).
 fn dedup(changed: &mut Changed) {
+    if changed.len() < 2 {
+        return;
+    }
     let mut i = 1;
     while i < changed.len() {
         if changed[..i].contains(&changed[i]) {

@@ -845,21 +845,29 @@ impl Txn for MemoryTxn<'_> {
             out.extend(keys.iter().map(|_| Lookup::default()));
             return Ok(());
         };
+        if let [key] = keys {
+            // One key: nothing to overlap.
+            out.push(s.lookup_of(s.find_hashed(t, key.key, in_tenant(t, key.hash))));
+            return Ok(());
+        }
         // A cold lookup is a chain of cache misses: the index slot, then the entry (with the
         // value in it) and the owner's parent. Walking each step for all keys before the
         // next lets the misses of different keys overlap instead of queueing one after
         // another.
-        let hashes: smallvec::SmallVec<[u64; 8]> = keys.iter().map(|k| in_tenant(t, k.hash)).collect();
+        let mut hashes: smallvec::SmallVec<[u64; 8]> = smallvec::SmallVec::new();
+        for k in keys {
+            hashes.push(in_tenant(t, k.hash));
+        }
         // (The loads go through `black_box` so they happen; nothing waits for them.)
         for &hash in &hashes {
             s.index.touch(hash as u32);
         }
         // The first entry with a key's hash bits is nearly always the key's; the slot's hint
         // names its owner's slot, whose parent loads beside the entry.
-        let candidates: smallvec::SmallVec<[Option<(u32, u32)>; 8]> = hashes
-            .iter()
-            .map(|&hash| s.index.candidate(hash as u32))
-            .collect();
+        let mut candidates: smallvec::SmallVec<[Option<(u32, u32)>; 8]> = smallvec::SmallVec::new();
+        for &hash in &hashes {
+            candidates.push(s.index.candidate(hash as u32));
+        }
         for &(e, hint) in candidates.iter().flatten() {
             // Both ends: an entry may straddle two cache lines.
             let e = &s.entries[e];
@@ -874,17 +882,12 @@ impl Txn for MemoryTxn<'_> {
                 std::hint::black_box(s.values.get(text).as_bytes().first().copied());
             }
         }
-        out.extend(
-            keys.iter()
-                .zip(&hashes)
-                .zip(&candidates)
-                .map(|((key, &hash), &candidate)| {
-                    let key = key.key;
-                                let confirmed = candidate.map(|(e, _)| e).filter(|&e| s.holds_key(e, t, key));
-                    // Another key with the same hash bits came first: probe on.
-                    s.lookup_of(confirmed.or_else(|| s.find_hashed(t, key, hash)))
-                }),
-        );
+        for ((key, &hash), &candidate) in keys.iter().zip(&hashes).zip(&candidates) {
+            let key = key.key;
+            let confirmed = candidate.map(|(e, _)| e).filter(|&e| s.holds_key(e, t, key));
+            // Another key with the same hash bits came first: probe on.
+            out.push(s.lookup_of(confirmed.or_else(|| s.find_hashed(t, key, hash))));
+        }
         Ok(())
     }
 
