@@ -70,7 +70,7 @@ pub use history::{Cause, EventKind, Explanation, ExplanationStep, HistoryEvent, 
 pub use model::{
     Change, Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, Field, FieldKind, FieldValue,
     Fields, HashedKey, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions,
-    ResolveRequest, TargetStrategy, TenantId, UpdatePatch,
+    ResolveRequest, TargetStrategy, TenantId, Text, UpdatePatch,
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer};

@@ -6,6 +6,7 @@
 //! [`FieldKind`] that type-checks what is stored in it, and [`Fields`] is the compact,
 //! sorted set of the fields a customer actually has.
 
+use super::Text;
 use crate::error::{Error, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Serialize, Serializer};
@@ -204,13 +205,13 @@ impl<'de> serde::Deserialize<'de> for Field {
 #[non_exhaustive]
 pub enum FieldValue {
     /// Text.
-    Text(Box<str>),
+    Text(Text),
     /// Boolean.
     Bool(bool),
     /// Integer (also gender 0/1/2).
     Int(i64),
     /// Decimal number as its exact text.
-    Decimal(Box<str>),
+    Decimal(Text),
     /// Calendar date.
     Date(NaiveDate),
     /// UTC instant.

@@ -8,6 +8,7 @@ mod customer;
 mod fields;
 mod identity;
 mod request;
+mod text;
 mod update;
 
 pub(crate) use customer::push_unique;
@@ -16,4 +17,5 @@ pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use identity::is_valid_type;
 pub use identity::{HashedKey, Identity, IdentityInput, IdentityKey, IdentityType};
 pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};
+pub use text::Text;
 pub use update::{Change, UpdatePatch};
