@@ -33,7 +33,10 @@ pub fn parse_into<'a>(line: &'a [u8], request: &mut ResolveRequest) -> Result<Op
 }
 
 /// [`parse_into`] of a line already known to be UTF-8.
-pub fn parse_text_into<'a>(line: &'a str, request: &mut ResolveRequest) -> Result<Option<Cow<'a, str>>, String> {
+pub fn parse_text_into<'a>(
+    line: &'a str,
+    request: &mut ResolveRequest,
+) -> Result<Option<Cow<'a, str>>, String> {
     if let Some(truth) = crate::fast::parse_text_into(line, request) {
         return Ok(truth.map(Cow::Borrowed));
     }

@@ -185,7 +185,10 @@ pub(crate) fn run<T: Txn>(
         });
         let mut result = Ok(());
         for k in 0..blocks {
-            let block = match shared.next.compare_exchange(k, k + 1, Ordering::Relaxed, Ordering::Relaxed) {
+            let block = match shared
+                .next
+                .compare_exchange(k, k + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 // Not taken up yet: prepared here.
                 Ok(_) => {
                     let mut block = shared.spare_block();
@@ -224,9 +227,13 @@ pub(crate) fn run<T: Txn>(
     // Blocks prepared for a batch that failed, and the unused spares, are kept for the next.
     let Preparing { ready, spare, .. } = shared;
     scratch.spare = spare.into_inner().unwrap_or_else(|e| e.into_inner());
-    scratch
-        .spare
-        .extend(ready.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten());
+    scratch.spare.extend(
+        ready
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .flatten(),
+    );
     result
 }
 
@@ -268,6 +275,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A plan made ahead of its request's turn, with what it decided.
+type Ahead = Box<(Decided, Plan)>;
+
 /// Plans and applies requests in order, tracking what they touch when plans made ahead of
 /// their turn may have gone stale.
 struct Applier<'a> {
@@ -298,7 +308,7 @@ impl<'a> Applier<'a> {
         txn: &mut T,
         block: &mut PreparedBlock,
         decided: &mut Vec<Result<Decided>>,
-        ahead: &mut dyn FnMut(usize) -> Option<Box<Plan>>,
+        ahead: &mut dyn FnMut(usize) -> Option<Ahead>,
     ) -> Result<()> {
         for k in 0..block.items.len() {
             let i = self.next;
@@ -308,10 +318,17 @@ impl<'a> Applier<'a> {
                 continue;
             }
             let prep = block.prep(k).expect("prepared");
-            match self.one(txn, prep, i, ahead(i)) {
-                Ok(d) => decided.push(Ok(d)),
+            // Decided in its place in the list, so that it is never moved.
+            decided.push(Ok(Decided::default()));
+            let Some(Ok(slot)) = decided.last_mut() else {
+                unreachable!("just pushed")
+            };
+            match self.one(txn, prep, i, ahead(i), slot) {
+                Ok(()) => {}
                 // Only input errors are per request; anything else is the store's.
-                Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => decided.push(Err(e)),
+                Err(e @ (Error::InvalidIdentity { .. } | Error::InvalidField { .. })) => {
+                    *decided.last_mut().expect("just pushed") = Err(e);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -323,8 +340,9 @@ impl<'a> Applier<'a> {
         txn: &mut T,
         prep: Prep<'_>,
         i: usize,
-        ahead: Option<Box<Plan>>,
-    ) -> Result<Decided> {
+        ahead: Option<Ahead>,
+        decided: &mut Decided,
+    ) -> Result<()> {
         let Batch {
             settings,
             tenant,
@@ -332,23 +350,27 @@ impl<'a> Applier<'a> {
             times,
         } = self.batch;
         let request = &requests[i];
-        let fresh = |plan: &Plan| {
+        let fresh = |ahead: &Ahead| {
             !(0..prep.len()).any(|j| self.touched_keys.contains(&prep.hashed(j).hash))
-                && !plan.decided.read().any(|c| self.touched_customers.contains(&c))
+                && !ahead.0.read().any(|c| self.touched_customers.contains(&c))
         };
         let plan = match ahead {
-            Some(plan) if fresh(&plan) => *plan,
+            Some(ahead) if fresh(&ahead) => {
+                let (d, plan) = *ahead;
+                *decided = d;
+                plan
+            }
             // Planned too early (something it read has changed), or not ahead: plan now.
-            _ => resolve::plan(txn, settings, tenant, request, prep, times[i])?,
+            _ => resolve::plan(txn, settings, tenant, request, prep, times[i], decided)?,
         };
-        let decided = resolve::apply(txn, tenant, plan, prep, request, Operation::Resolve)?;
+        resolve::apply(txn, tenant, plan, decided, prep, request, Operation::Resolve)?;
         if self.track {
             self.touched_keys
                 .extend((0..prep.len()).map(|j| prep.hashed(j).hash));
             self.touched_customers.extend(decided.customer);
             self.touched_customers.extend(decided.merged.iter().copied());
         }
-        Ok(decided)
+        Ok(())
     }
 }
 
@@ -383,7 +405,7 @@ fn run_planned_ahead<T: Txn>(txn: &mut T, batch: Batch<'_>, scratch: &mut BatchS
             fresh
         })
         .collect();
-    let ahead: Vec<Option<Box<Plan>>> = {
+    let ahead: Vec<Option<Ahead>> = {
         let shared = txn.shared().expect("checked by the caller");
         preps
             .par_iter()
@@ -393,16 +415,25 @@ fn run_planned_ahead<T: Txn>(txn: &mut T, batch: Batch<'_>, scratch: &mut BatchS
             .map(|(i, (prep, independent))| match prep {
                 // A failed plan is made again at its turn: what it read is unknown.
                 Some(prep) if *independent => {
-                    resolve::plan(shared, settings, tenant, &requests[i], *prep, times[i])
-                        .ok()
-                        .map(Box::new)
+                    let mut decided = Decided::default();
+                    resolve::plan(
+                        shared,
+                        settings,
+                        tenant,
+                        &requests[i],
+                        *prep,
+                        times[i],
+                        &mut decided,
+                    )
+                    .ok()
+                    .map(|plan| Box::new((decided, plan)))
                 }
                 _ => None,
             })
             .collect()
     };
     drop(preps);
-    let mut ahead: Vec<Option<Box<Plan>>> = ahead;
+    let mut ahead: Vec<Option<Ahead>> = ahead;
     let mut applier = Applier::new(batch);
     applier.track = ahead.iter().any(Option::is_some);
     let mut blocks = std::mem::take(&mut scratch.blocks);

@@ -229,8 +229,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             let prep = block.prepare_one(&settings, request)?;
             let decided = retry(|| {
                 let mut txn = self.store.begin()?;
-                let plan = resolve::plan(&txn, &settings, tenant, request, prep, at)?;
-                let decided = resolve::apply(&mut txn, tenant, plan, prep, request, operation)?;
+                let mut decided = resolve::Decided::default();
+                let plan = resolve::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
+                resolve::apply(&mut txn, tenant, plan, &mut decided, prep, request, operation)?;
                 txn.commit()?;
                 Ok(decided)
             })?;
@@ -334,14 +335,15 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             batch::run(&mut txn, batch, scratch, parallel)?;
             txn.commit()
         })?;
+        // Read in place; only a request's error is taken out, to be handed over.
         let mut decided = std::mem::take(&mut scratch.decided);
-        for (i, d) in decided.drain(..).enumerate() {
+        for (i, d) in decided.iter_mut().enumerate() {
             match d {
                 Ok(d) => each(
                     i,
-                    Ok(OutcomeView::new(&d, scratch.prep(i).expect("prepared"), false)),
+                    Ok(OutcomeView::new(d, scratch.prep(i).expect("prepared"), false)),
                 ),
-                Err(e) => each(i, Err(e)),
+                Err(e) => each(i, Err(std::mem::replace(e, Error::Store(String::new())))),
             }
         }
         scratch.decided = decided;
@@ -358,8 +360,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let outcome = (|| {
             let prep = block.prepare_one(&settings, request)?;
             let txn = self.store.begin()?;
-            let plan = resolve::plan(&txn, &settings, tenant, request, prep, at)?;
-            Ok(OutcomeView::new(&plan.decided, prep, true).to_outcome())
+            let mut decided = resolve::Decided::default();
+            resolve::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
+            Ok(OutcomeView::new(&decided, prep, true).to_outcome())
         })();
         self.scratch.give_back(block);
         outcome

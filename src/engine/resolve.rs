@@ -274,7 +274,11 @@ impl<'a> Prep<'a> {
 
 /// Steps 1 and 2 for one request, into `pool` (where nothing is left of it when the request
 /// is invalid).
-pub(crate) fn prepare(settings: &IdentitySettings, request: &ResolveRequest, pool: &mut Pool) -> Result<Prepared> {
+pub(crate) fn prepare(
+    settings: &IdentitySettings,
+    request: &ResolveRequest,
+    pool: &mut Pool,
+) -> Result<Prepared> {
     let (values, identities) = (pool.values.len(), pool.identities.len());
     let prepared = with_scratch(|buf| prepare_with(settings, request, buf, pool));
     if prepared.is_err() {
@@ -419,7 +423,7 @@ pub(crate) enum Fate {
 
 /// What a resolve did (or, in a dry run, would do), without copies of the request's
 /// identities: their fates say which were matched and linked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Decided {
     /// The target; `None` only in a dry run that would create it.
     pub(crate) customer: Option<CustomerId>,
@@ -447,9 +451,9 @@ impl Decided {
     }
 }
 
-/// Everything a resolve will write, and what it decided.
+/// Everything a resolve will write (what it decided is kept apart, in the [`Decided`] the
+/// plan fills, so that it is written once, where it stays).
 pub(crate) struct Plan {
-    pub(crate) decided: Decided,
     target: Target,
     /// What becomes of the target's data.
     customer: Write,
@@ -519,7 +523,8 @@ fn limited_count<'l, T: Txn + ?Sized>(
     Ok(limited.last_mut().expect("just pushed"))
 }
 
-/// Steps 3–9 without writing.
+/// Steps 3–9 without writing: decides into `decided` (which starts empty) and returns what
+/// to write.
 pub(crate) fn plan<T: Txn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
@@ -527,11 +532,12 @@ pub(crate) fn plan<T: Txn + ?Sized>(
     request: &ResolveRequest,
     prep: Prep<'_>,
     at: DateTime<Utc>,
+    decided: &mut Decided,
 ) -> Result<Plan> {
     // Step 3: owners, in one call, so a SQL store reads every owner in one query. Answered
     // into a buffer kept between calls (given back however planning ends).
     let mut lookups = LOOKUPS.take();
-    let plan = plan_with(txn, settings, tenant, request, prep, at, &mut lookups);
+    let plan = plan_with(txn, settings, tenant, request, prep, at, &mut lookups, decided);
     LOOKUPS.set(lookups);
     plan
 }
@@ -545,9 +551,19 @@ fn plan_with<T: Txn + ?Sized>(
     prep: Prep<'_>,
     at: DateTime<Utc>,
     lookups: &mut Vec<Lookup>,
+    decided: &mut Decided,
 ) -> Result<Plan> {
     let n = prep.len();
-    let mut rejected: Vec<Rejection> = prep.rejected().to_vec();
+    let Decided {
+        customer: decided_customer,
+        created,
+        fates,
+        rejected,
+        merged,
+        refused_merges,
+        changed,
+    } = decided;
+    rejected.extend_from_slice(prep.rejected());
     {
         let mut keys: SmallVec<[HashedKey<'_>; INLINE]> = SmallVec::new();
         for i in 0..n {
@@ -566,7 +582,6 @@ fn plan_with<T: Txn + ?Sized>(
     let owners = |i: usize| lookups[i].owner;
 
     // The placeholder defence: quarantined identities take no further part.
-    let mut fates: SmallVec<[Fate; INLINE]> = SmallVec::new();
     for _ in 0..n {
         fates.push(Fate::Matched);
     }
@@ -577,9 +592,9 @@ fn plan_with<T: Txn + ?Sized>(
         tenant,
         prep,
         lookups,
-        &mut fates,
+        fates,
         &mut evidence,
-        &mut rejected,
+        rejected,
     )?;
     let live = |i: usize, fates: &[Fate]| fates[i] != Fate::Rejected;
 
@@ -671,8 +686,6 @@ fn plan_with<T: Txn + ?Sized>(
     }
 
     // Step 7: merge the other owners that fit within the limits.
-    let mut merged: SmallVec<[CustomerId; 2]> = SmallVec::new();
-    let mut refused_merges = Vec::new();
     let mut others: SmallVec<[CustomerId; 4]> = SmallVec::new();
     for i in (0..n).filter(|&i| live(i, &fates)) {
         if let Some(o) = owners(i) {
@@ -734,12 +747,11 @@ fn plan_with<T: Txn + ?Sized>(
     }
 
     // Step 8: the target's new data (only copied when something changes).
-    let mut changed = Changed::new();
     // When no field changes, new links still change when it was last updated.
     let unchanged = if links == 0 { Write::Nothing } else { Write::Touch };
     let customer = match target {
         Target::New if merged.is_empty() => {
-            new_patch_changes(&request.patch, &mut changed);
+            new_patch_changes(&request.patch, changed);
             Write::New
         }
         // Nothing to compare: the customer need not be read.
@@ -755,7 +767,7 @@ fn plan_with<T: Txn + ?Sized>(
         }
         Target::Existing(id) if merged.is_empty() => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
-            patch_changes(settings, &current, &request.patch, &mut changed);
+            patch_changes(settings, &current, &request.patch, changed);
             if changed.is_empty() {
                 unchanged
             } else {
@@ -775,9 +787,9 @@ fn plan_with<T: Txn + ?Sized>(
                     .into_owned(),
                 Target::New => Customer::new(CustomerId(0), at),
             };
-            for &m in &merged {
+            for &m in merged.iter() {
                 let other = txn.customer(tenant, m)?.ok_or(Error::CustomerNotFound(m))?;
-                reconcile(settings, &mut c, &other, &mut changed);
+                reconcile(settings, &mut c, &other, changed);
             }
             let mut from_patch = Changed::new();
             patch_changes(settings, &c, &request.patch, &mut from_patch);
@@ -791,18 +803,10 @@ fn plan_with<T: Txn + ?Sized>(
             Write::Put(Box::new(c))
         }
     };
-    dedup(&mut changed);
-
+    dedup(changed);
+    *decided_customer = target_id;
+    *created = matches!(target, Target::New);
     Ok(Plan {
-        decided: Decided {
-            customer: target_id,
-            created: matches!(target, Target::New),
-            fates,
-            rejected,
-            merged,
-            refused_merges,
-            changed,
-        },
         target,
         customer,
         evidence,
@@ -948,18 +952,18 @@ fn dedup(changed: &mut Changed) {
     }
 }
 
-/// Performs a plan's writes and returns what it decided, with the target's id. Nothing here
-/// can fail for a reason the plan could have seen.
+/// Performs a plan's writes and sets the target's id in what it decided. Nothing here can
+/// fail for a reason the plan could have seen.
 pub(crate) fn apply<T: Txn>(
     txn: &mut T,
     tenant: &TenantId,
     plan: Plan,
+    decided: &mut Decided,
     prep: Prep<'_>,
     request: &ResolveRequest,
     operation: Operation,
-) -> Result<Decided> {
+) -> Result<()> {
     let Plan {
-        mut decided,
         target,
         customer,
         evidence,
@@ -978,7 +982,7 @@ pub(crate) fn apply<T: Txn>(
     let (data, new_data) = match customer {
         Write::Nothing => (TargetData::Unchanged, None),
         Write::Touch => (TargetData::Touched, None),
-        Write::Put(c) => (TargetData::Put(*c), None),
+        Write::Put(c) => (TargetData::Put(c), None),
         Write::New => (TargetData::Unchanged, Some(&request.patch)),
     };
     let id = txn.write_resolve(
@@ -999,5 +1003,5 @@ pub(crate) fn apply<T: Txn>(
         },
     )?;
     decided.customer = Some(id);
-    Ok(decided)
+    Ok(())
 }

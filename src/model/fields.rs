@@ -595,7 +595,13 @@ mod tests {
         use chrono::Datelike;
         let mut day = NaiveDate::from_ymd_opt(1899, 12, 25).unwrap();
         while day < NaiveDate::from_ymd_opt(2301, 1, 6).unwrap() {
-            let s = format!("{}T{:02}:{:02}:{:02}Z", day, day.ordinal() % 24, day.day() % 60, day.month() * 4);
+            let s = format!(
+                "{}T{:02}:{:02}:{:02}Z",
+                day,
+                day.ordinal() % 24,
+                day.day() % 60,
+                day.month() * 4
+            );
             assert_eq!(utc_seconds(&s), parse_any_spelling(&s), "{s}");
             day = day.succ_opt().unwrap();
         }
@@ -612,7 +618,11 @@ mod tests {
             "2024-01-01T23:59:60Z",
             "2024-01-01T00:00:0aZ",
         ] {
-            assert_eq!(utc_seconds(s).or_else(|| parse_any_spelling(s)), parse_any_spelling(s), "{s}");
+            assert_eq!(
+                utc_seconds(s).or_else(|| parse_any_spelling(s)),
+                parse_any_spelling(s),
+                "{s}"
+            );
         }
     }
 

@@ -145,7 +145,10 @@ mod tests {
             assert_eq!(t.as_str(), s);
             assert_eq!(t, s);
             assert_eq!(t.clone(), Text::from(s.to_string()));
-            assert_eq!(serde_json::to_string(&t).unwrap(), serde_json::to_string(s).unwrap());
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
             let back: Text = serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap();
             assert_eq!(back, t);
             assert_eq!(format!("{t} {t:?}"), format!("{s} {s:?}"));

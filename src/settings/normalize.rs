@@ -257,15 +257,35 @@ mod tests {
     fn ascii_scans_agree_with_the_general_ones() {
         let mut samples: Vec<String> = (0u8..=0x7f)
             .map(char::from)
-            .flat_map(|c| [format!("138{c}0013 8000"), format!("a{c}b@x.cn"), format!("{c}"), format!("@{c}@")])
+            .flat_map(|c| {
+                [
+                    format!("138{c}0013 8000"),
+                    format!("a{c}b@x.cn"),
+                    format!("{c}"),
+                    format!("@{c}@"),
+                ]
+            })
             .collect();
-        samples.extend(["", "+86 138-0013-8000", "(20) 7946.0958", "1".repeat(30).as_str(), "a@b"].map(String::from));
+        samples.extend(
+            [
+                "",
+                "+86 138-0013-8000",
+                "(20) 7946.0958",
+                "1".repeat(30).as_str(),
+                "a@b",
+            ]
+            .map(String::from),
+        );
         for s in &samples {
             let (mut a, mut b) = ([0; 24], [0; 24]);
             let ascii = mobile_ascii_digits(s.as_bytes(), &mut a);
             assert_eq!(ascii, mobile_digits(s.chars(), &mut b), "{s:?}");
             assert_eq!(a, b, "{s:?}");
-            assert_eq!(scan_ascii_email(s.as_bytes()), scan_email(s.char_indices()), "{s:?}");
+            assert_eq!(
+                scan_ascii_email(s.as_bytes()),
+                scan_email(s.char_indices()),
+                "{s:?}"
+            );
         }
     }
 

@@ -51,8 +51,9 @@ pub enum TargetData {
     Unchanged,
     /// Only when it was last updated: identities were linked to it.
     Touched,
-    /// Its new data, written with [`Txn::put_customer`] (the id is the target's).
-    Put(Customer),
+    /// Its new data, written with [`Txn::put_customer`] (the id is the target's; boxed, so
+    /// that the usual writes, which carry none, stay small).
+    Put(Box<Customer>),
 }
 
 /// Everything one resolve writes, as [`Txn::write_resolve`] receives it, in the order it is
@@ -325,7 +326,7 @@ pub trait Txn {
             TargetData::Touched => self.touch(tenant, id, writes.at)?,
             TargetData::Put(mut customer) => {
                 customer.id = id;
-                self.put_customer(tenant, customer)?;
+                self.put_customer(tenant, *customer)?;
             }
         }
         Ok(id)

@@ -406,8 +406,7 @@ impl MemoryStore {
     }
 
     fn find_hashed(&self, tenant: u32, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
-        self.index
-            .find(hash as u32, |ix| self.holds_key(ix, tenant, key))
+        self.index.find(hash as u32, |ix| self.holds_key(ix, tenant, key))
     }
 
     fn intern_type(&mut self, name: &str) -> Result<u16> {
