@@ -614,18 +614,18 @@ fn plan_with<T: Txn + ?Sized>(
     let mut target = Target::New;
     match request.options.target_customer_strategy {
         TargetStrategy::CustomerFirst => {
-            if let Some(c) = (0..n).filter(|&i| live(i, &fates)).find_map(owners) {
+            if let Some(c) = (0..n).filter(|&i| live(i, fates)).find_map(owners) {
                 target = Target::Existing(c);
             }
         }
         TargetStrategy::IdentityFirst => {
             let mut refused: SmallVec<[CustomerId; 4]> = SmallVec::new();
-            'candidates: for k in (0..n).filter(|&k| live(k, &fates)) {
+            'candidates: for k in (0..n).filter(|&k| live(k, fates)) {
                 let Some(c) = owners(k) else { continue };
                 if refused.contains(&c) {
                     continue;
                 }
-                for j in (0..k).filter(|&j| live(j, &fates)) {
+                for j in (0..k).filter(|&j| live(j, fates)) {
                     if conflicts(c, j)? {
                         refused.push(c);
                         continue 'candidates;
@@ -648,7 +648,7 @@ fn plan_with<T: Txn + ?Sized>(
     let mut links = 0;
     let mut reasons: SmallVec<[(usize, RejectReason); 2]> = SmallVec::new();
     for i in 0..n {
-        if !live(i, &fates) || owners(i).is_some() {
+        if !live(i, fates) || owners(i).is_some() {
             // Quarantined, or the target's (matched) or another's (merged or rejected below).
             continue;
         }
@@ -687,7 +687,7 @@ fn plan_with<T: Txn + ?Sized>(
 
     // Step 7: merge the other owners that fit within the limits.
     let mut others: SmallVec<[CustomerId; 4]> = SmallVec::new();
-    for i in (0..n).filter(|&i| live(i, &fates)) {
+    for i in (0..n).filter(|&i| live(i, fates)) {
         if let Some(o) = owners(i) {
             if Some(o) != target_id && !others.contains(&o) {
                 others.push(o);
@@ -723,7 +723,7 @@ fn plan_with<T: Txn + ?Sized>(
     // Identities that stay with customers that were not merged; those of merged customers
     // come with them and are neither matched nor linked.
     for i in 0..n {
-        if !live(i, &fates) {
+        if !live(i, fates) {
             continue;
         }
         if let Some(o) = owners(i) {
