@@ -388,10 +388,10 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         if let Some(mobile) = patch.fields.text(Field::Mobile) {
             identities.push(IdentityInput::new(IdentityType::MOBILE, mobile));
         }
-        if variant == PlainCreate::MobileAndEmail {
-            if let Some(email) = patch.fields.text(Field::Email) {
-                identities.push(IdentityInput::new(IdentityType::EMAIL, email));
-            }
+        if variant == PlainCreate::MobileAndEmail
+            && let Some(email) = patch.fields.text(Field::Email)
+        {
+            identities.push(IdentityInput::new(IdentityType::EMAIL, email));
         }
         let request = ResolveRequest {
             patch,

@@ -688,10 +688,11 @@ fn plan_with<T: Txn + ?Sized>(
     // Step 7: merge the other owners that fit within the limits.
     let mut others: SmallVec<[CustomerId; 4]> = SmallVec::new();
     for i in (0..n).filter(|&i| live(i, fates)) {
-        if let Some(o) = owners(i) {
-            if Some(o) != target_id && !others.contains(&o) {
-                others.push(o);
-            }
+        if let Some(o) = owners(i)
+            && Some(o) != target_id
+            && !others.contains(&o)
+        {
+            others.push(o);
         }
     }
     if request.options.auto_merge && !others.is_empty() {
@@ -726,14 +727,14 @@ fn plan_with<T: Txn + ?Sized>(
         if !live(i, fates) {
             continue;
         }
-        if let Some(o) = owners(i) {
-            if Some(o) != target_id {
-                if merged.contains(&o) {
-                    fates[i] = Fate::Merged;
-                } else {
-                    fates[i] = Fate::Rejected;
-                    reasons.push((i, RejectReason::OwnedByOther { owner: o }));
-                }
+        if let Some(o) = owners(i)
+            && Some(o) != target_id
+        {
+            if merged.contains(&o) {
+                fates[i] = Fate::Merged;
+            } else {
+                fates[i] = Fate::Rejected;
+                reasons.push((i, RejectReason::OwnedByOther { owner: o }));
             }
         }
     }
@@ -865,12 +866,12 @@ fn quarantine<T: Txn + ?Sized>(
                 break;
             }
         }
-        if let Some(j) = conflicting {
-            if !txn.is_suspected_with(tenant, prep.hashed(i), prep.hashed(j))? {
-                evidence.push((i, j));
-                if lookups[i].suspicion + 1 >= threshold {
-                    quarantined[i] = true;
-                }
+        if let Some(j) = conflicting
+            && !txn.is_suspected_with(tenant, prep.hashed(i), prep.hashed(j))?
+        {
+            evidence.push((i, j));
+            if lookups[i].suspicion + 1 >= threshold {
+                quarantined[i] = true;
             }
         }
     }

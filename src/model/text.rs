@@ -153,6 +153,7 @@ mod tests {
             assert_eq!(back, t);
             assert_eq!(format!("{t} {t:?}"), format!("{s} {s:?}"));
         }
-        assert!(Text::from("a") < Text::from("b"));
+        let (a, b) = (Text::from("a"), Text::from("b"));
+        assert!(a < b);
     }
 }

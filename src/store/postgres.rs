@@ -276,7 +276,9 @@ impl Store for PostgresStore {
         // 64, 256, 1024, … transactions, then every 2^20), so the plans fit the tables' size.
         self.transactions += 1;
         let n = self.transactions;
-        if n >= 64 && (n.is_power_of_two() && n.trailing_zeros() % 2 == 0 || n % (1 << 20) == 0) {
+        if n >= 64
+            && (n.is_power_of_two() && n.trailing_zeros().is_multiple_of(2) || n.is_multiple_of(1 << 20))
+        {
             self.statements.clear();
         }
         let PostgresStore {

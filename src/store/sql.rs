@@ -473,10 +473,10 @@ impl<B: SqlBackend> SqlTxn<B> {
         }
         let mut cache = self.cache.borrow_mut();
         for (tenant_of, identity, owner) in &cache.links {
-            if tenant_of == tenant {
-                if let Some(list) = lists.get_mut(owner) {
-                    list.push(identity.clone());
-                }
+            if tenant_of == tenant
+                && let Some(list) = lists.get_mut(owner)
+            {
+                list.push(identity.clone());
             }
         }
         cache.identities.extend(lists);

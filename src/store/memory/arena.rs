@@ -45,7 +45,7 @@ impl<T> Chunked<T> {
     pub(super) fn push(&mut self, value: T) -> u32 {
         let ix = self.len;
         assert!(ix != u32::MAX, "chunked vector is full");
-        if ix as usize % CHUNK_LEN == 0 {
+        if (ix as usize).is_multiple_of(CHUNK_LEN) {
             self.chunks.push(Vec::with_capacity(CHUNK_LEN));
         }
         self.chunks
