@@ -101,16 +101,19 @@ fn parse_plain<'a>(line: &'a str, request: &mut ResolveRequest) -> Option<Option
 /// Makes `request` what `ResolveRequest::new` makes (as the serde reader does), but keeps its
 /// identities, to be rewritten, and the memory of its cause and of its patch's fields.
 fn reset(request: &mut ResolveRequest) {
-    let identities = std::mem::take(&mut request.identities);
-    let cause = request.cause.take();
-    let mut fields = std::mem::take(&mut request.patch.fields);
-    fields.clear();
-    *request = ResolveRequest {
-        identities,
-        cause,
-        ..ResolveRequest::default()
-    };
-    request.patch.fields = fields;
+    let ResolveRequest {
+        patch,
+        identities: _,
+        options,
+        cause: _,
+        event_time,
+    } = request;
+    patch.fields.clear();
+    patch.attrs.clear();
+    patch.tags.clear();
+    patch.groups.clear();
+    *options = oneid::ResolveOptions::default();
+    *event_time = None;
 }
 
 /// The keys of a record seen so far.
@@ -188,13 +191,12 @@ fn read_identity<'a>(c: &mut Cursor<'a>) -> Option<(&'a str, &'a str)> {
 /// Makes `slot` the identity `IdentityInput::new(identity_type, value)` in the memory of its
 /// two strings.
 fn refill(slot: &mut IdentityInput, identity_type: &str, value: &str) {
-    let mut type_buf = std::mem::take(&mut slot.identity_type);
-    let mut value_buf = std::mem::take(&mut slot.identity_value);
-    type_buf.clear();
-    type_buf.push_str(identity_type);
-    value_buf.clear();
-    value_buf.push_str(value);
-    *slot = IdentityInput::new(type_buf, value_buf);
+    slot.identity_type.clear();
+    slot.identity_type.push_str(identity_type);
+    slot.identity_value.clear();
+    slot.identity_value.push_str(value);
+    slot.identity_name = None;
+    slot.scope = None;
 }
 
 /// Reads `attrs` into an empty patch: `null`, or an object of well-known fields with scalar

@@ -501,6 +501,11 @@ impl Fields {
 
     /// Sets a field whose value the caller has type-checked; returns the previous value.
     pub(crate) fn insert_unchecked(&mut self, field: Field, value: FieldValue) -> Option<FieldValue> {
+        // Fields mostly arrive in order: one past the last is appended without a search.
+        if self.0.last().is_none_or(|(last, _)| *last < field) {
+            self.0.push((field, value));
+            return None;
+        }
         match self.0.binary_search_by_key(&field, |(f, _)| *f) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
