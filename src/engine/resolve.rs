@@ -94,7 +94,7 @@ pub(crate) fn normalize_one(
         Checked::Blocked(Identity {
             identity_type: identity_type.clone(),
             scope,
-            identity_value: Arc::from(value),
+            identity_value: value.into(),
             identity_name: input.identity_name.as_deref().map(Arc::from),
         })
     };
@@ -261,7 +261,7 @@ impl<'a> Prep<'a> {
         Identity {
             identity_type: p.identity_type.clone(),
             scope: p.scope.clone(),
-            identity_value: Arc::from(self.key(i).value),
+            identity_value: self.key(i).value.into(),
             identity_name: p.name.clone(),
         }
     }
@@ -382,7 +382,7 @@ fn prepare_with(
                     let identity = Identity {
                         identity_type: IdentityType::new(ty).expect("built-in type"),
                         scope: None,
-                        identity_value: Arc::from(value),
+                        identity_value: value.into(),
                         identity_name: None,
                     };
                     rejected.push(Rejection {
@@ -979,6 +979,13 @@ pub(crate) fn apply<T: Txn>(
     let mut pairs: SmallVec<[(HashedKey<'_>, HashedKey<'_>); 2]> = SmallVec::new();
     for &(suspect, conflicting) in &evidence {
         pairs.push((prep.hashed(suspect), prep.hashed(conflicting)));
+    }
+    // A repeat visit writes nothing at all.
+    if let (Target::Existing(id), Write::Nothing, true, true) = (target, &customer, links.is_empty(), pairs.is_empty())
+        && decided.merged.is_empty()
+    {
+        decided.customer = Some(id);
+        return Ok(());
     }
     let (data, new_data) = match customer {
         Write::Nothing => (TargetData::Unchanged, None),

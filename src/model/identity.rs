@@ -238,8 +238,8 @@ pub struct Identity {
     /// Its scope, if the type is issued per application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Arc<str>>,
-    /// Its normalized value.
-    pub identity_value: Arc<str>,
+    /// Its normalized value (kept in place when short, as most are).
+    pub identity_value: super::Text,
     /// Its display name, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_name: Option<Arc<str>>,

@@ -85,17 +85,15 @@ impl Normalizer for Email {
     }
 }
 
-/// [`scan_email`] of an ASCII value, a byte at a time.
+/// [`scan_email`] of an ASCII value, in passes without early exits (which the compiler makes
+/// vector loops).
 fn scan_ascii_email(bytes: &[u8]) -> (usize, Option<usize>, bool) {
-    let (mut ats, mut first_at, mut whitespace) = (0, None, false);
-    for (at, &b) in bytes.iter().enumerate() {
-        if b == b'@' {
-            ats += 1;
-            first_at.get_or_insert(at);
-        }
-        // `char::is_whitespace` of ASCII: tab to carriage return, and space.
-        whitespace |= matches!(b, b'\t'..=b'\r' | b' ');
-    }
+    let ats = bytes.iter().fold(0, |n, &b| n + usize::from(b == b'@'));
+    let first_at = bytes.iter().position(|&b| b == b'@');
+    // `char::is_whitespace` of ASCII: tab to carriage return, and space.
+    let whitespace = bytes
+        .iter()
+        .fold(false, |w, &b| w | (b == b' ') | (b.wrapping_sub(b'\t') < 5));
     (ats, first_at, whitespace)
 }
 

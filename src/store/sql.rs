@@ -667,7 +667,7 @@ fn identity_from(ty: &str, scope: &str, value: &str, name: Option<&str>) -> Resu
         identity_type: IdentityType::new(ty)
             .ok_or_else(|| Error::Store(format!("bad identity type {ty:?} stored")))?,
         scope: (!scope.is_empty()).then(|| Arc::from(scope)),
-        identity_value: Arc::from(value),
+        identity_value: value.into(),
         identity_name: name.map(Arc::from),
     })
 }
@@ -1275,7 +1275,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             identity_type: IdentityType::new(key.identity_type)
                 .ok_or_else(|| Error::Store(format!("{:?} is not an identity type", key.identity_type)))?,
             scope: key.scope.map(Arc::from),
-            identity_value: Arc::from(key.value),
+            identity_value: key.value.into(),
             identity_name: name.map(Arc::from),
         };
         // `id` is a live customer's own id (the engine links to the target it just read or

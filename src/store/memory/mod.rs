@@ -346,7 +346,7 @@ impl MemoryStore {
         Identity {
             identity_type: self.type_name(e).clone(),
             scope: self.scope_of(e).cloned(),
-            identity_value: Arc::from(self.value_of(e)),
+            identity_value: self.value_of(e).into(),
             identity_name: (e.name != NONE).then(|| self.names[e.name as usize].clone()),
         }
     }
@@ -800,7 +800,7 @@ fn redacted(identity_type: &IdentityType) -> Identity {
     Identity {
         identity_type: identity_type.clone(),
         scope: None,
-        identity_value: Arc::from(ERASED),
+        identity_value: ERASED.into(),
         identity_name: None,
     }
 }
