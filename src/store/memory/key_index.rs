@@ -40,6 +40,15 @@ const VACANT: IndexSlot = IndexSlot {
     hint: NO_HINT,
 };
 
+/// Where a key is, or would go (see [`KeyIndex::probe_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Probe {
+    /// In slot `at`, pointing at `entry`.
+    Found { at: usize, entry: u32 },
+    /// Not in the index; an insertion takes slot `at`.
+    Vacant(usize),
+}
+
 #[derive(Default)]
 pub(super) struct KeyIndex {
     /// A power-of-two count of them, or none.
@@ -114,19 +123,6 @@ impl KeyIndex {
             .find(|&at| self.slots[at].entry == entry && self.slots[at].low == low)
     }
 
-    /// Points the slot of `old` (an entry whose key hash has these low bits) at `new`, linked
-    /// to `hint`; `false` if `old` is not in the index.
-    pub(super) fn replace(&mut self, low: u32, old: u32, new: u32, hint: u32) -> bool {
-        match self.position(low, old) {
-            Some(at) => {
-                self.slots[at].entry = new;
-                self.slots[at].hint = hint;
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Removes `entry` (whose key hash has these low bits); `false` if it is not there.
     pub(super) fn remove(&mut self, low: u32, entry: u32) -> bool {
         match self.position(low, entry) {
@@ -139,15 +135,37 @@ impl KeyIndex {
         }
     }
 
-    /// Adds an entry whose key is not in the index yet, linked to `hint`.
-    pub(super) fn insert(&mut self, low: u32, entry: u32, hint: u32) {
-        debug_assert!(entry <= MAX_ENTRY);
-        self.reserve(1);
+    /// Looks a key up as [`find`](Self::find) does, and says where to put it: its slot if it
+    /// is there, else the slot an insertion takes (the first tombstone on the way, or the
+    /// empty slot that ends it). Call [`reserve`](Self::reserve) first: growth moves slots.
+    pub(super) fn probe_for(&self, low: u32, mut is_key: impl FnMut(u32) -> bool) -> Probe {
+        debug_assert!(!self.slots.is_empty(), "reserve before probing for an insertion");
         let mask = self.mask();
         let mut at = self.home(low);
-        while self.slots[at].entry != EMPTY && self.slots[at].entry != TOMBSTONE {
+        let mut vacant = None;
+        loop {
+            let slot = self.slots[at];
+            match slot.entry {
+                EMPTY => return Probe::Vacant(vacant.unwrap_or(at)),
+                TOMBSTONE => {
+                    vacant.get_or_insert(at);
+                }
+                e if slot.low == low && is_key(e) => return Probe::Found { at, entry: e },
+                _ => {}
+            }
             at = (at + 1) & mask;
         }
+    }
+
+    /// Points the slot `at` (a [`Probe::Found`]) at `new`, linked to `hint`.
+    pub(super) fn replace_at(&mut self, at: usize, new: u32, hint: u32) {
+        self.slots[at].entry = new;
+        self.slots[at].hint = hint;
+    }
+
+    /// Puts an entry whose key is not in the index into the slot `at` (a [`Probe::Vacant`]).
+    pub(super) fn insert_at(&mut self, at: usize, low: u32, entry: u32, hint: u32) {
+        debug_assert!(entry <= MAX_ENTRY);
         if self.slots[at].entry == EMPTY {
             self.used += 1;
         }
@@ -189,6 +207,31 @@ impl KeyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl KeyIndex {
+        /// Adds an entry whose key is not in the index yet, linked to `hint`.
+        fn insert(&mut self, low: u32, entry: u32, hint: u32) {
+            self.reserve(1);
+            match self.probe_for(low, |_| false) {
+                Probe::Vacant(at) => self.insert_at(at, low, entry, hint),
+                found => panic!("{found:?}"),
+            }
+        }
+
+        /// Points `old`'s slot at `new`; `false` if `old` is not in the index.
+        fn replace(&mut self, low: u32, old: u32, new: u32, hint: u32) -> bool {
+            if self.slots.is_empty() {
+                return false;
+            }
+            match self.probe_for(low, |e| e == old) {
+                Probe::Found { at, .. } => {
+                    self.replace_at(at, new, hint);
+                    true
+                }
+                Probe::Vacant(_) => false,
+            }
+        }
+    }
 
     #[test]
     fn finds_replaces_and_removes_through_growth_and_collisions() {

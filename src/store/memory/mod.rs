@@ -211,6 +211,8 @@ pub struct MemoryStore {
     scope_ix: FastMap<Arc<str>, u32>,
     spaces: Vec<Space>,
     space_ix: FastMap<Space, u32>,
+    /// The spaces without a scope, by tenant and type (`NONE` where none is interned yet).
+    plain_spaces: Vec<Vec<u32>>,
     /// Identity display names (rare: most identities have none).
     names: Vec<Arc<str>>,
     /// Values too long to keep in their entries.
@@ -262,6 +264,7 @@ impl MemoryStore {
             scope_ix: FastMap::default(),
             spaces: Vec::new(),
             space_ix: FastMap::default(),
+            plain_spaces: Vec::new(),
             names: Vec::new(),
             values: TextArena::default(),
             suspicions: Default::default(),
@@ -424,6 +427,33 @@ impl MemoryStore {
     }
 
     fn intern_space(&mut self, space: Space) -> Result<u32> {
+        // The usual space has no scope: found by tenant and type in two loads.
+        let plain = space.scope == NONE;
+        if plain {
+            let known = self
+                .plain_spaces
+                .get(space.tenant as usize)
+                .and_then(|by_type| by_type.get(usize::from(space.ty)));
+            if let Some(&ix) = known.filter(|&&ix| ix != NONE) {
+                return Ok(ix);
+            }
+        }
+        let ix = self.intern_space_slow(space)?;
+        if plain {
+            let tenant = space.tenant as usize;
+            if self.plain_spaces.len() <= tenant {
+                self.plain_spaces.resize(tenant + 1, Vec::new());
+            }
+            let by_type = &mut self.plain_spaces[tenant];
+            if by_type.len() <= usize::from(space.ty) {
+                by_type.resize(usize::from(space.ty) + 1, NONE);
+            }
+            by_type[usize::from(space.ty)] = ix;
+        }
+        Ok(ix)
+    }
+
+    fn intern_space_slow(&mut self, space: Space) -> Result<u32> {
         // Usually a handful (one per tenant and type): a scan beats hashing.
         if self.spaces.len() <= 16 {
             if let Some(ix) = self.spaces.iter().position(|s| *s == space) {
@@ -530,7 +560,13 @@ impl MemoryStore {
         // Every link gets an entry of its own, so the history of an earlier owner of a released
         // value keeps pointing at its own link (and an erasure redacts only its own).
         let hash = in_tenant(t, key.hash);
-        let previous = self.find_hashed(t, key.key, hash);
+        // One probe finds an earlier entry of the value and where this one goes.
+        self.index.reserve(1);
+        let probe = self.index.probe_for(hash as u32, |ix| self.holds_key(ix, t, key.key));
+        let previous = match probe {
+            key_index::Probe::Found { entry, .. } => Some(entry),
+            key_index::Probe::Vacant(_) => None,
+        };
         if previous.is_some_and(|p| self.entries[p].linked_to != NONE) {
             return Err(Error::Store(format!("identity {key} is already owned")));
         }
@@ -572,9 +608,9 @@ impl MemoryStore {
             flags: if suspicion > 0 { SUSPECTED_BIT } else { 0 },
             value,
         });
-        let low = hash as u32;
-        if !previous.is_some_and(|p| self.index.replace(low, p, e, slot)) {
-            self.index.insert(low, e, slot);
+        match probe {
+            key_index::Probe::Found { at, .. } => self.index.replace_at(at, e, slot),
+            key_index::Probe::Vacant(at) => self.index.insert_at(at, hash as u32, e, slot),
         }
         self.record_at(slot, micros, Kind::Linked(e), cause)?;
         Ok(())
