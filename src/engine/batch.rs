@@ -26,7 +26,7 @@ use crate::model::{CustomerId, ResolveRequest, TenantId};
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
 type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
@@ -152,14 +152,17 @@ pub(crate) fn run<T: Txn>(
         }
         return Ok(());
     }
-    // A thread of its own prepares the requests a block at a time, ahead of this one, which
-    // plans and applies them; when it finds the next block not yet taken up (the preparing
-    // thread has fallen behind), it prepares that block itself. So the work balances
-    // between the two, whichever is the busier.
+    // A thread of its own prepares blocks from the last one back, while this one takes them
+    // from the first one on, preparing each that is not taken up yet and planning and applying
+    // it: the work balances between the two, whichever is the busier, and this thread only
+    // waits for a block where the two meet.
     let blocks = requests.len().div_ceil(BLOCK);
     let shared = Preparing {
-        next: AtomicUsize::new(0),
-        ready: Mutex::new((0..blocks).map(|_| None).collect()),
+        state: Mutex::new(Claims {
+            front: 0,
+            back: blocks,
+            ready: (0..blocks).map(|_| None).collect(),
+        }),
         arrived: Condvar::new(),
         spare: Mutex::new(std::mem::take(&mut scratch.spare)),
         stop: AtomicBool::new(false),
@@ -173,44 +176,44 @@ pub(crate) fn run<T: Txn>(
             // However the thread ends, the planning one must not wait for it any more.
             let _finished = Finished(shared);
             while !shared.stop.load(Ordering::Relaxed) {
-                let k = shared.next.fetch_add(1, Ordering::Relaxed);
-                if k >= blocks {
-                    break;
-                }
+                let k = {
+                    let mut claims = lock(&shared.state);
+                    if claims.back <= claims.front {
+                        break;
+                    }
+                    claims.back -= 1;
+                    claims.back
+                };
                 let mut block = shared.spare_block();
                 block.fill(settings, chunk(k));
-                lock(&shared.ready)[k] = Some(block);
+                lock(&shared.state).ready[k] = Some(block);
                 shared.arrived.notify_one();
             }
         });
         let mut result = Ok(());
         for k in 0..blocks {
-            let block = match shared
-                .next
-                .compare_exchange(k, k + 1, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            let mut claims = lock(&shared.state);
+            let block = if claims.front < claims.back {
                 // Not taken up yet: prepared here.
-                Ok(_) => {
-                    let mut block = shared.spare_block();
-                    block.fill(settings, chunk(k));
-                    block
-                }
-                // Being prepared (or prepared) by the other thread.
-                Err(_) => {
-                    let mut ready = lock(&shared.ready);
-                    loop {
-                        if let Some(block) = ready[k].take() {
-                            break block;
-                        }
-                        if shared.finished.load(Ordering::Acquire) {
-                            // It ended without the block (it panicked): prepared here.
-                            drop(ready);
-                            let mut block = shared.spare_block();
-                            block.fill(settings, chunk(k));
-                            break block;
-                        }
-                        ready = shared.arrived.wait(ready).unwrap_or_else(|e| e.into_inner());
+                claims.front += 1;
+                drop(claims);
+                let mut block = shared.spare_block();
+                block.fill(settings, chunk(k));
+                block
+            } else {
+                // Taken up by the other thread: prepared there, or soon.
+                loop {
+                    if let Some(block) = claims.ready[k].take() {
+                        break block;
                     }
+                    if shared.finished.load(Ordering::Acquire) {
+                        // It ended without the block (it panicked): prepared here.
+                        drop(claims);
+                        let mut block = shared.spare_block();
+                        block.fill(settings, chunk(k));
+                        break block;
+                    }
+                    claims = shared.arrived.wait(claims).unwrap_or_else(|e| e.into_inner());
                 }
             };
             scratch.blocks.push(block);
@@ -225,24 +228,27 @@ pub(crate) fn run<T: Txn>(
         result
     });
     // Blocks prepared for a batch that failed, and the unused spares, are kept for the next.
-    let Preparing { ready, spare, .. } = shared;
+    let Preparing { state, spare, .. } = shared;
     scratch.spare = spare.into_inner().unwrap_or_else(|e| e.into_inner());
-    scratch.spare.extend(
-        ready
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .flatten(),
-    );
+    let claims = state.into_inner().unwrap_or_else(|e| e.into_inner());
+    scratch.spare.extend(claims.ready.into_iter().flatten());
     result
+}
+
+/// Which blocks of a large batch each of its two threads has taken up, and the ones the
+/// preparing thread has made.
+struct Claims {
+    /// Blocks before this one are the planning thread's (prepared there or taken).
+    front: usize,
+    /// Blocks from this one on are the preparing thread's.
+    back: usize,
+    /// Blocks the preparing thread has made, by index, until the planning one takes them.
+    ready: Vec<Option<PreparedBlock>>,
 }
 
 /// What the two threads preparing a large batch share.
 struct Preparing {
-    /// The first block neither thread has taken up.
-    next: AtomicUsize,
-    /// Blocks the preparing thread has made, by index, until the planning one takes them.
-    ready: Mutex<Vec<Option<PreparedBlock>>>,
+    state: Mutex<Claims>,
     arrived: Condvar,
     spare: Mutex<Vec<PreparedBlock>>,
     /// Set when the batch failed.
@@ -251,21 +257,21 @@ struct Preparing {
     finished: AtomicBool,
 }
 
+impl Preparing {
+    fn spare_block(&self) -> PreparedBlock {
+        lock(&self.spare).pop().unwrap_or_default()
+    }
+}
+
 /// Marks the preparing thread ended when dropped, and wakes the planning one.
 struct Finished<'a>(&'a Preparing);
 
 impl Drop for Finished<'_> {
     fn drop(&mut self) {
         // Under the lock, so the planning thread cannot miss it between its check and its wait.
-        let _ready = lock(&self.0.ready);
+        let _claims = lock(&self.0.state);
         self.0.finished.store(true, Ordering::Release);
         self.0.arrived.notify_all();
-    }
-}
-
-impl Preparing {
-    fn spare_block(&self) -> PreparedBlock {
-        lock(&self.spare).pop().unwrap_or_default()
     }
 }
 
