@@ -69,8 +69,10 @@ fn snapshot(r: &mut Resolver<MemoryStore, ManualClock>, t: &TenantId, n: u64) ->
         .collect()
 }
 
-/// Resolves `requests` one by one on one store and as batches split at `splits` on another,
-/// and checks that every outcome and everything observable afterwards is the same.
+/// Resolves `requests` one by one on one store, and as batches split at `splits` on two
+/// others (with `resolve_batch`, and with `resolve_batch_with`, whose views must read as the
+/// outcomes they make), and checks that every outcome and everything observable afterwards
+/// is the same.
 fn check_batches_equal_one_by_one(
     requests: &[ResolveRequest],
     splits: &[usize],
@@ -82,6 +84,10 @@ fn check_batches_equal_one_by_one(
         .with_clock(clock())
         .with_default_settings(settings.clone());
     let mut batch = Resolver::new(MemoryStore::new())
+        .with_clock(clock())
+        .with_default_settings(settings.clone())
+        .with_parallel_planning(parallel);
+    let mut streamed = Resolver::new(MemoryStore::new())
         .with_clock(clock())
         .with_default_settings(settings)
         .with_parallel_planning(parallel);
@@ -96,7 +102,41 @@ fn check_batches_equal_one_by_one(
     bounds.sort_unstable();
     bounds.dedup();
     let mut batched = Vec::new();
+    let mut reported = Vec::new();
     for w in bounds.windows(2) {
+        let mut views_agree = true;
+        streamed
+            .resolve_batch_with(&t, &requests[w[0]..w[1]], |i, outcome| {
+                // Each request once, in order.
+                views_agree &= w[0] + i == reported.len();
+                reported.push(
+                    outcome
+                        .map(|view| {
+                            let outcome = view.to_outcome();
+                            let keys = |ids: &[oneid::Identity]| {
+                                ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()
+                            };
+                            views_agree &= view.customer() == outcome.customer
+                                && view.created() == outcome.created
+                                && view.matched().map(|k| k.to_string()).collect::<Vec<_>>()
+                                    == keys(&outcome.matched)
+                                && view.linked().map(|k| k.to_string()).collect::<Vec<_>>()
+                                    == keys(&outcome.linked)
+                                && view.rejected() == &outcome.rejected[..]
+                                && view.merged() == &outcome.merged[..]
+                                && view.refused_merges() == &outcome.refused_merges[..]
+                                && view.changed() == &outcome.changed[..]
+                                && view.is_noop() == outcome.is_noop();
+                            outcome
+                        })
+                        .map_err(|e| e.to_string()),
+                );
+            })
+            .unwrap();
+        prop_assert!(
+            views_agree,
+            "a view read other than its outcome, or came out of order"
+        );
         // Later batches start from customers made by earlier ones: their plans depend on
         // customers, not only on identities, the batch itself touched.
         batched.extend(
@@ -108,8 +148,10 @@ fn check_batches_equal_one_by_one(
         );
     }
     prop_assert_eq!(&one_by_one, &batched);
+    prop_assert_eq!(&one_by_one, &reported);
     let n = requests.len() as u64 + 1;
     prop_assert_eq!(snapshot(&mut single, &t, n), snapshot(&mut batch, &t, n));
+    prop_assert_eq!(snapshot(&mut single, &t, n), snapshot(&mut streamed, &t, n));
     Ok(())
 }
 

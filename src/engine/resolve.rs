@@ -981,7 +981,8 @@ pub(crate) fn apply<T: Txn>(
         pairs.push((prep.hashed(suspect), prep.hashed(conflicting)));
     }
     // A repeat visit writes nothing at all.
-    if let (Target::Existing(id), Write::Nothing, true, true) = (target, &customer, links.is_empty(), pairs.is_empty())
+    if let (Target::Existing(id), Write::Nothing, true, true) =
+        (target, &customer, links.is_empty(), pairs.is_empty())
         && decided.merged.is_empty()
     {
         decided.customer = Some(id);

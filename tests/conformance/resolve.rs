@@ -457,6 +457,54 @@ fn merge_reconciles_fields<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert_eq!(c.tags, ["a", "b"]);
 }
 
+/// A customer merged into a target the resolve creates brings its data along: the target
+/// could take no existing customer (each conflicts with an earlier identity), the new one
+/// takes a mobile's owner by merge, and that owner's balance and name are not lost.
+fn merge_into_a_new_customer_keeps_the_merged_data<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let p = |v: serde_json::Value| CustomerPatch::from_json(&v).unwrap();
+    // C1 holds a unionid and an idcard; C2 an idcard and a mobile, a name and a balance.
+    let c1 = r
+        .resolve(
+            &t(),
+            &req(&[("wechat-unionid", "u1"), ("idcard", "530000000000000001")]),
+        )
+        .unwrap()
+        .customer
+        .unwrap();
+    let c2 = r
+        .resolve(
+            &t(),
+            &req(&[("idcard", "530000000000000002"), ("mobile", "13800001111")])
+                .with_patch(p(serde_json::json!({"name": "二号", "balance": 100}))),
+        )
+        .unwrap()
+        .customer
+        .unwrap();
+    // A new unionid first: C1 holds another (limit 1), C2 another idcard than C1's.
+    let out = r
+        .resolve(
+            &t(),
+            &req(&[
+                ("wechat-unionid", "u0"),
+                ("idcard", "530000000000000001"),
+                ("mobile", "13800001111"),
+            ])
+            .with_patch(p(serde_json::json!({"city": "昆明", "balance": 5}))),
+        )
+        .unwrap();
+    assert!(out.created);
+    assert_eq!(out.merged, [c2]);
+    assert_eq!(out.refused_merges.len(), 1);
+    assert_eq!(out.refused_merges[0].customer, c1);
+    let new = r.get(&t(), out.customer.unwrap()).unwrap().unwrap();
+    assert_eq!(new.fields.text(Field::Name), Some("二号"));
+    assert_eq!(new.fields.text(Field::City), Some("昆明"));
+    // The patch sets the balance of a customer holding the merged 100: set, not summed.
+    assert_eq!(new.fields.get(Field::Balance), Some(&FieldValue::Int(5)));
+    assert!(out.changed.contains(&oneid::ChangedField::Field(Field::Name)));
+    assert_eq!(r.get(&t(), c2).unwrap().unwrap().id, new.id, "c2 is an alias now");
+}
+
 /// The placeholder defence works the same on every store.
 fn quarantine<S: Store>(mut r: Resolver<S, ManualClock>) {
     let walk_in = |n: u32| req(&[("mobile", "13912345678"), ("email", &format!("w{n}@x.cn"))]);
@@ -486,6 +534,60 @@ fn batch<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert!(out[2].is_err());
     assert_eq!(out[3].as_ref().unwrap().merged, [CustomerId(2)]);
     assert_eq!(r.get(&t(), CustomerId(2)).unwrap().unwrap().id, CustomerId(1));
+}
+
+/// `resolve_batch_with` reports each request's outcome in order, as `resolve_batch` gives
+/// it, and the views read what the outcomes list.
+fn batch_with_views<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let requests = vec![
+        req(&[("mobile", "13800008888"), ("email", "null")]),
+        req(&[("email", "z@x.cn")]),
+        req(&[("Bad", "x")]),
+        req(&[
+            ("email", "Z@x.cn"),
+            ("mobile", "+86 138 0000 8888"),
+            ("wechat", "o-1"),
+        ]),
+    ];
+    let mut seen = Vec::new();
+    r.resolve_batch_with(&t(), &requests, |i, outcome| {
+        seen.push((
+            i,
+            outcome.map(|view| {
+                let outcome = view.to_outcome();
+                assert_eq!(view.customer(), outcome.customer);
+                assert_eq!(view.created(), outcome.created);
+                assert_eq!(
+                    view.matched().map(|k| k.to_string()).collect::<Vec<_>>(),
+                    outcome.matched.iter().map(|i| i.to_string()).collect::<Vec<_>>()
+                );
+                assert_eq!(
+                    view.linked().map(|k| k.to_string()).collect::<Vec<_>>(),
+                    outcome.linked.iter().map(|i| i.to_string()).collect::<Vec<_>>()
+                );
+                assert_eq!(view.rejected(), &outcome.rejected[..]);
+                assert_eq!(view.merged(), &outcome.merged[..]);
+                assert_eq!(view.changed(), &outcome.changed[..]);
+                assert_eq!(view.is_noop(), outcome.is_noop());
+                outcome
+            }),
+        ));
+    })
+    .unwrap();
+    assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    let out: Vec<_> = seen.into_iter().map(|(_, o)| o).collect();
+    assert!(matches!(
+        out[0].as_ref().unwrap().rejected[0].reason,
+        RejectReason::Blocked
+    ));
+    assert!(out[2].is_err());
+    let last = out[3].as_ref().unwrap();
+    assert_eq!(
+        (last.customer, &last.merged[..]),
+        (Some(CustomerId(1)), &[CustomerId(2)][..])
+    );
+    assert_eq!(last.linked.len(), 1, "the openid");
+    assert_eq!(held(&mut r, CustomerId(1)).len(), 3);
 }
 
 /// Dry runs write nothing.
@@ -558,6 +660,8 @@ super::support::conformance!(
     merge_reconciles_fields,
     quarantine,
     batch,
+    batch_with_views,
+    merge_into_a_new_customer_keeps_the_merged_data,
     dry_run_writes_nothing,
     hostile_values,
 );

@@ -562,7 +562,9 @@ impl MemoryStore {
         let hash = in_tenant(t, key.hash);
         // One probe finds an earlier entry of the value and where this one goes.
         self.index.reserve(1);
-        let probe = self.index.probe_for(hash as u32, |ix| self.holds_key(ix, t, key.key));
+        let probe = self
+            .index
+            .probe_for(hash as u32, |ix| self.holds_key(ix, t, key.key));
         let previous = match probe {
             key_index::Probe::Found { entry, .. } => Some(entry),
             key_index::Probe::Vacant(_) => None,
