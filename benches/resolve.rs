@@ -10,7 +10,8 @@
 //! then measured for: a resolve that hits an existing customer (1, 3 and 6 identities), one
 //! that creates a customer (1, 3 and 6 identities), one that merges two customers, a find by
 //! identity; and batches of 100k requests (people seen 2.5 times on average, and hits on
-//! the largest store), each planned in order and with parallel planning.
+//! the largest store), each planned in order and with parallel planning, and reported in
+//! place (`resolve_batch_with`).
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
@@ -155,6 +156,25 @@ fn bench_batch(c: &mut Criterion) {
             ResolveRequest::new(ids)
         })
         .collect();
+    // The way to resolve many requests: outcomes read in place, none built.
+    group.bench_function("resolve_batch_with_100k", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut resolver = Resolver::new(MemoryStore::new());
+                let start = Instant::now();
+                let mut created = 0usize;
+                resolver
+                    .resolve_batch_with(&t, &requests, |_, outcome| {
+                        created += usize::from(outcome.expect("valid").created());
+                    })
+                    .expect("batch");
+                total += start.elapsed();
+                black_box(created);
+            }
+            total
+        })
+    });
     for parallel in [false, true] {
         let name = if parallel {
             "resolve_batch_100k_parallel_planning"
@@ -181,6 +201,17 @@ fn bench_batch(c: &mut Criterion) {
     let hits: Vec<_> = (0..N)
         .map(|k| ResolveRequest::new(identities((k * 2_654_435_761) % size, 3)))
         .collect();
+    group.bench_function(format!("hits_100k_on_{size}_with"), |b| {
+        b.iter(|| {
+            let mut found = 0u64;
+            resolver
+                .resolve_batch_with(&t, &hits, |_, outcome| {
+                    found += outcome.expect("hit").customer().map_or(0, |c| c.0)
+                })
+                .expect("hits");
+            black_box(found)
+        })
+    });
     for parallel in [false, true] {
         resolver = resolver.with_parallel_planning(parallel);
         let name = format!(
