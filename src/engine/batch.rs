@@ -1,10 +1,12 @@
 //! Batch resolution: requests prepared a block at a time, planned and applied in order
 //! inside one transaction.
 //!
-//! Preparing (steps 1 and 2) needs no store. A large batch prepares on a thread of its own,
-//! a block of requests at a time, while this thread plans and applies the blocks already
-//! prepared; a small one prepares on this thread. Blocks and decisions are kept by the
-//! resolver between batches ([`BatchScratch`]), so a batch allocates nothing per request.
+//! Preparing (steps 1 and 2) needs no store. For a large batch a thread of its own prepares
+//! blocks of requests from the last one back, while this thread takes them from the first one
+//! on, preparing any block the other has not taken up and planning and applying it: the work
+//! balances between the two, and this thread waits only where they meet. A small batch is
+//! prepared on this thread. Blocks and decisions are kept by the resolver between batches
+//! ([`BatchScratch`]), so a batch allocates nothing per request.
 //!
 //! Planning (lookups, quarantine checks, limits, the target's new data) only reads. With
 //! parallel planning on and a store whose transactions allow parallel reads, every request
@@ -33,8 +35,9 @@ type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 
 /// Requests prepared per block.
 pub(crate) const BLOCK: usize = 128;
-/// Batches of at least this many requests, planned in order, are prepared on a thread of
-/// their own while they are planned and applied (below, a thread costs more than it saves).
+/// Batches of at least this many requests, planned in order, get a thread of their own that
+/// helps prepare them while they are planned and applied (below, a thread costs more than it
+/// saves).
 const STREAM_PREPARATION_FROM: usize = 512;
 
 /// Consecutive requests of a batch, prepared, with the pool their identities sit in.

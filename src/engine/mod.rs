@@ -244,8 +244,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Resolves many requests in one store transaction, with exactly the outcomes that
     /// resolving them one by one in order would give.
     ///
-    /// Built for throughput: validation and normalization run beside the planning, on a
-    /// thread of their own for a large batch (512 requests or more) planned in order. With
+    /// Built for throughput: validation and normalization run beside the planning, shared
+    /// with a thread of their own for a large batch (512 requests or more) planned in order,
+    /// so that the work balances between the two. With
     /// [`with_parallel_planning`](Self::with_parallel_planning), on a store whose
     /// transactions allow parallel reads ([`Txn::shared`], the memory store), the requests
     /// that share no identity with an earlier request of the batch are also planned in
@@ -426,21 +427,28 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         identity: &IdentityInput,
     ) -> Result<Option<Customer>> {
         let settings = self.settings_arc(tenant);
-        let probe = ResolveRequest::new([identity.clone()]);
-        let mut pool = resolve::Pool::default();
-        let prepared = resolve::prepare(&settings, &probe, &mut pool)?;
-        let prep = pool.prep(&prepared);
-        if prep.len() == 0 {
-            return Ok(None);
-        }
-        let txn = self.store.begin()?;
-        let Some(owner) = txn.owner(tenant, prep.key(0))? else {
-            return Ok(None);
-        };
-        Ok(txn
-            .customer(tenant, owner)?
-            .filter(|c| c.is_active())
-            .map(|c| c.into_owned()))
+        let store = &mut self.store;
+        // Normalized in this thread's buffer: nothing is allocated to find the key.
+        resolve::with_scratch(|buf| match resolve::normalize_one(&settings, 0, identity, buf)? {
+            resolve::Checked::Blocked(_) => Ok(None),
+            resolve::Checked::Valid {
+                identity_type, scope, ..
+            } => {
+                let key = crate::model::IdentityKey {
+                    identity_type: identity_type.as_str(),
+                    scope: scope.as_deref(),
+                    value: buf,
+                };
+                let txn = store.begin()?;
+                let Some(owner) = txn.owner(tenant, key)? else {
+                    return Ok(None);
+                };
+                Ok(txn
+                    .customer(tenant, owner)?
+                    .filter(|c| c.is_active())
+                    .map(|c| c.into_owned()))
+            }
+        })
     }
 
     /// The identities a customer holds (following merges).

@@ -548,23 +548,53 @@ pub(crate) fn plan<T: Txn + ?Sized>(
 ) -> Result<Plan> {
     // Step 3: owners, in one call, so a SQL store reads every owner in one query. Answered
     // into a buffer kept between calls (given back however planning ends).
+    let ask = Ask {
+        txn,
+        settings,
+        tenant,
+        request,
+        prep,
+        at,
+    };
     let mut lookups = LOOKUPS.take();
-    let plan = plan_with(txn, settings, tenant, request, prep, at, &mut lookups, decided);
+    let plan = plan_with(ask, &mut lookups, decided);
     LOOKUPS.set(lookups);
     plan
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_with<T: Txn + ?Sized>(
-    txn: &T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    request: &ResolveRequest,
-    prep: Prep<'_>,
+/// What planning a request reads: the transaction, the tenant and its settings, the request
+/// as sent and as prepared, and its time.
+struct Ask<'a, T: ?Sized> {
+    txn: &'a T,
+    settings: &'a IdentitySettings,
+    tenant: &'a TenantId,
+    request: &'a ResolveRequest,
+    prep: Prep<'a>,
     at: DateTime<Utc>,
+}
+
+// By hand: a derive would ask `T: Copy` of the transaction itself.
+impl<T: ?Sized> Clone for Ask<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Ask<'_, T> {}
+
+fn plan_with<T: Txn + ?Sized>(
+    ask: Ask<'_, T>,
     lookups: &mut Vec<Lookup>,
     decided: &mut Decided,
 ) -> Result<Plan> {
+    let Ask {
+        txn,
+        settings,
+        tenant,
+        request,
+        prep,
+        at,
+    } = ask;
     let n = prep.len();
     decided.rejected.extend_from_slice(prep.rejected());
     {
@@ -586,7 +616,7 @@ fn plan_with<T: Txn + ?Sized>(
     let usual = !tests::GENERAL_ONLY.get();
     #[cfg(not(test))]
     let usual = true;
-    if usual && let Some(plan) = plan_usual(txn, settings, tenant, request, prep, at, lookups, decided)? {
+    if usual && let Some(plan) = plan_usual(ask, lookups, decided)? {
         return Ok(plan);
     }
     let Decided {
@@ -605,16 +635,7 @@ fn plan_with<T: Txn + ?Sized>(
         fates.push(Fate::Matched);
     }
     let mut evidence = SmallVec::new();
-    quarantine(
-        txn,
-        settings,
-        tenant,
-        prep,
-        lookups,
-        fates,
-        &mut evidence,
-        rejected,
-    )?;
+    quarantine(ask, lookups, fates, &mut evidence, rejected)?;
     let live = |i: usize, fates: &[Fate]| fates[i] != Fate::Rejected;
 
     // Step 4: conflict(C, i): C would exceed i's type's limit by taking i.
@@ -767,7 +788,7 @@ fn plan_with<T: Txn + ?Sized>(
     }
 
     // Step 8: the target's new data.
-    let customer = target_data(txn, settings, tenant, request, target, merged, links, at, changed)?;
+    let customer = target_data(ask, target, merged, links, changed)?;
     dedup(changed);
     *decided_customer = target_id;
     *created = matches!(target, Target::New);
@@ -781,18 +802,21 @@ fn plan_with<T: Txn + ?Sized>(
 
 /// Step 8: what becomes of the target's data (only copied when something changes), adding
 /// what changes to `changed`.
-#[allow(clippy::too_many_arguments)]
 fn target_data<T: Txn + ?Sized>(
-    txn: &T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    request: &ResolveRequest,
+    ask: Ask<'_, T>,
     target: Target,
     merged: &[CustomerId],
     links: usize,
-    at: DateTime<Utc>,
     changed: &mut Changed,
 ) -> Result<Write> {
+    let Ask {
+        txn,
+        settings,
+        tenant,
+        request,
+        at,
+        ..
+    } = ask;
     // When no field changes, new links still change when it was last updated.
     let unchanged = if links == 0 { Write::Nothing } else { Write::Touch };
     Ok(match target {
@@ -856,17 +880,14 @@ fn target_data<T: Txn + ?Sized>(
 /// is what the general steps decide for it, with most of them empty: no quarantine evidence
 /// (no owned identity comes with a foreign one), the one owner (or a new customer) as the
 /// target, nothing to merge. `None` for any other shape.
-#[allow(clippy::too_many_arguments)]
 fn plan_usual<T: Txn + ?Sized>(
-    txn: &T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    request: &ResolveRequest,
-    prep: Prep<'_>,
-    at: DateTime<Utc>,
+    ask: Ask<'_, T>,
     lookups: &[Lookup],
     decided: &mut Decided,
 ) -> Result<Option<Plan>> {
+    let Ask {
+        settings, prep, at, ..
+    } = ask;
     let owner = lookups.first().and_then(|l| l.owner);
     if !lookups.iter().all(|l| l.owner == owner) {
         return Ok(None);
@@ -911,17 +932,7 @@ fn plan_usual<T: Txn + ?Sized>(
         }
     };
     let links = decided.fates.iter().filter(|f| **f == Fate::Linked).count();
-    let customer = target_data(
-        txn,
-        settings,
-        tenant,
-        request,
-        target,
-        &[],
-        links,
-        at,
-        &mut decided.changed,
-    )?;
+    let customer = target_data(ask, target, &[], links, &mut decided.changed)?;
     dedup(&mut decided.changed);
     decided.customer = owner;
     decided.created = owner.is_none();
@@ -940,17 +951,20 @@ thread_local! {
 
 /// The placeholder defence (see [`IdentitySettings::quarantine_after`]): finds new evidence
 /// against owned identities and marks the quarantined ones rejected, reporting them.
-#[allow(clippy::too_many_arguments)]
 fn quarantine<T: Txn + ?Sized>(
-    txn: &T,
-    settings: &IdentitySettings,
-    tenant: &TenantId,
-    prep: Prep<'_>,
+    ask: Ask<'_, T>,
     lookups: &[Lookup],
     fates: &mut [Fate],
     evidence: &mut SmallVec<[(usize, usize); 2]>,
     rejected: &mut Vec<Rejection>,
 ) -> Result<()> {
+    let Ask {
+        txn,
+        settings,
+        tenant,
+        prep,
+        ..
+    } = ask;
     let Some(threshold) = settings.quarantine_after() else {
         return Ok(());
     };
