@@ -2,16 +2,41 @@
 //! store of millions of customers neither pauses to move them nor needs twice their memory
 //! while it grows (as one doubling `Vec` would).
 
+use super::pages::advise_huge;
 use crate::error::{Error, Result};
 use std::ops::{Index, IndexMut};
 
-const CHUNK_BITS: u32 = 14;
-const CHUNK_LEN: usize = 1 << CHUNK_BITS;
+const FIRST_BITS: u32 = 14;
+const FIRST_LEN: usize = 1 << FIRST_BITS;
 
-/// A vector in fixed chunks of 16,384 elements, indexed by `u32`.
+/// A vector in chunks that double in size (16,384 elements, then 32,768, ...), indexed by
+/// `u32`. Doubling keeps the chunk count small (at most 19) and makes the chunks of a large
+/// store big enough for huge pages; a small store still starts with one small chunk.
 pub(super) struct Chunked<T> {
     chunks: Vec<Vec<T>>,
     len: u32,
+}
+
+/// Chunk `k` holds indices from `FIRST_LEN * (2^k - 1)` on: the chunk is the highest bit of
+/// `ix / FIRST_LEN + 1`, and the offset what is left after the chunks before it.
+#[inline]
+fn locate(ix: u32) -> (usize, usize) {
+    let q = (ix >> FIRST_BITS) + 1;
+    let chunk = u32::BITS - 1 - q.leading_zeros();
+    ((chunk as usize), (ix - chunk_start(chunk)) as usize)
+}
+
+/// The first index of chunk `k` (`k` ≤ 18, so it fits in a `u32`).
+#[inline]
+fn chunk_start(k: u32) -> u32 {
+    ((1 << k) - 1) << FIRST_BITS
+}
+
+/// How many elements chunk `k` holds: twice the one before, but the last chunk ends at the
+/// last index.
+fn chunk_len(k: u32) -> usize {
+    let doubled = (FIRST_LEN as u64) << k;
+    doubled.min(u64::from(u32::MAX - chunk_start(k))) as usize
 }
 
 impl<T> Default for Chunked<T> {
@@ -45,22 +70,21 @@ impl<T> Chunked<T> {
     pub(super) fn push(&mut self, value: T) -> u32 {
         let ix = self.len;
         assert!(ix != u32::MAX, "chunked vector is full");
-        if (ix as usize).is_multiple_of(CHUNK_LEN) {
-            self.chunks.push(Vec::with_capacity(CHUNK_LEN));
+        let (chunk, _) = locate(ix);
+        if chunk == self.chunks.len() {
+            let mut fresh = Vec::with_capacity(chunk_len(chunk as u32));
+            advise_huge(&mut fresh);
+            self.chunks.push(fresh);
         }
-        self.chunks
-            .last_mut()
-            .expect("a chunk was just ensured")
-            .push(value);
+        self.chunks[chunk].push(value);
         self.len += 1;
         ix
     }
 
     /// The element at `ix`, if any.
     pub(super) fn get(&self, ix: u32) -> Option<&T> {
-        self.chunks
-            .get((ix >> CHUNK_BITS) as usize)?
-            .get(ix as usize & (CHUNK_LEN - 1))
+        let (chunk, offset) = locate(ix);
+        self.chunks.get(chunk)?.get(offset)
     }
 
     /// Every element, in index order.
@@ -72,14 +96,18 @@ impl<T> Chunked<T> {
 impl<T> Index<u32> for Chunked<T> {
     type Output = T;
 
+    #[inline]
     fn index(&self, ix: u32) -> &T {
-        &self.chunks[(ix >> CHUNK_BITS) as usize][ix as usize & (CHUNK_LEN - 1)]
+        let (chunk, offset) = locate(ix);
+        &self.chunks[chunk][offset]
     }
 }
 
 impl<T> IndexMut<u32> for Chunked<T> {
+    #[inline]
     fn index_mut(&mut self, ix: u32) -> &mut T {
-        &mut self.chunks[(ix >> CHUNK_BITS) as usize][ix as usize & (CHUNK_LEN - 1)]
+        let (chunk, offset) = locate(ix);
+        &mut self.chunks[chunk][offset]
     }
 }
 
@@ -234,15 +262,43 @@ mod tests {
     #[test]
     fn chunked_indexes_across_chunks() {
         let mut v = Chunked::default();
-        for i in 0..(3 * CHUNK_LEN as u32 + 5) {
+        // Chunks of 1, 2, 4 and part of 8 first-chunk lengths.
+        let n = 10 * FIRST_LEN as u32 + 5;
+        for i in 0..n {
             assert_eq!(v.push(i * 2), i);
         }
-        assert_eq!(v.len(), 3 * CHUNK_LEN as u32 + 5);
-        assert_eq!(v[CHUNK_LEN as u32], CHUNK_LEN as u32 * 2);
+        assert_eq!(v.len(), n);
+        assert_eq!(v.chunks.len(), 4);
+        for i in (0..n)
+            .step_by(97)
+            .chain([FIRST_LEN as u32 - 1, FIRST_LEN as u32, n - 1])
+        {
+            assert_eq!(v[i], i * 2);
+        }
         v[7] = 1;
         assert_eq!(v.get(7), Some(&1));
         assert_eq!(v.get(v.len()), None);
+        assert!(v.iter().skip(8).zip(8..).all(|(x, i)| *x == i * 2));
         assert_eq!(v.iter().count(), v.len() as usize);
+    }
+
+    #[test]
+    fn chunks_double_and_cover_the_index_space() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(FIRST_LEN as u32 - 1), (0, FIRST_LEN - 1));
+        assert_eq!(locate(FIRST_LEN as u32), (1, 0));
+        assert_eq!(locate(3 * FIRST_LEN as u32), (2, 0));
+        assert_eq!(locate(3 * FIRST_LEN as u32 - 1), (1, 2 * FIRST_LEN - 1));
+        // The last index (u32::MAX is the sentinel) is the last element of the 19th chunk.
+        let (chunk, offset) = locate(u32::MAX - 1);
+        assert_eq!(chunk, 18);
+        assert_eq!(offset + 1, chunk_len(18));
+        // Each chunk starts where the one before ends.
+        for k in 1..=18 {
+            let start = chunk_start(k) as usize;
+            assert_eq!(start, chunk_start(k - 1) as usize + chunk_len(k - 1));
+            assert_eq!(locate(chunk_start(k)), (k as usize, 0));
+        }
     }
 
     #[test]

@@ -181,7 +181,10 @@ impl KeyIndex {
         }
         // Size for the live keys (tombstones go) with room for `more`.
         let want = ((self.live + more) * 4 / 3 + 1).next_power_of_two().max(16);
-        let old = std::mem::replace(&mut self.slots, vec![VACANT; want]);
+        let mut slots = Vec::with_capacity(want);
+        super::pages::advise_huge(&mut slots);
+        slots.resize(want, VACANT);
+        let old = std::mem::replace(&mut self.slots, slots);
         self.used = 0;
         self.live = 0;
         for slot in old {

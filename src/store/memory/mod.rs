@@ -25,11 +25,15 @@
 //! - history is one append-only log of 24-byte events; each slot points at its newest event
 //!   and each event at the slot's previous one, so recording an event allocates nothing, and
 //!   an event's index in the log is its recording order. Causes are deduplicated and their
-//!   references packed into a text arena.
+//!   references packed into a text arena;
+//! - the chunks of slots, entries and events double in size as the store grows, and on Linux
+//!   every table of 4 MiB or more is advised onto transparent huge pages (`pages`): a cold
+//!   lookup in a store of millions then misses the cache but rarely the TLB as well.
 
 mod arena;
 mod key_index;
 mod packed;
+mod pages;
 
 use super::{Lookup, ResolveWrites, Store, TargetData, Txn};
 use crate::error::{Error, Result};
@@ -279,7 +283,7 @@ impl MemoryStore {
     /// chunks anyway; this sizes the identity index so it never rehashes below that count).
     pub fn with_capacity(customers: usize, identities: usize) -> Self {
         let mut s = Self::new();
-        s.parent.reserve(customers);
+        pages::reserve_huge(&mut s.parent, customers);
         s.index.reserve(identities);
         s
     }
@@ -542,6 +546,7 @@ impl MemoryStore {
             updated: micros,
             data,
         });
+        pages::reserve_huge(&mut self.parent, 1);
         self.parent.push(AtomicU32::new(ix));
         self.record_at(ix, micros, Kind::Created, cause)?;
         Ok(ix)
