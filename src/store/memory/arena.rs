@@ -8,35 +8,53 @@ use std::ops::{Index, IndexMut};
 
 const FIRST_BITS: u32 = 14;
 const FIRST_LEN: usize = 1 << FIRST_BITS;
+/// Chunks `0..=DOUBLINGS` double in length; every later chunk is as long as the last of them.
+const DOUBLINGS: u32 = 4;
+const FULL_BITS: u32 = FIRST_BITS + DOUBLINGS;
+/// The first index of the first full-length chunk.
+const FULL_FROM: u32 = geometric_start(DOUBLINGS + 1);
 
-/// A vector in chunks that double in size (16,384 elements, then 32,768, ...), indexed by
-/// `u32`. Doubling keeps the chunk count small (at most 19) and makes the chunks of a large
-/// store big enough for huge pages; a small store still starts with one small chunk.
+/// A vector in chunks that grow with it (16,384 elements, then 32,768, up to 262,144 from
+/// the fifth on), indexed by `u32`. A small store keeps small chunks; a large one gets
+/// chunks of several MiB, big enough for huge pages, and never one so large that growing
+/// into it leaves the allocator's smaller free memory stranded.
 pub(super) struct Chunked<T> {
     chunks: Vec<Vec<T>>,
     len: u32,
 }
 
-/// Chunk `k` holds indices from `FIRST_LEN * (2^k - 1)` on: the chunk is the highest bit of
-/// `ix / FIRST_LEN + 1`, and the offset what is left after the chunks before it.
+/// Where index `ix` lives: (chunk, offset). Below [`FULL_FROM`] chunk `k` starts at
+/// `FIRST_LEN * (2^k - 1)`, so the chunk is the highest bit of `ix / FIRST_LEN + 1`.
 #[inline]
 fn locate(ix: u32) -> (usize, usize) {
-    let q = (ix >> FIRST_BITS) + 1;
-    let chunk = u32::BITS - 1 - q.leading_zeros();
-    ((chunk as usize), (ix - chunk_start(chunk)) as usize)
+    if ix < FULL_FROM {
+        let q = (ix >> FIRST_BITS) + 1;
+        let chunk = u32::BITS - 1 - q.leading_zeros();
+        (chunk as usize, (ix - geometric_start(chunk)) as usize)
+    } else {
+        let past = ix - FULL_FROM;
+        let chunk = DOUBLINGS + 1 + (past >> FULL_BITS);
+        (chunk as usize, (past & ((1 << FULL_BITS) - 1)) as usize)
+    }
 }
 
-/// The first index of chunk `k` (`k` ≤ 18, so it fits in a `u32`).
-#[inline]
-fn chunk_start(k: u32) -> u32 {
+const fn geometric_start(k: u32) -> u32 {
     ((1 << k) - 1) << FIRST_BITS
 }
 
-/// How many elements chunk `k` holds: twice the one before, but the last chunk ends at the
-/// last index.
+/// The first index of chunk `k`.
+fn chunk_start(k: u32) -> u32 {
+    if k <= DOUBLINGS + 1 {
+        geometric_start(k)
+    } else {
+        FULL_FROM + ((k - DOUBLINGS - 1) << FULL_BITS)
+    }
+}
+
+/// How many elements chunk `k` holds; the last chunk ends at the last index.
 fn chunk_len(k: u32) -> usize {
-    let doubled = (FIRST_LEN as u64) << k;
-    doubled.min(u64::from(u32::MAX - chunk_start(k))) as usize
+    let len = FIRST_LEN << k.min(DOUBLINGS);
+    len.min((u32::MAX - chunk_start(k)) as usize)
 }
 
 impl<T> Default for Chunked<T> {
@@ -262,17 +280,16 @@ mod tests {
     #[test]
     fn chunked_indexes_across_chunks() {
         let mut v = Chunked::default();
-        // Chunks of 1, 2, 4 and part of 8 first-chunk lengths.
-        let n = 10 * FIRST_LEN as u32 + 5;
+        // The five growing chunks, two full ones and 5 elements in an eighth.
+        let full = 1u32 << FULL_BITS;
+        let n = FULL_FROM + 2 * full + 5;
         for i in 0..n {
             assert_eq!(v.push(i * 2), i);
         }
         assert_eq!(v.len(), n);
-        assert_eq!(v.chunks.len(), 4);
-        for i in (0..n)
-            .step_by(97)
-            .chain([FIRST_LEN as u32 - 1, FIRST_LEN as u32, n - 1])
-        {
+        assert_eq!(v.chunks.len(), 8);
+        let edges = [FIRST_LEN as u32 - 1, FIRST_LEN as u32, FULL_FROM - 1, FULL_FROM];
+        for i in (0..n).step_by(97).chain(edges).chain([FULL_FROM + full, n - 1]) {
             assert_eq!(v[i], i * 2);
         }
         v[7] = 1;
@@ -289,12 +306,12 @@ mod tests {
         assert_eq!(locate(FIRST_LEN as u32), (1, 0));
         assert_eq!(locate(3 * FIRST_LEN as u32), (2, 0));
         assert_eq!(locate(3 * FIRST_LEN as u32 - 1), (1, 2 * FIRST_LEN - 1));
-        // The last index (u32::MAX is the sentinel) is the last element of the 19th chunk.
-        let (chunk, offset) = locate(u32::MAX - 1);
-        assert_eq!(chunk, 18);
-        assert_eq!(offset + 1, chunk_len(18));
+        // The last index (u32::MAX is the sentinel) is the last element of the last chunk.
+        let (last, offset) = locate(u32::MAX - 1);
+        assert_eq!(offset + 1, chunk_len(last as u32));
+        assert_eq!(chunk_len(DOUBLINGS), chunk_len(DOUBLINGS + 1));
         // Each chunk starts where the one before ends.
-        for k in 1..=18 {
+        for k in 1..=last as u32 {
             let start = chunk_start(k) as usize;
             assert_eq!(start, chunk_start(k - 1) as usize + chunk_len(k - 1));
             assert_eq!(locate(chunk_start(k)), (k as usize, 0));

@@ -26,9 +26,10 @@
 //!   and each event at the slot's previous one, so recording an event allocates nothing, and
 //!   an event's index in the log is its recording order. Causes are deduplicated and their
 //!   references packed into a text arena;
-//! - the chunks of slots, entries and events double in size as the store grows, and on Linux
-//!   every table of 4 MiB or more is advised onto transparent huge pages (`pages`): a cold
-//!   lookup in a store of millions then misses the cache but rarely the TLB as well.
+//! - the chunks of slots, entries and events grow with the store (up to 262,144 elements),
+//!   and on Linux every table of 4 MiB or more is advised onto transparent huge pages
+//!   (`pages`): a cold lookup in a store of millions then misses the cache but rarely the
+//!   TLB as well.
 
 mod arena;
 mod key_index;
