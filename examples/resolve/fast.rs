@@ -15,22 +15,18 @@ use oneid::{CustomerPatch, Field, FieldKind, FieldValue, IdentityInput, ResolveR
 /// and cause reused; returns the truth label. `None` when the line is not plain, and then
 /// `request` is left half written.
 pub fn parse_into<'a>(line: &'a [u8], request: &mut ResolveRequest) -> Option<Option<&'a str>> {
-    // A CRLF line end is whitespace to JSON; dropping the CR leaves no control characters.
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    // Lines with escapes or control characters (both rare) are serde's. Without either, a
-    // string is everything up to the next quote. Checking the whole line at once is cheaper
-    // than checking string by string (no early exit: the compiler makes it a vector loop).
-    if special(line) {
-        return None;
-    }
-    // And checking UTF-8 once lets every string be sliced from the line as it is: JSON's
+    // Checking UTF-8 once lets every string be sliced from the line as it is: JSON's
     // delimiters are ASCII, so they never cut a character.
-    parse_plain(std::str::from_utf8(line).ok()?, request)
+    parse_text_into(std::str::from_utf8(line).ok()?, request)
 }
 
 /// [`parse_into`] of a line already known to be UTF-8 (its chunk was checked at once).
 pub fn parse_text_into<'a>(line: &'a str, request: &mut ResolveRequest) -> Option<Option<&'a str>> {
+    // A CRLF line end is whitespace to JSON; dropping the CR leaves no control characters.
     let line = line.strip_suffix('\r').unwrap_or(line);
+    // Lines with escapes or control characters (both rare) are serde's. Without either, a
+    // string is everything up to the next quote. Checking the whole line at once is cheaper
+    // than checking string by string.
     if special(line.as_bytes()) {
         return None;
     }

@@ -24,12 +24,10 @@ pub fn record_id(request: &ResolveRequest) -> &str {
 /// Reads one line into `request`, reusing its memory; returns the truth label. On an error,
 /// `request` is left half written.
 pub fn parse_into<'a>(line: &'a [u8], request: &mut ResolveRequest) -> Result<Option<Cow<'a, str>>, String> {
-    if let Some(truth) = crate::fast::parse_into(line, request) {
-        return Ok(truth.map(Cow::Borrowed));
+    match crate::fast::parse_into(line, request) {
+        Some(truth) => Ok(truth.map(Cow::Borrowed)),
+        None => serde_into(line, request),
     }
-    let record = parse_with_serde(line)?;
-    *request = record.request;
-    Ok(record.truth)
 }
 
 /// [`parse_into`] of a line already known to be UTF-8.
@@ -37,10 +35,15 @@ pub fn parse_text_into<'a>(
     line: &'a str,
     request: &mut ResolveRequest,
 ) -> Result<Option<Cow<'a, str>>, String> {
-    if let Some(truth) = crate::fast::parse_text_into(line, request) {
-        return Ok(truth.map(Cow::Borrowed));
+    match crate::fast::parse_text_into(line, request) {
+        Some(truth) => Ok(truth.map(Cow::Borrowed)),
+        None => serde_into(line.as_bytes(), request),
     }
-    let record = parse_with_serde(line.as_bytes())?;
+}
+
+/// Reads a line that is not plain with serde, into `request`.
+fn serde_into<'a>(line: &'a [u8], request: &mut ResolveRequest) -> Result<Option<Cow<'a, str>>, String> {
+    let record = parse_with_serde(line)?;
     *request = record.request;
     Ok(record.truth)
 }

@@ -631,9 +631,7 @@ fn plan_with<T: Txn + ?Sized>(
     let owners = |i: usize| lookups[i].owner;
 
     // The placeholder defence: quarantined identities take no further part.
-    for _ in 0..n {
-        fates.push(Fate::Matched);
-    }
+    fates.extend(std::iter::repeat_n(Fate::Matched, n));
     let mut evidence = SmallVec::new();
     quarantine(ask, lookups, fates, &mut evidence, rejected)?;
     let live = |i: usize, fates: &[Fate]| fates[i] != Fate::Rejected;
@@ -900,9 +898,9 @@ fn plan_usual<T: Txn + ?Sized>(
             if suspicious {
                 return Ok(None);
             }
-            for _ in 0..prep.len() {
-                decided.fates.push(Fate::Matched);
-            }
+            decided
+                .fates
+                .extend(std::iter::repeat_n(Fate::Matched, prep.len()));
             Target::Existing(c)
         }
         None => {

@@ -1,13 +1,14 @@
-//! The text of a field value.
+//! The text of a field value or an identity value.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 
-/// The text of a [`FieldValue`](crate::FieldValue): an immutable string that keeps a short
-/// text (up to 23 bytes, as names, cities and most emails are) in place and shares a longer
-/// one, so that making one from a record allocates nothing for the usual values and cloning
+/// The text of a [`FieldValue`](crate::FieldValue) or of an identity's value
+/// ([`Identity::identity_value`](crate::Identity::identity_value)): an immutable string
+/// that keeps a short text (up to 23 bytes, as names, cities, phone numbers and most emails
+/// are) in place and shares a longer one, so that making one from a record allocates nothing for the usual values and cloning
 /// one never copies a long text. It reads as a `&str`.
 ///
 /// ```
@@ -129,8 +130,7 @@ impl Serialize for Text {
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Ok(Self::from(&*s))
+        Ok(Self::from(<std::borrow::Cow<'de, str>>::deserialize(d)?))
     }
 }
 
