@@ -29,11 +29,19 @@ impl PackedStrings {
 #[derive(Default)]
 pub struct Interner {
     strings: PackedStrings,
-    table: hashbrown::HashTable<u32>,
+    /// Each string's number with 32 bits of its hash, so that growing the table rehashes
+    /// from those alone: re-reading a million strings in table order is a cache miss each.
+    table: hashbrown::HashTable<(u32, u32)>,
     hasher: foldhash::fast::RandomState,
     /// The last number given. A person's records sit next to each other, and the lookup in a
     /// table of a million labels costs a few cache misses.
     last: Option<u32>,
+}
+
+/// The table hash of a string whose hash has these 32 bits: multiplying by an odd constant
+/// spreads them into the top bits, which the table uses too.
+fn spread(bits: u32) -> u64 {
+    u64::from(bits).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Interner {
@@ -48,18 +56,41 @@ impl Interner {
 
     fn look_up(&mut self, s: &str) -> u32 {
         use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(s);
-        let Self {
-            strings,
-            table,
-            hasher,
-            ..
-        } = self;
-        if let Some(&ix) = table.find(hash, |&ix| strings.get(ix as usize) == s) {
+        let bits = self.hasher.hash_one(s) as u32;
+        let Self { strings, table, .. } = self;
+        if let Some(&(ix, _)) = table.find(spread(bits), |&(ix, b)| {
+            b == bits && strings.get(ix as usize) == s
+        }) {
             return ix;
         }
         let ix = strings.push(s) as u32;
-        table.insert_unique(hash, ix, |&i| hasher.hash_one(strings.get(i as usize)));
+        table.insert_unique(spread(bits), (ix, bits), |&(_, b)| spread(b));
         ix
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Interner;
+
+    #[test]
+    fn equal_strings_get_equal_numbers_and_distinct_ones_distinct_numbers() {
+        let mut interner = Interner::default();
+        // Enough distinct strings to grow the table several times, each seen twice, apart.
+        let labels: Vec<String> = (0..5_000).map(|i| format!("p{i}")).collect();
+        let first: Vec<u32> = labels.iter().map(|l| interner.intern(l)).collect();
+        let again: Vec<u32> = labels.iter().rev().map(|l| interner.intern(l)).collect();
+        assert_eq!(
+            first,
+            (0..5_000).collect::<Vec<u32>>(),
+            "numbered in order of first sight"
+        );
+        assert!(
+            again.into_iter().rev().eq(first),
+            "the same number the second time"
+        );
+        assert_eq!(interner.intern("p17"), 17);
+        assert_eq!(interner.intern("p17"), 17, "the last one, again");
+        assert_eq!(interner.intern(""), 5_000, "a new string gets the next number");
     }
 }
