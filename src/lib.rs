@@ -50,8 +50,8 @@
 //! - [`query`]: filters, sorting and paging of customers;
 //! - [`history`]: the recorded links and merges.
 #![deny(missing_docs)]
-// One function (the memory store's huge-page advice, `madvise` on Linux) allows unsafe code
-// with its reasoning beside it; nothing else may.
+// Two functions of the memory store allow unsafe code, each with its reasoning beside it:
+// its huge-page advice (`madvise`, Linux) and its cache prefetch (x86_64). Nothing else may.
 #![deny(unsafe_code)]
 
 pub mod clock;

@@ -24,10 +24,11 @@
 use super::resolve::{self, Decided, Plan, Pool, Prep, Prepared};
 use crate::error::{Error, Result};
 use crate::history::Operation;
-use crate::model::{CustomerId, ResolveRequest, TenantId};
+use crate::model::{CustomerId, HashedKey, ResolveRequest, TenantId};
 use crate::settings::IdentitySettings;
 use crate::store::Txn;
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
@@ -35,6 +36,10 @@ type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 
 /// Requests prepared per block.
 pub(crate) const BLOCK: usize = 128;
+
+/// How many requests ahead of its turn a request's keys are prefetched
+/// ([`Txn::prefetch`]): far enough for memory to answer, near enough to stay in cache.
+const PREFETCH_AHEAD: usize = 2;
 /// Batches of at least this many requests, planned in order, get a thread of their own that
 /// helps prepare them while they are planned and applied (below, a thread costs more than it
 /// saves).
@@ -320,6 +325,13 @@ impl<'a> Applier<'a> {
         ahead: &mut dyn FnMut(usize) -> Option<Ahead>,
     ) -> Result<()> {
         for k in 0..block.items.len() {
+            // The index lines of a request a little ahead start loading now, and arrive while
+            // this one resolves: a fresh key's lookup is otherwise a wait on memory.
+            let soon = k + PREFETCH_AHEAD;
+            if let Some(soon) = (soon < block.items.len()).then(|| block.prep(soon)).flatten() {
+                let keys: SmallVec<[HashedKey<'_>; 8]> = (0..soon.len()).map(|j| soon.hashed(j)).collect();
+                txn.prefetch(self.batch.tenant, &keys);
+            }
             let i = self.next;
             self.next += 1;
             if let Some(e) = block.take_error(k) {

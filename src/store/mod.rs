@@ -113,6 +113,14 @@ pub trait Txn {
         Ok(())
     }
 
+    /// A hint that `keys` will be looked up soon: a batch gives it for a request a little
+    /// before the request's turn. A store that keeps its index in memory can start loading
+    /// the keys' places in it, so that the lookup at the turn does not wait for memory. It
+    /// reads nothing back, changes nothing and cannot fail; the default does nothing.
+    fn prefetch(&self, tenant: &TenantId, keys: &[HashedKey<'_>]) {
+        let _ = (tenant, keys);
+    }
+
     /// The live owner of an identity, if any.
     fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>> {
         Ok(self.lookup(tenant, key)?.owner)

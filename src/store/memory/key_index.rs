@@ -117,6 +117,14 @@ impl KeyIndex {
         }
     }
 
+    /// Starts loading the slot a lookup of `low` reads first, without waiting for it (see
+    /// [`prefetch`](super::prefetch)).
+    pub(super) fn prefetch(&self, low: u32) {
+        if !self.slots.is_empty() {
+            super::prefetch::prefetch(&self.slots[self.home(low)]);
+        }
+    }
+
     /// Where `entry` (whose key hash has these low bits) sits, if it is in the index.
     fn position(&self, low: u32, entry: u32) -> Option<usize> {
         self.probe(low)

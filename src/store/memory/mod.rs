@@ -35,6 +35,7 @@ mod arena;
 mod key_index;
 mod packed;
 mod pages;
+mod prefetch;
 
 use super::{Lookup, ResolveWrites, Store, TargetData, Txn};
 use crate::error::{Error, Result};
@@ -934,6 +935,15 @@ impl Txn for MemoryTxn<'_> {
         Ok(())
     }
 
+    fn prefetch(&self, tenant: &TenantId, keys: &[HashedKey<'_>]) {
+        let s = &*self.store;
+        if let Some(t) = s.tenant_ix(tenant) {
+            for key in keys {
+                s.index.prefetch(in_tenant(t, key.hash) as u32);
+            }
+        }
+    }
+
     fn is_suspected_with(
         &self,
         tenant: &TenantId,
@@ -1378,6 +1388,38 @@ impl Txn for MemoryTxn<'_> {
 #[cfg(test)]
 mod tests {
     use crate::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
+
+    #[test]
+    fn prefetching_is_only_a_hint() {
+        use crate::model::{HashedKey, IdentityKey};
+        use crate::store::{Store, Txn};
+        let key = IdentityKey {
+            identity_type: "mobile",
+            scope: None,
+            value: "13812345678",
+        };
+        let hashed = [HashedKey {
+            key,
+            hash: key.hash64(),
+        }];
+        // An empty store, then a tenant it does not know: nothing to load, nothing breaks.
+        let mut empty = MemoryStore::new();
+        empty.begin().unwrap().prefetch(&TenantId::new("t"), &hashed);
+        let tenant = TenantId::new("t");
+        let mut resolver = Resolver::new(MemoryStore::new());
+        let out = resolver
+            .resolve(
+                &tenant,
+                &ResolveRequest::new([IdentityInput::new("mobile", "13812345678")]),
+            )
+            .unwrap();
+        let store = resolver.store_mut();
+        let txn = store.begin().unwrap();
+        txn.prefetch(&TenantId::new("other"), &hashed);
+        txn.prefetch(&tenant, &hashed);
+        // The lookup after it answers as ever.
+        assert_eq!(txn.lookup(&tenant, key).unwrap().owner, out.customer);
+    }
 
     #[test]
     fn long_values_are_found_and_erasure_leaves_no_value_bytes() {
