@@ -259,11 +259,6 @@ impl ShortText {
         }
     }
 
-    /// The last byte kept in place: reading it loads the end of the holder's memory.
-    pub(super) fn last_byte(&self) -> u8 {
-        self.bytes[INLINE_TEXT - 1]
-    }
-
     /// Overwrites the text (in place or in the arena) with NULs.
     pub(super) fn scrub(&mut self, arena: &mut TextArena) {
         match self.spilled() {

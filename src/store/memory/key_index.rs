@@ -110,13 +110,6 @@ impl KeyIndex {
             .map(|s| (s.entry, s.hint))
     }
 
-    /// Loads the slot a lookup of `low` reads first, so that the cache line is on its way.
-    pub(super) fn touch(&self, low: u32) {
-        if !self.slots.is_empty() {
-            std::hint::black_box(self.slots[self.home(low)]);
-        }
-    }
-
     /// Starts loading the slot a lookup of `low` reads first, without waiting for it (see
     /// [`prefetch`](super::prefetch)).
     pub(super) fn prefetch(&self, low: u32) {

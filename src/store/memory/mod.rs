@@ -48,6 +48,7 @@ use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use arena::{Chunked, ShortText, TextArena, TextRef};
 use chrono::{DateTime, Utc};
 use key_index::KeyIndex;
+use prefetch::prefetch;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -889,35 +890,31 @@ impl Txn for MemoryTxn<'_> {
             out.extend(keys.iter().map(|_| Lookup::default()));
             return Ok(());
         };
-        if let [key] = keys {
-            // One key: nothing to overlap.
-            out.push(s.lookup_of(s.find_hashed(t, key.key, in_tenant(t, key.hash))));
-            return Ok(());
-        }
         // A cold lookup is a chain of cache misses: the index slot, then the entry (with the
-        // value in it) and the owner's parent. Walking each step for all keys before the
-        // next lets the misses of different keys overlap instead of queueing one after
-        // another.
+        // value in it) and the owner's parent, and then the owner's slot, which a resolve
+        // that finds the owner writes. Walking each step for all keys before the next lets
+        // the misses of different keys overlap instead of queueing one after another, and
+        // the slot's hint (the owner's slot when it was linked) lets the last three start
+        // together.
         let mut hashes: smallvec::SmallVec<[u64; 8]> = smallvec::SmallVec::new();
         for k in keys {
             hashes.push(in_tenant(t, k.hash));
         }
-        // (The loads go through `black_box` so they happen; nothing waits for them.)
         for &hash in &hashes {
-            s.index.touch(hash as u32);
+            s.index.prefetch(hash as u32);
         }
-        // The first entry with a key's hash bits is nearly always the key's; the slot's hint
-        // names its owner's slot, whose parent loads beside the entry.
+        // The first entry with a key's hash bits is nearly always the key's.
         let mut candidates: smallvec::SmallVec<[Option<(u32, u32)>; 8]> = smallvec::SmallVec::new();
         for &hash in &hashes {
             candidates.push(s.index.candidate(hash as u32));
         }
         for &(e, hint) in candidates.iter().flatten() {
-            // Both ends: an entry may straddle two cache lines.
-            let e = &s.entries[e];
-            std::hint::black_box((e.linked_to, e.value.last_byte()));
+            prefetch(&s.entries[e]);
             if let Some(parent) = s.parent.get(hint as usize) {
-                std::hint::black_box(parent.load(Ordering::Relaxed));
+                prefetch(parent);
+            }
+            if let Some(slot) = s.slots.get(hint) {
+                prefetch(slot);
             }
         }
         // Values too long to keep in place (rare) are one more round.
