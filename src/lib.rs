@@ -50,8 +50,8 @@
 //! - [`query`]: filters, sorting and paging of customers;
 //! - [`history`]: the recorded links and merges.
 #![deny(missing_docs)]
-// Two functions of the memory store allow unsafe code, each with its reasoning beside it:
-// its huge-page advice (`madvise`, Linux) and its cache prefetch (x86_64). Nothing else may.
+// Two functions allow unsafe code, each with its reasoning beside it: the memory store's
+// huge-page advice (`madvise`, Linux) and the cache prefetch (x86_64). Nothing else may.
 #![deny(unsafe_code)]
 
 pub mod clock;
@@ -59,6 +59,7 @@ pub mod engine;
 pub mod error;
 pub mod history;
 pub mod model;
+mod prefetch;
 pub mod query;
 pub mod settings;
 pub mod store;

@@ -57,7 +57,19 @@ impl PreparedBlock {
     fn fill(&mut self, settings: &IdentitySettings, requests: &[ResolveRequest]) {
         self.pool.clear();
         self.items.clear();
-        for request in requests {
+        for (i, request) in requests.iter().enumerate() {
+            // Requests are often built on another thread (a parser's), so their identities
+            // sit in another core's cache: each read of one is a wait. Two requests ahead,
+            // their identities start loading; one ahead (their addresses arrived), the texts.
+            if let Some(later) = requests.get(i + 2) {
+                crate::prefetch::prefetch_slice(&later.identities, 8);
+            }
+            if let Some(next) = requests.get(i + 1) {
+                for input in next.identities.iter().take(8) {
+                    crate::prefetch::prefetch_slice(input.identity_type.as_bytes(), 1);
+                    crate::prefetch::prefetch_slice(input.identity_value.as_bytes(), 1);
+                }
+            }
             let prepared = resolve::prepare(settings, request, &mut self.pool);
             self.items.push(prepared);
         }

@@ -111,10 +111,10 @@ impl KeyIndex {
     }
 
     /// Starts loading the slot a lookup of `low` reads first, without waiting for it (see
-    /// [`prefetch`](super::prefetch)).
+    /// [`prefetch`](crate::prefetch)).
     pub(super) fn prefetch(&self, low: u32) {
         if !self.slots.is_empty() {
-            super::prefetch::prefetch(&self.slots[self.home(low)]);
+            crate::prefetch::prefetch(&self.slots[self.home(low)]);
         }
     }
 

@@ -35,7 +35,6 @@ mod arena;
 mod key_index;
 mod packed;
 mod pages;
-mod prefetch;
 
 use super::{Lookup, ResolveWrites, Store, TargetData, Txn};
 use crate::error::{Error, Result};
@@ -44,11 +43,11 @@ use crate::model::{
     Customer, CustomerId, CustomerPatch, CustomerStatus, Fields, HashedKey, Identity, IdentityKey,
     IdentityType, TenantId,
 };
+use crate::prefetch::prefetch;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use arena::{Chunked, ShortText, TextArena, TextRef};
 use chrono::{DateTime, Utc};
 use key_index::KeyIndex;
-use prefetch::prefetch;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
