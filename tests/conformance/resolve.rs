@@ -548,6 +548,14 @@ fn batch_with_views<S: Store>(mut r: Resolver<S, ManualClock>) {
             ("mobile", "+86 138 0000 8888"),
             ("wechat", "o-1"),
         ]),
+        // §6.1 in a batch: the second request's merge into the first one's customer is refused.
+        req(&[("wechat-unionid", "U1"), ("mobile", "13800001111")]),
+        with(
+            req(&[("mobile", "13800001111"), ("wechat-unionid", "U2")]),
+            TargetStrategy::IdentityFirst,
+            true,
+            false,
+        ),
     ];
     let mut seen = Vec::new();
     r.resolve_batch_with(&t(), &requests, |i, outcome| {
@@ -568,13 +576,18 @@ fn batch_with_views<S: Store>(mut r: Resolver<S, ManualClock>) {
                 assert_eq!(view.rejected(), &outcome.rejected[..]);
                 assert_eq!(view.merged(), &outcome.merged[..]);
                 assert_eq!(view.changed(), &outcome.changed[..]);
+                assert_eq!(view.refused_merges(), &outcome.refused_merges[..]);
+                assert_eq!(view.dry_run(), outcome.dry_run);
                 assert_eq!(view.is_noop(), outcome.is_noop());
                 outcome
             }),
         ));
     })
     .unwrap();
-    assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(
+        seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5]
+    );
     let out: Vec<_> = seen.into_iter().map(|(_, o)| o).collect();
     assert!(matches!(
         out[0].as_ref().unwrap().rejected[0].reason,
@@ -588,6 +601,15 @@ fn batch_with_views<S: Store>(mut r: Resolver<S, ManualClock>) {
     );
     assert_eq!(last.linked.len(), 1, "the openid");
     assert_eq!(held(&mut r, CustomerId(1)).len(), 3);
+    let (x, refusing) = (out[4].as_ref().unwrap(), out[5].as_ref().unwrap());
+    assert!(refusing.created && !refusing.dry_run);
+    assert_eq!(refusing.refused_merges.len(), 1);
+    assert_eq!(Some(refusing.refused_merges[0].customer), x.customer);
+    assert_eq!(
+        refusing.refused_merges[0].identity_type.as_str(),
+        "wechat-unionid"
+    );
+    assert!(refusing.merged.is_empty());
 }
 
 /// Dry runs write nothing.
