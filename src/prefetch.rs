@@ -15,7 +15,11 @@ const LINE: usize = 64;
 /// the one that holds its last.
 #[inline]
 pub(crate) fn prefetch<T>(value: &T) {
-    prefetch_span(std::ptr::from_ref(value).cast(), std::mem::size_of::<T>(), 2);
+    // Both ends, unconditionally: a second prefetch of a line on its way costs less than
+    // working out whether the ends share one.
+    let first = std::ptr::from_ref(value).cast::<u8>();
+    prefetch_line(first);
+    prefetch_line(first.wrapping_add(std::mem::size_of::<T>().saturating_sub(1)));
 }
 
 /// Starts loading the cache lines of `items`, at most `max_lines` of them.

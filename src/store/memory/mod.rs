@@ -907,8 +907,14 @@ impl Txn for MemoryTxn<'_> {
         for &hash in &hashes {
             candidates.push(s.index.candidate(hash as u32));
         }
+        let mut last_hint = NONE;
         for &(e, hint) in candidates.iter().flatten() {
             prefetch(&s.entries[e]);
+            // A request's keys are mostly one customer's: its parent and slot once.
+            if hint == last_hint {
+                continue;
+            }
+            last_hint = hint;
             if let Some(parent) = s.parent.get(hint as usize) {
                 prefetch(parent);
             }
