@@ -107,10 +107,20 @@ impl BlockList {
         self.lengths = 0;
     }
 
+    /// Whether some blocked value is `len` bytes long: when none is, no value of that length
+    /// is blocked.
+    #[inline]
+    fn may_hold_length(&self, len: usize) -> bool {
+        self.lengths & Self::length_bit(len) != 0
+    }
+
+    #[inline]
     fn contains(&self, value: &str) -> bool {
-        if self.lengths & Self::length_bit(value.len()) == 0 {
-            return false;
-        }
+        self.may_hold_length(value.len()) && self.lists(value)
+    }
+
+    /// [`contains`](Self::contains) once the length test has passed.
+    fn lists(&self, value: &str) -> bool {
         let ends = ends_of(value);
         self.values
             .iter()
@@ -357,8 +367,16 @@ impl IdentitySettings {
         self.rule_blocks(self.rule(ty), value.trim())
     }
 
+    /// Whether `value` is blocked for `rule`'s type (by any list).
+    #[inline]
     pub(crate) fn rule_blocks(&self, rule: &TypeRule, value: &str) -> bool {
         self.blocked_any.contains(value) || rule.blocked.contains(value)
+    }
+
+    /// Whether [`rule_blocks`](Self::rule_blocks) could hold for some value `len` bytes long.
+    #[inline]
+    pub(crate) fn rule_may_block_length(&self, rule: &TypeRule, len: usize) -> bool {
+        self.blocked_any.may_hold_length(len) || rule.blocked.may_hold_length(len)
     }
 }
 
