@@ -250,6 +250,16 @@ impl ShortText {
         }
     }
 
+    /// Whether the text's bytes are `value`. A text kept in place is compared without a
+    /// call to `memcmp`: identity values are short, and the call costs more than comparing.
+    #[inline]
+    pub(super) fn is(&self, value: &[u8], arena: &TextArena) -> bool {
+        match self.spilled() {
+            Some(r) => arena.get(r).as_bytes() == value,
+            None => self.len as usize == value.len() && short_eq(&self.bytes[..value.len()], value),
+        }
+    }
+
     /// The text.
     pub(super) fn as_str<'a>(&'a self, arena: &'a TextArena) -> &'a str {
         match self.spilled() {
@@ -268,9 +278,64 @@ impl ShortText {
     }
 }
 
+/// `a == b` for slices of one length of at most 32 bytes, by two loads from each end that
+/// overlap (or meet) in the middle.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    debug_assert!(a.len() == b.len() && a.len() <= 32);
+    fn ends<const N: usize>(s: &[u8]) -> (&[u8; N], &[u8; N]) {
+        (
+            s.first_chunk().expect("long enough"),
+            s.last_chunk().expect("long enough"),
+        )
+    }
+    match a.len() {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[a.len() / 2] == b[b.len() / 2] && a[a.len() - 1] == b[b.len() - 1],
+        4..=7 => ends::<4>(a) == ends::<4>(b),
+        8..=16 => ends::<8>(a) == ends::<8>(b),
+        _ => ends::<16>(a) == ends::<16>(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_eq_is_slice_equality() {
+        // Every length up to 32, each byte position differing in turn.
+        for len in 0..=32usize {
+            let a: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+            assert!(short_eq(&a, &a.clone()), "{len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!short_eq(&a, &b), "byte {at} of {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_text_is_its_value_and_no_other() {
+        let mut arena = TextArena::default();
+        for text in [
+            "",
+            "a",
+            "13812345678",
+            "user1@example.com",
+            &"x".repeat(INLINE_TEXT),
+            &"y".repeat(INLINE_TEXT + 9),
+        ] {
+            let kept = ShortText::new(text, &mut arena).unwrap();
+            assert!(kept.is(text.as_bytes(), &arena), "{text:?}");
+            let longer = format!("{text}z");
+            assert!(!kept.is(longer.as_bytes(), &arena), "{text:?} + z");
+            if let Some((_, shorter)) = text.as_bytes().split_last() {
+                assert!(!kept.is(shorter, &arena), "{text:?} less a byte");
+            }
+        }
+    }
 
     #[test]
     fn chunked_indexes_across_chunks() {

@@ -369,7 +369,7 @@ impl MemoryStore {
             // The engine's type names are mostly the very strings interned here.
             && (std::ptr::eq(ty, key.identity_type) || ty == key.identity_type)
             && e.flags & ERASED_BIT == 0
-            && e.value.as_bytes(&self.values) == key.value.as_bytes()
+            && e.value.is(key.value.as_bytes(), &self.values)
             && self.scope_of(e).map(|s| &**s) == key.scope
     }
 
