@@ -29,9 +29,13 @@ impl PackedStrings {
 #[derive(Default)]
 pub struct Interner {
     strings: PackedStrings,
-    /// Each string's number with 32 bits of its hash, so that growing the table rehashes
-    /// from those alone: re-reading a million strings in table order is a cache miss each.
-    table: hashbrown::HashTable<(u32, u32)>,
+    /// The strings' numbers, by hash.
+    table: hashbrown::HashTable<u32>,
+    /// 32 bits of each string's hash, by number: growing the table rehashes from these, as
+    /// re-reading a million strings in table order would cost a cache miss or two each.
+    /// (Beside the numbers in the table they would take twice the memory: a table has
+    /// more buckets than strings.)
+    hash_bits: Vec<u32>,
     hasher: foldhash::fast::RandomState,
     /// The last number given. A person's records sit next to each other, and the lookup in a
     /// table of a million labels costs a few cache misses.
@@ -57,14 +61,21 @@ impl Interner {
     fn look_up(&mut self, s: &str) -> u32 {
         use std::hash::BuildHasher;
         let bits = self.hasher.hash_one(s) as u32;
-        let Self { strings, table, .. } = self;
-        if let Some(&(ix, _)) = table.find(spread(bits), |&(ix, b)| {
-            b == bits && strings.get(ix as usize) == s
-        }) {
+        let Self {
+            strings,
+            table,
+            hash_bits,
+            ..
+        } = self;
+        let found = table.find(spread(bits), |&ix| {
+            hash_bits[ix as usize] == bits && strings.get(ix as usize) == s
+        });
+        if let Some(&ix) = found {
             return ix;
         }
         let ix = strings.push(s) as u32;
-        table.insert_unique(spread(bits), (ix, bits), |&(_, b)| spread(b));
+        hash_bits.push(bits);
+        table.insert_unique(spread(bits), ix, |&i| spread(hash_bits[i as usize]));
         ix
     }
 }
