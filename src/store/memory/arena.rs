@@ -242,7 +242,8 @@ impl ShortText {
         })
     }
 
-    /// The text's bytes.
+    /// The text's bytes (the store compares them with [`is`](Self::is)).
+    #[cfg(test)]
     pub(super) fn as_bytes<'a>(&'a self, arena: &'a TextArena) -> &'a [u8] {
         match self.spilled() {
             Some(r) => arena.get(r).as_bytes(),
