@@ -362,7 +362,11 @@ impl MemoryStore {
 
     /// Whether entry `ix` holds `key`, whose tenant and type are `tenant` and `ty`.
     fn holds_key(&self, ix: u32, tenant: u32, key: IdentityKey<'_>) -> bool {
-        let e = &self.entries[ix];
+        self.entry_holds_key(&self.entries[ix], tenant, key)
+    }
+
+    /// [`holds_key`](Self::holds_key) of an entry already at hand.
+    fn entry_holds_key(&self, e: &Entry, tenant: u32, key: IdentityKey<'_>) -> bool {
         let space = self.space_of(e);
         let ty = self.types[space.ty as usize].as_str();
         space.tenant == tenant
@@ -397,18 +401,24 @@ impl MemoryStore {
 
     /// What a lookup answers for the entry found (or none).
     fn lookup_of(&self, entry: Option<u32>) -> Lookup {
-        entry.map_or_else(Lookup::default, |ix| {
-            let e = &self.entries[ix];
-            Lookup {
-                owner: (e.linked_to != NONE).then(|| slot_id(self.root(e.linked_to))),
-                suspicion: self.suspicion_of(ix),
-            }
-        })
+        entry.map_or_else(Lookup::default, |ix| self.lookup_of_entry(ix, &self.entries[ix]))
+    }
+
+    /// [`lookup_of`](Self::lookup_of) an entry already at hand (`e` is entry `ix`).
+    fn lookup_of_entry(&self, ix: u32, e: &Entry) -> Lookup {
+        Lookup {
+            owner: (e.linked_to != NONE).then(|| slot_id(self.root(e.linked_to))),
+            suspicion: self.entry_suspicion(ix, e),
+        }
     }
 
     /// Distinct conflicting identities seen with entry `ix`'s identity.
     fn suspicion_of(&self, ix: u32) -> u32 {
-        if self.entries[ix].flags & SUSPECTED_BIT == 0 {
+        self.entry_suspicion(ix, &self.entries[ix])
+    }
+
+    fn entry_suspicion(&self, ix: u32, e: &Entry) -> u32 {
+        if e.flags & SUSPECTED_BIT == 0 {
             return 0;
         }
         self.suspicion_counts.get(&ix).copied().unwrap_or(0)
@@ -930,9 +940,12 @@ impl Txn for MemoryTxn<'_> {
         }
         for ((key, &hash), &candidate) in keys.iter().zip(&hashes).zip(&candidates) {
             let key = key.key;
-            let confirmed = candidate.map(|(e, _)| e).filter(|&e| s.holds_key(e, t, key));
+            let confirmed = candidate.and_then(|(ix, _)| {
+                let e = &s.entries[ix];
+                s.entry_holds_key(e, t, key).then(|| s.lookup_of_entry(ix, e))
+            });
             // Another key with the same hash bits came first: probe on.
-            out.push(s.lookup_of(confirmed.or_else(|| s.find_hashed(t, key, hash))));
+            out.push(confirmed.unwrap_or_else(|| s.lookup_of(s.find_hashed(t, key, hash))));
         }
         Ok(())
     }
