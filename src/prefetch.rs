@@ -3,16 +3,16 @@
 //! A batch knows its next requests before their turn: the identities a parsing thread
 //! wrote (in another core's cache), and once prepared, their keys (in the memory store's
 //! index). Asking the CPU to start loading those cache lines lets the misses overlap the
-//! current request's work, where reading them at their turn would stall for each. An ordinary load cannot do this: the
-//! CPU retires instructions in order, so one waiting on memory soon stops everything behind
-//! it. A prefetch instruction is a hint that never faults and is never waited for.
+//! current request's work, where reading them at their turn would stall for each. An
+//! ordinary load cannot do this: the CPU retires instructions in order, so one waiting on
+//! memory soon stops everything behind it. A prefetch instruction is a hint that never
+//! faults and is never waited for.
 
 /// Cache lines are 64 bytes on the CPUs this is written for; elsewhere a wrong guess only
 /// prefetches more or less than it might.
 const LINE: usize = 64;
 
-/// Starts loading the cache line that holds `value`'s first byte and, when it spans two,
-/// the one that holds its last.
+/// Starts loading the cache lines that hold `value`'s first and last bytes (often one line).
 #[inline]
 pub(crate) fn prefetch<T>(value: &T) {
     // Both ends, unconditionally: a second prefetch of a line on its way costs less than
@@ -53,8 +53,7 @@ fn prefetch_line(at: *const u8) {
     use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is part of the
     // architecture's baseline). A prefetch reads nothing into the program and cannot fault,
-    // whatever the address; here it is always inside (or a line past the start of) a live
-    // reference anyway.
+    // whatever the address; the addresses given here lie inside live values anyway.
     unsafe { _mm_prefetch::<_MM_HINT_T0>(at.cast()) }
 }
 

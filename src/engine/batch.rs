@@ -40,6 +40,7 @@ pub(crate) const BLOCK: usize = 128;
 /// How many requests ahead of its turn a request's keys are prefetched
 /// ([`Txn::prefetch`]): far enough for memory to answer, near enough to stay in cache.
 const PREFETCH_AHEAD: usize = 2;
+
 /// Batches of at least this many requests, planned in order, get a thread of their own that
 /// helps prepare them while they are planned and applied (below, a thread costs more than it
 /// saves).
@@ -88,9 +89,10 @@ impl PreparedBlock {
         Ok(self.prep(0).expect("just prepared"))
     }
 
-    /// The `k`th request of the block, prepared.
+    /// The `k`th request of the block, prepared; `None` if it failed to prepare or the block
+    /// has no `k`th request.
     pub(crate) fn prep(&self, k: usize) -> Option<Prep<'_>> {
-        match &self.items[k] {
+        match self.items.get(k)? {
             Ok(p) => Some(self.pool.prep(p)),
             Err(_) => None,
         }
@@ -339,8 +341,7 @@ impl<'a> Applier<'a> {
         for k in 0..block.items.len() {
             // The index lines of a request a little ahead start loading now, and arrive while
             // this one resolves: a fresh key's lookup is otherwise a wait on memory.
-            let soon = k + PREFETCH_AHEAD;
-            if let Some(soon) = (soon < block.items.len()).then(|| block.prep(soon)).flatten() {
+            if let Some(soon) = block.prep(k + PREFETCH_AHEAD) {
                 let keys: SmallVec<[HashedKey<'_>; 8]> = (0..soon.len()).map(|j| soon.hashed(j)).collect();
                 txn.prefetch(self.batch.tenant, &keys);
             }

@@ -8,8 +8,9 @@ use std::ops::Deref;
 /// The text of a [`FieldValue`](crate::FieldValue) or of an identity's value
 /// ([`Identity::identity_value`](crate::Identity::identity_value)): an immutable string
 /// that keeps a short text (up to 23 bytes, as names, cities, phone numbers and most emails
-/// are) in place and shares a longer one, so that making one from a record allocates nothing for the usual values and cloning
-/// one never copies a long text. It reads as a `&str`.
+/// are) in place and shares a longer one, so that making one from a record allocates
+/// nothing for the usual values and cloning one never copies a long text. It reads as a
+/// `&str`.
 ///
 /// ```
 /// use oneid::{FieldValue, Text};

@@ -5,9 +5,9 @@
 //! of slots, or two when its slot straddles them (a general-purpose table such as hashbrown
 //! reads its control bytes, then a bucket elsewhere: two cache misses per cold lookup), and the stored hash bits let a probe
 //! skip other keys' entries and let growth rehash without reading them. The hint lets a
-//! lookup load the owner's union-find parent together with the entry, instead of after it;
-//! it is only ever used to start loads early, so a stale hint costs a wasted load, never a
-//! wrong answer. Removed keys leave tombstones, cleared when the table grows or is rebuilt.
+//! lookup load the owner's union-find parent and slot together with the entry, instead of
+//! after it; it is only ever used to start loads early, so a stale hint costs a wasted load,
+//! never a wrong answer. Removed keys leave tombstones, cleared when the table grows or is rebuilt.
 
 /// The position hash of a key whose full hash has these low 32 bits: multiplying by an odd
 /// constant spreads them into the top bits, where the position is taken.

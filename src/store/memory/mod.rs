@@ -360,7 +360,7 @@ impl MemoryStore {
         }
     }
 
-    /// Whether entry `ix` holds `key`, whose tenant and type are `tenant` and `ty`.
+    /// Whether entry `ix` holds `key` in tenant `tenant`.
     fn holds_key(&self, ix: u32, tenant: u32, key: IdentityKey<'_>) -> bool {
         self.entry_holds_key(&self.entries[ix], tenant, key)
     }
