@@ -24,7 +24,9 @@ pub enum InvalidIdentityReason {
         /// Its length in characters.
         chars: usize,
     },
-    /// The scope (e.g. a WeChat `appId`) is empty or longer than 64 characters.
+    /// The identity name holds a NUL character, which no database keeps in text.
+    NulInName,
+    /// The scope (e.g. a WeChat `appId`) is empty, longer than 64 characters or holds a NUL.
     BadScope,
     /// The type's normalizer refused the value (a mobile number with letters, an email
     /// without `@`, ...).
@@ -45,7 +47,8 @@ impl fmt::Display for InvalidIdentityReason {
             Self::NameTooLong { chars } => {
                 write!(f, "identity name has {chars} characters, at most 256 are allowed")
             }
-            Self::BadScope => f.write_str("identity scope must have 1 to 64 characters"),
+            Self::NulInName => f.write_str("identity name must not contain NUL"),
+            Self::BadScope => f.write_str("identity scope must have 1 to 64 characters, none of them NUL"),
             Self::Normalizer(why) => f.write_str(why),
         }
     }

@@ -162,6 +162,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Updates a customer with a patch that can set, clear or keep each field (002 `PUT
     /// customers/{id}`, 000 `PATCH`). The verified rule holds. Identities are not touched.
     pub fn update(&mut self, tenant: &TenantId, id: CustomerId, update: &UpdatePatch) -> Result<Updated> {
+        if let Some(tags) = &update.tags {
+            crate::model::check_tags(tags.iter().map(String::as_str))?;
+        }
         let settings = self.settings_arc(tenant);
         self.modify(tenant, id, |c| Ok(apply_update(&settings, c, update)))
     }
@@ -300,6 +303,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// Adds tags (000 `tag`), keeping the list free of duplicates.
     pub fn add_tags(&mut self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
+        crate::model::check_tags(tags.iter().copied())?;
         self.modify(tenant, id, |c| {
             let added = tags
                 .iter()

@@ -76,10 +76,14 @@ pub(crate) fn normalize_one(
         if chars > MAX_NAME_CHARS {
             return Err(invalid(InvalidIdentityReason::NameTooLong { chars }));
         }
+        // Databases cannot keep NUL in text: refused here, every store behaves alike.
+        if name.contains('\0') {
+            return Err(invalid(InvalidIdentityReason::NulInName));
+        }
     }
     let scope = match &input.scope {
         None => None,
-        Some(s) if s.is_empty() || s.chars().count() > MAX_SCOPE_CHARS => {
+        Some(s) if s.is_empty() || s.chars().count() > MAX_SCOPE_CHARS || s.contains('\0') => {
             return Err(invalid(InvalidIdentityReason::BadScope));
         }
         Some(s) => Some(Arc::<str>::from(s.as_str())),
@@ -383,6 +387,10 @@ fn prepare_with(
     buf: &mut String,
     pool: &mut Pool,
 ) -> Result<Prepared> {
+    // A patch built in code, not read from JSON, has not had its tags checked yet.
+    if !request.patch.tags.is_empty() {
+        crate::model::check_tags(request.patch.tags.iter().map(String::as_str))?;
+    }
     let first = pool.identities.len();
     let too_many = || Error::Store("a batch holds at most 2^32 identities".into());
     let mut rejected = Vec::new();

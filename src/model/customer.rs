@@ -422,10 +422,12 @@ impl CustomerPatch {
                         let t = t
                             .as_str()
                             .ok_or_else(|| Error::field(key, "expected a list of strings"))?;
+                        check_tags([t])?;
                         push_unique(&mut self.tags, t.to_string());
                     }
                 }
                 Value::String(t) => {
+                    check_tags([t.as_str()])?;
                     push_unique(&mut self.tags, t.clone());
                 }
                 _ => return Err(Error::field(key, "expected a list of strings")),
@@ -456,6 +458,18 @@ impl CustomerPatch {
             }
         }
         Ok(())
+    }
+}
+
+/// Refuses tags that hold a NUL, which no database keeps in text: checked before any store
+/// sees them, so that every store behaves alike.
+pub(crate) fn check_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    match tags.into_iter().find(|t| t.contains('\0')) {
+        Some(t) => Err(Error::field(
+            "tags",
+            format!("a tag must not contain NUL, got {t:?}"),
+        )),
+        None => Ok(()),
     }
 }
 

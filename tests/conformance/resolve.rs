@@ -622,7 +622,8 @@ fn dry_run_writes_nothing<S: Store>(mut r: Resolver<S, ManualClock>) {
 }
 
 /// Values are stored verbatim, never interpreted: quotes, SQL, LIKE metacharacters, odd
-/// Unicode; NUL bytes and oversized values are rejected before any store sees them.
+/// Unicode; NUL bytes (in identity values, names and scopes, and in tags) and oversized
+/// values are rejected before any store sees them.
 fn hostile_values<S: Store>(mut r: Resolver<S, ManualClock>) {
     let nasty = [
         "o'; DROP TABLE oneid_customers; --",
@@ -663,6 +664,44 @@ fn hostile_values<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert_eq!(r.query(&t(), &q).unwrap().total, 2, "oneid_customers and 50%_off");
     assert!(r.resolve(&t(), &req(&[("wechat", &"x".repeat(129))])).is_err());
     assert!(r.resolve(&t(), &req(&[("wechat", "a\u{0}b")])).is_err());
+    // NUL anywhere a store would keep it as text is refused alike by every store, before
+    // anything is written.
+    let before = r.count(&t(), &oneid::CustomerFilter::default()).unwrap();
+    let mut named = id("wechat", "nul-name");
+    named.identity_name = Some("a\u{0}b".into());
+    let mut scoped = id("wechat", "nul-scope");
+    scoped.scope = Some("app\u{0}".into());
+    for input in [named, scoped] {
+        let e = r
+            .resolve(&t(), &ResolveRequest::new([input.clone()]))
+            .unwrap_err();
+        assert!(
+            matches!(e, oneid::Error::InvalidIdentity { .. }),
+            "{input:?}: {e}"
+        );
+    }
+    let mut tagged = CustomerPatch::new();
+    tagged.tags.push("vip\u{0}".into());
+    let e = r
+        .resolve(&t(), &req(&[("wechat", "nul-tag")]).with_patch(tagged))
+        .unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
+    let body = serde_json::json!({"customer": {"tags": ["vip\u{0}"]}, "customerIdentities": []});
+    assert!(matches!(
+        ResolveRequest::from_json(&body),
+        Err(oneid::Error::InvalidField { .. })
+    ));
+    assert_eq!(r.count(&t(), &oneid::CustomerFilter::default()).unwrap(), before);
+    let c = ids[0];
+    let e = r.add_tags(&t(), c, &["vip\u{0}"]).unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
+    let update = oneid::UpdatePatch {
+        tags: Some(vec!["vip\u{0}".into()]),
+        ..Default::default()
+    };
+    let e = r.update(&t(), c, &update).unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
+    assert!(r.get(&t(), c).unwrap().unwrap().tags.is_empty());
 }
 
 super::support::conformance!(
