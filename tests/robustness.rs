@@ -202,9 +202,12 @@ fn identity_type() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Whether an error is the crate refusing the input (as opposed to a store failing).
-fn is_refusal(e: &Error) -> bool {
-    !matches!(e, Error::Store(_))
+/// A resolve on a fresh store failed: it must be the crate refusing the input (not a store
+/// failing), and the store must still be empty.
+fn refused_wrote_nothing(r: &mut R, e: &Error) -> Result<(), TestCaseError> {
+    prop_assert!(!matches!(e, Error::Store(_)), "{e}");
+    prop_assert_eq!(r.count(&t(), &CustomerFilter::default()).unwrap(), 0);
+    Ok(())
 }
 
 proptest! {
@@ -220,10 +223,7 @@ proptest! {
         let Ok(request) = ResolveRequest::from_json(&v) else { return Ok(()) };
         let mut r = resolver();
         match r.resolve(&t(), &request) {
-            Err(e) => {
-                prop_assert!(is_refusal(&e), "{e}");
-                prop_assert_eq!(r.count(&t(), &CustomerFilter::default()).unwrap(), 0);
-            }
+            Err(e) => refused_wrote_nothing(&mut r, &e)?,
             Ok(first) => {
                 let again = r.resolve(&t(), &request).unwrap();
                 if first.created && first.linked.is_empty() {
@@ -255,10 +255,7 @@ proptest! {
         );
         let mut r = resolver();
         match r.resolve(&t(), &request) {
-            Err(e) => {
-                prop_assert!(is_refusal(&e), "{e}");
-                prop_assert_eq!(r.count(&t(), &CustomerFilter::default()).unwrap(), 0);
-            }
+            Err(e) => refused_wrote_nothing(&mut r, &e)?,
             Ok(outcome) => {
                 // A fresh store: the target is new and holds exactly what was linked.
                 prop_assert!(outcome.created);
