@@ -88,6 +88,9 @@ pub enum Error {
     /// A JSON payload could not be read at all.
     #[error("malformed payload: {0}")]
     Payload(String),
+    /// A tenant id holds a NUL character, which no database keeps in text.
+    #[error("tenant id {0:?} must not contain NUL")]
+    InvalidTenant(String),
     /// Identity settings are inconsistent (e.g. a limit of zero).
     #[error("invalid identity settings: {0}")]
     InvalidSettings(String),

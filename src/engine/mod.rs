@@ -28,6 +28,15 @@ use crate::store::{Store, Txn};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Begins a transaction for work in `tenant`. A tenant id with a NUL is refused here, as no
+/// database keeps NUL in text: every store answers it alike.
+pub(crate) fn begin_in<'s, S: Store>(store: &'s mut S, tenant: &TenantId) -> Result<S::Txn<'s>> {
+    if tenant.as_str().contains('\0') {
+        return Err(Error::InvalidTenant(tenant.as_str().to_owned()));
+    }
+    store.begin()
+}
+
 /// Runs a whole store operation again while it hits transient conflicts with concurrent
 /// writers (PostgreSQL serialization failures, identities claimed at the same moment), with
 /// a growing pause, up to a bound; then gives up with [`Error::Contention`].
@@ -228,7 +237,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let outcome = (|| {
             let prep = block.prepare_one(&settings, request)?;
             let decided = retry(|| {
-                let mut txn = self.store.begin()?;
+                let mut txn = begin_in(&mut self.store, tenant)?;
                 let mut decided = resolve::Decided::default();
                 let plan = resolve::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
                 resolve::apply(&mut txn, tenant, plan, &mut decided, prep, request, operation)?;
@@ -326,7 +335,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let scratch = &mut self.scratch;
         let store = &mut self.store;
         retry(|| {
-            let mut txn = store.begin()?;
+            let mut txn = begin_in(store, tenant)?;
             let batch = batch::Batch {
                 settings: &settings,
                 tenant,
@@ -360,7 +369,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let mut block = self.scratch.spare_block();
         let outcome = (|| {
             let prep = block.prepare_one(&settings, request)?;
-            let txn = self.store.begin()?;
+            let txn = begin_in(&mut self.store, tenant)?;
             let mut decided = resolve::Decided::default();
             resolve::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
             Ok(OutcomeView::new(&decided, prep, true).to_outcome())
@@ -373,7 +382,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// for a merged one; `None` if the id was never assigned in this tenant. Cheaper than
     /// [`get`](Self::get) when only the id is needed.
     pub fn canonical_id(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
-        self.store.begin()?.canonical_id(tenant, id)
+        begin_in(&mut self.store, tenant)?.canonical_id(tenant, id)
     }
 
     /// Plain create (001 `customer/add`, 002 `POST customers`, 003 `addCustomer`): the
@@ -412,7 +421,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// A live customer by id, following merges (a merged id reads as the customer it was
     /// merged into). Deleted customers and unknown ids read as `None`.
     pub fn get(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Option<Customer>> {
-        let txn = self.store.begin()?;
+        let txn = begin_in(&mut self.store, tenant)?;
         Ok(txn
             .customer(tenant, id)?
             .filter(|c| c.is_active())
@@ -439,7 +448,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     scope: scope.as_deref(),
                     value: buf,
                 };
-                let txn = store.begin()?;
+                let txn = begin_in(store, tenant)?;
                 let Some(owner) = txn.owner(tenant, key)? else {
                     return Ok(None);
                 };
@@ -453,12 +462,12 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// The identities a customer holds (following merges).
     pub fn identities(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
-        self.store.begin()?.identities(tenant, id)
+        begin_in(&mut self.store, tenant)?.identities(tenant, id)
     }
 
     /// The links and merges that made a customer, oldest first, each with time and cause.
     pub fn history(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
-        self.store.begin()?.history(tenant, id)
+        begin_in(&mut self.store, tenant)?.history(tenant, id)
     }
 }
 

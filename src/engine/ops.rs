@@ -5,7 +5,7 @@
 //! write, then commit, so it is all-or-nothing in every store.
 
 use super::fields::apply_update;
-use super::{ChangedField, Resolver, resolve, retry};
+use super::{ChangedField, Resolver, begin_in, resolve, retry};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
@@ -86,7 +86,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Updated> {
         let at = self.now();
         retry(|| {
-            let mut txn = self.store.begin()?;
+            let mut txn = begin_in(&mut self.store, tenant)?;
             let before = live(&txn, tenant, id)?;
             let mut customer = before.clone();
             let changed = change(&mut customer)?;
@@ -110,7 +110,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         tenant: &TenantId,
         ids: &[CustomerId],
     ) -> Result<Vec<(CustomerId, Vec<Identity>)>> {
-        let txn = self.store.begin()?;
+        let txn = begin_in(&mut self.store, tenant)?;
         ids.iter()
             .map(|&id| Ok((id, txn.identities(tenant, id)?)))
             .collect()
@@ -125,7 +125,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             Err(Error::IdentityBlocked { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        self.store.begin()?.owner(tenant, identity.key())
+        begin_in(&mut self.store, tenant)?.owner(tenant, identity.key())
     }
 
     /// The values of named attributes (001 `queryAttrValuesByCustomerId`): well-known fields
@@ -137,7 +137,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         id: CustomerId,
         names: &[&str],
     ) -> Result<IndexMap<String, serde_json::Value>> {
-        let customer = live(&self.store.begin()?, tenant, id)?;
+        let customer = live(&begin_in(&mut self.store, tenant)?, tenant, id)?;
         let json = serde_json::to_value(&customer).map_err(|e| Error::Store(e.to_string()))?;
         Ok(names
             .iter()
@@ -228,7 +228,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let limit = self.settings(tenant).limit(&identity.identity_type);
         let at = self.now();
         retry(|| {
-            let mut txn = self.store.begin()?;
+            let mut txn = begin_in(&mut self.store, tenant)?;
             let customer = live(&txn, tenant, id)?.id;
             match txn.owner(tenant, identity.key())? {
                 Some(owner) if owner == customer => return Ok(identity.clone()),
@@ -283,7 +283,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         };
         let at = self.now();
         retry(|| {
-            let mut txn = self.store.begin()?;
+            let mut txn = begin_in(&mut self.store, tenant)?;
             let customer = live(&txn, tenant, id)?.id;
             match txn.owner(tenant, identity.key())? {
                 None => Ok(false),
@@ -362,7 +362,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     pub fn delete(&mut self, tenant: &TenantId, id: CustomerId) -> Result<()> {
         let at = self.now();
         retry(|| {
-            let mut txn = self.store.begin()?;
+            let mut txn = begin_in(&mut self.store, tenant)?;
             let customer = live(&txn, tenant, id)?.id;
             txn.delete(tenant, customer, at, &cause(Operation::Delete))?;
             txn.commit()
@@ -376,7 +376,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     pub fn erase(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<CustomerId>> {
         let at = self.now();
         retry(|| {
-            let mut txn = self.store.begin()?;
+            let mut txn = begin_in(&mut self.store, tenant)?;
             if txn.customer(tenant, id)?.is_none() {
                 return Err(Error::CustomerNotFound(id));
             }
@@ -389,7 +389,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// A page of live customers matching a query (001 `simpleQuery`, 002 `GET customers`),
     /// with the total.
     pub fn query(&mut self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-        self.store.begin()?.query(tenant, query)
+        begin_in(&mut self.store, tenant)?.query(tenant, query)
     }
 
     /// Like [`query`](Self::query), with each customer as JSON restricted to
@@ -416,7 +416,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// How many live customers match a filter (002 `customers/count`).
     pub fn count(&mut self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
-        self.store.begin()?.count(tenant, filter)
+        begin_in(&mut self.store, tenant)?.count(tenant, filter)
     }
 
     /// Why two identities are the same customer: the shortest chain of links and merges
@@ -443,7 +443,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         b: &IdentityInput,
     ) -> Result<Option<Explanation>> {
         let (a, b) = (self.normalized(tenant, a)?, self.normalized(tenant, b)?);
-        let txn = self.store.begin()?;
+        let txn = begin_in(&mut self.store, tenant)?;
         let (Some(owner), Some(other)) = (txn.owner(tenant, a.key())?, txn.owner(tenant, b.key())?) else {
             return Ok(None);
         };

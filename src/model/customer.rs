@@ -46,7 +46,8 @@ impl std::hash::Hash for TenantId {
 }
 
 impl TenantId {
-    /// A tenant id from its name.
+    /// A tenant id from its name. Any text will do but one with a NUL character, which
+    /// the engine refuses with [`Error::InvalidTenant`] (no database keeps NUL in text).
     pub fn new(name: impl AsRef<str>) -> Self {
         Self(Arc::from(name.as_ref()))
     }

@@ -622,8 +622,8 @@ fn dry_run_writes_nothing<S: Store>(mut r: Resolver<S, ManualClock>) {
 }
 
 /// Values are stored verbatim, never interpreted: quotes, SQL, LIKE metacharacters, odd
-/// Unicode; NUL bytes (in identity values, names and scopes, and in tags) and oversized
-/// values are rejected before any store sees them.
+/// Unicode; NUL bytes (in identity values, names and scopes, in tags and in tenant ids) and
+/// oversized values are rejected before any store sees them.
 fn hostile_values<S: Store>(mut r: Resolver<S, ManualClock>) {
     let nasty = [
         "o'; DROP TABLE oneid_customers; --",
@@ -702,6 +702,20 @@ fn hostile_values<S: Store>(mut r: Resolver<S, ManualClock>) {
     let e = r.update(&t(), c, &update).unwrap_err();
     assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
     assert!(r.get(&t(), c).unwrap().unwrap().tags.is_empty());
+    let nul_tenant = oneid::TenantId::new("t\u{0}");
+    let e = r
+        .resolve(&nul_tenant, &req(&[("wechat", "nul-tenant")]))
+        .unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidTenant(_)), "{e}");
+    assert!(matches!(
+        r.get(&nul_tenant, c),
+        Err(oneid::Error::InvalidTenant(_))
+    ));
+    let q = oneid::CustomerQuery::default();
+    assert!(matches!(
+        r.query(&nul_tenant, &q),
+        Err(oneid::Error::InvalidTenant(_))
+    ));
 }
 
 super::support::conformance!(
