@@ -3,8 +3,9 @@
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 use oneid::{
-    CustomerId, CustomerPatch, CustomerQuery, Field, IdentityInput, ManualClock, MemoryStore,
-    PriorityStrategy, ResolveOptions, ResolveRequest, Resolver, Store, TargetStrategy, TenantId, UpdatePatch,
+    CustomerFilter, CustomerId, CustomerPatch, CustomerQuery, Field, IdentityInput, ManualClock, MemoryStore,
+    PriorityStrategy, ResolveOptions, ResolveRequest, Resolver, SortKey, Store, TargetStrategy, TenantId,
+    UpdatePatch,
 };
 use proptest::prelude::*;
 
@@ -16,6 +17,8 @@ enum Op {
         custom: bool,
         merge: bool,
         city: Option<u8>,
+        name: Option<usize>,
+        tag: Option<usize>,
     },
     Batch {
         requests: Vec<Vec<(usize, usize)>>,
@@ -38,7 +41,34 @@ enum Op {
     Erase {
         pick: usize,
     },
+    Tag {
+        pick: usize,
+        tag: usize,
+        add: bool,
+    },
+    Query {
+        search: Option<usize>,
+        tag: Option<usize>,
+        sort: usize,
+        descending: bool,
+        page: u32,
+        size: u32,
+    },
 }
+
+/// Names, searches and tags where stores could differ: case, accents (one and two bytes
+/// apart in UTF-8), CJK, `LIKE` metacharacters, quotes and backslashes, a letter whose
+/// uppercase is longer than it is.
+const NAMES: [&str; 9] = ["Ann", "ann", "ÉVA", "éva", "中文名", "50%_off", "o'b\\", "ß", "z"];
+const SEARCHES: [&str; 9] = ["an", "An", "É", "é", "%", "_", "文", "\\", "'"];
+const TAGS: [&str; 4] = ["vip", "VIP", "é", "a b"];
+const SORTS: [SortKey; 5] = [
+    SortKey::Id,
+    SortKey::DateCreated,
+    SortKey::LastUpdated,
+    SortKey::Field(Field::Name),
+    SortKey::Field(Field::City),
+];
 
 const TYPES: [&str; 5] = ["mobile", "email", "wechat-unionid", "idcard", "qq"];
 
@@ -55,14 +85,45 @@ fn identity((kind, n): (usize, usize)) -> IdentityInput {
 fn op() -> impl Strategy<Value = Op> {
     let id = (0..5usize, 0..4usize);
     prop_oneof![
-        6 => (prop::collection::vec(id.clone(), 0..4), any::<bool>(), any::<bool>(), any::<bool>(), prop::option::of(0..3u8))
-            .prop_map(|(ids, target, custom, merge, city)| Op::Resolve { ids, target, custom, merge, city }),
+        6 => (
+            prop::collection::vec(id.clone(), 0..4),
+            any::<(bool, bool, bool)>(),
+            prop::option::of(0..3u8),
+            prop::option::of(0..NAMES.len()),
+            prop::option::of(0..TAGS.len()),
+        )
+            .prop_map(|(ids, (target, custom, merge), city, name, tag)| Op::Resolve {
+                ids,
+                target,
+                custom,
+                merge,
+                city,
+                name,
+                tag,
+            }),
         1 => prop::collection::vec(prop::collection::vec(id.clone(), 1..3), 1..4).prop_map(|requests| Op::Batch { requests }),
         1 => (any::<usize>(), prop::option::of(0..3u8)).prop_map(|(pick, city)| Op::Update { pick, city }),
         1 => (any::<usize>(), id.clone()).prop_map(|(pick, id)| Op::AddIdentity { pick, id }),
         1 => (any::<usize>(), id).prop_map(|(pick, id)| Op::RemoveIdentity { pick, id }),
         1 => any::<usize>().prop_map(|pick| Op::Delete { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Erase { pick }),
+        1 => (any::<usize>(), 0..TAGS.len(), any::<bool>()).prop_map(|(pick, tag, add)| Op::Tag { pick, tag, add }),
+        2 => (
+            prop::option::of(0..SEARCHES.len()),
+            prop::option::of(0..TAGS.len()),
+            0..SORTS.len(),
+            any::<bool>(),
+            0..3u32,
+            1..5u32,
+        )
+            .prop_map(|(search, tag, sort, descending, page, size)| Op::Query {
+                search,
+                tag,
+                sort,
+                descending,
+                page,
+                size,
+            }),
     ]
 }
 
@@ -88,11 +149,17 @@ fn run<S: Store>(store: S, ops: &[Op]) -> Vec<String> {
                 custom,
                 merge,
                 city,
+                name,
+                tag,
             } => {
                 let mut patch = CustomerPatch::new();
                 if let Some(c) = city {
                     patch = patch.with(Field::City, format!("c{c}")).unwrap();
                 }
+                if let Some(n) = name {
+                    patch = patch.with(Field::Name, NAMES[*n]).unwrap();
+                }
+                patch.tags.extend(tag.map(|t| TAGS[t].to_owned()));
                 let request = ResolveRequest::new(which.iter().copied().map(identity))
                     .with_patch(patch)
                     .with_options(ResolveOptions {
@@ -161,6 +228,40 @@ fn run<S: Store>(store: S, ops: &[Op]) -> Vec<String> {
                 format!("{:?}", r.delete(&t, pick(&ids, *p)).map_err(|e| e.to_string()))
             }
             Op::Erase { pick: p } => format!("{:?}", r.erase(&t, pick(&ids, *p)).map_err(|e| e.to_string())),
+            Op::Tag { pick: p, tag, add } => {
+                let (id, tags) = (pick(&ids, *p), [TAGS[*tag]]);
+                let done = if *add {
+                    r.add_tags(&t, id, &tags)
+                } else {
+                    r.remove_tags(&t, id, &tags)
+                };
+                format!("{:?}", done.map(|u| u.changed).map_err(|e| e.to_string()))
+            }
+            Op::Query {
+                search,
+                tag,
+                sort,
+                descending,
+                page,
+                size,
+            } => {
+                let query = CustomerQuery {
+                    filter: CustomerFilter {
+                        search: search.map(|s| SEARCHES[s].to_owned()),
+                        tag: tag.map(|s| TAGS[s].to_owned()),
+                        ..Default::default()
+                    },
+                    sort: SORTS[*sort],
+                    descending: *descending,
+                    page: *page,
+                    size: *size,
+                    select: None,
+                };
+                let page = r.query(&t, &query).map_err(|e| e.to_string());
+                let ids: Result<Vec<u64>, String> = page.map(|p| p.rows.iter().map(|c| c.id.0).collect());
+                let count = r.count(&t, &query.filter).map_err(|e| e.to_string());
+                format!("{ids:?} of {count:?}")
+            }
         };
         log.push(line);
     }
