@@ -72,8 +72,8 @@ pub use error::{Error, InvalidIdentityReason, Result};
 pub use history::{Cause, EventKind, Explanation, ExplanationStep, HistoryEvent, Operation};
 pub use model::{
     Change, Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, Field, FieldKind, FieldValue,
-    Fields, HashedKey, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions,
-    ResolveRequest, TargetStrategy, TenantId, Text, UpdatePatch,
+    Fields, HashedKey, Identity, IdentityInput, IdentityKey, IdentityType, MAX_ATTR_DEPTH, PriorityStrategy,
+    ResolveOptions, ResolveRequest, TargetStrategy, TenantId, Text, UpdatePatch,
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer};

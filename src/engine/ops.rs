@@ -165,6 +165,10 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         if let Some(tags) = &update.tags {
             crate::model::check_tags(tags.iter().map(String::as_str))?;
         }
+        crate::model::check_attr_values(update.attrs.iter().filter_map(|(k, change)| match change {
+            crate::model::Change::Set(a) => Some((k.as_str(), &a.value)),
+            _ => None,
+        }))?;
         let settings = self.settings_arc(tenant);
         self.modify(tenant, id, |c| Ok(apply_update(&settings, c, update)))
     }

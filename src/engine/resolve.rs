@@ -391,6 +391,9 @@ fn prepare_with(
     if !request.patch.tags.is_empty() {
         crate::model::check_tags(request.patch.tags.iter().map(String::as_str))?;
     }
+    if !request.patch.attrs.is_empty() {
+        crate::model::check_attr_values(request.patch.attrs.iter().map(|(k, a)| (k.as_str(), &a.value)))?;
+    }
     let first = pool.identities.len();
     let too_many = || Error::Store("a batch holds at most 2^32 identities".into());
     let mut rejected = Vec::new();

@@ -474,6 +474,33 @@ pub(crate) fn check_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Result<
     }
 }
 
+/// Deepest nesting of arrays and objects accepted in an extended attribute's value. Stores
+/// keep attributes as JSON text, and reading JSON stops at 128 levels: a deeper value could
+/// be written but never read back.
+pub const MAX_ATTR_DEPTH: usize = 32;
+
+/// Refuses extended attributes nested deeper than [`MAX_ATTR_DEPTH`].
+pub(crate) fn check_attr_values<'a>(
+    attrs: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
+) -> Result<()> {
+    // Bounded by the limit, however deep the value: it stops one level past it.
+    fn deeper_than(v: &serde_json::Value, levels: usize) -> bool {
+        use serde_json::Value;
+        match v {
+            Value::Array(items) => levels == 0 || items.iter().any(|x| deeper_than(x, levels - 1)),
+            Value::Object(map) => levels == 0 || map.values().any(|x| deeper_than(x, levels - 1)),
+            _ => false,
+        }
+    }
+    match attrs.into_iter().find(|(_, v)| deeper_than(v, MAX_ATTR_DEPTH)) {
+        Some((key, _)) => Err(Error::field(
+            key,
+            format!("an extended attribute may nest arrays and objects {MAX_ATTR_DEPTH} levels deep at most"),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {
     if list.contains(&item) {
         false

@@ -11,8 +11,8 @@ mod request;
 mod text;
 mod update;
 
-pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, TenantId};
-pub(crate) use customer::{check_tags, push_unique};
+pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, MAX_ATTR_DEPTH, TenantId};
+pub(crate) use customer::{check_attr_values, check_tags, push_unique};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use identity::is_valid_type;
 pub use identity::{HashedKey, Identity, IdentityInput, IdentityKey, IdentityType};

@@ -718,7 +718,59 @@ fn hostile_values<S: Store>(mut r: Resolver<S, ManualClock>) {
     ));
 }
 
+fn nested(depth: usize) -> serde_json::Value {
+    (0..depth).fold(serde_json::json!("leaf"), |v, _| serde_json::json!([v]))
+}
+
+/// Extended attributes nest at most `MAX_ATTR_DEPTH` levels: that deep, every store keeps and
+/// reads them back; deeper, they are refused before anything is written (a value 124 levels
+/// deep, which JSON text can carry, once made the memory store panic on reading it).
+fn deep_attribute_values<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let deepest = nested(oneid::MAX_ATTR_DEPTH);
+    let mut patch = CustomerPatch::new();
+    patch.attrs.insert(
+        "deep".into(),
+        oneid::ExtAttr {
+            name: None,
+            value: deepest.clone(),
+        },
+    );
+    let c = r
+        .resolve(&t(), &req(&[("wechat", "deep")]).with_patch(patch))
+        .unwrap()
+        .customer
+        .unwrap();
+    assert_eq!(r.get(&t(), c).unwrap().unwrap().attrs["deep"].value, deepest);
+
+    let text = format!(
+        r#"{{"customer": {{"attr": {{"deeper": {}}}}}, "customerIdentities": [{{"identityType": "wechat", "identityValue": "deeper"}}]}}"#,
+        nested(124)
+    );
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let e = r
+        .resolve(&t(), &ResolveRequest::from_json(&body).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(&e, oneid::Error::InvalidField { field, .. } if field == "deeper"),
+        "{e}"
+    );
+    assert_eq!(r.owner_of(&t(), &id("wechat", "deeper")).unwrap(), None);
+
+    let too_deep = nested(oneid::MAX_ATTR_DEPTH + 1);
+    let e = r
+        .update_extended_attribute(&t(), c, "deep", &too_deep)
+        .unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
+    let update = oneid::UpdatePatch::from_json(&serde_json::json!({"attr": {"other": too_deep}})).unwrap();
+    let e = r.update(&t(), c, &update).unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
+    let kept = r.get(&t(), c).unwrap().unwrap();
+    assert_eq!(kept.attrs.len(), 1);
+    assert_eq!(kept.attrs["deep"].value, deepest);
+}
+
 super::support::conformance!(
+    deep_attribute_values,
     example_1_customer_first,
     example_1_identity_first,
     example_2_auto_merge,
