@@ -387,6 +387,9 @@ fn prepare_with(
     buf: &mut String,
     pool: &mut Pool,
 ) -> Result<Prepared> {
+    if let Some(t) = &request.event_time {
+        crate::model::check_storable_time("eventTime", t)?;
+    }
     // A patch built in code, not read from JSON, has not had its tags checked yet.
     if !request.patch.tags.is_empty() {
         crate::model::check_tags(request.patch.tags.iter().map(String::as_str))?;

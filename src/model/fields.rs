@@ -8,7 +8,7 @@
 
 use super::Text;
 use crate::error::{Error, Result};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -300,6 +300,24 @@ fn parse_any_spelling(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// Whether a year can be stored: the SQL stores keep times as fixed-width RFC 3339 text,
+/// which holds the years 0000 to 9999 (and sorts as time only within them).
+pub(crate) fn storable_year(year: i32) -> bool {
+    (0..=9999).contains(&year)
+}
+
+/// Refuses an instant outside the years every store can keep.
+pub(crate) fn check_storable_time(name: &str, t: &DateTime<Utc>) -> Result<()> {
+    if storable_year(t.year()) {
+        Ok(())
+    } else {
+        Err(Error::field(
+            name,
+            format!("{t} is outside the years 0000 to 9999"),
+        ))
+    }
+}
+
 /// The spelling exports use most, `YYYY-MM-DDTHH:MM:SSZ`, read directly (chrono's general
 /// parser costs several times more); `None` for anything else, which chrono's parsers then
 /// read, leap seconds included.
@@ -426,13 +444,18 @@ impl Field {
                     .ok()
                     .or_else(|| parse_timestamp(s).map(|t| t.date_naive()))
                     .ok_or_else(|| bad("expected a date YYYY-MM-DD"))?;
+                if !storable_year(date.year()) {
+                    return Err(bad("expected a date in the years 0000 to 9999"));
+                }
                 FieldValue::Date(date)
             }
             FieldKind::Timestamp => {
                 let s = v.as_str().ok_or_else(|| bad("expected an RFC 3339 timestamp"))?;
-                FieldValue::Timestamp(
-                    parse_timestamp(s).ok_or_else(|| bad("expected an RFC 3339 timestamp"))?,
-                )
+                let t = parse_timestamp(s).ok_or_else(|| bad("expected an RFC 3339 timestamp"))?;
+                if !storable_year(t.year()) {
+                    return Err(bad("expected a timestamp in the years 0000 to 9999"));
+                }
+                FieldValue::Timestamp(t)
             }
         };
         Ok(Some(value))
@@ -444,10 +467,9 @@ impl Field {
             // Texts are short: a byte loop beats a call to `memchr`.
             (FieldKind::Text, FieldValue::Text(t)) => !t.bytes().any(|b| b == 0),
             (FieldKind::Text, _) => false,
-            (FieldKind::Bool, FieldValue::Bool(_))
-            | (FieldKind::Int, FieldValue::Int(_))
-            | (FieldKind::Date, FieldValue::Date(_))
-            | (FieldKind::Timestamp, FieldValue::Timestamp(_)) => true,
+            (FieldKind::Bool, FieldValue::Bool(_)) | (FieldKind::Int, FieldValue::Int(_)) => true,
+            (FieldKind::Date, FieldValue::Date(d)) => storable_year(d.year()),
+            (FieldKind::Timestamp, FieldValue::Timestamp(t)) => storable_year(t.year()),
             (FieldKind::Gender, FieldValue::Int(g)) => (0..=2).contains(g),
             (FieldKind::Decimal, FieldValue::Decimal(s)) => is_decimal(s),
             _ => false,

@@ -699,17 +699,23 @@ fn filter_sql(tenant: &TenantId, filter: &CustomerFilter) -> (String, Vec<SqlVal
         sql.push_str(" AND ");
         sql.push_str(&clause);
     };
-    if let Some(t) = filter.created_from {
-        push(&mut params, "c.created >= {}", vec![ts(&t).into()]);
-    }
-    if let Some(t) = filter.created_to {
-        push(&mut params, "c.created <= {}", vec![ts(&t).into()]);
-    }
-    if let Some(t) = filter.updated_from {
-        push(&mut params, "c.updated >= {}", vec![ts(&t).into()]);
-    }
-    if let Some(t) = filter.updated_to {
-        push(&mut params, "c.updated <= {}", vec![ts(&t).into()]);
+    // Stored times lie in the years 0000 to 9999, the text's range: a bound outside it keeps
+    // every customer or none, and is decided here, as the text could not compare it.
+    let bounds = [
+        (filter.created_from, "c.created >= {}", true),
+        (filter.created_to, "c.created <= {}", false),
+        (filter.updated_from, "c.updated >= {}", true),
+        (filter.updated_to, "c.updated <= {}", false),
+    ];
+    for (bound, clause, lower) in bounds {
+        let Some(t) = bound else { continue };
+        use chrono::Datelike;
+        let (year, beyond) = (t.year(), if lower { t.year() > 9999 } else { t.year() < 0 });
+        if beyond {
+            push(&mut params, "1 = 0", Vec::new());
+        } else if crate::model::storable_year(year) {
+            push(&mut params, clause, vec![ts(&t).into()]);
+        }
     }
     if let Some(key) = &filter.search {
         let pattern = like_anywhere(key);

@@ -769,8 +769,109 @@ fn deep_attribute_values<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert_eq!(kept.attrs["deep"].value, deepest);
 }
 
+/// Times are kept in the years 0000 to 9999 (the SQL stores' text holds no others): times
+/// outside them are refused before anything is written, and query bounds outside them keep
+/// every customer or none, on every store alike. Before, such an event time was written, and
+/// the customer could not be read back from SQLite or PostgreSQL, nor any query of its tenant
+/// run.
+fn times_outside_the_storable_years<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let at = |s: &str| -> chrono::DateTime<chrono::Utc> { s.parse().unwrap() };
+    for (n, (time, ok)) in [
+        ("+10000-01-01T00:00:00Z", false),
+        ("-0001-12-31T23:59:59Z", false),
+        ("0000-01-01T00:00:00Z", true),
+        ("9999-12-31T23:59:59.999999Z", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut request = req(&[("wechat", &format!("time{n}"))]);
+        request.event_time = Some(at(time));
+        match r.resolve(&t(), &request) {
+            Ok(out) => {
+                assert!(ok, "{time} was accepted");
+                let c = r.get(&t(), out.customer.unwrap()).unwrap().unwrap();
+                assert_eq!(c.created, at(time));
+            }
+            Err(e) => {
+                assert!(!ok, "{time}: {e}");
+                assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
+            }
+        }
+    }
+    assert_eq!(r.count(&t(), &oneid::CustomerFilter::default()).unwrap(), 2);
+    let body = serde_json::json!({
+        "customer": {"lastSigninAt": "+10000-01-01T00:00:00"},
+        "customerIdentities": [{"identityType": "wechat", "identityValue": "late"}]
+    });
+    assert!(matches!(
+        ResolveRequest::from_json(&body),
+        Err(oneid::Error::InvalidField { .. })
+    ));
+    let far = chrono::NaiveDate::from_ymd_opt(10000, 1, 1).unwrap();
+    assert!(
+        CustomerPatch::new()
+            .with(Field::Birthday, FieldValue::Date(far))
+            .is_err()
+    );
+
+    let count =
+        |r: &mut Resolver<S, ManualClock>, filter: oneid::CustomerFilter| r.count(&t(), &filter).unwrap();
+    let filter = oneid::CustomerFilter::default;
+    let (past, future) = (at("-0001-01-01T00:00:00Z"), at("+10000-01-01T00:00:00Z"));
+    let cases = [
+        (
+            oneid::CustomerFilter {
+                created_from: Some(future),
+                ..filter()
+            },
+            0,
+        ),
+        (
+            oneid::CustomerFilter {
+                created_to: Some(future),
+                ..filter()
+            },
+            2,
+        ),
+        (
+            oneid::CustomerFilter {
+                created_from: Some(past),
+                ..filter()
+            },
+            2,
+        ),
+        (
+            oneid::CustomerFilter {
+                created_to: Some(past),
+                ..filter()
+            },
+            0,
+        ),
+        (
+            oneid::CustomerFilter {
+                updated_to: Some(at("9999-12-31T00:00:00Z")),
+                ..filter()
+            },
+            1,
+        ),
+        (
+            oneid::CustomerFilter {
+                updated_from: Some(past),
+                updated_to: Some(future),
+                ..filter()
+            },
+            2,
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(count(&mut r, f.clone()), want, "{f:?}");
+    }
+}
+
 super::support::conformance!(
     deep_attribute_values,
+    times_outside_the_storable_years,
     example_1_customer_first,
     example_1_identity_first,
     example_2_auto_merge,
