@@ -1303,11 +1303,8 @@ impl Txn for MemoryTxn<'_> {
     }
 
     fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-        let mut rows: Vec<Customer> = self
-            .store
-            .live_customers(tenant)
-            .filter(|c| query.filter.matches(c))
-            .collect();
+        let matches = query.filter.matcher();
+        let mut rows: Vec<Customer> = self.store.live_customers(tenant).filter(|c| matches(c)).collect();
         let total = rows.len() as u64;
         rows.sort_by(|a, b| query.compare(a, b));
         let size = query.size.min(CustomerQuery::MAX_SIZE) as usize;
@@ -1317,11 +1314,8 @@ impl Txn for MemoryTxn<'_> {
     }
 
     fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
-        Ok(self
-            .store
-            .live_customers(tenant)
-            .filter(|c| filter.matches(c))
-            .count() as u64)
+        let matches = filter.matcher();
+        Ok(self.store.live_customers(tenant).filter(|c| matches(c)).count() as u64)
     }
 
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
