@@ -124,7 +124,7 @@ pub enum SortKey {
 pub struct CustomerQuery {
     /// Which customers.
     pub filter: CustomerFilter,
-    /// Sort key (ties broken by id ascending).
+    /// Sort key (ties broken by id, in the same direction).
     pub sort: SortKey,
     /// Descending instead of ascending.
     pub descending: bool,
@@ -296,12 +296,43 @@ impl CustomerQuery {
 fn compare_values(a: &FieldValue, b: &FieldValue) -> std::cmp::Ordering {
     use FieldValue::*;
     match (a, b) {
-        (Text(x), Text(y)) | (Decimal(x), Decimal(y)) => x.cmp(y),
+        (Text(x), Text(y)) => x.cmp(y),
+        (Decimal(x), Decimal(y)) => compare_decimals(x, y),
         (Bool(x), Bool(y)) => x.cmp(y),
         (Int(x), Int(y)) => x.cmp(y),
         (Date(x), Date(y)) => x.cmp(y),
         (Timestamp(x), Timestamp(y)) => x.cmp(y),
         _ => std::cmp::Ordering::Equal,
+    }
+}
+
+/// Orders two decimal texts (`[+-]digits[.digits]`, as fields admit them) by their value:
+/// `"9"` before `"10"`, `"-2"` before `"-1.5"`, `"1.50"` equal to `"+01.5"`.
+fn compare_decimals(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    // Sign, integer digits without leading zeros, fraction digits without trailing zeros.
+    fn parts(s: &str) -> (bool, &str, &str) {
+        let (negative, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        let (int, frac) = (int.trim_start_matches('0'), frac.trim_end_matches('0'));
+        // Zero has no sign.
+        (negative && !(int.is_empty() && frac.is_empty()), int, frac)
+    }
+    let ((a_neg, a_int, a_frac), (b_neg, b_int, b_frac)) = (parts(a), parts(b));
+    // With equal lengths, digit strings order as their numbers; fractions do at any length.
+    let magnitude = a_int
+        .len()
+        .cmp(&b_int.len())
+        .then_with(|| a_int.cmp(b_int))
+        .then_with(|| a_frac.cmp(b_frac));
+    match (a_neg, b_neg) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (false, true) => Ordering::Greater,
+        (true, false) => Ordering::Less,
     }
 }
 
@@ -313,4 +344,66 @@ pub struct CustomerPage {
     pub rows: Vec<Customer>,
     /// How many customers match in all.
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare_decimals;
+    use proptest::prelude::*;
+
+    /// A decimal's text with its value in millionths: optional `+`, leading zeros in the
+    /// integer part and trailing zeros in the fraction, which must not change its order.
+    fn decimal() -> impl Strategy<Value = (String, i128)> {
+        let magnitude = prop_oneof![0..3u64, any::<u64>()];
+        let frac = prop_oneof![Just(0u32), 0..1_000_000u32];
+        (
+            any::<bool>(),
+            magnitude,
+            frac,
+            any::<bool>(),
+            0..3usize,
+            0..3usize,
+            any::<bool>(),
+        )
+            .prop_map(
+                |(negative, int, frac, with_frac, zeros_before, zeros_after, plus)| {
+                    let frac = if with_frac { frac } else { 0 };
+                    let size = i128::from(int) * 1_000_000 + i128::from(frac);
+                    let sign = if negative {
+                        "-"
+                    } else if plus {
+                        "+"
+                    } else {
+                        ""
+                    };
+                    let mut text = format!("{sign}{}{int}", "0".repeat(zeros_before));
+                    if with_frac {
+                        text.push_str(&format!(".{frac:06}{}", "0".repeat(zeros_after)));
+                    }
+                    (text, if negative { -size } else { size })
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn decimals_order_by_value((a, x) in decimal(), (b, y) in decimal()) {
+            prop_assert_eq!(compare_decimals(&a, &b), x.cmp(&y), "{} vs {}", a, b);
+        }
+    }
+
+    #[test]
+    fn decimal_spellings() {
+        use std::cmp::Ordering::*;
+        for (a, b, want) in [
+            ("9", "10", Less),
+            ("-2", "-1.5", Less),
+            ("1.50", "+01.5", Equal),
+            ("-0.0", "0", Equal),
+            ("0.001", "-0.001", Greater),
+            ("123.45", "123.5", Less),
+        ] {
+            assert_eq!(compare_decimals(a, b), want, "{a} vs {b}");
+        }
+    }
 }

@@ -624,8 +624,46 @@ fn query_by_a_long_id_list<S: Store>(mut r: Resolver<S, ManualClock>) {
     }
 }
 
+/// Decimal fields sort by value, not as text, on every store.
+fn query_sorts_decimals_by_value<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let mut made = Vec::new();
+    for (n, revenue) in [json!("9"), json!("10"), json!("-1.5"), json!(100.25), json!(null)]
+        .into_iter()
+        .enumerate()
+    {
+        made.push(
+            make(
+                &mut r,
+                json!({"annualRevenue": revenue}),
+                &[("wechat", &format!("o{n}"))],
+            )
+            .0,
+        );
+    }
+    let sorted = |r: &mut Resolver<S, ManualClock>, descending: bool| {
+        let query = CustomerQuery {
+            sort: SortKey::Field(Field::AnnualRevenue),
+            descending,
+            ..Default::default()
+        };
+        r.query(&t(), &query)
+            .unwrap()
+            .rows
+            .iter()
+            .map(|c| c.id.0)
+            .collect::<Vec<_>>()
+    };
+    let ascending = vec![made[2], made[0], made[1], made[3], made[4]];
+    assert_eq!(sorted(&mut r, false), ascending);
+    assert_eq!(
+        sorted(&mut r, true),
+        ascending.into_iter().rev().collect::<Vec<_>>()
+    );
+}
+
 super::support::conformance!(
     query_by_a_long_id_list,
+    query_sorts_decimals_by_value,
     identities_of_several_customers_and_owner_of,
     attributes_by_name,
     update_sets_clears_and_keeps,
