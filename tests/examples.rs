@@ -193,6 +193,69 @@ fn resolve_sample() {
     assert!(first["cluster"].as_u64().is_some());
 }
 
+/// A file that starts with a byte-order mark reads its first record; a record whose `ts`
+/// cannot be read is refused and counted, not resolved as if it happened now.
+#[test]
+fn resolve_reads_a_bom_and_refuses_unreadable_times() {
+    let dir = std::env::temp_dir();
+    let input = dir.join(format!("oneid-bom-{}.jsonl", std::process::id()));
+    let clusters = dir.join(format!("oneid-bom-clusters-{}.jsonl", std::process::id()));
+    let record = |id: &str, ts: &str| {
+        format!(
+            r#"{{"record_id":"{id}","ts":"{ts}","identities":[{{"type":"mobile","value":"13800138001"}}]}}"#
+        )
+    };
+    let text = format!(
+        "\u{feff}{}\n{}\n{}\n",
+        record("r1", "2024-01-01T00:00:00Z"),
+        record("r2", "yesterday"),
+        record("r3", "2024-01-02T00:00:00Z")
+    );
+    std::fs::write(&input, text).unwrap();
+    let output = example_output(
+        "resolve",
+        &[
+            "--quiet",
+            input.to_str().unwrap(),
+            "--out",
+            clusters.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.lines().any(|l| l.split_whitespace().eq(["records", "2"])),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().eq(["invalid", "records", "1"])),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().eq(["customers", "1"])),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(r#"line 2: skipped, not a record: ts "yesterday" is not a timestamp"#),
+        "{stderr}"
+    );
+    let written = std::fs::read_to_string(&clusters).unwrap();
+    std::fs::remove_file(&input).ok();
+    std::fs::remove_file(&clusters).ok();
+    let ids: Vec<String> = written
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record_id"].to_string())
+        .collect();
+    assert_eq!(ids, [r#""r1""#, r#""r3""#]);
+}
+
 #[test]
 fn resolve_rejects_bad_arguments() {
     let output = example_output("resolve", &["--frobnicate"]);

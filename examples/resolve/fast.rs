@@ -63,7 +63,11 @@ fn parse_plain<'a>(line: &'a str, request: &mut ResolveRequest) -> Option<Option
             }
             "ts" => {
                 seen.first(Seen::TS)?;
-                request.event_time = c.string_or_null()?.and_then(oneid::model::parse_timestamp);
+                // A time it cannot read is serde's to refuse, with its message.
+                request.event_time = match c.string_or_null()? {
+                    None => None,
+                    Some(ts) => Some(oneid::model::parse_timestamp(ts)?),
+                };
             }
             "truth" => {
                 seen.first(Seen::TRUTH)?;

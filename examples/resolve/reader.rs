@@ -75,6 +75,11 @@ fn read(
     loop {
         buf.reserve(CHUNK_BYTES);
         let n = (&mut file).take(CHUNK_BYTES as u64).read_to_end(&mut buf)?;
+        // A byte-order mark, which Windows tools put before UTF-8 text, is not part of the
+        // first record.
+        if line_no == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+            buf.drain(..3);
+        }
         let eof = n == 0;
         let cut = if eof {
             buf.len()
