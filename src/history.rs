@@ -140,14 +140,11 @@ pub(crate) fn explain(
         Customer(u64),
         Identity(usize),
     }
-    let mut keys: Vec<String> = Vec::new();
+    // Numbered through a map: a customer made of many records has a long history.
+    let mut keys: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut node_of = |identity: &Identity| -> Node {
-        let key = identity.key().to_string();
-        let i = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
-            keys.push(key);
-            keys.len() - 1
-        });
-        Node::Identity(i)
+        let next = keys.len();
+        Node::Identity(*keys.entry(identity.key().to_string()).or_insert(next))
     };
     let mut graph: UnGraphMap<Node, usize> = UnGraphMap::new();
     for (i, event) in history.iter().enumerate() {
