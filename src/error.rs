@@ -88,8 +88,9 @@ pub enum Error {
     /// A JSON payload could not be read at all.
     #[error("malformed payload: {0}")]
     Payload(String),
-    /// A tenant id holds a NUL character, which no database keeps in text.
-    #[error("tenant id {0:?} must not contain NUL")]
+    /// A tenant id holds a NUL character (which no database keeps in text) or is longer
+    /// than [`TenantId::MAX_CHARS`](crate::TenantId::MAX_CHARS).
+    #[error("tenant id {0:?} is invalid: it must have at most 64 characters, none of them NUL")]
     InvalidTenant(String),
     /// Identity settings are inconsistent (e.g. a limit of zero).
     #[error("invalid identity settings: {0}")]

@@ -28,11 +28,13 @@ use crate::store::{Store, Txn};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Begins a transaction for work in `tenant`. A tenant id with a NUL is refused here, as no
-/// database keeps NUL in text: every store answers it alike.
+/// Begins a transaction for work in `tenant`. A tenant id with a NUL (no database keeps NUL
+/// in text) or longer than [`TenantId::MAX_CHARS`] (the stores' indexes lead with it) is
+/// refused here: every store answers it alike.
 pub(crate) fn begin_in<'s, S: Store>(store: &'s mut S, tenant: &TenantId) -> Result<S::Txn<'s>> {
-    if tenant.as_str().contains('\0') {
-        return Err(Error::InvalidTenant(tenant.as_str().to_owned()));
+    let name = tenant.as_str();
+    if name.contains('\0') || name.chars().count() > TenantId::MAX_CHARS {
+        return Err(Error::InvalidTenant(name.to_owned()));
     }
     store.begin()
 }
@@ -67,12 +69,16 @@ pub(crate) fn retry<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
 
 /// `t` truncated to the microsecond, the precision every store keeps. (Cheaper than
 /// chrono's `trunc_subsecs`, which goes through duration arithmetic, and than
-/// `DateTime::with_nanosecond`, which goes through time-zone conversion; a leap second's
-/// nanoseconds stay at or above a second, so it stays a leap second.)
+/// `DateTime::with_nanosecond`, which goes through time-zone conversion.) A leap second
+/// (second 60) becomes that far into the next second, as the memory store, which keeps a
+/// count of microseconds, would read it: every store then keeps the same instant.
 fn to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::Timelike;
     let naive = t.naive_utc();
     let nanos = naive.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return chrono::DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t);
+    }
     naive
         .with_nanosecond(nanos - nanos % 1_000)
         .map_or(t, |n| n.and_utc())
@@ -477,7 +483,7 @@ mod tests {
     use chrono::{SubsecRound, TimeZone, Timelike, Utc};
 
     #[test]
-    fn to_micros_truncates_as_chrono_does() {
+    fn to_micros_truncates_as_chrono_does_and_folds_leap_seconds() {
         let base = Utc.with_ymd_and_hms(2024, 6, 30, 23, 59, 59).unwrap();
         for nanos in [
             0,
@@ -489,7 +495,14 @@ mod tests {
             1_999_999_999,
         ] {
             let t = base.with_nanosecond(nanos).unwrap();
-            assert_eq!(to_micros(t), t.trunc_subsecs(6), "{nanos}");
+            let want = match nanos.checked_sub(1_000_000_000) {
+                // In the leap second: that far into the next second.
+                Some(past) => (base + chrono::Duration::seconds(1))
+                    .with_nanosecond(past)
+                    .unwrap(),
+                None => t,
+            };
+            assert_eq!(to_micros(t), want.trunc_subsecs(6), "{nanos}");
         }
     }
 }

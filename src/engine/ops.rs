@@ -27,21 +27,19 @@ pub struct Updated {
     pub changed: Vec<ChangedField>,
 }
 
-/// Longest extended-attribute name accepted.
-const MAX_ATTR_NAME: usize = 64;
-
-fn check_attr_name(name: &str) -> Result<()> {
-    let reason = if name.trim().is_empty() {
-        "it is empty"
-    } else if name.chars().count() > MAX_ATTR_NAME {
-        "it is longer than 64 characters"
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidAttributeName {
-        name: name.to_string(),
-        reason: reason.to_string(),
-    })
+/// Refuses a search key longer than [`CustomerFilter::MAX_SEARCH_CHARS`]: SQLite cannot
+/// match a pattern much longer, so every store refuses it alike.
+fn check_filter(filter: &CustomerFilter) -> Result<()> {
+    match &filter.search {
+        Some(key) if key.chars().count() > CustomerFilter::MAX_SEARCH_CHARS => Err(Error::field(
+            "search",
+            format!(
+                "a search key has at most {} characters",
+                CustomerFilter::MAX_SEARCH_CHARS
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn live<T: Txn>(txn: &T, tenant: &TenantId, id: CustomerId) -> Result<Customer> {
@@ -165,7 +163,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         if let Some(tags) = &update.tags {
             crate::model::check_tags(tags.iter().map(String::as_str))?;
         }
-        crate::model::check_attr_values(update.attrs.iter().filter_map(|(k, change)| match change {
+        crate::model::check_attrs(update.attrs.iter().filter_map(|(k, change)| match change {
             crate::model::Change::Set(a) => Some((k.as_str(), &a.value)),
             _ => None,
         }))?;
@@ -203,7 +201,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         key: &str,
         value: &serde_json::Value,
     ) -> Result<Updated> {
-        check_attr_name(key)?;
+        crate::model::check_attr_name(key)?;
         let change = if value.is_null() {
             crate::model::Change::Clear
         } else {
@@ -393,6 +391,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// A page of live customers matching a query (001 `simpleQuery`, 002 `GET customers`),
     /// with the total.
     pub fn query(&mut self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        check_filter(&query.filter)?;
         begin_in(&mut self.store, tenant)?.query(tenant, query)
     }
 
@@ -420,6 +419,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// How many live customers match a filter (002 `customers/count`).
     pub fn count(&mut self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+        check_filter(filter)?;
         begin_in(&mut self.store, tenant)?.count(tenant, filter)
     }
 

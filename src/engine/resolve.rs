@@ -335,6 +335,37 @@ pub(crate) fn prepare(
     prepared
 }
 
+/// Refuses what a request carries, besides its identities' values, that some store could not
+/// keep: more than [`ResolveRequest::MAX_IDENTITIES`] identities (the SQL stores look them
+/// up in one statement), an event time outside the storable years, a cause with a NUL, and
+/// tags or attributes the model refuses (a patch built in code has not been checked as a
+/// parsed one has).
+fn check_request(request: &ResolveRequest) -> Result<()> {
+    let count = request.identities.len();
+    if count > ResolveRequest::MAX_IDENTITIES {
+        return Err(Error::field(
+            "identities",
+            format!(
+                "a request holds at most {} identities, this one {count}",
+                ResolveRequest::MAX_IDENTITIES
+            ),
+        ));
+    }
+    if let Some(t) = &request.event_time {
+        crate::model::check_storable_time("eventTime", t)?;
+    }
+    if request.cause.as_deref().is_some_and(|c| c.contains('\0')) {
+        return Err(Error::field("cause", "a cause must not contain NUL"));
+    }
+    if !request.patch.tags.is_empty() {
+        crate::model::check_tags(request.patch.tags.iter().map(String::as_str))?;
+    }
+    if !request.patch.attrs.is_empty() {
+        crate::model::check_attrs(request.patch.attrs.iter().map(|(k, a)| (k.as_str(), &a.value)))?;
+    }
+    Ok(())
+}
+
 /// Appends a valid identity (the value in `buf`) to the pool unless the request, whose
 /// identities start at `first`, already has it.
 fn push_valid(pool: &mut Pool, first: usize, buf: &str, checked: Checked, name: Option<&str>) -> Result<()> {
@@ -387,16 +418,7 @@ fn prepare_with(
     buf: &mut String,
     pool: &mut Pool,
 ) -> Result<Prepared> {
-    if let Some(t) = &request.event_time {
-        crate::model::check_storable_time("eventTime", t)?;
-    }
-    // A patch built in code, not read from JSON, has not had its tags checked yet.
-    if !request.patch.tags.is_empty() {
-        crate::model::check_tags(request.patch.tags.iter().map(String::as_str))?;
-    }
-    if !request.patch.attrs.is_empty() {
-        crate::model::check_attr_values(request.patch.attrs.iter().map(|(k, a)| (k.as_str(), &a.value)))?;
-    }
+    check_request(request)?;
     let first = pool.identities.len();
     let too_many = || Error::Store("a batch holds at most 2^32 identities".into());
     let mut rejected = Vec::new();

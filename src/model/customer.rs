@@ -46,8 +46,13 @@ impl std::hash::Hash for TenantId {
 }
 
 impl TenantId {
-    /// A tenant id from its name. Any text will do but one with a NUL character, which
-    /// the engine refuses with [`Error::InvalidTenant`] (no database keeps NUL in text).
+    /// The longest tenant id the engine accepts, in characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// A tenant id from its name. Any text will do but one with a NUL character (no
+    /// database keeps NUL in text) or longer than [`MAX_CHARS`](Self::MAX_CHARS) (the
+    /// stores' indexes lead with it), which the engine refuses with
+    /// [`Error::InvalidTenant`].
     pub fn new(name: impl AsRef<str>) -> Self {
         Self(Arc::from(name.as_ref()))
     }
@@ -479,8 +484,28 @@ pub(crate) fn check_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Result<
 /// be written but never read back.
 pub const MAX_ATTR_DEPTH: usize = 32;
 
-/// Refuses extended attributes nested deeper than [`MAX_ATTR_DEPTH`].
-pub(crate) fn check_attr_values<'a>(
+/// Longest extended-attribute name accepted.
+const MAX_ATTR_NAME: usize = 64;
+
+/// Refuses an extended-attribute name that is empty (or only whitespace) or longer than 64
+/// characters.
+pub(crate) fn check_attr_name(name: &str) -> Result<()> {
+    let reason = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.chars().count() > MAX_ATTR_NAME {
+        "it is longer than 64 characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidAttributeName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+/// Refuses extended attributes with a name [`check_attr_name`] refuses or a value nested
+/// deeper than [`MAX_ATTR_DEPTH`].
+pub(crate) fn check_attrs<'a>(
     attrs: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
 ) -> Result<()> {
     // Bounded by the limit, however deep the value: it stops one level past it.
@@ -492,13 +517,18 @@ pub(crate) fn check_attr_values<'a>(
             _ => false,
         }
     }
-    match attrs.into_iter().find(|(_, v)| deeper_than(v, MAX_ATTR_DEPTH)) {
-        Some((key, _)) => Err(Error::field(
-            key,
-            format!("an extended attribute may nest arrays and objects {MAX_ATTR_DEPTH} levels deep at most"),
-        )),
-        None => Ok(()),
+    for (key, value) in attrs {
+        check_attr_name(key)?;
+        if deeper_than(value, MAX_ATTR_DEPTH) {
+            return Err(Error::field(
+                key,
+                format!(
+                    "an extended attribute may nest arrays and objects {MAX_ATTR_DEPTH} levels deep at most"
+                ),
+            ));
+        }
     }
+    Ok(())
 }
 
 pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {

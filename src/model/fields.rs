@@ -400,6 +400,7 @@ impl Field {
             FieldKind::Text => match v {
                 // Databases cannot keep NUL in text; nobody needs it in a customer field.
                 Value::String(s) if s.contains('\0') => return Err(bad("text must not contain NUL")),
+                Value::String(s) if self.too_long(s) => return Err(bad(&self.too_long_reason())),
                 Value::String(s) => FieldValue::Text(s.as_str().into()),
                 // Ids such as 001's int `campaignId` are text here.
                 Value::Number(n) => FieldValue::Text(n.to_string().into()),
@@ -461,8 +462,26 @@ impl Field {
         Ok(Some(value))
     }
 
+    /// The mobile and email fields hold at most this many characters, as identity values
+    /// do: they can be matched as identities, and the stores index the mobile.
+    pub const MAX_CONTACT_CHARS: usize = 128;
+
+    /// Whether a text is too long for this field.
+    fn too_long(self, text: &str) -> bool {
+        matches!(self, Field::Mobile | Field::Email) && text.chars().count() > Self::MAX_CONTACT_CHARS
+    }
+
+    fn too_long_reason(self) -> String {
+        format!("text longer than {} characters", Self::MAX_CONTACT_CHARS)
+    }
+
     /// Checks that a typed value fits this field (a `Text` in a `Gender` field does not).
     pub fn check(self, value: &FieldValue) -> Result<()> {
+        if let FieldValue::Text(t) = value
+            && self.too_long(t)
+        {
+            return Err(Error::field(self.name(), self.too_long_reason()));
+        }
         let ok = match (self.kind(), value) {
             // Texts are short: a byte loop beats a call to `memchr`.
             (FieldKind::Text, FieldValue::Text(t)) => !t.bytes().any(|b| b == 0),

@@ -690,6 +690,24 @@ fn like_anywhere(s: &str) -> String {
 fn filter_sql(tenant: &TenantId, filter: &CustomerFilter) -> (String, Vec<SqlValue>) {
     let mut params: Vec<SqlValue> = vec![tenant.as_str().into()];
     let mut sql = String::from("c.tenant = ?1 AND c.status = 'active'");
+    // No stored text holds a NUL (input with one is refused), so a filter text with one
+    // matches nobody, as in the memory store; the databases could not take it (SQLite cuts a
+    // LIKE pattern there, PostgreSQL refuses it).
+    let texts = [
+        &filter.search,
+        &filter.tag,
+        &filter.stage,
+        &filter.source,
+        &filter.mobile,
+        &filter.email,
+    ];
+    if texts
+        .iter()
+        .any(|t| t.as_deref().is_some_and(|t| t.contains('\0')))
+    {
+        sql.push_str(" AND 1 = 0");
+        return (sql, params);
+    }
     let mut push = |params: &mut Vec<SqlValue>, clause: &str, values: Vec<SqlValue>| {
         let mut clause = clause.to_string();
         for v in values {

@@ -869,7 +869,200 @@ fn times_outside_the_storable_years<S: Store>(mut r: Resolver<S, ManualClock>) {
     }
 }
 
+/// The bounds that keep a request within what every store can hold: a cause without NUL, at
+/// most `MAX_IDENTITIES` identities, mobile and email fields of at most 128 characters,
+/// tenant ids of at most 64, attribute names of 1 to 64; each exactly at its bound is kept by
+/// every store, and one past it refused before anything is written. Leap seconds and floats
+/// read back alike everywhere. (Past these bounds PostgreSQL or SQLite used to fail alone,
+/// with `Error::Store`, or the memory store to keep a leap second as the next second.)
+fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let invalid_field = |e: &oneid::Error| matches!(e, oneid::Error::InvalidField { .. });
+    let e = r
+        .resolve(&t(), &req(&[("wechat", "caused")]).with_cause("a\u{0}b"))
+        .unwrap_err();
+    assert!(invalid_field(&e), "{e}");
+
+    let many = |n: usize| ResolveRequest::new((0..n).map(|i| id("member", &format!("m{i}"))));
+    let e = r
+        .resolve(&t(), &many(ResolveRequest::MAX_IDENTITIES + 1))
+        .unwrap_err();
+    assert!(invalid_field(&e), "{e}");
+    let out = r.resolve(&t(), &many(ResolveRequest::MAX_IDENTITIES)).unwrap();
+    assert_eq!(out.linked.len(), ResolveRequest::MAX_IDENTITIES);
+    assert!(
+        r.resolve(&t(), &many(ResolveRequest::MAX_IDENTITIES))
+            .unwrap()
+            .is_noop()
+    );
+
+    let contact = |n: usize| "手".repeat(n);
+    let longest = Field::MAX_CONTACT_CHARS;
+    assert!(
+        CustomerPatch::new()
+            .with(Field::Mobile, contact(longest + 1))
+            .is_err()
+    );
+    assert!(
+        CustomerPatch::new()
+            .with(Field::Email, contact(longest + 1))
+            .is_err()
+    );
+    let body = serde_json::json!({"customer": {"mobile": contact(longest + 1)}, "customerIdentities": []});
+    assert!(matches!(
+        ResolveRequest::from_json(&body),
+        Err(oneid::Error::InvalidField { .. })
+    ));
+    let patch = CustomerPatch::new()
+        .with(Field::Mobile, contact(longest))
+        .unwrap();
+    let c = r
+        .resolve(&t(), &req(&[("wechat", "long-mobile")]).with_patch(patch))
+        .unwrap()
+        .customer
+        .unwrap();
+    assert_eq!(
+        r.get(&t(), c).unwrap().unwrap().fields.text(Field::Mobile),
+        Some(contact(longest).as_str())
+    );
+
+    let tenant = |n: usize| oneid::TenantId::new("租".repeat(n));
+    let e = r
+        .resolve(&tenant(oneid::TenantId::MAX_CHARS + 1), &req(&[("wechat", "o1")]))
+        .unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidTenant(_)), "{e}");
+    let widest = tenant(oneid::TenantId::MAX_CHARS);
+    let c = r
+        .resolve(&widest, &req(&[("wechat", "o1")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    assert!(r.get(&widest, c).unwrap().is_some());
+
+    for name in ["", " ", &"k".repeat(65)] {
+        let mut patch = CustomerPatch::new();
+        patch.attrs.insert(
+            name.to_owned(),
+            oneid::ExtAttr {
+                name: None,
+                value: serde_json::json!(1),
+            },
+        );
+        let e = r
+            .resolve(&t(), &req(&[("wechat", "named")]).with_patch(patch))
+            .unwrap_err();
+        assert!(
+            matches!(e, oneid::Error::InvalidAttributeName { .. }),
+            "{name:?}: {e}"
+        );
+    }
+    assert_eq!(r.owner_of(&t(), &id("wechat", "named")).unwrap(), None);
+
+    let mut leap = req(&[("wechat", "leap")]);
+    leap.event_time = Some(
+        chrono::DateTime::parse_from_rfc3339("2016-12-31T23:59:60.5Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let c = r.resolve(&t(), &leap).unwrap().customer.unwrap();
+    let next: chrono::DateTime<chrono::Utc> = "2017-01-01T00:00:00.5Z".parse().unwrap();
+    assert_eq!(r.get(&t(), c).unwrap().unwrap().created, next);
+    assert_eq!(r.history(&t(), c).unwrap()[0].at, next);
+
+    let mut patch = CustomerPatch::new();
+    for (k, v) in [
+        ("tiny", 4.4501477170144023e-308),
+        ("small", 2.4354608445967724e-250),
+        ("third", 0.1 + 0.2),
+    ] {
+        patch.attrs.insert(
+            k.into(),
+            oneid::ExtAttr {
+                name: None,
+                value: serde_json::json!(v),
+            },
+        );
+    }
+    let c = r
+        .resolve(&t(), &req(&[("wechat", "floats")]).with_patch(patch.clone()))
+        .unwrap()
+        .customer
+        .unwrap();
+    let kept = r.get(&t(), c).unwrap().unwrap();
+    for (k, a) in &patch.attrs {
+        assert_eq!(kept.attrs[k].value, a.value, "{k}");
+    }
+}
+
+/// Filters every store answers alike: texts with a NUL match nobody (no stored text holds
+/// one), and a search key of more than `MAX_SEARCH_CHARS` is refused. (SQLite cut a LIKE
+/// pattern at the NUL and matched too much, PostgreSQL failed with `Error::Store`, and SQLite
+/// could not match a key over 50,000 bytes.)
+fn query_filters_every_store_answers<S: Store>(mut r: Resolver<S, ManualClock>) {
+    for (n, name) in ["ba", "xa", "abc"].into_iter().enumerate() {
+        let patch = CustomerPatch::new().with(Field::Name, name).unwrap();
+        r.resolve(&t(), &req(&[("wechat", &format!("o{n}"))]).with_patch(patch))
+            .unwrap();
+    }
+    let nul = || Some("a\u{0}".to_owned());
+    let filters = [
+        oneid::CustomerFilter {
+            search: nul(),
+            ..Default::default()
+        },
+        oneid::CustomerFilter {
+            search: Some("\u{0}".into()),
+            ..Default::default()
+        },
+        oneid::CustomerFilter {
+            tag: nul(),
+            ..Default::default()
+        },
+        oneid::CustomerFilter {
+            stage: nul(),
+            ..Default::default()
+        },
+        oneid::CustomerFilter {
+            source: nul(),
+            ..Default::default()
+        },
+        oneid::CustomerFilter {
+            mobile: nul(),
+            ..Default::default()
+        },
+        oneid::CustomerFilter {
+            email: nul(),
+            ..Default::default()
+        },
+    ];
+    for filter in filters {
+        assert_eq!(r.count(&t(), &filter).unwrap(), 0, "{filter:?}");
+        let query = oneid::CustomerQuery {
+            filter,
+            ..Default::default()
+        };
+        assert_eq!(r.query(&t(), &query).unwrap().total, 0);
+    }
+    let longest = oneid::CustomerFilter::MAX_SEARCH_CHARS;
+    let search = |n: usize| oneid::CustomerFilter {
+        search: Some("a".repeat(n)),
+        ..Default::default()
+    };
+    assert_eq!(r.count(&t(), &search(longest)).unwrap(), 0);
+    let e = r.count(&t(), &search(longest + 1)).unwrap_err();
+    assert!(matches!(e, oneid::Error::InvalidField { .. }), "{e}");
+    let query = oneid::CustomerQuery {
+        filter: search(60_000),
+        ..Default::default()
+    };
+    assert!(matches!(
+        r.query(&t(), &query),
+        Err(oneid::Error::InvalidField { .. })
+    ));
+}
+
 super::support::conformance!(
+    request_bounds_every_store_keeps,
+    query_filters_every_store_answers,
     deep_attribute_values,
     times_outside_the_storable_years,
     example_1_customer_first,
