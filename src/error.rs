@@ -92,6 +92,10 @@ pub enum Error {
     /// than [`TenantId::MAX_CHARS`](crate::TenantId::MAX_CHARS).
     #[error("tenant id {0:?} is invalid: it must have at most 64 characters, none of them NUL")]
     InvalidTenant(String),
+    /// The engine's [`Clock`](crate::Clock) reads a time outside the years 0000 to 9999,
+    /// which the stores keep; nothing was written.
+    #[error("the clock reads {0}, outside the years 0000 to 9999 the stores keep")]
+    ClockOutOfRange(chrono::DateTime<chrono::Utc>),
     /// Identity settings are inconsistent (e.g. a limit of zero).
     #[error("invalid identity settings: {0}")]
     InvalidSettings(String),

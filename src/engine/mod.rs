@@ -200,14 +200,25 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     }
 
     /// Now, to the microsecond: every store keeps times at that precision, so all of them
-    /// read back exactly what was written.
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        to_micros(self.clock.now())
+    /// read back exactly what was written. A clock outside the years every store can keep
+    /// (0000 to 9999) is an error, before anything is written.
+    fn now(&self) -> Result<chrono::DateTime<chrono::Utc>> {
+        use chrono::Datelike;
+        let now = to_micros(self.clock.now());
+        if crate::model::storable_year(now.year()) {
+            Ok(now)
+        } else {
+            Err(Error::ClockOutOfRange(now))
+        }
     }
 
-    /// When a request happened: its event time, or now; to the microsecond.
-    fn event_time(&self, request: &ResolveRequest) -> chrono::DateTime<chrono::Utc> {
-        request.event_time.map_or_else(|| self.now(), to_micros)
+    /// When a request happened: its event time (which preparing the request checks), or now;
+    /// to the microsecond.
+    fn event_time(&self, request: &ResolveRequest) -> Result<chrono::DateTime<chrono::Utc>> {
+        match request.event_time {
+            Some(t) => Ok(to_micros(t)),
+            None => self.now(),
+        }
     }
 
     /// The store.
@@ -238,7 +249,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         operation: Operation,
     ) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
-        let at = self.event_time(request);
+        let at = self.event_time(request)?;
         let mut block = self.scratch.spare_block();
         let outcome = (|| {
             let prep = block.prepare_one(&settings, request)?;
@@ -336,7 +347,10 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     {
         let settings = self.settings_arc(tenant);
         // Read the clock in request order, as one-by-one resolution would.
-        let times: Vec<_> = requests.iter().map(|r| self.event_time(r)).collect();
+        let times = requests
+            .iter()
+            .map(|r| self.event_time(r))
+            .collect::<Result<Vec<_>>>()?;
         let parallel = self.parallel_planning;
         let scratch = &mut self.scratch;
         let store = &mut self.store;
@@ -371,7 +385,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// customer would be created.
     pub fn dry_run(&mut self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         let settings = self.settings_arc(tenant);
-        let at = self.event_time(request);
+        let at = self.event_time(request)?;
         let mut block = self.scratch.spare_block();
         let outcome = (|| {
             let prep = block.prepare_one(&settings, request)?;

@@ -82,7 +82,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         id: CustomerId,
         mut change: impl FnMut(&mut Customer) -> Result<Vec<ChangedField>>,
     ) -> Result<Updated> {
-        let at = self.now();
+        let at = self.now()?;
         retry(|| {
             let mut txn = begin_in(&mut self.store, tenant)?;
             let before = live(&txn, tenant, id)?;
@@ -228,7 +228,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ) -> Result<Identity> {
         let identity = self.normalized(tenant, identity)?;
         let limit = self.settings(tenant).limit(&identity.identity_type);
-        let at = self.now();
+        let at = self.now()?;
         retry(|| {
             let mut txn = begin_in(&mut self.store, tenant)?;
             let customer = live(&txn, tenant, id)?.id;
@@ -283,7 +283,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             Err(Error::IdentityBlocked { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
-        let at = self.now();
+        let at = self.now()?;
         retry(|| {
             let mut txn = begin_in(&mut self.store, tenant)?;
             let customer = live(&txn, tenant, id)?.id;
@@ -362,7 +362,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// reads as not found from then on and its identities are released, so a later resolve of
     /// them creates a new customer. A merged id deletes the customer it leads to.
     pub fn delete(&mut self, tenant: &TenantId, id: CustomerId) -> Result<()> {
-        let at = self.now();
+        let at = self.now()?;
         retry(|| {
             let mut txn = begin_in(&mut self.store, tenant)?;
             let customer = live(&txn, tenant, id)?.id;
@@ -376,7 +376,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// into it are removed, identities in their history are redacted, and tombstones with
     /// status `Erased` remain. Works on live and deleted customers; returns the erased ids.
     pub fn erase(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<CustomerId>> {
-        let at = self.now();
+        let at = self.now()?;
         retry(|| {
             let mut txn = begin_in(&mut self.store, tenant)?;
             if txn.customer(tenant, id)?.is_none() {

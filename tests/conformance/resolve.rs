@@ -867,6 +867,19 @@ fn times_outside_the_storable_years<S: Store>(mut r: Resolver<S, ManualClock>) {
     for (f, want) in cases {
         assert_eq!(count(&mut r, f.clone()), want, "{f:?}");
     }
+    // A clock past the years the stores keep writes nothing either.
+    let c = r
+        .find_by_identity(&t(), &id("wechat", "time2"))
+        .unwrap()
+        .unwrap()
+        .id;
+    let mut r = r.with_clock(ManualClock::at(future));
+    let e = r.resolve(&t(), &req(&[("wechat", "late-clock")])).unwrap_err();
+    assert!(matches!(e, oneid::Error::ClockOutOfRange(_)), "{e}");
+    let e = r.add_tags(&t(), c, &["late"]).unwrap_err();
+    assert!(matches!(e, oneid::Error::ClockOutOfRange(_)), "{e}");
+    assert_eq!(r.count(&t(), &oneid::CustomerFilter::default()).unwrap(), 2);
+    assert!(r.get(&t(), c).unwrap().unwrap().tags.is_empty());
 }
 
 /// The bounds that keep a request within what every store can hold: a cause without NUL, at
