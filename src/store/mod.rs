@@ -97,7 +97,9 @@ pub trait Store {
 ///
 /// Writes are only called by the engine after every check has passed; dropping the
 /// transaction without [`Txn::commit`] must leave the store as it was before
-/// [`Store::begin`].
+/// [`Store::begin`]. Code that writes through a transaction itself skips those checks and
+/// must keep to the same bounds (see README's "Input every store can keep"): a store may
+/// fail to read back, or the memory store panic on, data the engine would have refused.
 pub trait Txn {
     /// The live owner of an identity, if any, and how suspicious the identity is.
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup>;
