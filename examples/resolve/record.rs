@@ -285,4 +285,117 @@ mod tests {
             assert!(!check(line));
         }
     }
+
+    use proptest::prelude::*;
+
+    /// JSON text for a string: plain, with escapes, or non-ASCII.
+    fn json_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9@.+ -]{0,12}".prop_map(|s| format!("\"{s}\"")),
+            "[a-z0-9]{0,6}".prop_map(|s| format!("\"{s}\\u0041\\n\"")),
+            "[中文é😀 ]{0,6}".prop_map(|s| format!("\"{s}\"")),
+            Just("\"2024-03-28T13:09:34Z\"".to_owned()),
+            Just("\"13800138000\"".to_owned()),
+            Just("\"+86 138-0013-8000\"".to_owned()),
+        ]
+    }
+
+    /// JSON text for an attribute value of any kind the fields take, or do not.
+    fn json_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            json_string(),
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            (0..3u8).prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            Just("1.5".to_owned()),
+            Just("1e3".to_owned()),
+            Just("[\"a\"]".to_owned()),
+            Just("{}".to_owned()),
+        ]
+    }
+
+    /// An attribute and a value: mostly one its field takes, sometimes any.
+    fn attr() -> impl Strategy<Value = (String, String)> {
+        let typed = prop_oneof![
+            json_string().prop_map(|v| ("name".to_owned(), v)),
+            json_string().prop_map(|v| ("city".to_owned(), v)),
+            (0..4u8).prop_map(|g| ("gender".to_owned(), g.to_string())),
+            Just(("gender".to_owned(), "\"female\"".to_owned())),
+            Just(("email".to_owned(), "\"u1@qq.com\"".to_owned())),
+            Just(("mobile".to_owned(), "13800138000".to_owned())),
+            Just(("birthday".to_owned(), "\"1990-02-03\"".to_owned())),
+            (0..1000i64).prop_map(|n| ("balance".to_owned(), n.to_string())),
+        ];
+        let field = prop::sample::select(vec!["name", "gender", "birthday", "balance", "nope"]);
+        prop_oneof![4 => typed, 1 => (field, json_value()).prop_map(|(k, v)| (k.to_owned(), v))]
+    }
+
+    /// A record line: keys in any order (now and then one twice, or one missing), values of
+    /// every kind, spaces here and there; then, now and then, one byte changed, dropped or
+    /// repeated.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let attrs = prop::collection::vec(attr(), 0..4).prop_map(|kv| {
+            let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        });
+        let identity = (
+            prop::sample::select(vec!["mobile", "email", "wechat", "qq", ""]),
+            json_string(),
+        )
+            .prop_map(|(t, v)| format!("{{\"type\":\"{t}\",\"value\":{v}}}"));
+        let identities = prop::collection::vec(identity, 0..4).prop_map(|ids| format!("[{}]", ids.join(",")));
+        let ts = prop_oneof![
+            3 => Just("\"2024-03-28T13:09:34Z\"".to_owned()),
+            1 => Just("\"2024-03-28 13:09:34\"".to_owned()),
+            1 => Just("null".to_owned()),
+            1 => json_string(),
+        ];
+        let key = |k: &'static str, p: f64, v: BoxedStrategy<String>| {
+            prop::option::weighted(p, v.prop_map(move |v| format!("\"{k}\":{v}")))
+        };
+        (
+            (
+                key("record_id", 0.95, json_string().boxed()),
+                key("source", 0.5, json_string().boxed()),
+                key("ts", 0.7, ts.boxed()),
+                key("truth", 0.5, json_string().boxed()),
+                key("identities", 0.95, identities.boxed()),
+                key("attrs", 0.8, attrs.boxed()),
+            ),
+            prop::sample::subsequence(vec![0usize, 1, 2, 3, 4, 5], 6).prop_shuffle(),
+            prop::bool::weighted(0.05),
+            " {0,2}",
+            prop::option::weighted(0.3, (any::<prop::sample::Index>(), any::<u8>(), 0..3u8)),
+        )
+            .prop_map(|((a, b, c, d, e, f), order, repeat, space, mutation)| {
+                let all = [a, b, c, d, e, f];
+                let mut parts: Vec<String> = order.iter().filter_map(|&i| all[i].clone()).collect();
+                if repeat && let Some(first) = parts.first().cloned() {
+                    parts.push(first);
+                }
+                let mut line = format!("{{{space}{}{space}}}", parts.join(&format!(",{space}"))).into_bytes();
+                if let Some((at, byte, how)) = mutation {
+                    let at = at.index(line.len());
+                    match how {
+                        0 => line[at] = byte,
+                        1 => {
+                            line.remove(at);
+                        }
+                        _ => line.insert(at, line[at]),
+                    }
+                }
+                line
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        /// The fast reader and serde agree on every line, whichever of them reads it.
+        #[test]
+        fn any_line_reads_alike(line in line()) {
+            check(&line);
+        }
+    }
 }
