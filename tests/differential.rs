@@ -3,9 +3,9 @@
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 use oneid::{
-    CustomerFilter, CustomerId, CustomerPatch, CustomerQuery, Field, IdentityInput, ManualClock, MemoryStore,
-    PriorityStrategy, ResolveOptions, ResolveRequest, Resolver, SortKey, Store, TargetStrategy, TenantId,
-    UpdatePatch,
+    CustomerFilter, CustomerId, CustomerPatch, CustomerQuery, Field, IdentityInput, IdentitySettings,
+    ManualClock, MemoryStore, MergeRule, PriorityStrategy, ResolveOptions, ResolveRequest, Resolver, SortKey,
+    Store, TargetStrategy, TenantId, UpdatePatch,
 };
 use proptest::prelude::*;
 
@@ -135,8 +135,45 @@ fn clock() -> ManualClock {
 }
 
 /// Runs the operations and returns everything observable, as text.
-fn run<S: Store>(store: S, ops: &[Op]) -> Vec<String> {
-    let mut r = Resolver::new(store).with_clock(clock());
+/// Settings a case runs under: a limit for mobiles, a quarantine threshold, and the merge
+/// rule for the city, so limits, quarantine and both field rules meet every store.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    mobile_limit: Option<u32>,
+    quarantine: Option<u32>,
+    most_recent_city: bool,
+}
+
+fn setup() -> impl Strategy<Value = Setup> {
+    (
+        prop_oneof![Just(None), Just(Some(1)), Just(Some(2))],
+        prop_oneof![Just(None), Just(Some(1)), Just(Some(3))],
+        any::<bool>(),
+    )
+        .prop_map(|(mobile_limit, quarantine, most_recent_city)| Setup {
+            mobile_limit,
+            quarantine,
+            most_recent_city,
+        })
+}
+
+fn settings(setup: Setup) -> IdentitySettings {
+    let rule = if setup.most_recent_city {
+        MergeRule::MostRecent
+    } else {
+        MergeRule::KeepTarget
+    };
+    IdentitySettings::default()
+        .with_limit("mobile", setup.mobile_limit)
+        .and_then(|s| s.with_quarantine(setup.quarantine))
+        .and_then(|s| s.with_merge_rule(Field::City, rule))
+        .unwrap()
+}
+
+fn run<S: Store>(store: S, setup: Setup, ops: &[Op]) -> Vec<String> {
+    let mut r = Resolver::new(store)
+        .with_clock(clock())
+        .with_default_settings(settings(setup));
     let t = TenantId::new("diff");
     let mut log = Vec::new();
     let mut ids: Vec<CustomerId> = Vec::new();
@@ -319,12 +356,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_store_gives_the_same_outcomes(ops in prop::collection::vec(op(), 1..30)) {
+    fn every_store_gives_the_same_outcomes(setup in setup(), ops in prop::collection::vec(op(), 1..30)) {
         let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let reference = run(MemoryStore::new(), &ops);
+        let reference = run(MemoryStore::new(), setup, &ops);
         #[cfg(feature = "sqlite")]
         {
-            let sqlite = run(sqlite_store(case), &ops);
+            let sqlite = run(sqlite_store(case), setup, &ops);
             for (i, (a, b)) in reference.iter().zip(&sqlite).enumerate() {
                 prop_assert_eq!(a, b, "sqlite differs at line {}", i);
             }
@@ -333,7 +370,7 @@ proptest! {
         #[cfg(feature = "postgres")]
         {
             let _ = case;
-            let pg = run(postgres_store(), &ops);
+            let pg = run(postgres_store(), setup, &ops);
             for (i, (a, b)) in reference.iter().zip(&pg).enumerate() {
                 prop_assert_eq!(a, b, "postgres differs at line {}", i);
             }
