@@ -728,12 +728,14 @@ fn filter_sql(tenant: &TenantId, filter: &CustomerFilter) -> (String, Vec<SqlVal
     for (bound, clause, lower) in bounds {
         let Some(t) = bound else { continue };
         use chrono::Datelike;
-        let (year, beyond) = (t.year(), if lower { t.year() > 9999 } else { t.year() < 0 });
-        if beyond {
-            push(&mut params, "1 = 0", Vec::new());
-        } else if crate::model::storable_year(year) {
+        let year = t.year();
+        if crate::model::storable_year(year) {
             push(&mut params, clause, vec![ts(&t).into()]);
+        } else if (lower && year > 9999) || (!lower && year < 0) {
+            // Past every stored time: nobody.
+            push(&mut params, "1 = 0", Vec::new());
         }
+        // Otherwise on the far side of every stored time: everybody, so no clause.
     }
     if let Some(key) = &filter.search {
         let pattern = like_anywhere(key);
