@@ -60,6 +60,23 @@ pub(crate) struct TypeRule {
     pub(crate) blocked: BlockList,
 }
 
+impl TypeRule {
+    /// Blocks, for this type, the normalized form of each value that has one other than
+    /// itself (a value this type's normalizer refuses cannot arrive normalized).
+    fn block_normalized<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) {
+        let mut out = String::new();
+        let forms: Vec<Box<str>> = values
+            .into_iter()
+            .filter_map(|v| {
+                out.clear();
+                self.normalizer.normalize(v, &mut out).ok()?;
+                (out != v && !self.blocked.lists(&out)).then(|| Box::from(out.as_str()))
+            })
+            .collect();
+        self.blocked.extend(forms);
+    }
+}
+
 /// `a == b` for type names, checking the length and the end bytes before comparing all of
 /// them: a request's type is usually compared with several rules' names of its length
 /// (`mobile`, `idcard`, `wechat`), and a call to `memcmp` for each cost more than the rest of
@@ -192,17 +209,22 @@ impl IdentitySettings {
     }
 
     fn rule_mut(&mut self, ty: &str) -> &mut TypeRule {
-        let i = match self.rules.iter().position(|r| r.ty.as_str() == ty) {
+        Self::rule_in(&mut self.rules, &self.default_rule, ty)
+    }
+
+    /// The rule of `ty` in `rules`, added as a copy of the default rule if missing.
+    fn rule_in<'r>(rules: &'r mut Vec<TypeRule>, default_rule: &TypeRule, ty: &str) -> &'r mut TypeRule {
+        let i = match rules.iter().position(|r| r.ty.as_str() == ty) {
             Some(i) => i,
             None => {
-                self.rules.push(TypeRule {
+                rules.push(TypeRule {
                     ty: IdentityType::new(ty).expect("caller validated the type"),
-                    ..self.default_rule.clone()
+                    ..default_rule.clone()
                 });
-                self.rules.len() - 1
+                rules.len() - 1
             }
         };
-        &mut self.rules[i]
+        &mut rules[i]
     }
 
     fn checked_type(ty: &str) -> Result<&str> {
@@ -244,25 +266,46 @@ impl IdentitySettings {
         Ok(self)
     }
 
-    /// Plugs in the normalizer for a type.
+    /// Plugs in the normalizer for a type. Values blocked before, for this type or for all,
+    /// are blocked in the new normalizer's form too.
     pub fn with_normalizer(mut self, ty: &str, normalizer: impl Normalizer + 'static) -> Result<Self> {
-        self.rule_mut(Self::checked_type(ty)?).normalizer = Arc::new(normalizer);
+        let Self {
+            rules,
+            default_rule,
+            blocked_any,
+            ..
+        } = &mut self;
+        let rule = Self::rule_in(rules, default_rule, Self::checked_type(ty)?);
+        rule.normalizer = Arc::new(normalizer);
+        let listed: Vec<Box<str>> = rule
+            .blocked
+            .values
+            .iter()
+            .chain(&blocked_any.values)
+            .cloned()
+            .collect();
+        rule.block_normalized(listed.iter().map(|v| &**v));
         Ok(self)
     }
 
-    /// Blocks values of one type. Values are compared case-insensitively with both the value
-    /// as sent (trimmed) and its normalized form.
+    /// Blocks values of one type. A value is blocked as given (trimmed) and in its normalized
+    /// form, so that `+86 138-0000-1111` also blocks `13800001111`; values are compared
+    /// case-insensitively with both the value as sent (trimmed) and its normalized form.
     pub fn with_blocked<'a>(mut self, ty: &str, values: impl IntoIterator<Item = &'a str>) -> Result<Self> {
         let rule = self.rule_mut(Self::checked_type(ty)?);
-        rule.blocked
-            .extend(values.into_iter().map(|v| Box::from(v.trim())));
+        let values: Vec<&str> = values.into_iter().map(str::trim).collect();
+        rule.blocked.extend(values.iter().map(|v| Box::from(*v)));
+        rule.block_normalized(values);
         Ok(self)
     }
 
-    /// Blocks values for every type.
+    /// Blocks values for every type, each also in every type's normalized form.
     pub fn with_blocked_for_all<'a>(mut self, values: impl IntoIterator<Item = &'a str>) -> Result<Self> {
-        self.blocked_any
-            .extend(values.into_iter().map(|v| Box::from(v.trim())));
+        let values: Vec<&str> = values.into_iter().map(str::trim).collect();
+        self.blocked_any.extend(values.iter().map(|v| Box::from(*v)));
+        for rule in self.rules.iter_mut().chain([&mut self.default_rule]) {
+            rule.block_normalized(values.iter().copied());
+        }
         Ok(self)
     }
 
@@ -383,6 +426,45 @@ impl IdentitySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A blocked value blocks every spelling of it: it is kept in its normalized form too,
+    /// whichever of the builders comes first.
+    #[test]
+    fn blocked_values_block_every_spelling() {
+        #[derive(Debug)]
+        struct Upper;
+        impl Normalizer for Upper {
+            fn normalize(&self, raw: &str, out: &mut String) -> std::result::Result<(), String> {
+                out.push_str(&raw.trim().to_uppercase());
+                Ok(())
+            }
+        }
+        let s = IdentitySettings::default()
+            .with_blocked("mobile", ["+86 138-0000-1111"])
+            .and_then(|s| s.with_blocked("email", ["Émile@Shop.cn"]))
+            .and_then(|s| s.with_blocked("member-id", ["m-ü1"]))
+            .and_then(|s| s.with_normalizer("member-id", Upper))
+            .and_then(|s| s.with_normalizer("card", Upper))
+            .and_then(|s| s.with_blocked_for_all(["+86 139-0000-2222", "ünknown"]))
+            .unwrap();
+        for (ty, spellings) in [
+            (
+                "mobile",
+                &["+86 138-0000-1111", "13800001111", "0086 13800001111"][..],
+            ),
+            ("mobile", &["13900002222", "+86 139 0000 2222"]),
+            ("email", &["Émile@Shop.cn", "émile@shop.cn", "ÉMILE@SHOP.CN"]),
+            ("member-id", &["m-ü1", "M-Ü1"]),
+            ("card", &["ünknown", "ÜNKNOWN"]),
+        ] {
+            for v in spellings {
+                let normalized = s.normalize(ty, v).unwrap();
+                assert!(s.is_blocked(ty, v) || s.is_blocked(ty, &normalized), "{ty} {v:?}");
+                assert!(s.is_blocked(ty, &normalized), "{ty} {v:?} as {normalized:?}");
+            }
+        }
+        assert!(!s.is_blocked("mobile", "13800001112"));
+    }
 
     #[test]
     fn defaults_follow_the_contract() {
