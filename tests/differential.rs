@@ -147,7 +147,7 @@ struct Setup {
 fn setup() -> impl Strategy<Value = Setup> {
     (
         prop_oneof![Just(None), Just(Some(1)), Just(Some(2))],
-        prop_oneof![Just(None), Just(Some(1)), Just(Some(3))],
+        prop_oneof![Just(None), Just(Some(2)), Just(Some(3))],
         any::<bool>(),
     )
         .prop_map(|(mobile_limit, quarantine, most_recent_city)| Setup {

@@ -105,11 +105,12 @@ fn dry_run_does_not_record_evidence() {
 #[test]
 fn threshold_is_configurable_and_unrestricted_turns_it_off() {
     let t = TenantId::new("shop");
-    let strict = IdentitySettings::default().with_quarantine(Some(1)).unwrap();
+    let strict = IdentitySettings::default().with_quarantine(Some(2)).unwrap();
     let mut r = Resolver::new(MemoryStore::new()).with_default_settings(strict);
     r.resolve(&t, &walk_in(0)).unwrap();
-    let out = r.resolve(&t, &walk_in(1)).unwrap();
-    assert!(out.created, "quarantined at the first contradiction");
+    assert!(!r.resolve(&t, &walk_in(1)).unwrap().created, "one contradiction");
+    let out = r.resolve(&t, &walk_in(2)).unwrap();
+    assert!(out.created, "quarantined at the second contradiction");
     assert_eq!(quarantined(&out), ["mobile 13912345678"]);
 
     let mut plain = Resolver::new(MemoryStore::new()).with_default_settings(IdentitySettings::unrestricted());
@@ -122,6 +123,7 @@ fn threshold_is_configurable_and_unrestricted_turns_it_off() {
         );
     }
     assert!(IdentitySettings::default().with_quarantine(Some(0)).is_err());
+    assert!(IdentitySettings::default().with_quarantine(Some(1)).is_err());
     assert_eq!(IdentitySettings::default().quarantine_after(), Some(3));
     assert_eq!(IdentitySettings::unrestricted().quarantine_after(), None);
 }

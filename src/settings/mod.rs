@@ -371,10 +371,15 @@ impl IdentitySettings {
 
     /// Quarantines a value once this many distinct conflicting identities have been seen
     /// with it (`None` turns quarantine off). See [`IdentitySettings::quarantine_after`].
+    ///
+    /// The threshold is at least 2. With 1, sending a request again, after one of its
+    /// identities was refused for a limit, would quarantine the identities the first send
+    /// linked: the refused one is a contradiction of their customer. From 2 on, one request,
+    /// however often sent, brings the same contradiction and counts once.
     pub fn with_quarantine(mut self, after: Option<u32>) -> Result<Self> {
-        if after == Some(0) {
+        if after.is_some_and(|n| n < 2) {
             return Err(Error::InvalidSettings(
-                "quarantine threshold must be at least 1".into(),
+                "quarantine threshold must be at least 2".into(),
             ));
         }
         self.quarantine_after = after;

@@ -1073,7 +1073,59 @@ fn query_filters_every_store_answers<S: Store>(mut r: Resolver<S, ManualClock>) 
     ));
 }
 
+/// Erasing a customer drops the quarantine evidence about every value it ever held, also
+/// for a value someone else holds now, on every store (the memory store kept that value's
+/// count, so it stayed quarantined there alone). And sending one request again never
+/// quarantines what it linked (thresholds start at 2).
+fn erase_forgets_evidence_alike<S: Store>(r: Resolver<S, ManualClock>) {
+    let settings = IdentitySettings::default().with_quarantine(Some(2)).unwrap();
+    let mut r = r.with_default_settings(settings);
+    let card = |n: u8| ("idcard", format!("53{n:016}"));
+    let first = r
+        .resolve(&t(), &req(&[("wechat", "o0")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    r.delete(&t(), first).unwrap();
+    let (kind, value) = card(1);
+    let holder = r
+        .resolve(&t(), &req(&[("wechat", "o0"), (kind, &value)]))
+        .unwrap()
+        .customer
+        .unwrap();
+    for n in 2..4 {
+        let (kind, value) = card(n);
+        r.resolve(&t(), &req(&[("wechat", "o0"), (kind, &value)]))
+            .unwrap();
+    }
+    let quarantined = r.resolve(&t(), &req(&[("wechat", "o0")])).unwrap();
+    assert!(
+        quarantined
+            .rejected
+            .iter()
+            .any(|x| matches!(x.reason, RejectReason::Quarantined { .. })),
+        "{quarantined:?}"
+    );
+    r.erase(&t(), first).unwrap();
+    let after = r.resolve(&t(), &req(&[("wechat", "o0")])).unwrap();
+    assert_eq!(after.customer, Some(holder), "{after:?}");
+    assert!(after.rejected.is_empty(), "{after:?}");
+
+    let repeated = req(&[
+        ("wechat-unionid", "u1"),
+        ("wechat-unionid", "u2"),
+        ("email", "a@x.cn"),
+    ]);
+    let once = r.resolve(&t(), &repeated).unwrap();
+    for _ in 0..3 {
+        let again = r.resolve(&t(), &repeated).unwrap();
+        assert!(again.is_noop(), "{again:?}");
+        assert_eq!(again.customer, once.customer);
+    }
+}
+
 super::support::conformance!(
+    erase_forgets_evidence_alike,
     request_bounds_every_store_keeps,
     query_filters_every_store_answers,
     deep_attribute_values,

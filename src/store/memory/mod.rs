@@ -1264,6 +1264,15 @@ impl Txn for MemoryTxn<'_> {
                 *count = count.saturating_sub(1);
             }
         }
+        // A forgotten value that someone else holds now has no evidence left either.
+        for &h in &forgotten {
+            if let Some(e) = s
+                .index
+                .find(h as u32, |e| s.hash_key(t, s.key_of(&s.entries[e])) == h)
+            {
+                s.suspicion_counts.remove(&e);
+            }
+        }
         s.slots[root].ring = NONE;
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
