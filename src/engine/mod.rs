@@ -282,8 +282,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// turn, so independent requests are resolved in parallel and dependent ones in order.
     ///
     /// The inner results are per request: an invalid request gets its error and writes
-    /// nothing, the others go on. The outer error is a store failure, after which nothing of
-    /// the batch was committed. [`resolve_batch_with`](Self::resolve_batch_with) is the
+    /// nothing, the others go on. The outer error is a store failure, an invalid tenant id,
+    /// or a clock outside the storable years ([`Error::ClockOutOfRange`], when a request
+    /// has no event time of its own), after which nothing of the batch was committed. [`resolve_batch_with`](Self::resolve_batch_with) is the
     /// same without building an [`Outcome`] per request.
     ///
     /// ```
