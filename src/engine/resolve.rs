@@ -1349,7 +1349,7 @@ mod tests {
         #[test]
         fn the_usual_shapes_are_decided_as_the_general_steps_decide_them(
             requests in prop::collection::vec(request(), 1..30),
-            quarantine in prop::option::of(1..3u32),
+            quarantine in prop::option::of(2..4u32),
         ) {
             let settings = IdentitySettings::default().with_quarantine(quarantine).unwrap();
             prop_assert_eq!(run(&requests, &settings, false), run(&requests, &settings, true));
