@@ -72,13 +72,17 @@ fn read(
     // one left, without zeroing the space first.
     let mut buf: Vec<u8> = Vec::new();
     let mut line_no = 1;
+    let mut first_read = true;
     loop {
         buf.reserve(CHUNK_BYTES);
         let n = (&mut file).take(CHUNK_BYTES as u64).read_to_end(&mut buf)?;
         // A byte-order mark, which Windows tools put before UTF-8 text, is not part of the
-        // first record.
-        if line_no == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
-            buf.drain(..3);
+        // first record. Checked on the first read only: later ones append to a partial line.
+        if first_read {
+            first_read = false;
+            if buf.starts_with(b"\xEF\xBB\xBF") {
+                buf.drain(..3);
+            }
         }
         let eof = n == 0;
         let cut = if eof {
