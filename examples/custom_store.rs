@@ -11,7 +11,7 @@
 //! passed straight through. A request that fails, or a dry run, publishes nothing.
 
 use chrono::{DateTime, Utc};
-use oneid::store::Lookup;
+use oneid::Lookup;
 use oneid::{
     Cause, Customer, CustomerFilter, CustomerId, CustomerPage, CustomerQuery, HashedKey, HistoryEvent,
     Identity, IdentityInput, IdentityKey, MemoryStore, ResolveRequest, Resolver, Store, TenantId, Txn,

@@ -4,29 +4,35 @@
 //! name the offending identity or field and say why, so a service can hand the message back
 //! to its caller unchanged.
 
+use crate::limits::{
+    MAX_IDENTITY_NAME_CHARS, MAX_IDENTITY_SCOPE_CHARS, MAX_IDENTITY_TYPE_CHARS, MAX_IDENTITY_VALUE_CHARS,
+    MAX_TENANT_ID_CHARS,
+};
 use std::fmt;
 
 /// Why an identity was refused before anything was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidIdentityReason {
-    /// The identity type is empty or not of the form `[a-z0-9][a-z0-9_-]{0,31}`.
+    /// The identity type is empty or not of the form `[a-z0-9][a-z0-9_-]{0,31}`
+    /// ([`MAX_IDENTITY_TYPE_CHARS`] at most).
     BadType,
     /// The value is empty after normalization.
     EmptyValue,
-    /// The value is longer than 128 characters after normalization.
+    /// The value is longer than [`MAX_IDENTITY_VALUE_CHARS`] after normalization.
     ValueTooLong {
         /// Its length in characters.
         chars: usize,
     },
-    /// The identity name is longer than 256 characters.
+    /// The identity name is longer than [`MAX_IDENTITY_NAME_CHARS`].
     NameTooLong {
         /// Its length in characters.
         chars: usize,
     },
     /// The identity name holds a NUL character, which no database keeps in text.
     NulInName,
-    /// The scope (e.g. a WeChat `appId`) is empty, longer than 64 characters or holds a NUL.
+    /// The scope (e.g. a WeChat `appId`) is empty, longer than [`MAX_IDENTITY_SCOPE_CHARS`] or
+    /// holds a NUL.
     BadScope,
     /// The type's normalizer refused the value (a mobile number with letters, an email
     /// without `@`, ...).
@@ -36,19 +42,29 @@ pub enum InvalidIdentityReason {
 impl fmt::Display for InvalidIdentityReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BadType => f.write_str("identity type must match [a-z0-9][a-z0-9_-]{0,31}"),
+            Self::BadType => write!(
+                f,
+                "identity type must match [a-z0-9][a-z0-9_-]{{0,{}}}",
+                MAX_IDENTITY_TYPE_CHARS - 1
+            ),
             Self::EmptyValue => f.write_str("identity value is empty"),
             Self::ValueTooLong { chars } => {
                 write!(
                     f,
-                    "identity value has {chars} characters, at most 128 are allowed"
+                    "identity value has {chars} characters, at most {MAX_IDENTITY_VALUE_CHARS} are allowed"
                 )
             }
             Self::NameTooLong { chars } => {
-                write!(f, "identity name has {chars} characters, at most 256 are allowed")
+                write!(
+                    f,
+                    "identity name has {chars} characters, at most {MAX_IDENTITY_NAME_CHARS} are allowed"
+                )
             }
             Self::NulInName => f.write_str("identity name must not contain NUL"),
-            Self::BadScope => f.write_str("identity scope must have 1 to 64 characters, none of them NUL"),
+            Self::BadScope => write!(
+                f,
+                "identity scope must have 1 to {MAX_IDENTITY_SCOPE_CHARS} characters, none of them NUL"
+            ),
             Self::Normalizer(why) => f.write_str(why),
         }
     }
@@ -89,12 +105,15 @@ pub enum Error {
     #[error("malformed payload: {0}")]
     Payload(String),
     /// A tenant id holds a NUL character (which no database keeps in text) or is longer
-    /// than [`TenantId::MAX_CHARS`](crate::TenantId::MAX_CHARS).
-    #[error("tenant id {0:?} is invalid: it must have at most 64 characters, none of them NUL")]
+    /// than [`MAX_TENANT_ID_CHARS`].
+    #[error(
+        "tenant id {0:?} is invalid: it must have at most {MAX_TENANT_ID_CHARS} characters, none of them NUL"
+    )]
     InvalidTenant(String),
-    /// The engine's [`Clock`](crate::Clock) reads a time outside the years 0000 to 9999,
-    /// which the stores keep; nothing was written.
-    #[error("the clock reads {0}, outside the years 0000 to 9999 the stores keep")]
+    /// The engine's [`Clock`](crate::Clock) reads a time outside
+    /// [`STORABLE_YEARS`](crate::limits::STORABLE_YEARS), which the stores keep; nothing was
+    /// written.
+    #[error("the clock reads {0}, outside {years} the stores keep", years = crate::model::storable_years_text())]
     ClockOutOfRange(chrono::DateTime<chrono::Utc>),
     /// Identity settings are inconsistent (e.g. a limit of zero).
     #[error("invalid identity settings: {0}")]
@@ -161,7 +180,70 @@ pub enum Error {
     Store(String),
 }
 
+/// What kind of failure an [`Error`] is: what a caller does about it, and the HTTP status a
+/// service answers it with.
+///
+/// | kind | meaning | sending it again | HTTP status |
+/// |---|---|---|---|
+/// | [`Input`](Self::Input) | the request itself is refused (an invalid identity, field, tenant id, query or setting) | fails the same way | 400 Bad Request |
+/// | [`NotFound`](Self::NotFound) | no live customer has the id | fails the same way | 404 Not Found |
+/// | [`Conflict`](Self::Conflict) | the request clashes with the tenant's state (an identity owned by another customer, over its type's limit, or blocked) | fails until the state changes | 409 Conflict |
+/// | [`Unavailable`](Self::Unavailable) | the store could not serve it now (contention, a lost connection); nothing was applied | may succeed: see [`Error::is_retryable`] | 503 Service Unavailable |
+/// | [`Internal`](Self::Internal) | a fault of the store, its data or the setup (a newer schema, unreadable data, a clock out of range) | fails until it is mended | 500 Internal Server Error |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is refused for what it carries.
+    Input,
+    /// The customer does not exist (or is deleted).
+    NotFound,
+    /// The request clashes with the tenant's state.
+    Conflict,
+    /// The store could not serve the request now; nothing was applied.
+    Unavailable,
+    /// A fault of the store, its data or the setup.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status a service answers an error of this kind with (see the table above).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::Input => 400,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
 impl Error {
+    /// What kind of failure this is (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidIdentity { .. }
+            | Self::InvalidField { .. }
+            | Self::UnknownField { .. }
+            | Self::Payload(_)
+            | Self::InvalidTenant(_)
+            | Self::InvalidSettings(_)
+            | Self::InvalidAttributeName { .. } => ErrorKind::Input,
+            Self::CustomerNotFound(_) => ErrorKind::NotFound,
+            Self::IdentityOwned { .. } | Self::IdentityConflict { .. } | Self::IdentityBlocked { .. } => {
+                ErrorKind::Conflict
+            }
+            Self::Transient(_) | Self::Contention { .. } => ErrorKind::Unavailable,
+            Self::ClockOutOfRange(_) | Self::SchemaTooNew { .. } | Self::Store(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether sending the same request again may succeed: nothing of it was applied, and the
+    /// failure came from the moment (concurrent writers), not from the request.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::Contention { .. })
+    }
+
     /// Shorthand for an [`Error::InvalidField`].
     pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidField {

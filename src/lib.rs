@@ -5,7 +5,7 @@
 //! each, and merge customers when they turn out to be the same person, without ever merging
 //! two people who are not.
 //!
-//! The behaviour follows the contract in `SEMANTICS.md`, distilled from four Chinese
+//! The behaviour follows the contract in `docs/SEMANTICS.md`, distilled from four Chinese
 //! customer-data platforms: typed [identities](Identity), per-tenant
 //! [settings](IdentitySettings) (priority, limits, normalizers, blocked values), the
 //! `identityFirst` / `customerFirst` [target strategies](TargetStrategy), `autoMerge`, and
@@ -40,48 +40,79 @@
 //! assert_eq!(merged.display_name(), Some("李雷"));
 //! ```
 //!
-//! ## Layout
+//! ## Where things are
 //!
-//! - [`model`]: customers, fields, identities, tenants, the resolve request (serde that reads
-//!   the sources' own JSON);
-//! - [`settings`]: per-tenant identity settings and [normalizers](settings::normalize);
-//! - [`engine`]: the [`Resolver`] and what it returns ([`Outcome`]);
-//! - [`store`]: the [`Store`] trait and the in-memory [`MemoryStore`];
-//! - [`query`]: filters, sorting and paging of customers;
-//! - [`history`]: the recorded links and merges.
+//! Every public item has one path. Types, traits and functions are at the crate root; two
+//! modules group what reads better under a name: [`normalize`] (the built-in normalizers)
+//! and [`limits`] (the bounds on what a request may hold).
+//!
+//! - **Model**: [`Customer`] with its [`Fields`], extended attributes ([`ExtAttr`]), tags and
+//!   groups; [`Identity`] and [`IdentityInput`]; [`TenantId`]; the [`ResolveRequest`] with
+//!   its [`CustomerPatch`] and [`ResolveOptions`]. Their serde reads the sources' own JSON.
+//! - **Settings**: [`IdentitySettings`] per tenant: priority, limits, [`Normalizer`]s,
+//!   blocked values, quarantine, and how fields reconcile on a merge ([`MergeRule`]).
+//! - **Engine**: the [`Resolver`], and what a resolve did ([`Outcome`], or
+//!   [`OutcomeView`] read in place by a batch).
+//! - **Stores**: the [`Store`] and [`Txn`] traits; [`MemoryStore`] (always there),
+//!   `SqliteStore` (feature `sqlite`) and `PostgresStore` (feature `postgres`).
+//! - **Queries**: [`CustomerQuery`], [`CustomerFilter`], [`CustomerPage`].
+//! - **History**: [`HistoryEvent`]s with their [`Cause`], and [`Explanation`]s of why two
+//!   identities are one customer.
+//! - **Errors**: one [`Error`] type; [`Error::kind`] sorts them for a caller.
+//!
+//! ## Features
+//!
+//! - `sqlite`: [`SqliteStore`], the durable embedded store (SQLite is
+//!   bundled: nothing to install).
+//! - `postgres`: [`PostgresStore`], the store many service instances
+//!   share.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Two functions allow unsafe code, each with its reasoning beside it: the memory store's
 // huge-page advice (`madvise`, Linux) and the cache prefetch (x86_64). Nothing else may.
 #![deny(unsafe_code)]
 
-pub mod clock;
-pub mod engine;
-pub mod error;
-pub mod history;
-pub mod model;
+mod clock;
+mod engine;
+mod error;
+mod history;
+pub mod limits;
+mod model;
 mod prefetch;
-pub mod query;
-pub mod settings;
-pub mod store;
+mod query;
+mod settings;
+mod store;
+
+/// The built-in [`Normalizer`]s, which [`IdentitySettings`] plugs in by default: [`Mobile`]
+/// for `mobile`, [`Email`] for `email`, [`Trim`] for every other type.
+///
+/// [`Mobile`]: normalize::Mobile
+/// [`Email`]: normalize::Email
+/// [`Trim`]: normalize::Trim
+pub mod normalize {
+    pub use crate::settings::normalize::{Email, Mobile, Trim};
+}
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ChangedField, Outcome, OutcomeView, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver, Updated,
 };
-pub use error::{Error, InvalidIdentityReason, Result};
+pub use error::{Error, ErrorKind, InvalidIdentityReason, Result};
 pub use history::{Cause, EventKind, Explanation, ExplanationStep, HistoryEvent, Operation};
 pub use model::{
     Change, Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, Field, FieldKind, FieldValue,
-    Fields, HashedKey, Identity, IdentityInput, IdentityKey, IdentityType, MAX_ATTR_DEPTH, PriorityStrategy,
-    ResolveOptions, ResolveRequest, TargetStrategy, TenantId, Text, UpdatePatch,
+    Fields, HashedKey, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions,
+    ResolveRequest, TargetStrategy, TenantId, Text, UpdatePatch, parse_timestamp,
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
-pub use settings::{IdentitySettings, MergeRule, normalize, normalize::Normalizer};
+pub use settings::{IdentitySettings, MergeRule, normalize::Normalizer};
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
-pub use store::{MemoryStore, ResolveWrites, Store, TargetData, Txn};
+pub use store::{Lookup, MemoryStore, ResolveWrites, Store, TargetData, Txn};
 
 // The README's tour is compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

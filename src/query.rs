@@ -47,9 +47,6 @@ fn text_eq(c: &Customer, field: Field, want: &str) -> bool {
 }
 
 impl CustomerFilter {
-    /// The longest [`search`](Self::search) key queries accept, in characters.
-    pub const MAX_SEARCH_CHARS: usize = 256;
-
     /// Whether a live customer matches every set criterion.
     pub fn matches(&self, c: &Customer) -> bool {
         self.matches_but_ids(c) && self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))

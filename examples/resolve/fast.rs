@@ -66,7 +66,7 @@ fn parse_plain<'a>(line: &'a str, request: &mut ResolveRequest) -> Option<Option
                 // A time it cannot read is serde's to refuse, with its message.
                 request.event_time = match c.string_or_null()? {
                     None => None,
-                    Some(ts) => Some(oneid::model::parse_timestamp(ts)?),
+                    Some(ts) => Some(oneid::parse_timestamp(ts)?),
                 };
             }
             "truth" => {

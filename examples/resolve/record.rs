@@ -83,9 +83,7 @@ fn parse_with_serde(line: &[u8]) -> Result<Record<'_>, String> {
         None => None,
         // Not quietly read as now: a record whose time cannot be read is refused, as one with
         // an unreadable field is.
-        Some(ts) => {
-            Some(oneid::model::parse_timestamp(ts).ok_or_else(|| format!("ts {ts:?} is not a timestamp"))?)
-        }
+        Some(ts) => Some(oneid::parse_timestamp(ts).ok_or_else(|| format!("ts {ts:?} is not a timestamp"))?),
     };
     request.cause = Some(r.record_id.into_owned());
     Ok(Record {
@@ -113,7 +111,7 @@ mod tests {
             ..Default::default()
         })
         .with_cause("old-record");
-        spare.event_time = oneid::model::parse_timestamp("2020-01-01T00:00:00Z");
+        spare.event_time = oneid::parse_timestamp("2020-01-01T00:00:00Z");
         spare
     }
 

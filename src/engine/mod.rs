@@ -29,11 +29,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Begins a transaction for work in `tenant`. A tenant id with a NUL (no database keeps NUL
-/// in text) or longer than [`TenantId::MAX_CHARS`] (the stores' indexes lead with it) is
+/// in text) or longer than [`MAX_TENANT_ID_CHARS`](crate::limits::MAX_TENANT_ID_CHARS) (the stores' indexes lead with it) is
 /// refused here: every store answers it alike.
 pub(crate) fn begin_in<'s, S: Store>(store: &'s mut S, tenant: &TenantId) -> Result<S::Txn<'s>> {
     let name = tenant.as_str();
-    if name.contains('\0') || name.chars().count() > TenantId::MAX_CHARS {
+    if name.contains('\0') || name.chars().count() > crate::limits::MAX_TENANT_ID_CHARS {
         return Err(Error::InvalidTenant(name.to_owned()));
     }
     store.begin()

@@ -27,15 +27,15 @@ pub struct Updated {
     pub changed: Vec<ChangedField>,
 }
 
-/// Refuses a search key longer than [`CustomerFilter::MAX_SEARCH_CHARS`]: SQLite cannot
+/// Refuses a search key longer than [`crate::limits::MAX_SEARCH_CHARS`]: SQLite cannot
 /// match a pattern much longer, so every store refuses it alike.
 fn check_filter(filter: &CustomerFilter) -> Result<()> {
     match &filter.search {
-        Some(key) if key.chars().count() > CustomerFilter::MAX_SEARCH_CHARS => Err(Error::field(
+        Some(key) if key.chars().count() > crate::limits::MAX_SEARCH_CHARS => Err(Error::field(
             "search",
             format!(
                 "a search key has at most {} characters",
-                CustomerFilter::MAX_SEARCH_CHARS
+                crate::limits::MAX_SEARCH_CHARS
             ),
         )),
         _ => Ok(()),

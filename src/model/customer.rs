@@ -2,6 +2,9 @@
 
 use super::fields::{Field, Fields, format_timestamp};
 use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::limits::MAX_TENANT_ID_CHARS;
+use crate::limits::{MAX_ATTR_DEPTH, MAX_ATTR_NAME_CHARS};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde::ser::SerializeMap;
@@ -46,11 +49,8 @@ impl std::hash::Hash for TenantId {
 }
 
 impl TenantId {
-    /// The longest tenant id the engine accepts, in characters.
-    pub const MAX_CHARS: usize = 64;
-
     /// A tenant id from its name. Any text will do but one with a NUL character (no
-    /// database keeps NUL in text) or longer than [`MAX_CHARS`](Self::MAX_CHARS) (the
+    /// database keeps NUL in text) or longer than [`MAX_TENANT_ID_CHARS`] (the
     /// stores' indexes lead with it), which the engine refuses with
     /// [`Error::InvalidTenant`].
     pub fn new(name: impl AsRef<str>) -> Self {
@@ -479,27 +479,19 @@ pub(crate) fn check_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Result<
     }
 }
 
-/// Deepest nesting of arrays and objects accepted in an extended attribute's value. Stores
-/// keep attributes as JSON text, and reading JSON stops at 128 levels: a deeper value could
-/// be written but never read back.
-pub const MAX_ATTR_DEPTH: usize = 32;
-
-/// Longest extended-attribute name accepted.
-const MAX_ATTR_NAME: usize = 64;
-
-/// Refuses an extended-attribute name that is empty (or only whitespace) or longer than 64
-/// characters.
+/// Refuses an extended-attribute name that is empty (or only whitespace) or longer than
+/// [`MAX_ATTR_NAME_CHARS`].
 pub(crate) fn check_attr_name(name: &str) -> Result<()> {
     let reason = if name.trim().is_empty() {
-        "it is empty"
-    } else if name.chars().count() > MAX_ATTR_NAME {
-        "it is longer than 64 characters"
+        "it is empty".to_string()
+    } else if name.chars().count() > MAX_ATTR_NAME_CHARS {
+        format!("it is longer than {MAX_ATTR_NAME_CHARS} characters")
     } else {
         return Ok(());
     };
     Err(Error::InvalidAttributeName {
         name: name.to_string(),
-        reason: reason.to_string(),
+        reason,
     })
 }
 

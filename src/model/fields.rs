@@ -8,6 +8,7 @@
 
 use super::Text;
 use crate::error::{Error, Result};
+use crate::limits::{MAX_CONTACT_FIELD_CHARS, STORABLE_YEARS};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -300,10 +301,18 @@ fn parse_any_spelling(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// Whether a year can be stored: the SQL stores keep times as fixed-width RFC 3339 text,
-/// which holds the years 0000 to 9999 (and sorts as time only within them).
+/// Whether a year can be stored (see [`STORABLE_YEARS`]).
 pub(crate) fn storable_year(year: i32) -> bool {
-    (0..=9999).contains(&year)
+    STORABLE_YEARS.contains(&year)
+}
+
+/// "the years 0000 to 9999", from [`STORABLE_YEARS`], for error messages.
+pub(crate) fn storable_years_text() -> String {
+    format!(
+        "the years {:04} to {:04}",
+        STORABLE_YEARS.start(),
+        STORABLE_YEARS.end()
+    )
 }
 
 /// Refuses an instant outside the years every store can keep.
@@ -313,7 +322,7 @@ pub(crate) fn check_storable_time(name: &str, t: &DateTime<Utc>) -> Result<()> {
     } else {
         Err(Error::field(
             name,
-            format!("{t} is outside the years 0000 to 9999"),
+            format!("{t} is outside {}", storable_years_text()),
         ))
     }
 }
@@ -446,7 +455,7 @@ impl Field {
                     .or_else(|| parse_timestamp(s).map(|t| t.date_naive()))
                     .ok_or_else(|| bad("expected a date YYYY-MM-DD"))?;
                 if !storable_year(date.year()) {
-                    return Err(bad("expected a date in the years 0000 to 9999"));
+                    return Err(bad(&format!("expected a date in {}", storable_years_text())));
                 }
                 FieldValue::Date(date)
             }
@@ -454,7 +463,7 @@ impl Field {
                 let s = v.as_str().ok_or_else(|| bad("expected an RFC 3339 timestamp"))?;
                 let t = parse_timestamp(s).ok_or_else(|| bad("expected an RFC 3339 timestamp"))?;
                 if !storable_year(t.year()) {
-                    return Err(bad("expected a timestamp in the years 0000 to 9999"));
+                    return Err(bad(&format!("expected a timestamp in {}", storable_years_text())));
                 }
                 FieldValue::Timestamp(t)
             }
@@ -462,17 +471,13 @@ impl Field {
         Ok(Some(value))
     }
 
-    /// The mobile and email fields hold at most this many characters, as identity values
-    /// do: they can be matched as identities, and the stores index the mobile.
-    pub const MAX_CONTACT_CHARS: usize = 128;
-
     /// Whether a text is too long for this field.
     fn too_long(self, text: &str) -> bool {
-        matches!(self, Field::Mobile | Field::Email) && text.chars().count() > Self::MAX_CONTACT_CHARS
+        matches!(self, Field::Mobile | Field::Email) && text.chars().count() > MAX_CONTACT_FIELD_CHARS
     }
 
     fn too_long_reason(self) -> String {
-        format!("text longer than {} characters", Self::MAX_CONTACT_CHARS)
+        format!("text longer than {MAX_CONTACT_FIELD_CHARS} characters")
     }
 
     /// Checks that a typed value fits this field (a `Text` in a `Gender` field does not).

@@ -137,11 +137,11 @@ impl Serialize for IdentityType {
     }
 }
 
-/// `[a-z0-9][a-z0-9_-]{0,31}`
+/// `[a-z0-9][a-z0-9_-]{0,31}`: at most [`MAX_IDENTITY_TYPE_CHARS`](crate::limits::MAX_IDENTITY_TYPE_CHARS).
 pub(crate) fn is_valid_type(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
-        && bytes.len() <= 32
+        && bytes.len() <= crate::limits::MAX_IDENTITY_TYPE_CHARS
         && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
         && bytes
             .iter()
@@ -172,7 +172,8 @@ impl<'de> Deserialize<'de> for IdentityType {
         let s = String::deserialize(d)?;
         IdentityType::new(&s).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "identity type {s:?} must match [a-z0-9][a-z0-9_-]{{0,31}}"
+                "identity type {s:?} must match [a-z0-9][a-z0-9_-]{{0,{}}}",
+                crate::limits::MAX_IDENTITY_TYPE_CHARS - 1
             ))
         })
     }

@@ -11,10 +11,10 @@ mod request;
 mod text;
 mod update;
 
-pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, MAX_ATTR_DEPTH, TenantId};
+pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, TenantId};
 pub(crate) use customer::{check_attr_name, check_attrs, check_tags, push_unique};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
-pub(crate) use fields::{check_storable_time, storable_year};
+pub(crate) use fields::{check_storable_time, storable_year, storable_years_text};
 pub(crate) use identity::is_valid_type;
 pub use identity::{HashedKey, Identity, IdentityInput, IdentityKey, IdentityType};
 pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};

@@ -35,21 +35,6 @@ pub enum MergeRule {
     Sum,
 }
 
-/// Default number of distinct conflicting identities after which a value is quarantined.
-pub const DEFAULT_QUARANTINE_AFTER: u32 = 3;
-
-/// Default placeholder values that must never link anyone, for every type.
-pub const DEFAULT_BLOCKED: &[&str] = &[
-    "null",
-    "undefined",
-    "unknown",
-    "none",
-    "0",
-    "test@test.com",
-    "13800000000",
-    "00000000000",
-];
-
 #[derive(Debug, Clone)]
 pub(crate) struct TypeRule {
     pub(crate) ty: IdentityType,
@@ -171,14 +156,29 @@ impl Default for IdentitySettings {
         s.rule_mut("mobile").normalizer = Arc::new(Mobile);
         s.rule_mut("email").normalizer = Arc::new(Email);
         s.blocked_any
-            .extend(DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)));
+            .extend(Self::DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)));
         s.merge_rules = vec![(Field::Balance, MergeRule::Sum), (Field::Credit, MergeRule::Sum)];
-        s.quarantine_after = Some(DEFAULT_QUARANTINE_AFTER);
+        s.quarantine_after = Some(Self::DEFAULT_QUARANTINE_AFTER);
         s
     }
 }
 
 impl IdentitySettings {
+    /// How many distinct conflicting identities quarantine a value by default.
+    pub const DEFAULT_QUARANTINE_AFTER: u32 = 3;
+
+    /// The placeholder values blocked for every type by default: they never link anyone.
+    pub const DEFAULT_BLOCKED: &'static [&'static str] = &[
+        "null",
+        "undefined",
+        "unknown",
+        "none",
+        "0",
+        "test@test.com",
+        "13800000000",
+        "00000000000",
+    ];
+
     fn empty() -> Self {
         Self {
             rules: Vec::new(),

@@ -117,7 +117,8 @@ fn scan_email(chars: impl Iterator<Item = (usize, char)>) -> (usize, Option<usiz
 /// international numbers keep their `+`. 5 to 15 digits.
 ///
 /// ```
-/// use oneid::normalize::{Mobile, Normalizer};
+/// use oneid::Normalizer;
+/// use oneid::normalize::Mobile;
 /// let norm = |s| { let mut out = String::new(); Mobile.normalize(s, &mut out).map(|_| out) };
 /// assert_eq!(norm("+86 138-0013-8000").unwrap(), "13800138000");
 /// assert_eq!(norm("0086 13800138000").unwrap(), "13800138000");

@@ -726,7 +726,7 @@ fn nested(depth: usize) -> serde_json::Value {
 /// reads them back; deeper, they are refused before anything is written (a value 124 levels
 /// deep, which JSON text can carry, once made the memory store panic on reading it).
 fn deep_attribute_values<S: Store>(mut r: Resolver<S, ManualClock>) {
-    let deepest = nested(oneid::MAX_ATTR_DEPTH);
+    let deepest = nested(oneid::limits::MAX_ATTR_DEPTH);
     let mut patch = CustomerPatch::new();
     patch.attrs.insert(
         "deep".into(),
@@ -756,7 +756,7 @@ fn deep_attribute_values<S: Store>(mut r: Resolver<S, ManualClock>) {
     );
     assert_eq!(r.owner_of(&t(), &id("wechat", "deeper")).unwrap(), None);
 
-    let too_deep = nested(oneid::MAX_ATTR_DEPTH + 1);
+    let too_deep = nested(oneid::limits::MAX_ATTR_DEPTH + 1);
     let e = r
         .update_extended_attribute(&t(), c, "deep", &too_deep)
         .unwrap_err();
@@ -909,7 +909,7 @@ fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
     );
 
     let contact = |n: usize| "手".repeat(n);
-    let longest = Field::MAX_CONTACT_CHARS;
+    let longest = oneid::limits::MAX_CONTACT_FIELD_CHARS;
     assert!(
         CustomerPatch::new()
             .with(Field::Mobile, contact(longest + 1))
@@ -940,10 +940,13 @@ fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
 
     let tenant = |n: usize| oneid::TenantId::new("租".repeat(n));
     let e = r
-        .resolve(&tenant(oneid::TenantId::MAX_CHARS + 1), &req(&[("wechat", "o1")]))
+        .resolve(
+            &tenant(oneid::limits::MAX_TENANT_ID_CHARS + 1),
+            &req(&[("wechat", "o1")]),
+        )
         .unwrap_err();
     assert!(matches!(e, oneid::Error::InvalidTenant(_)), "{e}");
-    let widest = tenant(oneid::TenantId::MAX_CHARS);
+    let widest = tenant(oneid::limits::MAX_TENANT_ID_CHARS);
     let c = r
         .resolve(&widest, &req(&[("wechat", "o1")]))
         .unwrap()
@@ -1055,7 +1058,7 @@ fn query_filters_every_store_answers<S: Store>(mut r: Resolver<S, ManualClock>) 
         };
         assert_eq!(r.query(&t(), &query).unwrap().total, 0);
     }
-    let longest = oneid::CustomerFilter::MAX_SEARCH_CHARS;
+    let longest = oneid::limits::MAX_SEARCH_CHARS;
     let search = |n: usize| oneid::CustomerFilter {
         search: Some("a".repeat(n)),
         ..Default::default()

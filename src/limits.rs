@@ -1,0 +1,49 @@
+//! The bounds on what a request, a tenant and a query may hold.
+//!
+//! Every store keeps exactly what the engine accepts, so the engine refuses anything a store
+//! could not keep (or could keep but not read back, or answer alike) before the first write.
+//! The checks and their error messages both read these constants, so the numbers below are the
+//! whole truth. docs/SEMANTICS.md says why each bound is where it is.
+
+use std::ops::RangeInclusive;
+
+/// The longest identity type, in characters (`[a-z0-9][a-z0-9_-]{0,31}`).
+pub const MAX_IDENTITY_TYPE_CHARS: usize = 32;
+
+/// The longest identity value after normalization, in characters.
+pub const MAX_IDENTITY_VALUE_CHARS: usize = 128;
+
+/// The longest identity display name (`identityName`), in characters.
+pub const MAX_IDENTITY_NAME_CHARS: usize = 256;
+
+/// The longest identity scope (e.g. a WeChat `appId`), in characters.
+pub const MAX_IDENTITY_SCOPE_CHARS: usize = 64;
+
+/// The most identities one resolve request may carry. Requests hold a handful; the SQL stores
+/// look a request's identities up in one statement, which the databases bound.
+pub const MAX_REQUEST_IDENTITIES: usize = 256;
+
+/// The longest tenant id, in characters: the stores' indexes lead with it.
+pub const MAX_TENANT_ID_CHARS: usize = 64;
+
+/// The longest mobile and email field, in characters, as for identity values: they can be
+/// matched as identities, and the stores index the mobile.
+pub const MAX_CONTACT_FIELD_CHARS: usize = 128;
+
+/// The longest query search key (`searchKey`), in characters.
+pub const MAX_SEARCH_CHARS: usize = 256;
+
+/// The largest page a query may ask for (`rows`, `size`).
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The longest extended-attribute name, in characters.
+pub const MAX_ATTR_NAME_CHARS: usize = 64;
+
+/// The deepest nesting of arrays and objects in an extended attribute's value. Stores keep
+/// attributes as JSON text, and reading JSON stops at 128 levels: a deeper value could be
+/// written but never read back.
+pub const MAX_ATTR_DEPTH: usize = 32;
+
+/// The years a time may fall in: the SQL stores keep times as fixed-width RFC 3339 text, which
+/// holds the years 0000 to 9999 (and sorts as time only within them).
+pub const STORABLE_YEARS: RangeInclusive<i32> = 0..=9999;
