@@ -18,7 +18,7 @@
 //! - `codec`: customers, identities, times and causes as column values, and back;
 //! - `filter`: a customer filter and a sort as `WHERE` and `ORDER BY`;
 //! - `cache`: what a transaction has read, and the writes it holds back;
-//! - `backend`: [`SqlBackend`], which the SQLite and PostgreSQL stores implement;
+//! - `backend`: [`SqlBackend`] and its SQLite and PostgreSQL implementations;
 //! - `reads`, `writes`: the transaction's own steps, reading rows into the cache (following
 //!   aliases) and writing out what it held back;
 //! - `txn`: the [`Txn`](super::Txn) implementation made of them.
@@ -41,7 +41,7 @@
 //! autovacuum off) it may pick an index that leads with `tenant` (every row of the tenant)
 //! over the one on the id. A `CASE` cannot use an index, so the id's index is the only choice.
 
-mod backend;
+pub(crate) mod backend;
 mod cache;
 mod codec;
 mod filter;
@@ -51,9 +51,9 @@ mod txn;
 mod value;
 mod writes;
 
-pub use backend::SqlBackend;
+pub(crate) use backend::SqlBackend;
 pub(crate) use schema::{Dialect, SCHEMA_VERSION, schema_v1};
-pub use value::SqlValue;
+pub(crate) use value::SqlValue;
 
 use crate::error::Result;
 use cache::{Cache, FastMap};
@@ -70,6 +70,9 @@ use std::cell::RefCell;
 /// before merges, deletes, erasures, unlinks, history reads, queries, counts and writes to a
 /// customer it has not read. Reads see the held-back writes; quarantine evidence is written at
 /// once.
+///
+/// `pub` only because the stores' `Store::Txn` names it (a public interface may not name a
+/// crate-private type); this module is private, so nothing outside the crate can reach it.
 pub struct SqlTxn<B> {
     conn: RefCell<B>,
     /// Tags and groups of the customers this transaction has read or written, as stored:
@@ -81,6 +84,9 @@ pub struct SqlTxn<B> {
 /// A customer's tags and groups as its side tables hold them.
 type StoredLists = (Vec<String>, Vec<i64>);
 
+// `SqlTxn` is public only for the stores' `Store::Txn`, and its inherent methods are
+// crate-private, so the crate-private bound exposes nothing.
+#[expect(private_bounds, reason = "the methods are crate-private")]
 impl<B: SqlBackend> SqlTxn<B> {
     pub(crate) fn new(backend: B) -> Self {
         Self {

@@ -13,6 +13,7 @@ use super::{SqlBackend, SqlTxn};
 use crate::error::{Error, Result};
 use crate::model::{Customer, CustomerId, Identity, TenantId};
 
+#[expect(private_bounds, reason = "the methods are crate-private (see `SqlTxn`)")]
 impl<B: SqlBackend> SqlTxn<B> {
     /// The row an id leads to, following the (single-hop) merge alias.
     pub(super) fn resolve_row(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Customer>> {

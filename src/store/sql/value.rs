@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// A SQL value as the stores exchange it with their backends.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SqlValue {
+pub(crate) enum SqlValue {
     /// `NULL`.
     Null,
     /// An integer.

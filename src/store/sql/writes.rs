@@ -16,6 +16,7 @@ use crate::history::{Cause, EventKind};
 use crate::model::{Customer, CustomerId, Identity, TenantId};
 use chrono::{DateTime, Utc};
 
+#[expect(private_bounds, reason = "the methods are crate-private (see `SqlTxn`)")]
 impl<B: SqlBackend> SqlTxn<B> {
     /// Writes everything held back, so the database is up to date.
     pub(super) fn flush(&self) -> Result<()> {

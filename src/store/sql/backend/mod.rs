@@ -1,4 +1,5 @@
-//! [`SqlBackend`]: what the shared transaction needs of a database connection.
+//! [`SqlBackend`]: what the shared transaction needs of a database connection, and its two
+//! implementations.
 //!
 //! The trait is small on purpose: run a statement, run a query, commit, and two answers that
 //! capture how the databases' concurrency differs (whether reads must lock rows, and whether
@@ -6,13 +7,18 @@
 //! shared; a backend only converts [`SqlValue`]s to its driver's types, prepares and caches
 //! statements, and maps its driver's errors to the crate's.
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+
 use super::SqlValue;
 use crate::error::Result;
 
 /// What a SQL store's transaction needs from its database connection. Statements use
 /// numbered parameters `?1`, `?2`, …; a backend whose database spells them otherwise
 /// rewrites them.
-pub trait SqlBackend {
+pub(crate) trait SqlBackend {
     /// Runs a statement; returns the number of rows it changed.
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64>;
     /// Runs a query; returns its rows.
