@@ -3,27 +3,31 @@
 //! What it relies on, and why it is safe under concurrent writers from many processes:
 //!
 //! - **One owner per identity is a database fact:** `UNIQUE (tenant, itype, scope, value)`
-//!   on `oneid_identities`. A resolve claims its new identities at commit with one
-//!   `INSERT … ON CONFLICT DO NOTHING RETURNING`; a lost claim means a concurrent request won,
-//!   and the whole resolve is re-read, re-planned and re-committed.
+//!   on `oneid_identities`. A resolve claims its new identities with multi-row
+//!   `INSERT … ON CONFLICT DO NOTHING RETURNING` statements when it writes what it held back
+//!   (at commit, or before a merge); a lost claim means a concurrent request won, and the
+//!   whole resolve is re-read, re-planned and re-committed.
 //! - **Plans stay index lookups:** a resolve's keys are a `VALUES` list joined to the unique
 //!   index, and statements are prepared again after 64, 256, 1024, … transactions, so a
 //!   generic plan cached while the tables were nearly empty does not outlive them.
-//! - **Rows a plan depends on are locked:** transactions run at `READ COMMITTED`, and every
-//!   identity and customer row a resolve reads is read `FOR UPDATE`, so a concurrent merge,
+//! - **Rows a plan depends on are locked:** transactions run at `READ COMMITTED` (not
+//!   `SERIALIZABLE`, whose page-granular predicate locks made 8 writers abort each other on
+//!   unrelated rows). The identity rows a resolve looks up, with their owners' customer rows,
+//!   and every customer row it reads by id are read `FOR UPDATE`, so a concurrent merge,
 //!   delete or link of them waits until this transaction ends and what the plan saw stays
-//!   true; an owner that changed between two reads makes the operation start again. A lock
-//!   not granted within 50 ms (`lock_timeout`, SQLSTATE 55P03) is a transient conflict too,
-//!   which breaks lock cycles between writers at once.
-//!   (`SERIALIZABLE` was measured first: its page-granular predicate locks made 8 writers
-//!   abort each other on unrelated rows.) Deadlocks (40P01), serialization failures (40001)
-//!   and unique violations (23505) are [`Error::Transient`]: the engine retries the whole
-//!   operation with jittered backoff up to a bound, then reports [`Error::Contention`].
-//! - **Portable SQL only:** no advisory locks, no stored procedures; `ON CONFLICT`,
-//!   `RETURNING`, identity columns and `SERIALIZABLE` also run on CockroachDB (serializable by
-//!   default) and YugabyteDB. Aliases are one hop (a merge repoints every alias), so reads
-//!   need no recursive queries.
-//! - **Tenants share the tables:** every key and every query carries the tenant.
+//!   true; an owner no longer active once its row is locked makes the operation start
+//!   again. A lock not granted within 50 ms (`lock_timeout`) fails the statement, which
+//!   breaks lock cycles between writers at once. Lock timeouts (SQLSTATE 55P03), deadlocks
+//!   (40P01), serialization failures (40001) and unique violations (23505) are
+//!   [`Error::Transient`]: the engine retries the whole operation with jittered backoff up
+//!   to a bound, then reports [`Error::Contention`].
+//! - **Plain SQL:** no advisory locks, no stored procedures, no recursive queries (aliases are
+//!   one hop: a merge repoints every alias). The statements use `ON CONFLICT`, `RETURNING`,
+//!   identity columns, multi-row `VALUES` and `FOR UPDATE OF`. They are tested on PostgreSQL
+//!   only; other databases that speak its protocol (CockroachDB, YugabyteDB) are not verified.
+//! - **Tenants share the tables:** every identity key and every read of a customer by id
+//!   carries the tenant. Customer ids are unique across tenants, so the tag and group tables
+//!   are keyed by the id alone.
 //!
 //! Connect with a libpq-style string; [`PostgresStore::connect_in_schema`] keeps the tables in
 //! a schema of their own (tests use one per test).
