@@ -3,9 +3,10 @@
 //!
 //! The trait is small on purpose: run a statement, run a query, commit, and two answers that
 //! capture how the databases' concurrency differs (whether reads must lock rows, and whether
-//! the transaction may number new customers itself). Everything else, the SQL included, is
-//! shared; a backend only converts [`SqlValue`]s to its driver's types, prepares and caches
-//! statements, and maps its driver's errors to the crate's.
+//! the transaction may number new customers itself). Everything else is shared, the SQL
+//! included (the batched identity lookup picks its form by [`SqlBackend::lock_rows`]); a
+//! backend only converts [`SqlValue`]s to its driver's types, prepares and caches statements,
+//! and maps its driver's errors to the crate's.
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
