@@ -17,15 +17,15 @@ mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub mod sql;
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresBackend, PostgresStore};
+pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteBackend, SqliteStore};
+pub use sqlite::SqliteStore;
 
 use crate::error::Result;
 use crate::history::{Cause, HistoryEvent, Operation};

@@ -3,33 +3,40 @@
 //! What it relies on, and why it is safe under concurrent writers from many processes:
 //!
 //! - **One owner per identity is a database fact:** `UNIQUE (tenant, itype, scope, value)`
-//!   on `oneid_identities`. A resolve claims its new identities at commit with one
-//!   `INSERT … ON CONFLICT DO NOTHING RETURNING`; a lost claim means a concurrent request won,
-//!   and the whole resolve is re-read, re-planned and re-committed.
+//!   on `oneid_identities`. A resolve claims its new identities with multi-row
+//!   `INSERT … ON CONFLICT DO NOTHING RETURNING` statements when it writes what it held back
+//!   (at commit, or before a merge); a lost claim means a concurrent request won, and the
+//!   whole resolve is re-read, re-planned and re-committed.
 //! - **Plans stay index lookups:** a resolve's keys are a `VALUES` list joined to the unique
 //!   index, and statements are prepared again after 64, 256, 1024, … transactions, so a
 //!   generic plan cached while the tables were nearly empty does not outlive them.
-//! - **Rows a plan depends on are locked:** transactions run at `READ COMMITTED`, and every
-//!   identity and customer row a resolve reads is read `FOR UPDATE`, so a concurrent merge,
+//! - **Rows a plan depends on are locked:** transactions run at `READ COMMITTED` (not
+//!   `SERIALIZABLE`, whose page-granular predicate locks made 8 writers abort each other on
+//!   unrelated rows). The identity rows a resolve looks up, with their owners' customer rows,
+//!   and every customer row it reads by id are read `FOR UPDATE`, so a concurrent merge,
 //!   delete or link of them waits until this transaction ends and what the plan saw stays
-//!   true; an owner that changed between two reads makes the operation start again. A lock
-//!   not granted within 50 ms (`lock_timeout`, SQLSTATE 55P03) is a transient conflict too,
-//!   which breaks lock cycles between writers at once.
-//!   (`SERIALIZABLE` was measured first: its page-granular predicate locks made 8 writers
-//!   abort each other on unrelated rows.) Deadlocks (40P01), serialization failures (40001)
-//!   and unique violations (23505) are [`Error::Transient`]: the engine retries the whole
-//!   operation with jittered backoff up to a bound, then reports [`Error::Contention`].
-//! - **Portable SQL only:** no advisory locks, no stored procedures; `ON CONFLICT`,
-//!   `RETURNING`, identity columns and `SERIALIZABLE` also run on CockroachDB (serializable by
-//!   default) and YugabyteDB. Aliases are one hop (a merge repoints every alias), so reads
-//!   need no recursive queries.
-//! - **Tenants share the tables:** every key and every query carries the tenant.
+//!   true; an owner no longer active once its row is locked makes the operation start
+//!   again. A lock not granted within 50 ms (`lock_timeout`) fails the statement, which
+//!   breaks lock cycles between writers at once. Lock timeouts (SQLSTATE 55P03), deadlocks
+//!   (40P01), serialization failures (40001) and unique violations (23505) are
+//!   [`Error::Transient`]: the engine retries the whole operation with jittered backoff up
+//!   to a bound, then reports [`Error::Contention`].
+//! - **Plain SQL:** no advisory locks, no stored procedures, no recursive queries (aliases are
+//!   one hop: a merge repoints every alias). The statements use `ON CONFLICT`, `RETURNING`,
+//!   identity columns, multi-row `VALUES` and `FOR UPDATE OF`. They are tested on PostgreSQL
+//!   only; other databases that speak its protocol (CockroachDB, YugabyteDB) are not verified.
+//! - **Tenants share the tables:** every identity key and every read of a customer by id
+//!   carries the tenant. Customer ids are unique across tenants, so the tag and group tables
+//!   are keyed by the id alone.
 //!
 //! Connect with a libpq-style string; [`PostgresStore::connect_in_schema`] keeps the tables in
 //! a schema of their own (tests use one per test).
 
 use super::Store;
-use super::sql::{Dialect, SCHEMA_VERSION, SqlBackend, SqlTxn, SqlValue, schema_v1};
+use super::sql::backend::postgres::{PostgresBackend, store_error};
+use super::sql::{Dialect, SCHEMA_VERSION, SqlTxn, schema_v1};
+use crate::error::{Error, Result};
+use postgres::{Client, IsolationLevel, NoTls};
 
 /// Text sorts in byte order, as the reference does, whatever the database's collation.
 const POSTGRES: Dialect = Dialect {
@@ -37,32 +44,6 @@ const POSTGRES: Dialect = Dialect {
     int: "BIGINT",
     sorted_text: "TEXT COLLATE \"C\"",
 };
-use crate::error::{Error, Result};
-use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, IsolationLevel, NoTls};
-
-fn store_error(e: postgres::Error) -> Error {
-    use postgres::error::SqlState;
-    match e.code() {
-        Some(c)
-            if *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED
-                || *c == SqlState::LOCK_NOT_AVAILABLE
-                || *c == SqlState::UNIQUE_VIOLATION =>
-        {
-            Error::Transient(describe(&e))
-        }
-        _ => Error::Store(format!("postgres: {}", describe(&e))),
-    }
-}
-
-/// The server's message and code when there is one ("db error" alone says nothing).
-fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    }
-}
 
 /// A customer store in a PostgreSQL database. See the [module docs](self).
 pub struct PostgresStore {
@@ -162,106 +143,6 @@ impl PostgresStore {
             Some(_) => {}
         }
         tx.commit().map_err(store_error)
-    }
-}
-
-impl ToSql for SqlValue {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut bytes::BytesMut,
-    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self {
-            SqlValue::Null => Ok(IsNull::Yes),
-            SqlValue::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
-            SqlValue::Int(i) => i.to_sql(ty, out),
-            SqlValue::Text(s) => s.as_str().to_sql(ty, out),
-        }
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        matches!(*ty, Type::INT8 | Type::INT4 | Type::TEXT | Type::VARCHAR)
-    }
-
-    to_sql_checked!();
-}
-
-/// The PostgreSQL side of a [`SqlTxn`].
-pub struct PostgresBackend<'a> {
-    tx: postgres::Transaction<'a>,
-    statements: &'a mut std::collections::HashMap<String, postgres::Statement>,
-}
-
-/// `?1` → `$1`: the shared statements use SQLite's numbered parameters.
-fn dollar(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('$');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-impl PostgresBackend<'_> {
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
-        if let Some(stmt) = self.statements.get(sql) {
-            return Ok(stmt.clone());
-        }
-        let stmt = self.tx.prepare(&dollar(sql)).map_err(store_error)?;
-        // Filter queries are built per call; keep the cache bounded.
-        if self.statements.len() < 256 {
-            self.statements.insert(sql.to_string(), stmt.clone());
-        }
-        Ok(stmt)
-    }
-}
-
-impl SqlBackend for PostgresBackend<'_> {
-    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
-        let stmt = self.statement(sql)?;
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.tx.execute(&stmt, &params).map_err(store_error)
-    }
-
-    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
-        let stmt = self.statement(sql)?;
-        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let rows = self.tx.query(&stmt, &params).map_err(store_error)?;
-        rows.iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| {
-                        let ty = row.columns()[i].type_();
-                        Ok(match *ty {
-                            Type::INT8 => row.get::<_, Option<i64>>(i).map_or(SqlValue::Null, SqlValue::Int),
-                            Type::INT4 => row
-                                .get::<_, Option<i32>>(i)
-                                .map_or(SqlValue::Null, |v| SqlValue::Int(v.into())),
-                            Type::TEXT | Type::VARCHAR => row
-                                .get::<_, Option<String>>(i)
-                                .map_or(SqlValue::Null, SqlValue::Text),
-                            ref other => {
-                                return Err(Error::Store(format!(
-                                    "postgres: unexpected column type {other}"
-                                )));
-                            }
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    fn commit(self) -> Result<()> {
-        self.tx.commit().map_err(store_error)
-    }
-
-    fn lock_rows(&self) -> &'static str {
-        " FOR UPDATE"
     }
 }
 

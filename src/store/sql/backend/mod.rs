@@ -1,0 +1,42 @@
+//! [`SqlBackend`]: what the shared transaction needs of a database connection, and its two
+//! implementations.
+//!
+//! The trait is small on purpose: run a statement, run a query, commit, and two answers that
+//! capture how the databases' concurrency differs (whether reads must lock rows, and whether
+//! the transaction may number new customers itself). Everything else is shared, the SQL
+//! included (the batched identity lookup picks its form by [`SqlBackend::lock_rows`]); a
+//! backend only converts [`SqlValue`]s to its driver's types, prepares and caches statements,
+//! and maps its driver's errors to the crate's.
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+
+use super::SqlValue;
+use crate::error::Result;
+
+/// What a SQL store's transaction needs from its database connection. Statements use
+/// numbered parameters `?1`, `?2`, …; a backend whose database spells them otherwise
+/// rewrites them.
+pub(crate) trait SqlBackend {
+    /// Runs a statement; returns the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64>;
+    /// Runs a query; returns its rows.
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>>;
+    /// Commits the transaction.
+    fn commit(self) -> Result<()>;
+    /// The clause that locks the rows a read returns until the transaction ends (`" FOR
+    /// UPDATE"`), for databases where concurrent writers need it; empty where the
+    /// transaction already excludes other writers (SQLite's `BEGIN IMMEDIATE`).
+    fn lock_rows(&self) -> &'static str {
+        ""
+    }
+    /// The next free customer id, for a database where this transaction is the only writer
+    /// (it may then number the customers it creates itself and write their rows later, with
+    /// the rest of what it holds back); `None` where concurrent writers need the database to
+    /// assign ids.
+    fn first_free_id(&mut self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,61 @@
+//! The schema: the tables both SQL stores create, written once for either database.
+//!
+//! The DDL is one text with the few column types that differ left as holes a [`Dialect`]
+//! fills, so the tables (and so every statement that reads them) are the same on SQLite and
+//! PostgreSQL. Each store creates them in its own migration, recording [`SCHEMA_VERSION`] in
+//! `oneid_schema`; a later version adds its steps there rather than editing this text.
+
+/// The current schema version.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// How a database spells the few column types the schema needs.
+pub(crate) struct Dialect {
+    /// An auto-assigned 64-bit primary key.
+    pub(crate) id: &'static str,
+    /// A 64-bit integer.
+    pub(crate) int: &'static str,
+    /// Text that sorts in byte order.
+    pub(crate) sorted_text: &'static str,
+}
+
+/// The schema, version 1, in a dialect.
+pub(crate) fn schema_v1(d: &Dialect) -> String {
+    let Dialect {
+        id,
+        int,
+        sorted_text: st,
+    } = d;
+    format!(
+        "CREATE TABLE oneid_customers (
+            id {id}, tenant TEXT NOT NULL, status TEXT NOT NULL, merged_into {int},
+            created {st} NOT NULL, updated {st} NOT NULL, data TEXT NOT NULL,
+            mobile {st}, email {st}, name {st}, nick_name {st}, gender {int}, stage {st}, source {st}
+        );
+        CREATE INDEX oneid_customers_tenant ON oneid_customers (tenant, status);
+        CREATE INDEX oneid_customers_merged ON oneid_customers (merged_into);
+        CREATE INDEX oneid_customers_mobile ON oneid_customers (tenant, mobile);
+        CREATE INDEX oneid_customers_created ON oneid_customers (tenant, created);
+        CREATE INDEX oneid_customers_updated ON oneid_customers (tenant, updated);
+        CREATE TABLE oneid_identities (
+            seq {id}, tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+            name TEXT, customer {int} NOT NULL,
+            UNIQUE (tenant, itype, scope, value)
+        );
+        CREATE INDEX oneid_identities_customer ON oneid_identities (customer);
+        CREATE TABLE oneid_tags (customer {int} NOT NULL, tag TEXT NOT NULL);
+        CREATE INDEX oneid_tags_customer ON oneid_tags (customer);
+        CREATE TABLE oneid_groups (customer {int} NOT NULL, grp {int} NOT NULL);
+        CREATE INDEX oneid_groups_customer ON oneid_groups (customer);
+        CREATE TABLE oneid_history (
+            seq {id}, tenant TEXT NOT NULL, customer {int} NOT NULL, at {st} NOT NULL, kind TEXT NOT NULL,
+            itype TEXT, iscope TEXT, ivalue TEXT, iname TEXT, other {int},
+            operation TEXT NOT NULL, reference TEXT
+        );
+        CREATE INDEX oneid_history_customer ON oneid_history (customer);
+        CREATE TABLE oneid_suspicions (
+            tenant TEXT NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
+            ctype TEXT NOT NULL, cscope TEXT NOT NULL, cvalue TEXT NOT NULL,
+            PRIMARY KEY (tenant, itype, scope, value, ctype, cscope, cvalue)
+        );"
+    )
+}

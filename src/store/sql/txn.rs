@@ -1,0 +1,607 @@
+//! [`Txn`] for [`SqlTxn`]: each operation of the engine's storage trait in SQL.
+//!
+//! Resolves take the fast way: a request's identities are looked up in one query that also
+//! brings their owners' rows and evidence counts, their identity lists follow in one more, and
+//! links, history and data changes are held back for the flush. The operations the cache does
+//! not follow (merge, delete, erase, unlink) flush first, work on the database directly and
+//! forget what was read; history reads, queries and counts flush first too, as they read the
+//! database itself.
+
+use super::cache::KeyRef;
+use super::codec::{
+    CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_C, customer_from_row, data_json, id_param, identity_from, key_params,
+    operation_from, parse_ts, ts,
+};
+use super::filter::{filter_sql, order_sql};
+use super::{SqlBackend, SqlTxn, SqlValue};
+use crate::error::{Error, Result};
+use crate::history::{Cause, EventKind, HistoryEvent};
+use crate::model::{
+    Customer, CustomerId, CustomerStatus, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
+};
+use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
+use crate::store::{Lookup, Txn};
+use chrono::{DateTime, Utc};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+impl<B: SqlBackend> Txn for SqlTxn<B> {
+    fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
+        let mut out = Vec::with_capacity(1);
+        self.lookup_many(tenant, &[key.hashed()], &mut out)?;
+        Ok(out[0])
+    }
+
+    fn lookup_many(
+        &self,
+        tenant: &TenantId,
+        keys: &[HashedKey<'_>],
+        answers: &mut Vec<Lookup>,
+    ) -> Result<()> {
+        let keys: Vec<IdentityKey<'_>> = keys.iter().map(|k| k.key).collect();
+        let mut out = vec![Lookup::default(); keys.len()];
+        // Identities linked earlier in this transaction (not written yet) are owned by their
+        // target; their evidence is in the database.
+        let mut held: Vec<usize> = Vec::new();
+        {
+            let cache = self.cache.borrow();
+            if !cache.linked.is_empty() {
+                for (n, key) in keys.iter().enumerate() {
+                    if let Some(&owner) = cache.linked.get(&KeyRef::new(tenant, *key)) {
+                        out[n].owner = Some(CustomerId(owner));
+                        held.push(n);
+                    }
+                }
+            }
+        }
+        for &n in &held {
+            let rows = self.rows(
+                "SELECT COUNT(*) FROM oneid_suspicions WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
+                &key_params(tenant, keys[n]),
+            )?;
+            out[n].suspicion = u32::try_from(rows[0][0].int()?).unwrap_or(u32::MAX);
+        }
+        let ask: Vec<usize> = (0..keys.len()).filter(|n| !held.contains(n)).collect();
+        if ask.is_empty() {
+            answers.extend(out);
+            return Ok(());
+        }
+        // One round trip for the rest: the identities, their owners' rows and the evidence
+        // counts, with the identity and owner rows locked until the transaction ends. Each
+        // database gets the form its planner always answers with one index search per key.
+        use std::fmt::Write;
+        let mut params = vec![SqlValue::from(tenant.as_str())];
+        for &n in &ask {
+            let key = keys[n];
+            params.extend([
+                key.identity_type.into(),
+                key.scope.unwrap_or("").into(),
+                key.value.into(),
+            ]);
+        }
+        let lock = self.conn.borrow().lock_rows();
+        let mut sql = format!(
+            "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
+             WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
+             {CUSTOMER_COLUMNS_C} FROM "
+        );
+        if lock.is_empty() {
+            // SQLite (no row locks): one index search per key (its "multi-index OR"); its
+            // planner may scan a whole tenant for a join to a VALUES list.
+            sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(" OR ");
+                }
+                let _ = write!(
+                    sql,
+                    "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                );
+            }
+        } else {
+            // PostgreSQL: a VALUES list joined to the unique index; the generic plan it caches
+            // for an OR of keys may scan the tenant instead.
+            sql.push_str("(VALUES ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "(?{}, ?{}, ?{})", p + 1, p + 2, p + 3);
+            }
+            let _ = write!(
+                sql,
+                ") AS k JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 \
+                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer{lock} OF i, c"
+            );
+        }
+        let rows = self.rows(&sql, &params)?;
+        let mut owners: Vec<u64> = Vec::new();
+        for row in &rows {
+            let (ty, scope, value) = (row[0].text()?, row[1].text()?, row[2].text()?);
+            let owner = row[3].int()? as u64;
+            // A merge that committed between reading the identity and locking its owner
+            // leaves the owner merged: the whole operation runs again on the new state.
+            if row[6].text()? != "active" {
+                return Err(Error::Transient(format!(
+                    "the owner of {ty} {value} changed concurrently"
+                )));
+            }
+            let suspicion = u32::try_from(row[4].int()?).unwrap_or(u32::MAX);
+            for &n in &ask {
+                let key = keys[n];
+                if key.identity_type == ty && key.scope.unwrap_or("") == scope && key.value == value {
+                    out[n] = Lookup {
+                        owner: Some(CustomerId(owner)),
+                        suspicion,
+                    };
+                }
+            }
+            if !owners.contains(&owner) {
+                owners.push(owner);
+                if self.cache.borrow().customer(tenant, owner).is_none() {
+                    self.remember(tenant, customer_from_row(&row[5..])?.0);
+                }
+            }
+        }
+        // Resolves go on to read their owners' identities (limits, quarantine): read them now,
+        // all in one query.
+        self.read_identities(tenant, &owners)?;
+        answers.extend(out);
+        Ok(())
+    }
+
+    fn is_suspected_with(
+        &self,
+        tenant: &TenantId,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
+    ) -> Result<bool> {
+        let (key, conflicting) = (key.key, conflicting.key);
+        let [t, a, b, c] = key_params(tenant, key);
+        let rows = self.rows(
+            "SELECT 1 FROM oneid_suspicions WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4 \
+             AND ctype = ?5 AND cscope = ?6 AND cvalue = ?7",
+            &[
+                t,
+                a,
+                b,
+                c,
+                conflicting.identity_type.into(),
+                conflicting.scope.unwrap_or("").into(),
+                conflicting.value.into(),
+            ],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn add_suspicion(
+        &mut self,
+        tenant: &TenantId,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
+    ) -> Result<()> {
+        let (key, conflicting) = (key.key, conflicting.key);
+        let [t, a, b, c] = key_params(tenant, key);
+        self.exec(
+            "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            &[
+                t,
+                a,
+                b,
+                c,
+                conflicting.identity_type.into(),
+                conflicting.scope.unwrap_or("").into(),
+                conflicting.value.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>> {
+        Ok(self.resolve_row(tenant, id)?.map(Cow::Owned))
+    }
+
+    fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(Vec::new());
+        };
+        if let Some(list) = self.cache.borrow().identities.get(&root.0) {
+            return Ok(list.clone());
+        }
+        self.read_identities(tenant, &[root.0])?;
+        Ok(self
+            .cache
+            .borrow()
+            .identities
+            .get(&root.0)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn identities_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<Vec<Identity>> {
+        let mut all = self.identities(tenant, id)?;
+        all.retain(|i| i.identity_type.as_str() == identity_type && i.scope.as_deref() == scope);
+        Ok(all)
+    }
+
+    fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
+        self.flush()?;
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(Vec::new());
+        };
+        let members = self.members(tenant, root)?;
+        let mut events: Vec<(DateTime<Utc>, i64, HistoryEvent)> = Vec::new();
+        for m in members {
+            let rows = self.rows(
+                "SELECT seq, customer, at, kind, itype, iscope, ivalue, iname, other, operation, reference \
+                 FROM oneid_history WHERE tenant = ?1 AND customer = ?2 ORDER BY seq",
+                &[tenant.as_str().into(), id_param(m)?],
+            )?;
+            for r in rows {
+                let identity = || identity_from(r[4].text()?, r[5].text()?, r[6].text()?, r[7].opt_text()?);
+                let other = || Ok::<_, Error>(CustomerId(r[8].int()? as u64));
+                let kind = match r[3].text()? {
+                    "created" => EventKind::Created,
+                    "linked" => EventKind::Linked {
+                        identity: identity()?,
+                    },
+                    "unlinked" => EventKind::Unlinked {
+                        identity: identity()?,
+                    },
+                    "merged" => EventKind::Merged { from: other()? },
+                    "mergedInto" => EventKind::MergedInto { into: other()? },
+                    "deleted" => EventKind::Deleted,
+                    "erased" => EventKind::Erased,
+                    k => return Err(Error::Store(format!("unknown event kind {k:?}"))),
+                };
+                let at = parse_ts(r[2].text()?)?;
+                let event = HistoryEvent {
+                    customer: CustomerId(r[1].int()? as u64),
+                    at,
+                    kind,
+                    cause: Cause {
+                        operation: operation_from(r[9].text()?)?,
+                        reference: r[10].opt_text()?.map(Arc::from),
+                    },
+                };
+                events.push((at, r[0].int()?, event));
+            }
+        }
+        events.sort_by_key(|(at, seq, _)| (*at, *seq));
+        Ok(events.into_iter().map(|(_, _, e)| e).collect())
+    }
+
+    fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
+        let empty = Customer::new(CustomerId(0), at);
+        let reserved = {
+            let next = self.cache.borrow().next_id;
+            match next {
+                Some(n) => Some(n),
+                None => self.conn.borrow_mut().first_free_id()?,
+            }
+        };
+        let id = match reserved {
+            // The row is written at commit, with the customer's data.
+            Some(n) => {
+                let mut cache = self.cache.borrow_mut();
+                cache.next_id = Some(n + 1);
+                cache.fresh.insert(n as u64);
+                cache.dirty.insert(n as u64);
+                CustomerId(n as u64)
+            }
+            None => {
+                let rows = self.rows(
+                    "INSERT INTO oneid_customers (tenant, status, created, updated, data) VALUES (?1, 'active', ?2, ?2, ?3) RETURNING id",
+                    &[tenant.as_str().into(), ts(&at).into(), data_json(&empty).into()],
+                )?;
+                CustomerId(
+                    rows.first()
+                        .ok_or_else(|| Error::Store("no id returned".into()))?[0]
+                        .int()? as u64,
+                )
+            }
+        };
+        let mut customer = empty;
+        customer.id = id;
+        {
+            let mut cache = self.cache.borrow_mut();
+            cache.customers.insert(id.0, (tenant.clone(), customer));
+            cache.identities.insert(id.0, Vec::new());
+        }
+        self.lists.borrow_mut().insert(id.0, (Vec::new(), Vec::new()));
+        self.record(tenant, id, at, &EventKind::Created, cause)?;
+        Ok(id)
+    }
+
+    fn link(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        key: HashedKey<'_>,
+        name: Option<&str>,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<()> {
+        let key = key.key;
+        let identity = &Identity {
+            identity_type: IdentityType::new(key.identity_type)
+                .ok_or_else(|| Error::Store(format!("{:?} is not an identity type", key.identity_type)))?,
+            scope: key.scope.map(Arc::from),
+            identity_value: key.value.into(),
+            identity_name: name.map(Arc::from),
+        };
+        // `id` is a live customer's own id (the engine links to the target it just read or
+        // created, and that row is locked); no second read is needed. The identity is written
+        // at commit, where the unique key decides: if a concurrent writer claimed it first,
+        // the commit fails and the whole operation runs again against the new state.
+        {
+            let mut cache = self.cache.borrow_mut();
+            let key = KeyRef::new(tenant, identity.key()).owned();
+            if cache.linked.insert(key, id.0).is_some() {
+                return Err(Error::Store(format!("identity {identity} linked twice")));
+            }
+            cache.links.push((tenant.clone(), identity.clone(), id.0));
+            if let Some(list) = cache.identities.get_mut(&id.0) {
+                list.push(identity.clone());
+            }
+        }
+        self.record(
+            tenant,
+            id,
+            at,
+            &EventKind::Linked {
+                identity: identity.clone(),
+            },
+            cause,
+        )
+    }
+
+    fn merge(
+        &mut self,
+        tenant: &TenantId,
+        from: CustomerId,
+        into: CustomerId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<()> {
+        self.flush()?;
+        let from = self.live_root(tenant, from)?;
+        let into = self.live_root(tenant, into)?;
+        self.forget();
+        if from == into {
+            return Err(Error::Store(format!("cannot merge customer {from} into itself")));
+        }
+        let (f, i, t) = (id_param(from)?, id_param(into)?, SqlValue::from(tenant.as_str()));
+        self.exec(
+            "UPDATE oneid_identities SET customer = ?3 WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+            &[t.clone(), f.clone(), i.clone()],
+        )?;
+        self.exec(
+            "UPDATE oneid_customers SET status = 'merged', merged_into = ?3, updated = ?4 WHERE tenant = ?1 AND id = ?2",
+            &[t.clone(), f.clone(), i.clone(), ts(&at).into()],
+        )?;
+        // Every alias of `from` now reads `into` in one hop.
+        self.exec(
+            "UPDATE oneid_customers SET merged_into = ?3 WHERE merged_into = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+            &[t, f, i],
+        )?;
+        self.lists.borrow_mut().insert(from.0, (Vec::new(), Vec::new()));
+        self.exec("DELETE FROM oneid_tags WHERE customer = ?1", &[id_param(from)?])?;
+        self.exec("DELETE FROM oneid_groups WHERE customer = ?1", &[id_param(from)?])?;
+        self.record(tenant, from, at, &EventKind::MergedInto { into }, cause)?;
+        self.record(tenant, into, at, &EventKind::Merged { from }, cause)
+    }
+
+    fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()> {
+        self.flush()?;
+        let root = self.live_root(tenant, id)?;
+        self.forget();
+        let (t, r) = (SqlValue::from(tenant.as_str()), id_param(root)?);
+        self.exec(
+            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+            &[t.clone(), r.clone()],
+        )?;
+        self.exec(
+            "UPDATE oneid_customers SET status = 'deleted', updated = ?3 WHERE tenant = ?1 AND id = ?2",
+            &[t, r, ts(&at).into()],
+        )?;
+        self.record(tenant, root, at, &EventKind::Deleted, cause)
+    }
+
+    fn erase(
+        &mut self,
+        tenant: &TenantId,
+        id: CustomerId,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<Vec<CustomerId>> {
+        self.flush()?;
+        let root = self.root_id(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
+        self.forget();
+        let members = self.members(tenant, root)?;
+        let t = SqlValue::from(tenant.as_str());
+        // Every identity these customers ever held, from their history.
+        let mut identities: Vec<(String, String, String)> = Vec::new();
+        for &m in &members {
+            let rows = self.rows(
+                "SELECT itype, iscope, ivalue FROM oneid_history WHERE tenant = ?1 AND customer = ?2 AND ivalue IS NOT NULL",
+                &[t.clone(), id_param(m)?],
+            )?;
+            for r in rows {
+                identities.push((
+                    r[0].text()?.to_string(),
+                    r[1].text()?.to_string(),
+                    r[2].text()?.to_string(),
+                ));
+            }
+        }
+        self.exec(
+            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+            &[t.clone(), id_param(root)?],
+        )?;
+        for (ty, scope, value) in &identities {
+            let p = [
+                t.clone(),
+                ty.as_str().into(),
+                scope.as_str().into(),
+                value.as_str().into(),
+            ];
+            self.exec(
+                "DELETE FROM oneid_suspicions WHERE tenant = ?1 AND ((itype = ?2 AND scope = ?3 AND value = ?4) \
+                 OR (ctype = ?2 AND cscope = ?3 AND cvalue = ?4))",
+                &p,
+            )?;
+        }
+        let mut erased = Vec::with_capacity(members.len());
+        for &m in &members {
+            let created = self
+                .rows(
+                    "SELECT created FROM oneid_customers WHERE tenant = ?1 AND id = ?2",
+                    &[t.clone(), id_param(m)?],
+                )?
+                .first()
+                .map(|r| r[0].text().and_then(parse_ts))
+                .transpose()?
+                .unwrap_or(at);
+            let mut tomb = Customer::new(m, created);
+            tomb.updated = at;
+            self.write_customer(tenant, &tomb, "erased", false)?;
+            // Nothing personal stays in history: identities keep only their type.
+            self.exec(
+                "UPDATE oneid_history SET iscope = '', ivalue = '[erased]', iname = NULL \
+                 WHERE tenant = ?1 AND customer = ?2 AND ivalue IS NOT NULL",
+                &[t.clone(), id_param(m)?],
+            )?;
+            erased.push(m);
+        }
+        // Merged members keep pointing at the root's tombstone, so their ids read it.
+        self.record(tenant, root, at, &EventKind::Erased, cause)?;
+        Ok(erased)
+    }
+
+    fn unlink(
+        &mut self,
+        tenant: &TenantId,
+        key: IdentityKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
+    ) -> Result<bool> {
+        self.flush()?;
+        self.forget();
+        let params = key_params(tenant, key);
+        let rows = self.rows(
+            "SELECT customer, itype, scope, value, name FROM oneid_identities \
+             WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
+            &params,
+        )?;
+        let Some(row) = rows.first() else { return Ok(false) };
+        let owner = CustomerId(row[0].int()? as u64);
+        let identity = identity_from(row[1].text()?, row[2].text()?, row[3].text()?, row[4].opt_text()?)?;
+        self.exec(
+            "DELETE FROM oneid_identities WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
+            &params,
+        )?;
+        self.record(tenant, owner, at, &EventKind::Unlinked { identity }, cause)?;
+        Ok(true)
+    }
+
+    fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        self.flush()?;
+        let (filter, mut params) = filter_sql(tenant, &query.filter);
+        let total = self.rows(
+            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
+            &params,
+        )?[0][0]
+            .int()?;
+        // Fields without a column are sorted here after loading, by the reference order.
+        let order = order_sql(query);
+        let size = query.size.min(CustomerQuery::MAX_SIZE);
+        let rows: Vec<Customer> = if order.is_empty() {
+            let all = self.rows(
+                &format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter}"),
+                &params,
+            )?;
+            let mut all = all
+                .iter()
+                .map(|r| customer_from_row(r).map(|(c, _)| c))
+                .collect::<Result<Vec<_>>>()?;
+            all.sort_by(|a, b| query.compare(a, b));
+            let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+            all.into_iter().skip(offset).take(size as usize).collect()
+        } else {
+            params.push(SqlValue::Int(i64::from(size)));
+            params.push(SqlValue::Int(i64::try_from(query.offset()).unwrap_or(i64::MAX)));
+            let n = params.len();
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
+                n - 1
+            );
+            let found = self.rows(&sql, &params)?;
+            found
+                .iter()
+                .map(|r| customer_from_row(r).map(|(c, _)| c))
+                .collect::<Result<Vec<_>>>()?
+        };
+        Ok(CustomerPage {
+            rows,
+            total: total as u64,
+        })
+    }
+
+    fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+        self.flush()?;
+        let (filter, params) = filter_sql(tenant, filter);
+        Ok(self.rows(
+            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
+            &params,
+        )?[0][0]
+            .int()? as u64)
+    }
+
+    fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
+        {
+            // A live customer this transaction read or created: its row is written at commit.
+            let mut cache = self.cache.borrow_mut();
+            if cache
+                .customer(tenant, customer.id.0)
+                .is_some_and(Customer::is_active)
+            {
+                let id = customer.id.0;
+                let mut customer = customer;
+                customer.status = CustomerStatus::Active;
+                cache.customers.insert(id, (tenant.clone(), customer));
+                cache.dirty.insert(id);
+                return Ok(());
+            }
+        }
+        self.flush()?;
+        if self.write_customer(tenant, &customer, "active", true)? == 1 {
+            return Ok(());
+        }
+        // Nothing written: say why.
+        match self.live_root(tenant, customer.id)? {
+            root if root != customer.id => Err(Error::Store(format!(
+                "customer {} is an alias of {root}; write the live customer",
+                customer.id
+            ))),
+            _ => Err(Error::CustomerNotFound(customer.id)),
+        }
+    }
+
+    fn commit(self) -> Result<()> {
+        self.flush()?;
+        self.conn.into_inner().commit()
+    }
+}
