@@ -45,7 +45,17 @@ const POSTGRES: Dialect = Dialect {
     sorted_text: "TEXT COLLATE \"C\"",
 };
 
-/// A customer store in a PostgreSQL database. See the [module docs](self).
+/// A customer store in a PostgreSQL database (feature `postgres`): one database shared by
+/// many service instances.
+///
+/// One owner per identity is a database fact (a unique key), resolves lock the rows their
+/// plan depends on at `READ COMMITTED`, and a conflict with a concurrent writer makes the
+/// engine run the whole operation again, up to a bound ([`Error::Contention`]).
+/// docs/DESIGN.md gives the reasoning. Tested on PostgreSQL; other databases that speak its
+/// protocol are not verified.
+///
+/// Connect with a libpq-style string; [`connect_in_schema`](Self::connect_in_schema) keeps
+/// the tables in a schema of their own.
 pub struct PostgresStore {
     client: Client,
     /// Prepared statements by text; they live as long as the connection, except that they

@@ -1,23 +1,5 @@
-//! The SQLite store (feature `sqlite`): durable and embedded, with SQLite bundled so nothing
-//! needs installing.
-//!
-//! WAL journal; every transaction starts `IMMEDIATE` (it takes the write lock up front, so
-//! two writers never deadlock halfway); statements are prepared once and cached. Each
-//! [`Resolver::resolve`](crate::Resolver::resolve) is one transaction; for throughput,
-//! [`Resolver::resolve_batch`](crate::Resolver::resolve_batch) commits a whole batch at once.
-//!
-//! ```
-//! use oneid::{IdentityInput, ResolveRequest, Resolver, SqliteStore, TenantId};
-//! let path = std::env::temp_dir().join(format!("oneid-doc-{}.db", std::process::id()));
-//! let mut resolver = Resolver::new(SqliteStore::open(&path).unwrap());
-//! let t = TenantId::new("t");
-//! let id = resolver.resolve(&t, &ResolveRequest::new([IdentityInput::new("mobile", "13812345678")])).unwrap().customer;
-//! drop(resolver);
-//! // Reopened, the customer is still there.
-//! let mut again = Resolver::new(SqliteStore::open(&path).unwrap());
-//! assert_eq!(again.find_by_identity(&t, &IdentityInput::new("mobile", "13812345678")).unwrap().map(|c| c.id), id);
-//! # std::fs::remove_file(&path).ok();
-//! ```
+//! The SQLite store: one database file, WAL journal, `IMMEDIATE` write transactions, cached
+//! statements. docs/DESIGN.md has the reasoning; the user-facing story is on [`SqliteStore`].
 
 use super::Store;
 use super::sql::backend::sqlite::{SqliteBackend, store_error};
@@ -32,7 +14,26 @@ const SQLITE: Dialect = Dialect {
     sorted_text: "TEXT",
 };
 
-/// A customer store in one SQLite database file. See the [module docs](self).
+/// A customer store in one SQLite database file (feature `sqlite`): durable and embedded,
+/// with SQLite bundled so nothing needs installing.
+///
+/// WAL journal; every transaction starts `IMMEDIATE` (it takes the write lock up front, so
+/// two writers never deadlock halfway); statements are prepared once and cached. Each
+/// [`Resolver::resolve`](crate::Resolver::resolve) is one transaction; for throughput,
+/// [`Resolver::resolve_batch`](crate::Resolver::resolve_batch) commits a whole batch at once.
+///
+/// ```
+/// use oneid::{IdentityInput, ResolveRequest, Resolver, SqliteStore, TenantId};
+/// let path = std::env::temp_dir().join(format!("oneid-doc-{}.db", std::process::id()));
+/// let mut resolver = Resolver::new(SqliteStore::open(&path).unwrap());
+/// let t = TenantId::new("t");
+/// let id = resolver.resolve(&t, &ResolveRequest::new([IdentityInput::new("mobile", "13812345678")])).unwrap().customer;
+/// drop(resolver);
+/// // Reopened, the customer is still there.
+/// let mut again = Resolver::new(SqliteStore::open(&path).unwrap());
+/// assert_eq!(again.find_by_identity(&t, &IdentityInput::new("mobile", "13812345678")).unwrap().map(|c| c.id), id);
+/// # std::fs::remove_file(&path).ok();
+/// ```
 pub struct SqliteStore {
     conn: Connection,
 }
