@@ -175,10 +175,49 @@ pub enum Error {
         /// The newest version this crate knows.
         supported: i64,
     },
+    /// The database refused or failed a statement (its own error is the
+    /// [`source`](std::error::Error::source)); the operation was not applied.
+    #[error("{message}")]
+    Database {
+        /// What failed, with the database's own message and code.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The store could not be reached, or lost its connection before the operation
+    /// committed; nothing was applied.
+    #[error("the store is unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The store holds data it cannot read back (written by something else than this crate,
+    /// or damaged).
+    #[error("the store holds data it cannot read: {0}")]
+    Corrupt(String),
+    /// A store was asked for a write that would break its own invariants (linking an owned
+    /// identity, merging a customer into itself). The engine never asks for one; code that
+    /// writes through a [`Txn`](crate::Txn) directly can.
+    #[error("a write would break the store's invariants: {0}")]
+    Invariant(String),
+    /// What a request or a tenant would hold is past what the store can number or keep
+    /// (a batch over 4 GiB of identity values, more identity types than a store numbers).
+    #[error("over capacity: {0}")]
+    Capacity(String),
+    /// A customer could not be turned into JSON.
+    #[error("a customer could not be written as JSON: {0}")]
+    Json(#[source] serde_json::Error),
     /// The storage backend failed; the operation was not applied.
     #[error("store error: {0}")]
     Store(String),
 }
+
+/// The error of a driver, kept as the [`source`](std::error::Error::source) of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What kind of failure an [`Error`] is: what a caller does about it, and the HTTP status a
 /// service answers it with.
@@ -233,15 +272,25 @@ impl Error {
             Self::IdentityOwned { .. } | Self::IdentityConflict { .. } | Self::IdentityBlocked { .. } => {
                 ErrorKind::Conflict
             }
-            Self::Transient(_) | Self::Contention { .. } => ErrorKind::Unavailable,
-            Self::ClockOutOfRange(_) | Self::SchemaTooNew { .. } | Self::Store(_) => ErrorKind::Internal,
+            Self::Capacity(_) => ErrorKind::Input,
+            Self::Transient(_) | Self::Contention { .. } | Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::ClockOutOfRange(_)
+            | Self::SchemaTooNew { .. }
+            | Self::Database { .. }
+            | Self::Corrupt(_)
+            | Self::Invariant(_)
+            | Self::Json(_)
+            | Self::Store(_) => ErrorKind::Internal,
         }
     }
 
     /// Whether sending the same request again may succeed: nothing of it was applied, and the
     /// failure came from the moment (concurrent writers), not from the request.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::Contention { .. })
+        matches!(
+            self,
+            Self::Transient(_) | Self::Contention { .. } | Self::Unavailable { .. }
+        )
     }
 
     /// Shorthand for an [`Error::InvalidField`].

@@ -136,7 +136,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         names: &[&str],
     ) -> Result<IndexMap<String, serde_json::Value>> {
         let customer = live(&begin_in(&mut self.store, tenant)?, tenant, id)?;
-        let json = serde_json::to_value(&customer).map_err(|e| Error::Store(e.to_string()))?;
+        let json = serde_json::to_value(&customer).map_err(Error::Json)?;
         Ok(names
             .iter()
             .map(|&name| {
@@ -407,7 +407,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             .rows
             .iter()
             .map(|c| {
-                let mut json = serde_json::to_value(c).map_err(|e| Error::Store(e.to_string()))?;
+                let mut json = serde_json::to_value(c).map_err(Error::Json)?;
                 if let (Some(select), Some(map)) = (&query.select, json.as_object_mut()) {
                     map.retain(|k, _| k == "id" || select.iter().any(|s| s == k));
                 }

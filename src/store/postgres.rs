@@ -104,7 +104,7 @@ impl PostgresStore {
         loop {
             attempts += 1;
             match Self::migrate(&mut client) {
-                Err(Error::Transient(_) | Error::Store(_)) if attempts < 5 => {
+                Err(Error::Transient(_) | Error::Database { .. }) if attempts < 5 => {
                     std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
                 }
                 other => break other?,

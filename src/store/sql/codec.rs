@@ -41,7 +41,7 @@ pub(super) fn ts(t: &DateTime<Utc>) -> String {
 pub(super) fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| Error::Store(format!("bad timestamp {s:?} in the database: {e}")))
+        .map_err(|e| Error::Corrupt(format!("bad timestamp {s:?} in the database: {e}")))
 }
 
 pub(super) fn id_param(id: CustomerId) -> Result<SqlValue> {
@@ -80,7 +80,7 @@ pub(super) fn operation_from(name: &str) -> Result<Operation> {
         "removeIdentity" => Operation::RemoveIdentity,
         "delete" => Operation::Delete,
         "erase" => Operation::Erase,
-        other => return Err(Error::Store(format!("unknown operation {other:?} in history"))),
+        other => return Err(Error::Corrupt(format!("unknown operation {other:?} in history"))),
     })
 }
 
@@ -123,11 +123,11 @@ pub(super) fn read_data(c: &mut Customer, data: &str) -> Result<()> {
         groups: Vec<i64>,
     }
     let data: Data =
-        serde_json::from_str(data).map_err(|e| Error::Store(format!("bad customer data: {e}")))?;
+        serde_json::from_str(data).map_err(|e| Error::Corrupt(format!("bad customer data: {e}")))?;
     let mut fields = Fields::new();
     for (name, value) in &data.fields {
         let field =
-            Field::from_name(name).ok_or_else(|| Error::Store(format!("unknown field {name} stored")))?;
+            Field::from_name(name).ok_or_else(|| Error::Corrupt(format!("unknown field {name} stored")))?;
         if let Some(v) = field.parse_json(value)? {
             fields.set(field, v)?;
         }
@@ -153,11 +153,11 @@ pub(super) fn customer_from_row(row: &[SqlValue]) -> Result<(Customer, Option<i6
         "erased" => CustomerStatus::Erased,
         "merged" => CustomerStatus::Merged {
             into: CustomerId(
-                merged_into.ok_or_else(|| Error::Store(format!("merged customer {id} without target")))?
+                merged_into.ok_or_else(|| Error::Corrupt(format!("merged customer {id} without target")))?
                     as u64,
             ),
         },
-        other => return Err(Error::Store(format!("unknown status {other:?}"))),
+        other => return Err(Error::Corrupt(format!("unknown status {other:?}"))),
     };
     let mut c = Customer::new(id, parse_ts(row[3].text()?)?);
     c.status = status;
@@ -196,7 +196,7 @@ pub(super) fn customer_values(tenant: &TenantId, c: &Customer, status: &str) -> 
 pub(super) fn identity_from(ty: &str, scope: &str, value: &str, name: Option<&str>) -> Result<Identity> {
     Ok(Identity {
         identity_type: IdentityType::new(ty)
-            .ok_or_else(|| Error::Store(format!("bad identity type {ty:?} stored")))?,
+            .ok_or_else(|| Error::Corrupt(format!("bad identity type {ty:?} stored")))?,
         scope: (!scope.is_empty()).then(|| Arc::from(scope)),
         identity_value: value.into(),
         identity_name: name.map(Arc::from),

@@ -36,7 +36,7 @@ impl<B: SqlBackend> SqlTxn<B> {
                 let rows = self.locked_rows(&sql, &[tenant.as_str().into(), target.into()])?;
                 let row = rows
                     .first()
-                    .ok_or_else(|| Error::Store(format!("alias {id} leads nowhere")))?;
+                    .ok_or_else(|| Error::Corrupt(format!("alias {id} leads nowhere")))?;
                 Ok(Some(self.remember(tenant, customer_from_row(row)?.0)))
             }
             None => Ok(Some(self.remember(tenant, customer))),

@@ -264,7 +264,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                     "mergedInto" => EventKind::MergedInto { into: other()? },
                     "deleted" => EventKind::Deleted,
                     "erased" => EventKind::Erased,
-                    k => return Err(Error::Store(format!("unknown event kind {k:?}"))),
+                    k => return Err(Error::Corrupt(format!("unknown event kind {k:?}"))),
                 };
                 let at = parse_ts(r[2].text()?)?;
                 let event = HistoryEvent {
@@ -307,8 +307,9 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                     &[tenant.as_str().into(), ts(&at).into(), data_json(&empty).into()],
                 )?;
                 CustomerId(
-                    rows.first()
-                        .ok_or_else(|| Error::Store("no id returned".into()))?[0]
+                    rows.first().ok_or_else(|| {
+                        Error::Corrupt("the database returned no id for a new customer".into())
+                    })?[0]
                         .int()? as u64,
                 )
             }
@@ -336,8 +337,9 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     ) -> Result<()> {
         let key = key.key;
         let identity = &Identity {
-            identity_type: IdentityType::new(key.identity_type)
-                .ok_or_else(|| Error::Store(format!("{:?} is not an identity type", key.identity_type)))?,
+            identity_type: IdentityType::new(key.identity_type).ok_or_else(|| {
+                Error::Invariant(format!("{:?} is not an identity type", key.identity_type))
+            })?,
             scope: key.scope.map(Arc::from),
             identity_value: key.value.into(),
             identity_name: name.map(Arc::from),
@@ -350,7 +352,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             let mut cache = self.cache.borrow_mut();
             let key = KeyRef::new(tenant, identity.key()).owned();
             if cache.linked.insert(key, id.0).is_some() {
-                return Err(Error::Store(format!("identity {identity} linked twice")));
+                return Err(Error::Invariant(format!("identity {identity} linked twice")));
             }
             cache.links.push((tenant.clone(), identity.clone(), id.0));
             if let Some(list) = cache.identities.get_mut(&id.0) {
@@ -381,7 +383,9 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         let into = self.live_root(tenant, into)?;
         self.forget();
         if from == into {
-            return Err(Error::Store(format!("cannot merge customer {from} into itself")));
+            return Err(Error::Invariant(format!(
+                "cannot merge customer {from} into itself"
+            )));
         }
         let (f, i, t) = (id_param(from)?, id_param(into)?, SqlValue::from(tenant.as_str()));
         self.exec(
@@ -592,7 +596,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         }
         // Nothing written: say why.
         match self.live_root(tenant, customer.id)? {
-            root if root != customer.id => Err(Error::Store(format!(
+            root if root != customer.id => Err(Error::Invariant(format!(
                 "customer {} is an alias of {root}; write the live customer",
                 customer.id
             ))),

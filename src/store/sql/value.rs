@@ -22,7 +22,9 @@ impl SqlValue {
     pub(super) fn int(&self) -> Result<i64> {
         match self {
             SqlValue::Int(i) => Ok(*i),
-            other => Err(Error::Store(format!("expected an integer column, got {other:?}"))),
+            other => Err(Error::Corrupt(format!(
+                "expected an integer column, got {other:?}"
+            ))),
         }
     }
 
@@ -36,7 +38,7 @@ impl SqlValue {
     pub(super) fn text(&self) -> Result<&str> {
         match self {
             SqlValue::Text(s) => Ok(s),
-            other => Err(Error::Store(format!("expected a text column, got {other:?}"))),
+            other => Err(Error::Corrupt(format!("expected a text column, got {other:?}"))),
         }
     }
 

@@ -90,7 +90,7 @@ impl<B: SqlBackend> SqlTxn<B> {
             if cache.fresh.contains(id) {
                 self.write_side_tables(c)?;
             } else if self.write_customer(tenant, c, "active", true)? != 1 {
-                return Err(Error::Store(format!(
+                return Err(Error::Invariant(format!(
                     "customer {id} changed underneath a transaction"
                 )));
             }

@@ -10,9 +10,12 @@ use crate::error::{Error, Result};
 use crate::store::sql::{SqlBackend, SqlValue};
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-/// The crate's error for a driver error: conflicts between writers are transient.
+/// The crate's error for a driver error: conflicts between writers are transient; a lost or
+/// refused connection, or a server shutting down, is unavailable; the rest is the database's
+/// error.
 pub(crate) fn store_error(e: postgres::Error) -> Error {
     use postgres::error::SqlState;
+    let message = format!("postgres: {}", describe(&e));
     match e.code() {
         Some(c)
             if *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -22,7 +25,29 @@ pub(crate) fn store_error(e: postgres::Error) -> Error {
         {
             Error::Transient(describe(&e))
         }
-        _ => Error::Store(format!("postgres: {}", describe(&e))),
+        // Class 08 is "connection exception"; 57P01..57P03 a server shutting down or starting.
+        Some(c)
+            if c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW =>
+        {
+            Error::Unavailable {
+                message,
+                source: Box::new(e),
+            }
+        }
+        // No server error at all: the socket failed or the connection is closed.
+        None if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
+            Error::Unavailable {
+                message,
+                source: Box::new(e),
+            }
+        }
+        _ => Error::Database {
+            message,
+            source: Box::new(e),
+        },
     }
 }
 
@@ -117,7 +142,7 @@ impl SqlBackend for PostgresBackend<'_> {
                                 .get::<_, Option<String>>(i)
                                 .map_or(SqlValue::Null, SqlValue::Text),
                             ref other => {
-                                return Err(Error::Store(format!(
+                                return Err(Error::Corrupt(format!(
                                     "postgres: unexpected column type {other}"
                                 )));
                             }

@@ -8,14 +8,22 @@ use crate::error::{Error, Result};
 use crate::store::sql::{SqlBackend, SqlValue};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 
-/// The crate's error for a driver error: a database locked by another writer is transient.
+/// The crate's error for a driver error: a database locked by another writer is transient,
+/// a file that cannot be opened is unavailable, the rest is the database's error.
 pub(crate) fn store_error(e: rusqlite::Error) -> Error {
     match e.sqlite_error_code() {
         // Another process holds the write lock past the busy timeout: try the whole thing again.
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             Error::Transient(e.to_string())
         }
-        _ => Error::Store(format!("sqlite: {e}")),
+        Some(rusqlite::ErrorCode::CannotOpen) => Error::Unavailable {
+            message: format!("sqlite: {e}"),
+            source: Box::new(e),
+        },
+        _ => Error::Database {
+            message: format!("sqlite: {e}"),
+            source: Box::new(e),
+        },
     }
 }
 
@@ -59,10 +67,10 @@ impl SqlBackend for SqliteBackend<'_> {
                     ValueRef::Null => SqlValue::Null,
                     ValueRef::Integer(n) => SqlValue::Int(n),
                     ValueRef::Text(t) => SqlValue::Text(
-                        String::from_utf8(t.to_vec()).map_err(|e| Error::Store(format!("sqlite: {e}")))?,
+                        String::from_utf8(t.to_vec()).map_err(|e| Error::Corrupt(format!("sqlite: {e}")))?,
                     ),
                     other => {
-                        return Err(Error::Store(format!(
+                        return Err(Error::Corrupt(format!(
                             "sqlite: unexpected column type {:?}",
                             other.data_type()
                         )));
