@@ -76,7 +76,7 @@ impl<T> Chunked<T> {
     /// `u32::MAX` sentinel) is used up.
     pub(super) fn next_index(&self, what: &str) -> Result<u32> {
         if self.len == u32::MAX {
-            return Err(Error::Store(format!(
+            return Err(Error::Capacity(format!(
                 "the memory store holds at most 2^32 - 1 {what}"
             )));
         }
@@ -152,7 +152,7 @@ pub(super) struct TextArena {
 impl TextArena {
     /// Stores a text.
     pub(super) fn push(&mut self, text: &str) -> Result<TextRef> {
-        let len = u32::try_from(text.len()).map_err(|_| Error::Store("text longer than 4 GiB".into()))?;
+        let len = u32::try_from(text.len()).map_err(|_| Error::Capacity("text longer than 4 GiB".into()))?;
         let fits = text.len() <= TEXT_CHUNK
             && self
                 .chunks
@@ -160,7 +160,7 @@ impl TextArena {
                 .is_some_and(|c| c.capacity() <= TEXT_CHUNK && c.capacity() - c.len() >= text.len());
         if !fits {
             if self.chunks.len() == MAX_TEXT_CHUNKS {
-                return Err(Error::Store(
+                return Err(Error::Capacity(
                     "the memory store's text arena is full (4 GiB)".into(),
                 ));
             }

@@ -91,11 +91,11 @@ impl MemoryStore {
             key_index::Probe::Vacant(_) => None,
         };
         if previous.is_some_and(|p| self.entries[p].linked_to != NONE) {
-            return Err(Error::Store(format!("identity {key} is already owned")));
+            return Err(Error::Invariant(format!("identity {key} is already owned")));
         }
         let e = self.entries.next_index("identities")?;
         if e > key_index::MAX_ENTRY {
-            return Err(Error::Store(
+            return Err(Error::Capacity(
                 "the memory store holds at most 2^32 - 3 identity links".into(),
             ));
         }
@@ -142,7 +142,7 @@ impl MemoryStore {
     /// Merges live slot `from` into live slot `into` (two different ones).
     pub(super) fn merge_in(&mut self, from_slot: u32, into_slot: u32, micros: i64, cause: u32) -> Result<()> {
         if self.events.len() >= NONE - 1 {
-            return Err(Error::Store(
+            return Err(Error::Capacity(
                 "the memory store holds at most 2^32 - 1 history events".into(),
             ));
         }
