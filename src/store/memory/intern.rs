@@ -69,9 +69,9 @@ impl MemoryStore {
             return Ok(ix);
         }
         let ty = IdentityType::new(name)
-            .ok_or_else(|| Error::Store(format!("{name:?} is not an identity type")))?;
+            .ok_or_else(|| Error::Invariant(format!("{name:?} is not an identity type")))?;
         let ix = u16::try_from(self.types.len())
-            .map_err(|_| Error::Store("the memory store holds at most 65,536 identity types".into()))?;
+            .map_err(|_| Error::Capacity("the memory store holds at most 65,536 identity types".into()))?;
         self.type_ptrs.push((ty.as_str().as_ptr() as usize, ty.len()));
         self.types.push(ty);
         self.type_ix.insert(name.into(), ix);
@@ -115,7 +115,7 @@ impl MemoryStore {
             return Ok(ix);
         }
         let ix = u32::try_from(self.spaces.len()).map_err(|_| {
-            Error::Store("the memory store holds at most 2^32 tenant, type and scope combinations".into())
+            Error::Capacity("the memory store holds at most 2^32 tenant, type and scope combinations".into())
         })?;
         self.spaces.push(space);
         self.space_ix.insert(space, ix);

@@ -127,7 +127,7 @@ impl Txn for MemoryTxn<'_> {
             .tenant_ix(tenant)
             .and_then(|t| Some((t, s.find_hashed(t, key.key, in_tenant(t, key.hash))?)));
         let Some((t, e)) = found else {
-            return Err(Error::Store(format!(
+            return Err(Error::Invariant(format!(
                 "no identity {key} to record suspicion against"
             )));
         };
@@ -292,7 +292,9 @@ impl Txn for MemoryTxn<'_> {
         let from_slot = self.store.live_for_write(tenant, from)?;
         let into_slot = self.store.live_for_write(tenant, into)?;
         if from_slot == into_slot {
-            return Err(Error::Store(format!("cannot merge customer {from} into itself")));
+            return Err(Error::Invariant(format!(
+                "cannot merge customer {from} into itself"
+            )));
         }
         let s = &mut *self.store;
         let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
@@ -373,7 +375,7 @@ impl Txn for MemoryTxn<'_> {
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
         let slot = self.store.live_for_write(tenant, customer.id)?;
         if slot_id(slot) != customer.id {
-            return Err(Error::Store(format!(
+            return Err(Error::Invariant(format!(
                 "customer {} is an alias of {}; write the live customer",
                 customer.id,
                 slot_id(slot)
@@ -417,7 +419,9 @@ impl Txn for MemoryTxn<'_> {
         for &from in writes.merges {
             let from_slot = s.live_for_write(tenant, from)?;
             if from_slot == slot {
-                return Err(Error::Store(format!("cannot merge customer {from} into itself")));
+                return Err(Error::Invariant(format!(
+                    "cannot merge customer {from} into itself"
+                )));
             }
             let c = cause_ix(s)?;
             s.merge_in(from_slot, slot, at, c)?;
