@@ -12,7 +12,6 @@ mod ops;
 mod outcome;
 mod resolve;
 
-pub(crate) use fields::{blank_field, new_customer};
 pub use ops::Updated;
 pub use outcome::{ChangedField, Outcome, OutcomeView, RefusedMerge, RejectReason, Rejection};
 

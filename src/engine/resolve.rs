@@ -14,13 +14,13 @@
 //! of them. An [`OutcomeView`](super::OutcomeView) reads it in place, beside the prepared
 //! request; an [`Outcome`](super::Outcome) is made of it only when one is asked for.
 
-use super::fields::{apply_patch, blank_field, new_patch_changes, patch_changes, reconcile};
+use super::fields::{apply_patch, new_patch_changes, patch_changes, reconcile};
 use super::outcome::{Changed, RefusedMerge, RejectReason, Rejection};
 use crate::error::{Error, InvalidIdentityReason, Result};
 use crate::history::Operation;
 use crate::model::{
     Customer, CustomerId, CustomerPatch, Field, HashedKey, Identity, IdentityInput, IdentityKey,
-    IdentityType, PriorityStrategy, ResolveRequest, TargetStrategy, TenantId, is_valid_type,
+    IdentityType, PriorityStrategy, ResolveRequest, TargetStrategy, TenantId, blank_field, is_valid_type,
 };
 use crate::settings::IdentitySettings;
 use crate::store::{Lookup, ResolveWrites, TargetData, Txn};
