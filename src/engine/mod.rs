@@ -6,14 +6,19 @@
 //! merge the other owners that fit within the limits (with `autoMerge`), then apply the
 //! field patch. The whole call is one store transaction: all of it happens or none of it.
 
+mod apply;
 mod batch;
+mod decision;
 mod fields;
 mod ops;
 mod outcome;
-mod resolve;
+mod plan;
+mod prepare;
+mod view;
 
 pub use ops::Updated;
-pub use outcome::{ChangedField, Outcome, OutcomeView, RefusedMerge, RejectReason, Rejection};
+pub use outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
+pub use view::OutcomeView;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -254,9 +259,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             let prep = block.prepare_one(&settings, request)?;
             let decided = retry(|| {
                 let mut txn = begin_in(&mut self.store, tenant)?;
-                let mut decided = resolve::Decided::default();
-                let plan = resolve::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
-                resolve::apply(&mut txn, tenant, plan, &mut decided, prep, request, operation)?;
+                let mut decided = decision::Decided::default();
+                let plan = plan::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
+                apply::apply(&mut txn, tenant, plan, &mut decided, prep, request, operation)?;
                 txn.commit()?;
                 Ok(decided)
             })?;
@@ -390,8 +395,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let outcome = (|| {
             let prep = block.prepare_one(&settings, request)?;
             let txn = begin_in(&mut self.store, tenant)?;
-            let mut decided = resolve::Decided::default();
-            resolve::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
+            let mut decided = decision::Decided::default();
+            plan::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
             Ok(OutcomeView::new(&decided, prep, true).to_outcome())
         })();
         self.scratch.give_back(block);
@@ -458,9 +463,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let settings = self.settings_arc(tenant);
         let store = &mut self.store;
         // Normalized in this thread's buffer: nothing is allocated to find the key.
-        resolve::with_scratch(|buf| match resolve::normalize_one(&settings, 0, identity, buf)? {
-            resolve::Checked::Blocked(_) => Ok(None),
-            resolve::Checked::Valid {
+        prepare::with_scratch(|buf| match prepare::normalize_one(&settings, 0, identity, buf)? {
+            prepare::Checked::Blocked(_) => Ok(None),
+            prepare::Checked::Valid {
                 identity_type, scope, ..
             } => {
                 let key = crate::model::IdentityKey {

@@ -5,7 +5,7 @@
 //! write, then commit, so it is all-or-nothing in every store.
 
 use super::fields::apply_update;
-use super::{ChangedField, Resolver, begin_in, resolve, retry};
+use super::{ChangedField, Resolver, begin_in, prepare, retry};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
@@ -60,8 +60,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Validates and normalizes one identity; blocked values are an error here.
     fn normalized(&self, tenant: &TenantId, input: &IdentityInput) -> Result<Identity> {
         let mut buf = String::new();
-        match resolve::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
-            resolve::Checked::Valid {
+        match prepare::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
+            prepare::Checked::Valid {
                 identity_type, scope, ..
             } => Ok(Identity {
                 identity_type,
@@ -69,7 +69,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 identity_value: buf.as_str().into(),
                 identity_name: input.identity_name.as_deref().map(Into::into),
             }),
-            resolve::Checked::Blocked(blocked) => Err(Error::IdentityBlocked {
+            prepare::Checked::Blocked(blocked) => Err(Error::IdentityBlocked {
                 identity: blocked.to_string(),
             }),
         }
