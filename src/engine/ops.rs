@@ -4,8 +4,12 @@
 //! Each operation follows the engine's discipline: read and check everything first, then
 //! write, then commit, so it is all-or-nothing in every store.
 
+use super::begin::begin_in;
 use super::fields::apply_update;
-use super::{ChangedField, Resolver, begin_in, prepare, retry};
+use super::outcome::ChangedField;
+use super::prepare;
+use super::resolver::Resolver;
+use super::retry::retry;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
