@@ -149,6 +149,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         self.tenant_settings.get(tenant).unwrap_or(&self.default_settings)
     }
 
+    #[inline]
     pub(super) fn settings_arc(&self, tenant: &TenantId) -> Arc<IdentitySettings> {
         self.tenant_settings
             .get(tenant)

@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 /// Runs a whole store operation again while it hits transient conflicts with concurrent
 /// writers (PostgreSQL serialization failures, identities claimed at the same moment), with
 /// a growing pause, up to a bound; then gives up with [`Error::Contention`].
+// Inlined into each caller, so that the operation it runs (a resolve's planning and
+// applying, on the hot path) is compiled into the caller rather than behind a call.
+#[inline]
 pub(crate) fn retry<T>(mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
     const ATTEMPTS: u32 = 30;
     let mut last = String::new();
