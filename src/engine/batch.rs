@@ -21,7 +21,10 @@
 //! The dependency check works on key hashes: a collision only makes a request be planned
 //! again, never makes a stale plan be applied.
 
-use super::resolve::{self, Decided, Plan, Pool, Prep, Prepared};
+use super::apply;
+use super::decision::Decided;
+use super::plan::{self, Plan};
+use super::prepare::{self, Pool, Prep, Prepared};
 use crate::error::{Error, Result};
 use crate::history::Operation;
 use crate::model::{CustomerId, HashedKey, ResolveRequest, TenantId};
@@ -71,7 +74,7 @@ impl PreparedBlock {
                     crate::prefetch::prefetch_slice(input.identity_value.as_bytes(), 1);
                 }
             }
-            let prepared = resolve::prepare(settings, request, &mut self.pool);
+            let prepared = prepare::prepare(settings, request, &mut self.pool);
             self.items.push(prepared);
         }
     }
@@ -84,7 +87,7 @@ impl PreparedBlock {
     ) -> Result<Prep<'_>> {
         self.pool.clear();
         self.items.clear();
-        let prepared = resolve::prepare(settings, request, &mut self.pool)?;
+        let prepared = prepare::prepare(settings, request, &mut self.pool)?;
         self.items.push(Ok(prepared));
         Ok(self.prep(0).expect("just prepared"))
     }
@@ -395,9 +398,9 @@ impl<'a> Applier<'a> {
                 plan
             }
             // Planned too early (something it read has changed), or not ahead: plan now.
-            _ => resolve::plan(txn, settings, tenant, request, prep, times[i], decided)?,
+            _ => plan::plan(txn, settings, tenant, request, prep, times[i], decided)?,
         };
-        resolve::apply(txn, tenant, plan, decided, prep, request, Operation::Resolve)?;
+        apply::apply(txn, tenant, plan, decided, prep, request, Operation::Resolve)?;
         if self.track {
             self.touched_keys
                 .extend((0..prep.len()).map(|j| prep.hashed(j).hash));
@@ -450,7 +453,7 @@ fn run_planned_ahead<T: Txn>(txn: &mut T, batch: Batch<'_>, scratch: &mut BatchS
                 // A failed plan is made again at its turn: what it read is unknown.
                 Some(prep) if *independent => {
                     let mut decided = Decided::default();
-                    resolve::plan(
+                    plan::plan(
                         shared,
                         settings,
                         tenant,

@@ -2,9 +2,8 @@
 //! of two customers' data when one is merged into the other.
 
 use super::outcome::{Changed, ChangedField};
-use crate::model::{Customer, CustomerId, CustomerPatch, Field, FieldValue, push_unique};
+use crate::model::{Customer, CustomerPatch, Field, FieldValue, blank_attr, blank_field, push_unique};
 use crate::settings::{IdentitySettings, MergeRule};
-use chrono::{DateTime, Utc};
 
 /// The verified flag guarded by each contact field (002's rule: a `true` flag cannot become
 /// `false` while the contact stays the same).
@@ -51,16 +50,6 @@ pub(crate) fn verified_rule_allows(
     let lowering = value.as_bool() == Some(false)
         && current.fields.get(field).and_then(FieldValue::as_bool) == Some(true);
     !(lowering && contact_unchanged(settings, current, patch, contact))
-}
-
-/// Whether a patch value is a blank the sources send for "no value" (`""`): a resolve's
-/// patch never clears, so a blank is ignored like an absent key (002).
-pub(crate) fn blank_field(value: &FieldValue) -> bool {
-    matches!(value, FieldValue::Text(s) if s.is_empty())
-}
-
-fn blank_attr(attr: &crate::model::ExtAttr) -> bool {
-    attr.value.as_str() == Some("")
 }
 
 /// What a never-clearing patch would change on `current`, without copying anything, added
@@ -111,29 +100,6 @@ pub(crate) fn new_patch_changes(patch: &CustomerPatch, changed: &mut Changed) {
     if !patch.groups.is_empty() {
         changed.push(ChangedField::Groups);
     }
-}
-
-/// A new customer whose data is `patch` applied to none, created (and updated) at `at`:
-/// what `apply_patch` makes of an empty customer, for which the verified rule never refuses.
-pub(crate) fn new_customer(id: CustomerId, at: DateTime<Utc>, patch: &CustomerPatch) -> Customer {
-    let mut c = Customer::new(id, at);
-    for (field, value) in patch.fields.iter() {
-        if !blank_field(value) {
-            c.fields.insert_unchecked(field, value.clone());
-        }
-    }
-    for (key, attr) in &patch.attrs {
-        if !blank_attr(attr) {
-            c.attrs.insert(key.clone(), attr.clone());
-        }
-    }
-    for tag in &patch.tags {
-        push_unique(&mut c.tags, tag.clone());
-    }
-    for group in &patch.groups {
-        push_unique(&mut c.groups, *group);
-    }
-    c
 }
 
 /// Applies a never-clearing patch in place (blanks are ignored, see `blank_field`).
@@ -313,7 +279,7 @@ pub(crate) fn apply_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CustomerId, ExtAttr};
+    use crate::model::{CustomerId, ExtAttr, new_customer};
 
     #[test]
     fn new_customers_change_as_patch_changes_says() {

@@ -4,8 +4,12 @@
 //! Each operation follows the engine's discipline: read and check everything first, then
 //! write, then commit, so it is all-or-nothing in every store.
 
+use super::begin::begin_in;
 use super::fields::apply_update;
-use super::{ChangedField, Resolver, begin_in, resolve, retry};
+use super::outcome::ChangedField;
+use super::prepare;
+use super::resolver::Resolver;
+use super::retry::retry;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
@@ -60,8 +64,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Validates and normalizes one identity; blocked values are an error here.
     fn normalized(&self, tenant: &TenantId, input: &IdentityInput) -> Result<Identity> {
         let mut buf = String::new();
-        match resolve::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
-            resolve::Checked::Valid {
+        match prepare::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
+            prepare::Checked::Valid {
                 identity_type, scope, ..
             } => Ok(Identity {
                 identity_type,
@@ -69,7 +73,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 identity_value: buf.as_str().into(),
                 identity_name: input.identity_name.as_deref().map(Into::into),
             }),
-            resolve::Checked::Blocked(blocked) => Err(Error::IdentityBlocked {
+            prepare::Checked::Blocked(blocked) => Err(Error::IdentityBlocked {
                 identity: blocked.to_string(),
             }),
         }

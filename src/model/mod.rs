@@ -4,6 +4,7 @@
 //! (camelCase names, 002's `customer` + `customerIdentities` body, 001's flat body with
 //! `identityList` and `extendAttrList`).
 
+mod blank;
 mod customer;
 mod fields;
 mod identity;
@@ -11,6 +12,7 @@ mod request;
 mod text;
 mod update;
 
+pub(crate) use blank::{blank_attr, blank_field, new_customer};
 pub use customer::{Customer, CustomerId, CustomerPatch, CustomerStatus, ExtAttr, TenantId};
 pub(crate) use customer::{check_attr_name, check_attrs, check_tags, push_unique};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};

@@ -221,7 +221,7 @@ pub trait Txn {
     ) -> Result<CustomerId> {
         let id = self.create_customer(tenant, at, cause)?;
         if !patch.is_empty() {
-            self.put_customer(tenant, crate::engine::new_customer(id, at, patch))?;
+            self.put_customer(tenant, crate::model::new_customer(id, at, patch))?;
         }
         Ok(id)
     }

@@ -51,19 +51,14 @@ pub(super) fn pack(
 }
 
 /// Packs the data of a customer created from `patch` (what [`pack`] makes of
-/// `engine::new_customer`'s data), without building the customer for the usual patch of
+/// `model::new_customer`'s data), without building the customer for the usual patch of
 /// fields only.
 pub(super) fn pack_new(patch: &CustomerPatch) -> Option<Box<[u8]>> {
     if !(patch.attrs.is_empty() && patch.tags.is_empty() && patch.groups.is_empty()) {
-        let c = crate::engine::new_customer(crate::model::CustomerId(0), DateTime::UNIX_EPOCH, patch);
+        let c = crate::model::new_customer(crate::model::CustomerId(0), DateTime::UNIX_EPOCH, patch);
         return pack(&c.fields, &c.attrs, &c.tags, &c.groups);
     }
-    let kept = || {
-        patch
-            .fields
-            .iter()
-            .filter(|(_, v)| !crate::engine::blank_field(v))
-    };
+    let kept = || patch.fields.iter().filter(|(_, v)| !crate::model::blank_field(v));
     let count = kept().count();
     if count == 0 {
         return None;
