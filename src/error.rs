@@ -211,9 +211,6 @@ pub enum Error {
     /// A customer could not be turned into JSON.
     #[error("a customer could not be written as JSON: {0}")]
     Json(#[source] serde_json::Error),
-    /// The storage backend failed; the operation was not applied.
-    #[error("store error: {0}")]
-    Store(String),
 }
 
 /// The error of a driver, kept as the [`source`](std::error::Error::source) of an [`Error`].
@@ -279,8 +276,7 @@ impl Error {
             | Self::Database { .. }
             | Self::Corrupt(_)
             | Self::Invariant(_)
-            | Self::Json(_)
-            | Self::Store(_) => ErrorKind::Internal,
+            | Self::Json(_) => ErrorKind::Internal,
         }
     }
 
@@ -291,6 +287,12 @@ impl Error {
             self,
             Self::Transient(_) | Self::Contention { .. } | Self::Unavailable { .. }
         )
+    }
+
+    /// What is left in a list of results where an error was moved out to be handed to the
+    /// caller (a batch hands each request its own error); no caller ever sees it.
+    pub(crate) fn handed_over() -> Self {
+        Self::Invariant(String::new())
     }
 
     /// Shorthand for an [`Error::InvalidField`].

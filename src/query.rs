@@ -130,7 +130,7 @@ pub struct CustomerQuery {
     pub descending: bool,
     /// 1-based page number.
     pub page: u32,
-    /// Rows per page (002's default 20), at most [`CustomerQuery::MAX_SIZE`].
+    /// Rows per page (002's default 20), at most [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE).
     pub size: u32,
     /// Which keys of each customer to return (002 `select`); `None` for all. Stores ignore it;
     /// [`Resolver::query_json`](crate::Resolver::query_json) applies it.
@@ -151,9 +151,6 @@ impl Default for CustomerQuery {
 }
 
 impl CustomerQuery {
-    /// The largest page size a store must serve.
-    pub const MAX_SIZE: u32 = 1000;
-
     /// Reads the query parameters of 002 `GET customers` / `customers/count` (`stage` with
     /// `_empty`, `source`, `mobile`, `email`, `gender`, `idList`, `dateCreatedFrom/To`,
     /// `lastUpdatedFrom/To`, `select`, `rows`, `page`, `sidx`, `sord`) and of 001
@@ -229,8 +226,13 @@ impl CustomerQuery {
                 "rows" | "size" => {
                     q.size = u32::try_from(int(key, v)?)
                         .ok()
-                        .filter(|n| (1..=Self::MAX_SIZE).contains(n))
-                        .ok_or_else(|| bad(key, "expected 1 to 1000 rows"))?
+                        .filter(|n| (1..=crate::limits::MAX_PAGE_SIZE).contains(n))
+                        .ok_or_else(|| {
+                            bad(
+                                key,
+                                &format!("expected 1 to {} rows", crate::limits::MAX_PAGE_SIZE),
+                            )
+                        })?
                 }
                 "page" | "current" => {
                     q.page = u32::try_from(int(key, v)?)

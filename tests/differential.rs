@@ -303,7 +303,7 @@ fn run<S: Store>(store: S, setup: Setup, ops: &[Op]) -> Vec<String> {
         log.push(line);
     }
     let all = CustomerQuery {
-        size: CustomerQuery::MAX_SIZE,
+        size: oneid::limits::MAX_PAGE_SIZE,
         ..Default::default()
     };
     log.push(serde_json::to_string(&r.query(&t, &all).unwrap()).unwrap());

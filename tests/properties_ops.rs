@@ -76,7 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// Everything a tenant's caller can read: live customers (JSON), their identities and history.
 fn observable(r: &mut R, t: &TenantId, ids: &[CustomerId]) -> String {
     let all = CustomerQuery {
-        size: CustomerQuery::MAX_SIZE,
+        size: oneid::limits::MAX_PAGE_SIZE,
         ..Default::default()
     };
     let page = r.query(t, &all).unwrap();
@@ -94,7 +94,7 @@ fn observable(r: &mut R, t: &TenantId, ids: &[CustomerId]) -> String {
 
 fn check_invariants(r: &mut R, t: &TenantId, ever: &[CustomerId]) -> Result<(), TestCaseError> {
     let all = CustomerQuery {
-        size: CustomerQuery::MAX_SIZE,
+        size: oneid::limits::MAX_PAGE_SIZE,
         ..Default::default()
     };
     let live = r.query(t, &all).unwrap().rows;
@@ -215,7 +215,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .query(
                         t,
                         &CustomerQuery {
-                            size: CustomerQuery::MAX_SIZE,
+                            size: oneid::limits::MAX_PAGE_SIZE,
                             ..Default::default()
                         },
                     )

@@ -106,7 +106,7 @@ impl PreparedBlock {
         if self.items[k].is_ok() {
             return None;
         }
-        std::mem::replace(&mut self.items[k], Err(Error::Store(String::new()))).err()
+        std::mem::replace(&mut self.items[k], Err(Error::handed_over())).err()
     }
 }
 

@@ -171,7 +171,7 @@ fn plan_with<T: Txn + ?Sized>(
         txn.lookup_many(tenant, &keys, lookups)?;
     }
     if lookups.len() != n {
-        return Err(Error::Store(format!(
+        return Err(Error::Invariant(format!(
             "the store answered {} lookups for {n} identities",
             lookups.len()
         )));
@@ -274,7 +274,7 @@ fn plan_with<T: Txn + ?Sized>(
                         txn.identities_of_type(tenant, c, key.identity_type, key.scope)?
                             .into_iter()
                             .next()
-                            .ok_or_else(|| Error::Store(format!("customer {c} lost an identity")))?
+                            .ok_or_else(|| Error::Invariant(format!("customer {c} lost an identity")))?
                     }
                 };
                 fates[i] = Fate::Rejected;

@@ -16,9 +16,9 @@ use crate::model::{
 use crate::settings::IdentitySettings;
 use std::sync::Arc;
 
-const MAX_VALUE_CHARS: usize = 128;
-const MAX_NAME_CHARS: usize = 256;
-const MAX_SCOPE_CHARS: usize = 64;
+use crate::limits::{
+    MAX_IDENTITY_NAME_CHARS, MAX_IDENTITY_SCOPE_CHARS, MAX_IDENTITY_VALUE_CHARS, MAX_REQUEST_IDENTITIES,
+};
 
 /// What step 1 made of a valid identity.
 pub(crate) enum Checked {
@@ -57,7 +57,7 @@ pub(crate) fn normalize_one(
     let rule = named.unwrap_or(settings.default_rule());
     if let Some(name) = &input.identity_name {
         let chars = name.chars().count();
-        if chars > MAX_NAME_CHARS {
+        if chars > MAX_IDENTITY_NAME_CHARS {
             return Err(invalid(InvalidIdentityReason::NameTooLong { chars }));
         }
         // Databases cannot keep NUL in text: refused here, every store behaves alike.
@@ -67,7 +67,7 @@ pub(crate) fn normalize_one(
     }
     let scope = match &input.scope {
         None => None,
-        Some(s) if s.is_empty() || s.chars().count() > MAX_SCOPE_CHARS || s.contains('\0') => {
+        Some(s) if s.is_empty() || s.chars().count() > MAX_IDENTITY_SCOPE_CHARS || s.contains('\0') => {
             return Err(invalid(InvalidIdentityReason::BadScope));
         }
         Some(s) => Some(Arc::<str>::from(s.as_str())),
@@ -109,7 +109,7 @@ pub(crate) fn normalize_one(
             "identity values must not contain control characters".into(),
         )));
     }
-    if chars > MAX_VALUE_CHARS {
+    if chars > MAX_IDENTITY_VALUE_CHARS {
         return Err(invalid(InvalidIdentityReason::ValueTooLong { chars }));
     }
     // Values that normalizing left as sent (most) were checked above, and a value of a length
@@ -320,18 +320,18 @@ pub(crate) fn prepare(
 }
 
 /// Refuses what a request carries, besides its identities' values, that some store could not
-/// keep: more than [`ResolveRequest::MAX_IDENTITIES`] identities (the SQL stores look them
+/// keep: more than [`MAX_REQUEST_IDENTITIES`] identities (the SQL stores look them
 /// up in one statement), an event time outside the storable years, a cause with a NUL, and
 /// tags or attributes the model refuses (a patch built in code has not been checked as a
 /// parsed one has).
 fn check_request(request: &ResolveRequest) -> Result<()> {
     let count = request.identities.len();
-    if count > ResolveRequest::MAX_IDENTITIES {
+    if count > MAX_REQUEST_IDENTITIES {
         return Err(Error::field(
             "identities",
             format!(
                 "a request holds at most {} identities, this one {count}",
-                ResolveRequest::MAX_IDENTITIES
+                MAX_REQUEST_IDENTITIES
             ),
         ));
     }
@@ -372,7 +372,7 @@ fn push_valid(pool: &mut Pool, first: usize, buf: &str, checked: Checked, name: 
     if duplicate {
         return Ok(());
     }
-    let too_big = || Error::Store("a batch holds at most 4 GiB of identity values".into());
+    let too_big = || Error::Capacity("a batch holds at most 4 GiB of identity values".into());
     let start = u32::try_from(values.len()).map_err(|_| too_big())?;
     let len = buf.len() as u32;
     start.checked_add(len).ok_or_else(too_big)?;
@@ -404,7 +404,7 @@ fn prepare_with(
 ) -> Result<Prepared> {
     check_request(request)?;
     let first = pool.identities.len();
-    let too_many = || Error::Store("a batch holds at most 2^32 identities".into());
+    let too_many = || Error::Capacity("a batch holds at most 2^32 identities".into());
     let mut rejected = Vec::new();
     for (index, input) in request.identities.iter().enumerate() {
         match normalize_one(settings, index, input, buf)? {

@@ -332,7 +332,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     i,
                     Ok(OutcomeView::new(d, scratch.prep(i).expect("prepared"), false)),
                 ),
-                Err(e) => each(i, Err(std::mem::replace(e, Error::Store(String::new())))),
+                Err(e) => each(i, Err(std::mem::replace(e, Error::handed_over()))),
             }
         }
         scratch.decided = decided;

@@ -99,10 +99,6 @@ impl ResolveRequest {
         }
     }
 
-    /// The most identities one request may hold. Requests hold a handful; the SQL stores
-    /// look a request's identities up in one statement, which the databases bound.
-    pub const MAX_IDENTITIES: usize = 256;
-
     /// Sets the patch (builder style).
     pub fn with_patch(mut self, patch: CustomerPatch) -> Self {
         self.patch = patch;

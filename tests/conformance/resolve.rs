@@ -883,11 +883,11 @@ fn times_outside_the_storable_years<S: Store>(mut r: Resolver<S, ManualClock>) {
 }
 
 /// The bounds that keep a request within what every store can hold: a cause without NUL, at
-/// most `MAX_IDENTITIES` identities, mobile and email fields of at most 128 characters,
+/// most `MAX_REQUEST_IDENTITIES` identities, mobile and email fields of at most 128 characters,
 /// tenant ids of at most 64, attribute names of 1 to 64; each exactly at its bound is kept by
 /// every store, and one past it refused before anything is written. Leap seconds and floats
 /// read back alike everywhere. (Past these bounds PostgreSQL or SQLite used to fail alone,
-/// with `Error::Store`, or the memory store to keep a leap second as the next second.)
+/// with a database error, or the memory store to keep a leap second as the next second.)
 fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
     let invalid_field = |e: &oneid::Error| matches!(e, oneid::Error::InvalidField { .. });
     let e = r
@@ -897,13 +897,15 @@ fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
 
     let many = |n: usize| ResolveRequest::new((0..n).map(|i| id("member", &format!("m{i}"))));
     let e = r
-        .resolve(&t(), &many(ResolveRequest::MAX_IDENTITIES + 1))
+        .resolve(&t(), &many(oneid::limits::MAX_REQUEST_IDENTITIES + 1))
         .unwrap_err();
     assert!(invalid_field(&e), "{e}");
-    let out = r.resolve(&t(), &many(ResolveRequest::MAX_IDENTITIES)).unwrap();
-    assert_eq!(out.linked.len(), ResolveRequest::MAX_IDENTITIES);
+    let out = r
+        .resolve(&t(), &many(oneid::limits::MAX_REQUEST_IDENTITIES))
+        .unwrap();
+    assert_eq!(out.linked.len(), oneid::limits::MAX_REQUEST_IDENTITIES);
     assert!(
-        r.resolve(&t(), &many(ResolveRequest::MAX_IDENTITIES))
+        r.resolve(&t(), &many(oneid::limits::MAX_REQUEST_IDENTITIES))
             .unwrap()
             .is_noop()
     );
@@ -1011,7 +1013,7 @@ fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
 
 /// Filters every store answers alike: texts with a NUL match nobody (no stored text holds
 /// one), and a search key of more than `MAX_SEARCH_CHARS` is refused. (SQLite cut a LIKE
-/// pattern at the NUL and matched too much, PostgreSQL failed with `Error::Store`, and SQLite
+/// pattern at the NUL and matched too much, PostgreSQL failed with a database error, and SQLite
 /// could not match a key over 50,000 bytes.)
 fn query_filters_every_store_answers<S: Store>(mut r: Resolver<S, ManualClock>) {
     for (n, name) in ["ba", "xa", "abc"].into_iter().enumerate() {

@@ -361,7 +361,7 @@ impl Txn for MemoryTxn<'_> {
         let mut rows: Vec<Customer> = self.store.live_customers(tenant).filter(|c| matches(c)).collect();
         let total = rows.len() as u64;
         rows.sort_by(|a, b| query.compare(a, b));
-        let size = query.size.min(CustomerQuery::MAX_SIZE) as usize;
+        let size = query.size.min(crate::limits::MAX_PAGE_SIZE) as usize;
         let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
         let rows = rows.into_iter().skip(offset).take(size).collect();
         Ok(CustomerPage { rows, total })

@@ -531,7 +531,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             .int()?;
         // Fields without a column are sorted here after loading, by the reference order.
         let order = order_sql(query);
-        let size = query.size.min(CustomerQuery::MAX_SIZE);
+        let size = query.size.min(crate::limits::MAX_PAGE_SIZE);
         let rows: Vec<Customer> = if order.is_empty() {
             let all = self.rows(
                 &format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter}"),
