@@ -113,21 +113,21 @@ pub enum Error {
     /// The engine's [`Clock`](crate::Clock) reads a time outside
     /// [`STORABLE_YEARS`](crate::limits::STORABLE_YEARS), which the stores keep; nothing was
     /// written.
-    #[error("the clock reads {0}, outside {years} the stores keep", years = crate::model::storable_years_text())]
+    #[error("the clock reads {0}, outside {years} the stores keep", years = crate::limits::storable_years_text())]
     ClockOutOfRange(chrono::DateTime<chrono::Utc>),
     /// Identity settings are inconsistent (e.g. a limit of zero).
     #[error("invalid identity settings: {0}")]
     InvalidSettings(String),
     /// No live customer with this id exists in the tenant.
     #[error("customer {0} not found")]
-    CustomerNotFound(crate::CustomerId),
+    CustomerNotFound(crate::model::CustomerId),
     /// The identity belongs to another live customer.
     #[error("identity {identity} belongs to customer {owner}")]
     IdentityOwned {
         /// The identity (normalized).
         identity: String,
         /// Its owner.
-        owner: crate::CustomerId,
+        owner: crate::model::CustomerId,
     },
     /// Adding the identity would put the customer over its type's limit.
     #[error("identity {identity} conflicts with {with}: the limit of its type is {limit}")]

@@ -47,3 +47,12 @@ pub const MAX_ATTR_DEPTH: usize = 32;
 /// The years a time may fall in: the SQL stores keep times as fixed-width RFC 3339 text, which
 /// holds the years 0000 to 9999 (and sorts as time only within them).
 pub const STORABLE_YEARS: RangeInclusive<i32> = 0..=9999;
+
+/// "the years 0000 to 9999", from [`STORABLE_YEARS`], for error messages.
+pub(crate) fn storable_years_text() -> String {
+    format!(
+        "the years {:04} to {:04}",
+        STORABLE_YEARS.start(),
+        STORABLE_YEARS.end()
+    )
+}

@@ -4,8 +4,9 @@
 //! the patch updates a customer and when it becomes a new customer's first data. The engine
 //! applies patches and the stores write new customers, so both read these rules from here.
 
-use super::customer::{Customer, CustomerId, CustomerPatch, ExtAttr, push_unique};
+use super::customer::{Customer, CustomerPatch, ExtAttr, push_unique};
 use super::fields::FieldValue;
+use super::ids::CustomerId;
 use chrono::{DateTime, Utc};
 
 /// Whether a patch value is a blank the sources send for "no value" (`""`): a resolve's

@@ -306,15 +306,6 @@ pub(crate) fn storable_year(year: i32) -> bool {
     STORABLE_YEARS.contains(&year)
 }
 
-/// "the years 0000 to 9999", from [`STORABLE_YEARS`], for error messages.
-pub(crate) fn storable_years_text() -> String {
-    format!(
-        "the years {:04} to {:04}",
-        STORABLE_YEARS.start(),
-        STORABLE_YEARS.end()
-    )
-}
-
 /// Refuses an instant outside the years every store can keep.
 pub(crate) fn check_storable_time(name: &str, t: &DateTime<Utc>) -> Result<()> {
     if storable_year(t.year()) {
@@ -322,7 +313,7 @@ pub(crate) fn check_storable_time(name: &str, t: &DateTime<Utc>) -> Result<()> {
     } else {
         Err(Error::field(
             name,
-            format!("{t} is outside {}", storable_years_text()),
+            format!("{t} is outside {}", crate::limits::storable_years_text()),
         ))
     }
 }
@@ -455,7 +446,10 @@ impl Field {
                     .or_else(|| parse_timestamp(s).map(|t| t.date_naive()))
                     .ok_or_else(|| bad("expected a date YYYY-MM-DD"))?;
                 if !storable_year(date.year()) {
-                    return Err(bad(&format!("expected a date in {}", storable_years_text())));
+                    return Err(bad(&format!(
+                        "expected a date in {}",
+                        crate::limits::storable_years_text()
+                    )));
                 }
                 FieldValue::Date(date)
             }
@@ -463,7 +457,10 @@ impl Field {
                 let s = v.as_str().ok_or_else(|| bad("expected an RFC 3339 timestamp"))?;
                 let t = parse_timestamp(s).ok_or_else(|| bad("expected an RFC 3339 timestamp"))?;
                 if !storable_year(t.year()) {
-                    return Err(bad(&format!("expected a timestamp in {}", storable_years_text())));
+                    return Err(bad(&format!(
+                        "expected a timestamp in {}",
+                        crate::limits::storable_years_text()
+                    )));
                 }
                 FieldValue::Timestamp(t)
             }
