@@ -47,7 +47,7 @@ impl TenantId {
     /// A tenant id from its name. Any text will do but one with a NUL character (no
     /// database keeps NUL in text) or longer than [`MAX_TENANT_ID_CHARS`] (the
     /// stores' indexes lead with it), which the engine refuses with
-    /// [`Error::InvalidTenant`].
+    /// [`Error::InvalidTenant`](crate::Error::InvalidTenant).
     pub fn new(name: impl AsRef<str>) -> Self {
         Self(Arc::from(name.as_ref()))
     }
