@@ -133,6 +133,7 @@ examples! {
     baiyao_cdp: [] => ["singleDelete -> customerInfo: None"];
     clinic_shop: [] => ["GET linked-account -> [{\"identityType\":\"idcard\""];
     beauty_clinic: [] => ["getCusInfoByCusTelnum(13338363507) -> id 1"];
+    parse_yardstick: [] => ["bare   4294 records in", "typed  4294 records in"];
     // The main job with limits, blocked values and quarantine off: plain connected components.
     resolve: ["--quiet", "--plain"] => [
         "settings         plain",
