@@ -36,7 +36,7 @@ fn identities(i: u64, n: usize) -> Vec<IdentityInput> {
 
 /// A resolver whose store holds `n` customers, each with all six identities of `identities`.
 fn prefilled(n: u64) -> Resolver<MemoryStore> {
-    let mut resolver = Resolver::new(MemoryStore::with_capacity(n as usize * 2, n as usize * 8));
+    let resolver = Resolver::new(MemoryStore::with_capacity(n as usize * 2, n as usize * 8));
     let t = TenantId::new("bench");
     let requests: Vec<_> = (0..n).map(|i| ResolveRequest::new(identities(i, 6))).collect();
     for chunk in requests.chunks(100_000) {
@@ -58,7 +58,7 @@ fn sizes() -> Vec<u64> {
 fn bench_resolve(c: &mut Criterion) {
     let t = TenantId::new("bench");
     for size in sizes() {
-        let mut resolver = prefilled(size);
+        let resolver = prefilled(size);
         let mut group = c.benchmark_group(format!("store_{size}"));
         group.throughput(Throughput::Elements(1));
         if size >= 1_000_000 {
@@ -161,7 +161,7 @@ fn bench_batch(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let mut resolver = Resolver::new(MemoryStore::new());
+                let resolver = Resolver::new(MemoryStore::new());
                 let start = Instant::now();
                 let mut created = 0usize;
                 resolver
@@ -185,7 +185,7 @@ fn bench_batch(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let mut resolver = Resolver::new(MemoryStore::new()).with_parallel_planning(parallel);
+                    let resolver = Resolver::new(MemoryStore::new()).with_parallel_planning(parallel);
                     let start = Instant::now();
                     black_box(resolver.resolve_batch(&t, &requests).expect("batch"));
                     total += start.elapsed();

@@ -45,7 +45,7 @@ fn sqlite(c: &mut Criterion) {
     group.sample_size(10);
     const BATCH: u64 = 10_000;
     group.throughput(Throughput::Elements(BATCH));
-    let mut resolver = Resolver::new(oneid::SqliteStore::open(dir.join("batched.db")).unwrap());
+    let resolver = Resolver::new(oneid::SqliteStore::open(dir.join("batched.db")).unwrap());
     let mut next = 0;
     group.bench_function("batched_10k_per_commit", |b| {
         b.iter_custom(|iters| {
@@ -62,7 +62,7 @@ fn sqlite(c: &mut Criterion) {
     });
     const SINGLES: u64 = 500;
     group.throughput(Throughput::Elements(SINGLES));
-    let mut resolver = Resolver::new(oneid::SqliteStore::open(dir.join("single.db")).unwrap());
+    let resolver = Resolver::new(oneid::SqliteStore::open(dir.join("single.db")).unwrap());
     group.bench_function("commit_per_resolve", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

@@ -16,7 +16,7 @@ fn main() -> oneid::Result<()> {
         "2024-03-01T08:00:00Z".parse().unwrap(),
         chrono::Duration::minutes(1),
     );
-    let mut cdp = Resolver::new(MemoryStore::new()).with_clock(clock);
+    let cdp = Resolver::new(MemoryStore::new()).with_clock(clock);
     let tenant = TenantId::new("baiyao");
 
     // POST customer/add — the mobile is the identity; no other identities, no merging.

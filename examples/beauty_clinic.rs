@@ -15,7 +15,7 @@ fn main() -> oneid::Result<()> {
     let settings = IdentitySettings::default()
         .with_priority(["wechat-unionid", "erp-id", "idcard", "mobile", "email", "wechat"])?
         .with_limit("erp-id", Some(1))?;
-    let mut sdk = Resolver::new(MemoryStore::new()).with_default_settings(settings);
+    let sdk = Resolver::new(MemoryStore::new()).with_default_settings(settings);
     let team = TenantId::new("team-3");
 
     // addCustomer($name, $telnum, $erpId, $sex, $birthday, $channelName, ...)

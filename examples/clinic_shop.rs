@@ -37,7 +37,7 @@ fn main() -> oneid::Result<()> {
         "2018-06-04T10:53:38Z".parse().unwrap(),
         chrono::Duration::minutes(5),
     );
-    let mut clinic = Resolver::new(MemoryStore::new()).with_clock(clock);
+    let clinic = Resolver::new(MemoryStore::new()).with_clock(clock);
 
     let (shop, request) = add_customer(json!({
         "shopId": "shop-9", "name": "李娜", "mrn": "MRN-0042", "mobile": "15800002222", "gender": "female",

@@ -16,7 +16,7 @@ fn main() -> oneid::Result<()> {
         "2017-06-06T03:18:23Z".parse().unwrap(),
         chrono::Duration::seconds(1),
     );
-    let mut dmhub = Resolver::new(MemoryStore::new()).with_clock(clock);
+    let dmhub = Resolver::new(MemoryStore::new()).with_clock(clock);
     let tenant = TenantId::new("dmhub");
 
     // POST /v1/customerandidentities — create with identities (body as documented).

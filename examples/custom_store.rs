@@ -1,5 +1,6 @@
-//! A custom store: the engine talks to storage only through the `Store` and `Txn` traits, so
-//! wrapping or replacing a store is an ordinary trait implementation outside the crate.
+//! A custom store: the engine talks to storage only through the `Store`, `ReadTxn` and `Txn`
+//! traits, so wrapping or replacing a store is an ordinary trait implementation outside the
+//! crate.
 //!
 //! ```text
 //! cargo run --example custom_store
@@ -7,16 +8,18 @@
 //!
 //! `Outbox<S>` wraps any store and collects a change event for every write of a transaction,
 //! publishing them only when the transaction commits: the transactional-outbox pattern a
-//! service uses to tell other services "customer 2 was merged into customer 1". Reads are
-//! passed straight through. A request that fails, or a dry run, publishes nothing.
+//! service uses to tell other services "customer 2 was merged into customer 1". Read
+//! transactions are the inner store's own, and a writer's reads are passed straight through.
+//! A request that fails, or a dry run, publishes nothing.
 
 use chrono::{DateTime, Utc};
-use oneid::Lookup;
 use oneid::{
     Cause, Customer, CustomerFilter, CustomerId, CustomerPage, CustomerQuery, HashedKey, HistoryEvent,
-    Identity, IdentityInput, IdentityKey, MemoryStore, ResolveRequest, Resolver, Store, TenantId, Txn,
+    Identity, IdentityInput, IdentityKey, Lookup, MemoryStore, ReadTxn, ResolveRequest, Resolver, Store,
+    StoredSettings, TenantId, Txn,
 };
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 /// A change another service may want to hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,41 +36,54 @@ enum Change {
 /// Any store, plus the events of its committed transactions.
 struct Outbox<S> {
     inner: S,
-    published: Vec<Change>,
+    published: Mutex<Vec<Change>>,
 }
 
 impl<S> Outbox<S> {
     fn new(inner: S) -> Self {
         Self {
             inner,
-            published: Vec::new(),
+            published: Mutex::new(Vec::new()),
         }
+    }
+
+    fn published(&self) -> Vec<Change> {
+        self.published.lock().unwrap().clone()
     }
 }
 
-/// A transaction of the inner store, plus the events it will publish on commit.
+/// A write transaction of the inner store, plus the events it will publish on commit.
 struct OutboxTxn<'a, T> {
     inner: T,
     pending: Vec<Change>,
-    published: &'a mut Vec<Change>,
+    published: &'a Mutex<Vec<Change>>,
 }
 
 impl<S: Store> Store for Outbox<S> {
-    type Txn<'a>
-        = OutboxTxn<'a, S::Txn<'a>>
+    // Reads write nothing: the inner store's readers as they are.
+    type Reader<'a>
+        = S::Reader<'a>
+    where
+        Self: 'a;
+    type Writer<'a>
+        = OutboxTxn<'a, S::Writer<'a>>
     where
         Self: 'a;
 
-    fn begin(&mut self) -> oneid::Result<Self::Txn<'_>> {
+    fn read(&self, tenant: &TenantId) -> oneid::Result<Self::Reader<'_>> {
+        self.inner.read(tenant)
+    }
+
+    fn write(&self, tenant: &TenantId) -> oneid::Result<Self::Writer<'_>> {
         Ok(OutboxTxn {
-            inner: self.inner.begin()?,
+            inner: self.inner.write(tenant)?,
             pending: Vec::new(),
-            published: &mut self.published,
+            published: &self.published,
         })
     }
 }
 
-impl<T: Txn> Txn for OutboxTxn<'_, T> {
+impl<T: Txn> ReadTxn for OutboxTxn<'_, T> {
     // Reads: straight through.
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> oneid::Result<Lookup> {
         self.inner.lookup(tenant, key)
@@ -112,6 +128,20 @@ impl<T: Txn> Txn for OutboxTxn<'_, T> {
         self.inner.count(tenant, filter)
     }
 
+    fn settings_version(&self, tenant: &TenantId) -> oneid::Result<u64> {
+        self.inner.settings_version(tenant)
+    }
+
+    fn settings(&self, tenant: &TenantId) -> oneid::Result<Option<StoredSettings>> {
+        self.inner.settings(tenant)
+    }
+
+    fn settings_history(&self, tenant: &TenantId) -> oneid::Result<Vec<StoredSettings>> {
+        self.inner.settings_history(tenant)
+    }
+}
+
+impl<T: Txn> Txn for OutboxTxn<'_, T> {
     // Writes: through, and remembered.
     fn create_customer(
         &mut self,
@@ -207,16 +237,26 @@ impl<T: Txn> Txn for OutboxTxn<'_, T> {
         Ok(())
     }
 
+    fn put_settings(
+        &mut self,
+        tenant: &TenantId,
+        document: &str,
+        at: DateTime<Utc>,
+        cause: Option<&str>,
+    ) -> oneid::Result<u64> {
+        self.inner.put_settings(tenant, document, at, cause)
+    }
+
     // Publish only what was committed.
     fn commit(self) -> oneid::Result<()> {
         self.inner.commit()?;
-        self.published.extend(self.pending);
+        self.published.lock().unwrap().extend(self.pending);
         Ok(())
     }
 }
 
 fn main() -> oneid::Result<()> {
-    let mut resolver = Resolver::new(Outbox::new(MemoryStore::new()));
+    let resolver = Resolver::new(Outbox::new(MemoryStore::new()));
     let tenant = TenantId::new("shop");
     let mobile = || IdentityInput::new("mobile", "13812345678");
     let email = || IdentityInput::new("email", "ming@example.com");
@@ -235,9 +275,8 @@ fn main() -> oneid::Result<()> {
     assert_eq!(both.merged, [second.customer.unwrap()]);
 
     let (one, two) = (first.customer.unwrap(), second.customer.unwrap());
-    let identity_events: Vec<&Change> = resolver
-        .store()
-        .published
+    let published = resolver.store().published();
+    let identity_events: Vec<&Change> = published
         .iter()
         .filter(|c| !matches!(c, Change::Updated(_)))
         .collect();
@@ -255,10 +294,11 @@ fn main() -> oneid::Result<()> {
     assert_eq!(resolver.get(&tenant, two)?.map(|c| c.id), Some(one));
     // Other operations publish too.
     resolver.delete(&tenant, one)?;
-    assert_eq!(resolver.store().published.last(), Some(&Change::Deleted(one)));
+    let published = resolver.store().published();
+    assert_eq!(published.last(), Some(&Change::Deleted(one)));
 
-    println!("published {} events", resolver.store().published.len());
-    for change in &resolver.store().published {
+    println!("published {} events", published.len());
+    for change in &published {
         println!("   {change:?}");
     }
     Ok(())

@@ -106,7 +106,7 @@ fn main() -> oneid::Result<()> {
         "2024-06-01T09:00:00Z".parse().unwrap(),
         chrono::Duration::minutes(1),
     );
-    let mut resolver = Resolver::new(MemoryStore::new()).with_clock(clock);
+    let resolver = Resolver::new(MemoryStore::new()).with_clock(clock);
     let tenant = TenantId::new("dmhub-demo");
 
     // 1. 002 `POST customerandidentities`, in 002's own body shape.

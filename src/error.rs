@@ -115,6 +115,16 @@ pub enum Error {
     /// written.
     #[error("the clock reads {0}, outside {years} the stores keep", years = crate::limits::storable_years_text())]
     ClockOutOfRange(chrono::DateTime<chrono::Utc>),
+    /// A tenant's stored settings name a normalizer this process has not registered
+    /// ([`Resolver::with_normalizer`](crate::Resolver::with_normalizer)): the tenant's
+    /// operations are refused rather than run under other rules than its settings say.
+    #[error(
+        "the settings name the normalizer {name:?}, which is not registered here (Resolver::with_normalizer)"
+    )]
+    UnknownNormalizer {
+        /// The normalizer's name.
+        name: String,
+    },
     /// Identity settings are inconsistent (e.g. a limit of zero).
     #[error("invalid identity settings: {0}")]
     InvalidSettings(String),
@@ -189,6 +199,21 @@ pub enum Error {
     /// committed; nothing was applied.
     #[error("the store is unavailable: {message}")]
     Unavailable {
+        /// What failed.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The connection to the store was lost while the operation committed, so it may or may
+    /// not have been applied.
+    ///
+    /// Sending the same request again is safe. A resolve is idempotent: if the first one was
+    /// applied, the second finds every identity linked and changes nothing; if not, the second
+    /// applies it. So are the other writes but `delete` and `erase`, which answer
+    /// [`Error::CustomerNotFound`] the second time if the first was applied.
+    #[error("the outcome is unknown: the connection to the store was lost at commit ({message})")]
+    OutcomeUnknown {
         /// What failed.
         message: String,
         /// The driver's error.
@@ -270,22 +295,31 @@ impl Error {
                 ErrorKind::Conflict
             }
             Self::Capacity(_) => ErrorKind::Input,
-            Self::Transient(_) | Self::Contention { .. } | Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::Transient(_)
+            | Self::Contention { .. }
+            | Self::Unavailable { .. }
+            | Self::OutcomeUnknown { .. } => ErrorKind::Unavailable,
             Self::ClockOutOfRange(_)
             | Self::SchemaTooNew { .. }
             | Self::Database { .. }
             | Self::Corrupt(_)
             | Self::Invariant(_)
-            | Self::Json(_) => ErrorKind::Internal,
+            | Self::Json(_)
+            | Self::UnknownNormalizer { .. } => ErrorKind::Internal,
         }
     }
 
-    /// Whether sending the same request again may succeed: nothing of it was applied, and the
-    /// failure came from the moment (concurrent writers), not from the request.
+    /// Whether sending the same request again may succeed and is safe: the failure came from
+    /// the moment (concurrent writers, a store out of reach), not from the request, and either
+    /// nothing was applied or, for [`Error::OutcomeUnknown`], applying it again changes
+    /// nothing more (see there).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Transient(_) | Self::Contention { .. } | Self::Unavailable { .. }
+            Self::Transient(_)
+                | Self::Contention { .. }
+                | Self::Unavailable { .. }
+                | Self::OutcomeUnknown { .. }
         )
     }
 

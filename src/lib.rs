@@ -14,7 +14,7 @@
 //! ```
 //! use oneid::{CustomerPatch, Field, IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
 //!
-//! let mut resolver = Resolver::new(MemoryStore::new());
+//! let resolver = Resolver::new(MemoryStore::new());
 //! let tenant = TenantId::new("acme");
 //!
 //! // The shop sees a mobile number; the official account sees an openid and the same number.
@@ -82,6 +82,7 @@ mod prefetch;
 mod query;
 mod settings;
 mod store;
+mod trace;
 
 /// The built-in [`Normalizer`]s, which [`IdentitySettings`] plugs in by default: [`Mobile`]
 /// for `mobile`, [`Email`] for `email`, [`Trim`] for every other type.
@@ -106,13 +107,13 @@ pub use model::{
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize::Normalizer};
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
-pub use store::{Lookup, MemoryStore, ResolveWrites, Store, TargetData, Txn};
+pub use store::{Lookup, MemoryStore, ReadTxn, ResolveWrites, Store, StoredSettings, TargetData, Txn};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::{PostgresOptions, PostgresStore};
 
 // The README's tour is compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

@@ -213,7 +213,7 @@ proptest! {
 #[test]
 fn an_invalid_request_fails_alone() {
     let t = TenantId::new("t");
-    let mut r = Resolver::new(MemoryStore::new());
+    let r = Resolver::new(MemoryStore::new());
     let out = r
         .resolve_batch(
             &t,

@@ -78,6 +78,7 @@ fn check_invariants<S: Store, C: oneid::Clock>(r: &mut Resolver<S, C>, requests:
         for i in &request.identities {
             let value = r
                 .settings(&tenant())
+                .unwrap()
                 .normalize(&i.identity_type, &i.identity_value)
                 .unwrap();
             assert!(
@@ -138,7 +139,7 @@ fn writer() {
     match store.split_once(':') {
         #[cfg(feature = "sqlite")]
         Some(("sqlite", path)) => {
-            let mut r = Resolver::new(oneid::SqliteStore::open(path).unwrap())
+            let r = Resolver::new(oneid::SqliteStore::open(path).unwrap())
                 .with_default_settings(settings(people));
             for request in mine {
                 r.resolve(&tenant(), request).unwrap();
@@ -147,7 +148,7 @@ fn writer() {
         #[cfg(feature = "postgres")]
         Some(("postgres", schema)) => {
             let store = oneid::PostgresStore::connect_in_schema(&pg_url(), schema).unwrap();
-            let mut r = Resolver::new(store).with_default_settings(settings(people));
+            let r = Resolver::new(store).with_default_settings(settings(people));
             for request in mine {
                 r.resolve(&tenant(), request).unwrap();
             }
@@ -234,7 +235,7 @@ fn eight_threads_on_postgres_partition_like_one_writer() {
             let requests = &requests;
             s.spawn(move || {
                 let store = oneid::PostgresStore::connect_in_schema(&pg_url(), schema).unwrap();
-                let mut r = Resolver::new(store).with_default_settings(IdentitySettings::unrestricted());
+                let r = Resolver::new(store).with_default_settings(IdentitySettings::unrestricted());
                 for request in requests.iter().skip(w).step_by(WRITERS) {
                     r.resolve(&tenant(), request).unwrap();
                 }

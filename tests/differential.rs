@@ -171,7 +171,7 @@ fn settings(setup: Setup) -> IdentitySettings {
 }
 
 fn run<S: Store>(store: S, setup: Setup, ops: &[Op]) -> Vec<String> {
-    let mut r = Resolver::new(store)
+    let r = Resolver::new(store)
         .with_clock(clock())
         .with_default_settings(settings(setup));
     let t = TenantId::new("diff");
@@ -322,14 +322,15 @@ fn run<S: Store>(store: S, setup: Setup, ops: &[Op]) -> Vec<String> {
 #[cfg(feature = "sqlite")]
 fn sqlite_store(case: u64) -> oneid::SqliteStore {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential");
+    // Files of earlier runs go; this run's stay while it runs (readers open connections of
+    // their own to the file when they need them).
+    static CLEARED: std::sync::Once = std::sync::Once::new();
+    CLEARED.call_once(|| {
+        let _ = std::fs::remove_dir_all(&dir);
+    });
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("case-{}-{case}.db", std::process::id()));
-    let store = oneid::SqliteStore::open(&path).unwrap();
-    // The open connection keeps the data; the directory entry can go now.
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    store
+    oneid::SqliteStore::open(&path).unwrap()
 }
 
 #[cfg(feature = "postgres")]
@@ -343,7 +344,8 @@ fn postgres_store() -> oneid::PostgresStore {
         .batch_execute(
             "TRUNCATE oneid_differential.oneid_customers, oneid_differential.oneid_identities, \
              oneid_differential.oneid_tags, oneid_differential.oneid_groups, oneid_differential.oneid_history, \
-             oneid_differential.oneid_suspicions RESTART IDENTITY",
+             oneid_differential.oneid_suspicions, oneid_differential.oneid_tenants, \
+             oneid_differential.oneid_settings RESTART IDENTITY",
         )
         .unwrap();
     store

@@ -26,7 +26,7 @@ fn quarantined(outcome: &Outcome) -> Vec<String> {
 #[test]
 fn a_shared_phone_is_quarantined_after_three_distinct_conflicts() {
     let t = TenantId::new("shop");
-    let mut r = Resolver::new(MemoryStore::new());
+    let r = Resolver::new(MemoryStore::new());
     let first = r.resolve(&t, &walk_in(0)).unwrap();
     assert!(first.created);
     let owner = first.customer.unwrap();
@@ -60,7 +60,7 @@ fn a_shared_phone_is_quarantined_after_three_distinct_conflicts() {
 #[test]
 fn repeating_the_same_contradiction_is_not_new_evidence() {
     let t = TenantId::new("shop");
-    let mut r = Resolver::new(MemoryStore::new());
+    let r = Resolver::new(MemoryStore::new());
     r.resolve(&t, &walk_in(0)).unwrap();
     let second = r.resolve(&t, &walk_in(1)).unwrap();
     assert_eq!(second.linked.len(), 1);
@@ -91,7 +91,7 @@ fn repeating_the_same_contradiction_is_not_new_evidence() {
 #[test]
 fn dry_run_does_not_record_evidence() {
     let t = TenantId::new("shop");
-    let mut r = Resolver::new(MemoryStore::new());
+    let r = Resolver::new(MemoryStore::new());
     r.resolve(&t, &walk_in(0)).unwrap();
     for n in 1..10 {
         let dry = r.dry_run(&t, &walk_in(n)).unwrap();
@@ -106,14 +106,14 @@ fn dry_run_does_not_record_evidence() {
 fn threshold_is_configurable_and_unrestricted_turns_it_off() {
     let t = TenantId::new("shop");
     let strict = IdentitySettings::default().with_quarantine(Some(2)).unwrap();
-    let mut r = Resolver::new(MemoryStore::new()).with_default_settings(strict);
+    let r = Resolver::new(MemoryStore::new()).with_default_settings(strict);
     r.resolve(&t, &walk_in(0)).unwrap();
     assert!(!r.resolve(&t, &walk_in(1)).unwrap().created, "one contradiction");
     let out = r.resolve(&t, &walk_in(2)).unwrap();
     assert!(out.created, "quarantined at the second contradiction");
     assert_eq!(quarantined(&out), ["mobile 13912345678"]);
 
-    let mut plain = Resolver::new(MemoryStore::new()).with_default_settings(IdentitySettings::unrestricted());
+    let plain = Resolver::new(MemoryStore::new()).with_default_settings(IdentitySettings::unrestricted());
     let first = plain.resolve(&t, &walk_in(0)).unwrap().customer;
     for n in 1..50 {
         assert_eq!(
@@ -132,7 +132,7 @@ fn threshold_is_configurable_and_unrestricted_turns_it_off() {
 fn a_person_with_a_second_email_is_not_quarantined() {
     // One new email per person is the normal case: one piece of evidence, below the threshold.
     let t = TenantId::new("crm");
-    let mut r = Resolver::new(MemoryStore::new());
+    let r = Resolver::new(MemoryStore::new());
     let a = r
         .resolve(
             &t,

@@ -331,7 +331,7 @@ fn dmhub_create_with_identities_reads_as_printed() {
 
 #[test]
 fn dmhub_create_with_identities_resolves() {
-    let mut r = resolver();
+    let r = resolver();
     let request = ResolveRequest::from_json(&json(DMHUB_CREATE_WITH_IDENTITIES)).unwrap();
     let out = r.resolve(&t(), &request).unwrap();
     assert!(out.created);
@@ -355,7 +355,7 @@ fn dmhub_create_with_identities_resolves() {
     body["matchByFields"] = json!(true);
     let request = ResolveRequest::from_json(&body).unwrap();
     assert!(request.options.match_by_fields);
-    let mut r = resolver();
+    let r = resolver();
     let out = r.resolve(&t(), &request).unwrap();
     assert_eq!(
         keys(&out.linked),
@@ -392,7 +392,7 @@ fn dmhub_plain_create_reads_and_resolves() {
         patch
     );
 
-    let mut r = resolver();
+    let r = resolver();
     let out = r
         .create(&t(), patch.clone(), PlainCreate::MobileAndEmail)
         .unwrap();
@@ -421,7 +421,7 @@ fn dmhub_update_reads_and_applies() {
     );
     assert!(update.attrs.is_empty() && update.tags.is_none() && update.groups.is_none());
 
-    let mut r = resolver();
+    let r = resolver();
     let id = r
         .create(
             &t(),
@@ -493,7 +493,7 @@ fn dmhub_customer_response_reads() {
 #[test]
 fn dmhub_customer_response_round_trip() {
     let printed = json(DMHUB_CUSTOMER);
-    let mut r = resolver();
+    let r = resolver();
     let out = r
         .resolve(
             &t(),
@@ -544,7 +544,7 @@ fn dmhub_identity_bodies() {
     );
 
     // Adding them to a customer, then listing: 002's identity keys come back.
-    let mut r = resolver();
+    let r = resolver();
     let id = r
         .resolve(
             &t(),
@@ -579,7 +579,7 @@ fn dmhub_identity_bodies() {
 /// earlier call set.
 #[test]
 fn dmhub_empty_strings_do_not_clear() {
-    let mut r = resolver();
+    let r = resolver();
     let first = json!({
         "customer": {"name": "小D", "attr": {"attr1": "西门剑铺"}},
         "customerIdentities": [{"identityType": "wechat", "identityValue": "o123456..."}]
@@ -686,7 +686,7 @@ fn baiyao_create_by_identity_reads_every_field() {
 
 #[test]
 fn baiyao_create_by_identity_resolves() {
-    let mut r = resolver();
+    let r = resolver();
     let request = ResolveRequest::from_json(&json(BAIYAO_CREATE_BY_IDENTITY)).unwrap();
     let out = r.resolve(&t(), &request).unwrap();
     assert!(out.created);
@@ -748,7 +748,7 @@ fn baiyao_add_reads_and_resolves_by_mobile_only() {
         ]
     );
     assert_eq!(patch.groups, [3]);
-    let mut r = resolver();
+    let r = resolver();
     let out = r.create(&t(), patch.clone(), PlainCreate::MobileOnly).unwrap();
     assert!(out.created);
     assert_eq!(keys(&out.linked), ["mobile 13912345678"], "001: the mobile only");
@@ -844,7 +844,7 @@ fn clinic_customer_reads_and_resolves() {
         IdentityInput::new("mrn", body["mrn"].as_str().unwrap()),
     ])
     .with_patch(patch);
-    let mut r = resolver();
+    let r = resolver();
     let out = r.resolve(&shop, &request).unwrap();
     assert!(out.created);
     assert_eq!(
@@ -903,7 +903,7 @@ fn beauty_customer_info_reads() {
     assert_eq!(add.fields.get(Field::Gender), Some(&FieldValue::Int(2)));
     assert_eq!(add.fields.text(Field::OwnerName), Some("小王"));
     // A masked number is not an identity: refused with the reason, nothing written.
-    let mut r = resolver();
+    let r = resolver();
     let masked = r.resolve(
         &t(),
         &ResolveRequest::new([IdentityInput::new("mobile", "138****1786")]),
@@ -1011,7 +1011,7 @@ fn bad_payloads_are_clear_errors() {
         ]
     }))
     .unwrap();
-    let mut r = resolver();
+    let r = resolver();
     let refused = r.resolve(&t(), &request).unwrap_err();
     assert!(
         matches!(&refused, Error::InvalidIdentity { index: 1, identity_type, .. } if identity_type == "Taobao Account"),
@@ -1032,7 +1032,7 @@ fn bad_payloads_are_clear_errors() {
 
 #[test]
 fn changed_fields_of_a_patch_are_reported() {
-    let mut r = resolver();
+    let r = resolver();
     let out = r
         .resolve(
             &t(),

@@ -264,7 +264,7 @@ fn main() {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Resolves the file into whatever store the resolver has.
-fn run<S: oneid::Store>(args: &Args, mut resolver: Resolver<S>) -> Result<(), Box<dyn std::error::Error>> {
+fn run<S: oneid::Store>(args: &Args, resolver: Resolver<S>) -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: sets a process-wide allocator option; mimalloc reads it on every purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     // Transparent huge pages off for this process. A huge page is zeroed whole on first

@@ -41,7 +41,7 @@ type FastSet<T> = hashbrown::HashSet<T, foldhash::fast::RandomState>;
 pub(crate) const BLOCK: usize = 128;
 
 /// How many requests ahead of its turn a request's keys are prefetched
-/// ([`Txn::prefetch`]): far enough for memory to answer, near enough to stay in cache.
+/// ([`ReadTxn::prefetch`](crate::store::ReadTxn::prefetch)): far enough for memory to answer, near enough to stay in cache.
 const PREFETCH_AHEAD: usize = 2;
 
 /// Batches of at least this many requests, planned in order, get a thread of their own that

@@ -29,6 +29,7 @@ mod plan;
 mod prepare;
 mod resolver;
 mod retry;
+mod tenant_settings;
 mod view;
 
 pub use ops::Updated;

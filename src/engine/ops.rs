@@ -4,12 +4,13 @@
 //! Each operation follows the engine's discipline: read and check everything first, then
 //! write, then commit, so it is all-or-nothing in every store.
 
-use super::begin::begin_in;
+use super::begin::write_in;
 use super::fields::apply_update;
 use super::outcome::ChangedField;
 use super::prepare;
 use super::resolver::Resolver;
 use super::retry::retry;
+use super::tenant_settings::Current;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
@@ -17,7 +18,9 @@ use crate::model::{
     Customer, CustomerId, ExtAttr, Field, Identity, IdentityInput, TenantId, UpdatePatch, push_unique,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
-use crate::store::{Store, Txn};
+use crate::settings::IdentitySettings;
+use crate::store::{ReadTxn, Store, Txn};
+use crate::trace;
 use indexmap::IndexMap;
 
 /// What an update did.
@@ -46,7 +49,13 @@ fn check_filter(filter: &CustomerFilter) -> Result<()> {
     }
 }
 
-fn live<T: Txn>(txn: &T, tenant: &TenantId, id: CustomerId) -> Result<Customer> {
+/// What a write decided: to commit, or that there was nothing to write.
+pub(super) enum Step<T> {
+    Commit(T),
+    Nothing(T),
+}
+
+fn live<T: ReadTxn + ?Sized>(txn: &T, tenant: &TenantId, id: CustomerId) -> Result<Customer> {
     match txn.customer(tenant, id)? {
         Some(c) if c.is_active() => Ok(c.into_owned()),
         _ => Err(Error::CustomerNotFound(id)),
@@ -62,9 +71,9 @@ fn cause(operation: Operation) -> Cause {
 
 impl<S: Store, C: Clock> Resolver<S, C> {
     /// Validates and normalizes one identity; blocked values are an error here.
-    fn normalized(&self, tenant: &TenantId, input: &IdentityInput) -> Result<Identity> {
+    fn normalized(settings: &IdentitySettings, input: &IdentityInput) -> Result<Identity> {
         let mut buf = String::new();
-        match prepare::normalize_one(self.settings(tenant), 0, input, &mut buf)? {
+        match prepare::normalize_one(settings, 0, input, &mut buf)? {
             prepare::Checked::Valid {
                 identity_type, scope, ..
             } => Ok(Identity {
@@ -79,67 +88,105 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         }
     }
 
+    /// Runs `write` in a write transaction of `tenant`, under the settings the transaction
+    /// reads, again on a transient failure; commits when it says so (storing the handle's
+    /// default settings first if the tenant has none stored).
+    pub(super) fn writing<T>(
+        &self,
+        tenant: &TenantId,
+        name: &'static str,
+        mut write: impl FnMut(&mut S::Writer<'_>, &IdentitySettings) -> Result<Step<T>>,
+    ) -> Result<T> {
+        let at = self.now()?;
+        let span = trace::operation(name, tenant);
+        let mut attempts = 0;
+        let out = retry(|| {
+            attempts += 1;
+            let mut txn = write_in(&*self.store, tenant)?;
+            let current: Current = self.settings.current(&txn, tenant, &self.defaults)?;
+            match write(&mut txn, &current.settings)? {
+                Step::Nothing(out) => Ok(out),
+                Step::Commit(out) => {
+                    self.settings
+                        .store_defaults(&mut txn, tenant, &current, &self.defaults, at)?;
+                    txn.commit()?;
+                    Ok(out)
+                }
+            }
+        });
+        span.attempts(attempts);
+        out
+    }
+
     /// Reads, changes and writes back one live customer.
     fn modify(
-        &mut self,
+        &self,
         tenant: &TenantId,
+        name: &'static str,
         id: CustomerId,
-        mut change: impl FnMut(&mut Customer) -> Result<Vec<ChangedField>>,
+        change: impl Fn(&IdentitySettings, &mut Customer) -> Result<Vec<ChangedField>>,
     ) -> Result<Updated> {
         let at = self.now()?;
-        retry(|| {
-            let mut txn = begin_in(&mut self.store, tenant)?;
-            let before = live(&txn, tenant, id)?;
+        self.writing(tenant, name, |txn, settings| {
+            let before = live(txn, tenant, id)?;
             let mut customer = before.clone();
-            let changed = change(&mut customer)?;
-            if !changed.is_empty() {
-                customer.updated = at;
-                txn.put_customer(tenant, customer.clone())?;
-                txn.commit()?;
+            let changed = change(settings, &mut customer)?;
+            if changed.is_empty() {
+                return Ok(Step::Nothing(Updated {
+                    before,
+                    customer,
+                    changed,
+                }));
             }
-            Ok(Updated {
+            customer.updated = at;
+            txn.put_customer(tenant, customer.clone())?;
+            Ok(Step::Commit(Updated {
                 before,
                 customer,
                 changed,
-            })
+            }))
         })
     }
 
     /// The identities of several customers (002 `GET customeridentities?customerIds=`; 000's
     /// linked accounts), in the order asked. Unknown ids get an empty list.
     pub fn identities_of(
-        &mut self,
+        &self,
         tenant: &TenantId,
         ids: &[CustomerId],
     ) -> Result<Vec<(CustomerId, Vec<Identity>)>> {
-        let txn = begin_in(&mut self.store, tenant)?;
-        ids.iter()
-            .map(|&id| Ok((id, txn.identities(tenant, id)?)))
-            .collect()
+        self.reading(tenant, "identities_of", |txn| {
+            ids.iter()
+                .map(|&id| Ok((id, txn.identities(tenant, id)?)))
+                .collect()
+        })
     }
 
     /// The live owner of an identity, after normalizing it (002 `GET customeridentities`
     /// with `identityType` and `identityValue`; 001 `getCustomerIdByCustomerIdentity`).
     /// Blocked values have no owner.
-    pub fn owner_of(&mut self, tenant: &TenantId, identity: &IdentityInput) -> Result<Option<CustomerId>> {
-        let identity = match self.normalized(tenant, identity) {
-            Ok(i) => i,
-            Err(Error::IdentityBlocked { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        begin_in(&mut self.store, tenant)?.owner(tenant, identity.key())
+    pub fn owner_of(&self, tenant: &TenantId, identity: &IdentityInput) -> Result<Option<CustomerId>> {
+        self.reading(tenant, "owner_of", |txn| {
+            let settings = self.settings.current(txn, tenant, &self.defaults)?.settings;
+            let identity = match Self::normalized(&settings, identity) {
+                Ok(i) => i,
+                Err(Error::IdentityBlocked { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            txn.owner(tenant, identity.key())
+        })
     }
 
     /// The values of named attributes (001 `queryAttrValuesByCustomerId`): well-known fields
     /// by any of their names, extended attributes by key, and `id`, `displayName`,
     /// `dateCreated`, `lastUpdated`, `tags`, `groupIds`. Absent values are JSON `null`.
     pub fn attributes(
-        &mut self,
+        &self,
         tenant: &TenantId,
         id: CustomerId,
         names: &[&str],
     ) -> Result<IndexMap<String, serde_json::Value>> {
-        let customer = live(&begin_in(&mut self.store, tenant)?, tenant, id)?;
+        let customer = self.reading(tenant, "attributes", |txn| live(txn, tenant, id))?;
         let json = serde_json::to_value(&customer).map_err(Error::Json)?;
         Ok(names
             .iter()
@@ -163,7 +210,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// Updates a customer with a patch that can set, clear or keep each field (002 `PUT
     /// customers/{id}`, 000 `PATCH`). The verified rule holds. Identities are not touched.
-    pub fn update(&mut self, tenant: &TenantId, id: CustomerId, update: &UpdatePatch) -> Result<Updated> {
+    pub fn update(&self, tenant: &TenantId, id: CustomerId, update: &UpdatePatch) -> Result<Updated> {
         if let Some(tags) = &update.tags {
             crate::model::check_tags(tags.iter().map(String::as_str))?;
         }
@@ -171,15 +218,16 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             crate::model::Change::Set(a) => Some((k.as_str(), &a.value)),
             _ => None,
         }))?;
-        let settings = self.settings_arc(tenant);
-        self.modify(tenant, id, |c| Ok(apply_update(&settings, c, update)))
+        self.modify(tenant, "update", id, |settings, c| {
+            Ok(apply_update(settings, c, update))
+        })
     }
 
     /// Updates one attribute by name (001 `updateCustomerAttr`): a well-known field (any of
     /// its names), type-checked — gender must be 0/1/2, dates must parse, numbers must be
     /// numbers — or else an extended attribute. JSON `null` clears it.
     pub fn update_attribute(
-        &mut self,
+        &self,
         tenant: &TenantId,
         id: CustomerId,
         name: &str,
@@ -199,7 +247,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Sets (or, with JSON `null`, clears) an extended attribute, even one whose key is also
     /// the name of a well-known field (001's `isExtendAttr: true`).
     pub fn update_extended_attribute(
-        &mut self,
+        &self,
         tenant: &TenantId,
         id: CustomerId,
         key: &str,
@@ -225,19 +273,18 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// invalid, blocked, owned by another customer, or would put the customer over its type's
     /// limit. Adding an identity the customer already holds changes nothing.
     pub fn add_identity(
-        &mut self,
+        &self,
         tenant: &TenantId,
         id: CustomerId,
         identity: &IdentityInput,
     ) -> Result<Identity> {
-        let identity = self.normalized(tenant, identity)?;
-        let limit = self.settings(tenant).limit(&identity.identity_type);
         let at = self.now()?;
-        retry(|| {
-            let mut txn = begin_in(&mut self.store, tenant)?;
-            let customer = live(&txn, tenant, id)?.id;
+        self.writing(tenant, "add_identity", |txn, settings| {
+            let identity = Self::normalized(settings, identity)?;
+            let limit = settings.limit(&identity.identity_type);
+            let customer = live(txn, tenant, id)?.id;
             match txn.owner(tenant, identity.key())? {
-                Some(owner) if owner == customer => return Ok(identity.clone()),
+                Some(owner) if owner == customer => return Ok(Step::Nothing(identity)),
                 Some(owner) => {
                     return Err(Error::IdentityOwned {
                         identity: identity.to_string(),
@@ -269,30 +316,28 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 at,
                 &cause(Operation::AddIdentity),
             )?;
-            txn.commit()?;
-            Ok(identity.clone())
+            Ok(Step::Commit(identity))
         })
     }
 
     /// Unbinds an identity from a customer. `Ok(false)` if nobody holds it; an error if
     /// another customer does.
     pub fn remove_identity(
-        &mut self,
+        &self,
         tenant: &TenantId,
         id: CustomerId,
         identity: &IdentityInput,
     ) -> Result<bool> {
-        let identity = match self.normalized(tenant, identity) {
-            Ok(i) => i,
-            Err(Error::IdentityBlocked { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        };
         let at = self.now()?;
-        retry(|| {
-            let mut txn = begin_in(&mut self.store, tenant)?;
-            let customer = live(&txn, tenant, id)?.id;
+        self.writing(tenant, "remove_identity", |txn, settings| {
+            let identity = match Self::normalized(settings, identity) {
+                Ok(i) => i,
+                Err(Error::IdentityBlocked { .. }) => return Ok(Step::Nothing(false)),
+                Err(e) => return Err(e),
+            };
+            let customer = live(txn, tenant, id)?.id;
             match txn.owner(tenant, identity.key())? {
-                None => Ok(false),
+                None => Ok(Step::Nothing(false)),
                 Some(owner) if owner != customer => Err(Error::IdentityOwned {
                     identity: identity.to_string(),
                     owner,
@@ -300,17 +345,16 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 Some(_) => {
                     let removed =
                         txn.unlink(tenant, identity.key(), at, &cause(Operation::RemoveIdentity))?;
-                    txn.commit()?;
-                    Ok(removed)
+                    Ok(Step::Commit(removed))
                 }
             }
         })
     }
 
     /// Adds tags (000 `tag`), keeping the list free of duplicates.
-    pub fn add_tags(&mut self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
+    pub fn add_tags(&self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
         crate::model::check_tags(tags.iter().copied())?;
-        self.modify(tenant, id, |c| {
+        self.modify(tenant, "add_tags", id, |_, c| {
             let added = tags
                 .iter()
                 .fold(false, |any, t| push_unique(&mut c.tags, t.to_string()) | any);
@@ -323,8 +367,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     }
 
     /// Removes tags.
-    pub fn remove_tags(&mut self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
-        self.modify(tenant, id, |c| {
+    pub fn remove_tags(&self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
+        self.modify(tenant, "remove_tags", id, |_, c| {
             let before = c.tags.len();
             c.tags.retain(|t| !tags.contains(&t.as_str()));
             Ok(if c.tags.len() != before {
@@ -336,8 +380,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     }
 
     /// Adds the customer to groups (001 `groupId`).
-    pub fn add_groups(&mut self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
-        self.modify(tenant, id, |c| {
+    pub fn add_groups(&self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
+        self.modify(tenant, "add_groups", id, |_, c| {
             let added = groups
                 .iter()
                 .fold(false, |any, g| push_unique(&mut c.groups, *g) | any);
@@ -350,8 +394,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     }
 
     /// Removes the customer from groups.
-    pub fn remove_groups(&mut self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
-        self.modify(tenant, id, |c| {
+    pub fn remove_groups(&self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
+        self.modify(tenant, "remove_groups", id, |_, c| {
             let before = c.groups.len();
             c.groups.retain(|g| !groups.contains(g));
             Ok(if c.groups.len() != before {
@@ -365,13 +409,12 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Logically deletes a customer (001 `singleDelete`, 002 `DELETE customers/{id}`): it
     /// reads as not found from then on and its identities are released, so a later resolve of
     /// them creates a new customer. A merged id deletes the customer it leads to.
-    pub fn delete(&mut self, tenant: &TenantId, id: CustomerId) -> Result<()> {
+    pub fn delete(&self, tenant: &TenantId, id: CustomerId) -> Result<()> {
         let at = self.now()?;
-        retry(|| {
-            let mut txn = begin_in(&mut self.store, tenant)?;
-            let customer = live(&txn, tenant, id)?.id;
+        self.writing(tenant, "delete", |txn, _| {
+            let customer = live(txn, tenant, id)?.id;
             txn.delete(tenant, customer, at, &cause(Operation::Delete))?;
-            txn.commit()
+            Ok(Step::Commit(()))
         })
     }
 
@@ -379,30 +422,32 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// attributes, tags, groups and identities of the customer and of every customer merged
     /// into it are removed, identities in their history are redacted, and tombstones with
     /// status `Erased` remain. Works on live and deleted customers; returns the erased ids.
-    pub fn erase(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<CustomerId>> {
+    pub fn erase(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<CustomerId>> {
         let at = self.now()?;
-        retry(|| {
-            let mut txn = begin_in(&mut self.store, tenant)?;
+        self.writing(tenant, "erase", |txn, _| {
             if txn.customer(tenant, id)?.is_none() {
                 return Err(Error::CustomerNotFound(id));
             }
-            let erased = txn.erase(tenant, id, at, &cause(Operation::Erase))?;
-            txn.commit()?;
-            Ok(erased)
+            Ok(Step::Commit(txn.erase(
+                tenant,
+                id,
+                at,
+                &cause(Operation::Erase),
+            )?))
         })
     }
 
     /// A page of live customers matching a query (001 `simpleQuery`, 002 `GET customers`),
     /// with the total.
-    pub fn query(&mut self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+    pub fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
         check_filter(&query.filter)?;
-        begin_in(&mut self.store, tenant)?.query(tenant, query)
+        self.reading(tenant, "query", |txn| txn.query(tenant, query))
     }
 
     /// Like [`query`](Self::query), with each customer as JSON restricted to
     /// [`CustomerQuery::select`] (all keys when `None`; `id` always).
     pub fn query_json(
-        &mut self,
+        &self,
         tenant: &TenantId,
         query: &CustomerQuery,
     ) -> Result<(Vec<serde_json::Value>, u64)> {
@@ -422,9 +467,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     }
 
     /// How many live customers match a filter (002 `customers/count`).
-    pub fn count(&mut self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+    pub fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
         check_filter(filter)?;
-        begin_in(&mut self.store, tenant)?.count(tenant, filter)
+        self.reading(tenant, "count", |txn| txn.count(tenant, filter))
     }
 
     /// Why two identities are the same customer: the shortest chain of links and merges
@@ -433,7 +478,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ///
     /// ```
     /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
-    /// let mut r = Resolver::new(MemoryStore::new());
+    /// let r = Resolver::new(MemoryStore::new());
     /// let t = TenantId::new("t");
     /// let (m, e, w) = (IdentityInput::new("mobile", "13811112222"), IdentityInput::new("email", "a@b.cn"),
     ///                  IdentityInput::new("wechat", "o1"));
@@ -445,20 +490,23 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// assert_eq!(why.steps.len(), 3);
     /// ```
     pub fn explain(
-        &mut self,
+        &self,
         tenant: &TenantId,
         a: &IdentityInput,
         b: &IdentityInput,
     ) -> Result<Option<Explanation>> {
-        let (a, b) = (self.normalized(tenant, a)?, self.normalized(tenant, b)?);
-        let txn = begin_in(&mut self.store, tenant)?;
-        let (Some(owner), Some(other)) = (txn.owner(tenant, a.key())?, txn.owner(tenant, b.key())?) else {
-            return Ok(None);
-        };
-        if owner != other {
-            return Ok(None);
-        }
-        let history = txn.history(tenant, owner)?;
-        Ok(crate::history::explain(owner, &history, &a, &b))
+        self.reading(tenant, "explain", |txn| {
+            let settings = self.settings.current(txn, tenant, &self.defaults)?.settings;
+            let (a, b) = (Self::normalized(&settings, a)?, Self::normalized(&settings, b)?);
+            let (Some(owner), Some(other)) = (txn.owner(tenant, a.key())?, txn.owner(tenant, b.key())?)
+            else {
+                return Ok(None);
+            };
+            if owner != other {
+                return Ok(None);
+            }
+            let history = txn.history(tenant, owner)?;
+            Ok(crate::history::explain(owner, &history, &a, &b))
+        })
     }
 }

@@ -16,7 +16,7 @@ use crate::model::{
     TenantId, blank_field,
 };
 use crate::settings::IdentitySettings;
-use crate::store::{Lookup, Txn};
+use crate::store::{Lookup, ReadTxn};
 use chrono::{DateTime, Utc};
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ impl LimitedCount {
 }
 
 /// The target's count of one limited kind, read from the store when first needed.
-fn limited_count<'l, T: Txn + ?Sized>(
+fn limited_count<'l, T: ReadTxn + ?Sized>(
     limited: &'l mut SmallVec<[LimitedCount; 4]>,
     txn: &T,
     tenant: &TenantId,
@@ -102,7 +102,7 @@ fn limited_count<'l, T: Txn + ?Sized>(
 
 /// Steps 3–9 without writing: decides into `decided` (which starts empty) and returns what
 /// to write.
-pub(crate) fn plan<T: Txn + ?Sized>(
+pub(crate) fn plan<T: ReadTxn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
     tenant: &TenantId,
@@ -147,7 +147,7 @@ impl<T: ?Sized> Clone for Ask<'_, T> {
 
 impl<T: ?Sized> Copy for Ask<'_, T> {}
 
-fn plan_with<T: Txn + ?Sized>(
+fn plan_with<T: ReadTxn + ?Sized>(
     ask: Ask<'_, T>,
     lookups: &mut Vec<Lookup>,
     decided: &mut Decided,
@@ -365,7 +365,7 @@ fn plan_with<T: Txn + ?Sized>(
 
 /// Step 8: what becomes of the target's data (only copied when something changes), adding
 /// what changes to `changed`.
-fn target_data<T: Txn + ?Sized>(
+fn target_data<T: ReadTxn + ?Sized>(
     ask: Ask<'_, T>,
     target: Target,
     merged: &[CustomerId],
@@ -443,7 +443,7 @@ fn target_data<T: Txn + ?Sized>(
 /// is what the general steps decide for it, with most of them empty: no quarantine evidence
 /// (no owned identity comes with a foreign one), the one owner (or a new customer) as the
 /// target, nothing to merge. `None` for any other shape.
-fn plan_usual<T: Txn + ?Sized>(
+fn plan_usual<T: ReadTxn + ?Sized>(
     ask: Ask<'_, T>,
     lookups: &[Lookup],
     decided: &mut Decided,
@@ -520,7 +520,7 @@ thread_local! {
 
 /// The placeholder defence (see [`IdentitySettings::quarantine_after`]): finds new evidence
 /// against owned identities and marks the quarantined ones rejected, reporting them.
-fn quarantine<T: Txn + ?Sized>(
+fn quarantine<T: ReadTxn + ?Sized>(
     ask: Ask<'_, T>,
     lookups: &[Lookup],
     fates: &mut [Fate],
@@ -592,7 +592,7 @@ fn quarantine<T: Txn + ?Sized>(
 
 /// Why merging `other` (holding the limited identities `held`) into the target would break a
 /// limit, if it would.
-fn merge_refusal<T: Txn + ?Sized>(
+fn merge_refusal<T: ReadTxn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
     tenant: &TenantId,
@@ -716,7 +716,7 @@ mod tests {
             "2024-01-01T00:00:00Z".parse().unwrap(),
             chrono::Duration::seconds(1),
         );
-        let mut r = Resolver::new(MemoryStore::new())
+        let r = Resolver::new(MemoryStore::new())
             .with_clock(clock)
             .with_default_settings(settings.clone());
         let t = TenantId::new("t");

@@ -6,10 +6,11 @@
 //! requests in one transaction. The other operations (identities added and removed, updates,
 //! deletion, queries) are in `ops`.
 
-use super::begin::begin_in;
+use super::begin::{read_in, write_in};
 use super::decision::Decided;
 use super::outcome::Outcome;
 use super::retry::retry;
+use super::tenant_settings::{Defaults, TenantSettings};
 use super::view::OutcomeView;
 use super::{apply, batch, plan, prepare};
 use crate::clock::{Clock, SystemClock};
@@ -20,8 +21,10 @@ use crate::model::{
     ResolveOptions, ResolveRequest, TargetStrategy, TenantId,
 };
 use crate::settings::IdentitySettings;
-use crate::store::{Store, Txn};
-use std::collections::HashMap;
+use crate::settings::normalize::Normalizer;
+use crate::store::{ReadTxn, Store, StoredSettings, Txn};
+use crate::trace;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 /// `t` truncated to the microsecond, the precision every store keeps. (Cheaper than
@@ -52,12 +55,18 @@ pub enum PlainCreate {
     MobileAndEmail,
 }
 
-/// The engine: a store, a clock, and each tenant's identity settings.
+/// The engine: a store, a clock, and the handle's default identity settings. A cheap,
+/// shared handle: `Clone + Send + Sync`, every operation on `&self`, so one resolver serves
+/// every thread or task of a service (clones share the store and what the handle caches).
+///
+/// Each tenant's settings are kept in the store ([`set_settings`](Self::set_settings));
+/// every operation runs under the settings its transaction reads there, so two instances on
+/// one database never apply different rules.
 ///
 /// ```
 /// use oneid::{CustomerPatch, Field, IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
 ///
-/// let mut resolver = Resolver::new(MemoryStore::new());
+/// let resolver = Resolver::new(MemoryStore::new());
 /// let shop = TenantId::new("shop");
 /// let first = resolver.resolve(&shop, &ResolveRequest::new([
 ///     IdentityInput::new("wechat", "o-abc"),
@@ -65,43 +74,80 @@ pub enum PlainCreate {
 /// ])).unwrap();
 /// assert!(first.created);
 ///
-/// // The same person, seen later by email and mobile: found, and the email linked.
-/// let second = resolver.resolve(&shop, &ResolveRequest::new([
-///     IdentityInput::new("email", "Jane@Example.com"),
-///     IdentityInput::new("mobile", "13800138000"),
-/// ]).with_patch(CustomerPatch::new().with(Field::Name, "Jane").unwrap())).unwrap();
+/// // The same person, seen later by email and mobile, from another thread: found, and the
+/// // email linked.
+/// let handle = resolver.clone();
+/// let second = std::thread::spawn(move || {
+///     handle.resolve(&TenantId::new("shop"), &ResolveRequest::new([
+///         IdentityInput::new("email", "Jane@Example.com"),
+///         IdentityInput::new("mobile", "13800138000"),
+///     ]).with_patch(CustomerPatch::new().with(Field::Name, "Jane").unwrap())).unwrap()
+/// }).join().unwrap();
 /// assert_eq!(second.customer, first.customer);
 /// assert_eq!(second.linked.len(), 1);
 /// ```
 pub struct Resolver<S, C = SystemClock> {
-    pub(super) store: S,
-    clock: C,
-    default_settings: Arc<IdentitySettings>,
-    tenant_settings: HashMap<TenantId, Arc<IdentitySettings>>,
+    pub(super) store: Arc<S>,
+    clock: Arc<C>,
+    pub(super) defaults: Defaults,
+    pub(super) settings: Arc<TenantSettings>,
     parallel_planning: bool,
-    /// Memory kept between calls: prepared blocks and decisions.
-    scratch: batch::BatchScratch,
+}
+
+impl<S, C> Clone for Resolver<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            defaults: self.defaults.clone(),
+            settings: self.settings.clone(),
+            parallel_planning: self.parallel_planning,
+        }
+    }
 }
 
 impl<S: std::fmt::Debug, C> std::fmt::Debug for Resolver<S, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Resolver")
             .field("store", &self.store)
-            .field("tenants_with_settings", &self.tenant_settings.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
+thread_local! {
+    /// Memory a thread's resolves reuse (prepared blocks, decisions), whichever resolver
+    /// they go through: a resolve allocates nothing for its preparation once warm.
+    static SCRATCH: RefCell<batch::BatchScratch> = RefCell::default();
+}
+
+/// Runs `f` with this thread's scratch memory, taken out while `f` runs (so a resolve that
+/// `f` starts, from a batch's callback, gets scratch of its own).
+fn with_thread_scratch<R>(f: impl FnOnce(&mut batch::BatchScratch) -> R) -> R {
+    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let out = f(&mut scratch);
+    SCRATCH.with(|s| *s.borrow_mut() = scratch);
+    out
+}
+
+/// A block of this thread's scratch to prepare one request into, given back after `f`.
+#[inline]
+fn with_block<R>(f: impl FnOnce(&mut batch::PreparedBlock) -> R) -> R {
+    let mut block = SCRATCH.with(|s| s.borrow_mut().spare_block());
+    let out = f(&mut block);
+    SCRATCH.with(|s| s.borrow_mut().give_back(block));
+    out
+}
+
 impl<S: Store> Resolver<S> {
-    /// An engine over `store` with the system clock and default settings for every tenant.
+    /// An engine over `store` with the system clock and default settings for every tenant
+    /// that has none stored.
     pub fn new(store: S) -> Self {
         Self {
-            store,
-            clock: SystemClock,
-            default_settings: Arc::new(IdentitySettings::default()),
-            tenant_settings: HashMap::new(),
+            store: Arc::new(store),
+            clock: Arc::new(SystemClock),
+            defaults: Defaults::new(IdentitySettings::default()),
+            settings: Arc::default(),
             parallel_planning: false,
-            scratch: batch::BatchScratch::default(),
         }
     }
 }
@@ -111,11 +157,10 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     pub fn with_clock<C2: Clock>(self, clock: C2) -> Resolver<S, C2> {
         Resolver {
             store: self.store,
-            clock,
-            default_settings: self.default_settings,
-            tenant_settings: self.tenant_settings,
+            clock: Arc::new(clock),
+            defaults: self.defaults,
+            settings: self.settings,
             parallel_planning: self.parallel_planning,
-            scratch: self.scratch,
         }
     }
 
@@ -124,37 +169,81 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// before applying them in order. Off by default.
     ///
     /// It can pay when most requests of a batch are independent, planning dominates and
-    /// several cores are idle. On a 2-core machine it did not: planned in order (preparation
-    /// then runs beside the planning), 100k hits on a store of 1M customers took 161–164 ms
-    /// against 211–214 ms, 100k requests of 40k people 135–159 ms against 300–319 ms, and
-    /// the main-job example was slower too. Outcomes are the same either way.
+    /// several cores are idle. On a 2-core machine it did not (PERFORMANCE.md): planned in
+    /// order, preparation runs beside the planning instead. Outcomes are the same either way.
     pub fn with_parallel_planning(mut self, on: bool) -> Self {
         self.parallel_planning = on;
         self
     }
 
-    /// Sets the settings of tenants that have none of their own.
+    /// Sets the settings of tenants that have none stored. A tenant's first write stores
+    /// them as its settings (version 1), so that every instance on the store agrees from
+    /// then on, whatever defaults the others were given. Custom normalizers they carry are
+    /// registered with this handle ([`with_normalizer`](Self::with_normalizer)).
     pub fn with_default_settings(mut self, settings: IdentitySettings) -> Self {
-        self.default_settings = Arc::new(settings);
+        self.settings.register_from(&settings);
+        // Applied as a store would give them back, so that the tenants that run under them
+        // before and after they are stored run under the same rules.
+        let canonical = self.settings.parse(&settings.to_json()).unwrap_or(settings);
+        self.defaults = Defaults::new(canonical);
         self
     }
 
-    /// Sets one tenant's settings.
-    pub fn set_settings(&mut self, tenant: &TenantId, settings: IdentitySettings) {
-        self.tenant_settings.insert(tenant.clone(), Arc::new(settings));
+    /// Registers a normalizer that stored settings may name (by [`Normalizer::name`]). Every
+    /// instance that serves a tenant whose settings name a custom normalizer must register
+    /// it; one that has not refuses the tenant's operations with
+    /// [`Error::UnknownNormalizer`].
+    pub fn with_normalizer(self, normalizer: impl Normalizer + 'static) -> Self {
+        self.settings.register(Arc::new(normalizer));
+        self
     }
 
-    /// A tenant's settings.
-    pub fn settings(&self, tenant: &TenantId) -> &IdentitySettings {
-        self.tenant_settings.get(tenant).unwrap_or(&self.default_settings)
+    /// Stores new settings for one tenant, as the next version, with `cause` in the
+    /// tenant's settings history; returns the version. Operations that begin after it see
+    /// them, in every instance on the store; an operation in flight finishes under the
+    /// settings it began with (a SQL store makes the change wait for it). Custom normalizers
+    /// the settings carry are registered with this handle. Customers already stored are not
+    /// changed.
+    pub fn set_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &IdentitySettings,
+        cause: Option<&str>,
+    ) -> Result<u64> {
+        self.settings.register_from(settings);
+        let document = settings.to_json();
+        // Refused here if this handle could not read it back.
+        self.settings.parse(&document)?;
+        if cause.is_some_and(|c| c.contains('\0')) {
+            return Err(Error::field("cause", "a cause must not contain NUL"));
+        }
+        let at = self.now()?;
+        let span = trace::operation("set_settings", tenant);
+        let mut attempts = 0;
+        let version = retry(|| {
+            attempts += 1;
+            let mut txn = write_in(&*self.store, tenant)?;
+            let version = txn.put_settings(tenant, &document, at, cause)?;
+            txn.commit()?;
+            Ok(version)
+        });
+        span.attempts(attempts);
+        version
     }
 
-    #[inline]
-    pub(super) fn settings_arc(&self, tenant: &TenantId) -> Arc<IdentitySettings> {
-        self.tenant_settings
-            .get(tenant)
-            .unwrap_or(&self.default_settings)
-            .clone()
+    /// The settings a tenant runs under now: its stored ones, or this handle's defaults when
+    /// none are stored.
+    pub fn settings(&self, tenant: &TenantId) -> Result<Arc<IdentitySettings>> {
+        retry(|| {
+            let txn = read_in(&*self.store, tenant)?;
+            Ok(self.settings.current(&txn, tenant, &self.defaults)?.settings)
+        })
+    }
+
+    /// Every version of a tenant's stored settings, oldest first, each with its time and
+    /// cause.
+    pub fn settings_history(&self, tenant: &TenantId) -> Result<Vec<StoredSettings>> {
+        retry(|| read_in(&*self.store, tenant)?.settings_history(tenant))
     }
 
     /// Now, to the microsecond: every store keeps times at that precision, so all of them
@@ -184,45 +273,98 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         &self.store
     }
 
-    /// The store, mutably.
-    pub fn store_mut(&mut self) -> &mut S {
-        &mut self.store
+    /// Runs `read` in a read transaction of `tenant`, again on a transient failure.
+    pub(super) fn reading<T>(
+        &self,
+        tenant: &TenantId,
+        name: &'static str,
+        mut read: impl FnMut(&S::Reader<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let span = trace::operation(name, tenant);
+        let mut attempts = 0;
+        let out = retry(|| {
+            attempts += 1;
+            read(&read_in(&*self.store, tenant)?)
+        });
+        span.attempts(attempts);
+        out
     }
 
-    /// Gives the store back.
-    pub fn into_store(self) -> S {
-        self.store
+    /// Resolves a request (docs/SEMANTICS.md §2) and returns what happened. Atomic: on error
+    /// nothing was written.
+    pub fn resolve(&self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
+        self.resolve_as(tenant, request, Operation::Resolve, false)
+            .map(|(o, _)| o)
     }
 
-    /// Resolves a request (SEMANTICS §2) and returns what happened. Atomic: on error nothing
-    /// was written.
-    pub fn resolve(&mut self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
-        self.resolve_as(tenant, request, Operation::Resolve)
+    /// [`resolve`](Self::resolve), and the target customer as it is after the resolve, read
+    /// in the same transaction (what 002 answers with).
+    pub fn resolve_and_get(
+        &self,
+        tenant: &TenantId,
+        request: &ResolveRequest,
+    ) -> Result<(Outcome, Customer)> {
+        let (outcome, customer) = self.resolve_as(tenant, request, Operation::Resolve, true)?;
+        let customer =
+            customer.ok_or_else(|| Error::Invariant("a resolve's target could not be read back".into()))?;
+        Ok((outcome, customer))
     }
 
     fn resolve_as(
-        &mut self,
+        &self,
         tenant: &TenantId,
         request: &ResolveRequest,
         operation: Operation,
-    ) -> Result<Outcome> {
-        let settings = self.settings_arc(tenant);
+        read_back: bool,
+    ) -> Result<(Outcome, Option<Customer>)> {
         let at = self.event_time(request)?;
-        let mut block = self.scratch.spare_block();
-        let outcome = (|| {
-            let prep = block.prepare_one(&settings, request)?;
-            let decided = retry(|| {
-                let mut txn = begin_in(&mut self.store, tenant)?;
+        let span = trace::operation(
+            if operation == Operation::Create {
+                "create"
+            } else {
+                "resolve"
+            },
+            tenant,
+        );
+        let mut attempts = 0;
+        let out = with_block(|block| {
+            // Prepared under the settings last seen, before the transaction, so that the
+            // transaction only confirms them; prepared again if they changed.
+            let mut prepared_under = None;
+            if let Some(settings) = self.settings.last_seen(tenant)
+                && block.prepare_one(&settings, request).is_ok()
+            {
+                prepared_under = Some(settings);
+            }
+            retry(|| {
+                attempts += 1;
+                let mut txn = write_in(&*self.store, tenant)?;
+                let current = self.settings.current(&txn, tenant, &self.defaults)?;
+                let settings = &current.settings;
+                if !prepared_under.as_ref().is_some_and(|p| Arc::ptr_eq(p, settings)) {
+                    prepared_under = None;
+                    block.prepare_one(settings, request)?;
+                    prepared_under = Some(settings.clone());
+                }
+                let prep = block.prep(0).expect("prepared");
+                self.settings
+                    .store_defaults(&mut txn, tenant, &current, &self.defaults, at)?;
                 let mut decided = Decided::default();
-                let plan = plan::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
+                let plan = plan::plan(&txn, settings, tenant, request, prep, at, &mut decided)?;
                 apply::apply(&mut txn, tenant, plan, &mut decided, prep, request, operation)?;
+                let customer = match (read_back, decided.customer) {
+                    (true, Some(id)) => txn.customer(tenant, id)?.map(|c| c.into_owned()),
+                    _ => None,
+                };
                 txn.commit()?;
-                Ok(decided)
-            })?;
-            Ok(OutcomeView::new(&decided, prep, false).to_outcome())
-        })();
-        self.scratch.give_back(block);
-        outcome
+                Ok((OutcomeView::new(&decided, prep, false).to_outcome(), customer))
+            })
+        });
+        span.attempts(attempts);
+        if let Ok((o, _)) = &out {
+            span.resolved(o.created, o.linked.len(), o.merged.len(), o.rejected.len());
+        }
+        out
     }
 
     /// Resolves many requests in one store transaction, with exactly the outcomes that
@@ -232,7 +374,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// with a thread of their own for a large batch (512 requests or more) planned in order,
     /// so that the work balances between the two. With
     /// [`with_parallel_planning`](Self::with_parallel_planning), on a store whose
-    /// transactions allow parallel reads ([`Txn::shared`], the memory store), the requests
+    /// transactions allow parallel reads ([`ReadTxn::shared`](crate::ReadTxn::shared), the memory store), the requests
     /// that share no identity with an earlier request of the batch are also planned in
     /// parallel against the state the batch started from. Plans are then applied in order; a
     /// request whose identities or customers an earlier request of the batch touched
@@ -247,7 +389,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ///
     /// ```
     /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
-    /// let mut resolver = Resolver::new(MemoryStore::new());
+    /// let resolver = Resolver::new(MemoryStore::new());
     /// let t = TenantId::new("t");
     /// let outcomes = resolver.resolve_batch(&t, &[
     ///     ResolveRequest::new([IdentityInput::new("mobile", "13812345678")]),
@@ -258,7 +400,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// assert_eq!(outcomes[0].as_ref().unwrap().customer, outcomes[2].as_ref().unwrap().customer);
     /// ```
     pub fn resolve_batch(
-        &mut self,
+        &self,
         tenant: &TenantId,
         requests: &[ResolveRequest],
     ) -> Result<Vec<Result<Outcome>>> {
@@ -272,8 +414,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// [`resolve_batch`](Self::resolve_batch) that hands each request's outcome to `each` as
     /// an [`OutcomeView`], in request order, instead of collecting [`Outcome`]s: the way to
     /// resolve millions of requests. The memory a batch uses (prepared requests, decisions)
-    /// is kept by the resolver and reused by the next batch, so a batch allocates nothing
-    /// per request on the way.
+    /// is kept by the thread and reused by its next batch, so a batch allocates nothing per
+    /// request on the way.
     ///
     /// `each` is called after the batch has been committed (so never for a batch that
     /// failed, and once per request even when a transient conflict with another writer made
@@ -281,7 +423,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     ///
     /// ```
     /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
-    /// let mut resolver = Resolver::new(MemoryStore::new());
+    /// let resolver = Resolver::new(MemoryStore::new());
     /// let t = TenantId::new("t");
     /// let requests = [
     ///     ResolveRequest::new([IdentityInput::new("mobile", "13812345678")]),
@@ -296,7 +438,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// assert_eq!((created, linked), (1, 2));
     /// ```
     pub fn resolve_batch_with<F>(
-        &mut self,
+        &self,
         tenant: &TenantId,
         requests: &[ResolveRequest],
         mut each: F,
@@ -304,75 +446,75 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     where
         F: FnMut(usize, Result<OutcomeView<'_>>),
     {
-        let settings = self.settings_arc(tenant);
         // Read the clock in request order, as one-by-one resolution would.
         let times = requests
             .iter()
             .map(|r| self.event_time(r))
             .collect::<Result<Vec<_>>>()?;
         let parallel = self.parallel_planning;
-        let scratch = &mut self.scratch;
-        let store = &mut self.store;
-        retry(|| {
-            let mut txn = begin_in(store, tenant)?;
-            let batch = batch::Batch {
-                settings: &settings,
-                tenant,
-                requests,
-                times: &times,
-            };
-            batch::run(&mut txn, batch, scratch, parallel)?;
-            txn.commit()
-        })?;
-        // Read in place; only a request's error is taken out, to be handed over.
-        let mut decided = std::mem::take(&mut scratch.decided);
-        for (i, d) in decided.iter_mut().enumerate() {
-            match d {
-                Ok(d) => each(
-                    i,
-                    Ok(OutcomeView::new(d, scratch.prep(i).expect("prepared"), false)),
-                ),
-                Err(e) => each(i, Err(std::mem::replace(e, Error::handed_over()))),
+        let span = trace::operation("resolve_batch", tenant);
+        let mut attempts = 0;
+        with_thread_scratch(|scratch| {
+            retry(|| {
+                attempts += 1;
+                let mut txn = write_in(&*self.store, tenant)?;
+                let current = self.settings.current(&txn, tenant, &self.defaults)?;
+                let first = times.first().copied().map_or_else(|| self.now(), Ok)?;
+                self.settings
+                    .store_defaults(&mut txn, tenant, &current, &self.defaults, first)?;
+                let batch = batch::Batch {
+                    settings: &current.settings,
+                    tenant,
+                    requests,
+                    times: &times,
+                };
+                batch::run(&mut txn, batch, scratch, parallel)?;
+                txn.commit()
+            })?;
+            span.attempts(attempts);
+            // Read in place; only a request's error is taken out, to be handed over.
+            let mut decided = std::mem::take(&mut scratch.decided);
+            for (i, d) in decided.iter_mut().enumerate() {
+                match d {
+                    Ok(d) => each(
+                        i,
+                        Ok(OutcomeView::new(d, scratch.prep(i).expect("prepared"), false)),
+                    ),
+                    Err(e) => each(i, Err(std::mem::replace(e, Error::handed_over()))),
+                }
             }
-        }
-        scratch.decided = decided;
-        Ok(())
+            scratch.decided = decided;
+            Ok(())
+        })
     }
 
     /// What [`resolve`](Self::resolve) would do, without writing anything (001's
     /// `getCustomerIdByIdentityList`). In the outcome, `customer` is `None` when a new
     /// customer would be created.
-    pub fn dry_run(&mut self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
-        let settings = self.settings_arc(tenant);
+    pub fn dry_run(&self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         let at = self.event_time(request)?;
-        let mut block = self.scratch.spare_block();
-        let outcome = (|| {
-            let prep = block.prepare_one(&settings, request)?;
-            let txn = begin_in(&mut self.store, tenant)?;
-            let mut decided = Decided::default();
-            plan::plan(&txn, &settings, tenant, request, prep, at, &mut decided)?;
-            Ok(OutcomeView::new(&decided, prep, true).to_outcome())
-        })();
-        self.scratch.give_back(block);
-        outcome
+        with_block(|block| {
+            self.reading(tenant, "dry_run", |txn| {
+                let settings = self.settings.current(txn, tenant, &self.defaults)?.settings;
+                let prep = block_prepare(block, &settings, request)?;
+                let mut decided = Decided::default();
+                plan::plan(txn, &settings, tenant, request, prep, at, &mut decided)?;
+                Ok(OutcomeView::new(&decided, prep, true).to_outcome())
+            })
+        })
     }
 
     /// The id a customer id reads as now: itself for a live or deleted customer, the survivor
     /// for a merged one; `None` if the id was never assigned in this tenant. Cheaper than
     /// [`get`](Self::get) when only the id is needed.
-    pub fn canonical_id(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
-        begin_in(&mut self.store, tenant)?.canonical_id(tenant, id)
+    pub fn canonical_id(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
+        self.reading(tenant, "canonical_id", |txn| txn.canonical_id(tenant, id))
     }
 
     /// Plain create (001 `customer/add`, 002 `POST customers`, 003 `addCustomer`): the
     /// patch's mobile (and, for [`PlainCreate::MobileAndEmail`], email) act as the identity
     /// list; a customer found by them is updated instead of duplicated; nothing is merged.
-    pub fn create(
-        &mut self,
-        tenant: &TenantId,
-        patch: CustomerPatch,
-        variant: PlainCreate,
-    ) -> Result<Outcome> {
+    pub fn create(&self, tenant: &TenantId, patch: CustomerPatch, variant: PlainCreate) -> Result<Outcome> {
         let mut identities = Vec::new();
         if let Some(mobile) = patch.fields.text(Field::Mobile) {
             identities.push(IdentityInput::new(IdentityType::MOBILE, mobile));
@@ -394,60 +536,67 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             cause: None,
             event_time: None,
         };
-        self.resolve_as(tenant, &request, Operation::Create)
+        self.resolve_as(tenant, &request, Operation::Create, false)
+            .map(|(o, _)| o)
     }
 
     /// A live customer by id, following merges (a merged id reads as the customer it was
     /// merged into). Deleted customers and unknown ids read as `None`.
-    pub fn get(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Option<Customer>> {
-        let txn = begin_in(&mut self.store, tenant)?;
-        Ok(txn
-            .customer(tenant, id)?
-            .filter(|c| c.is_active())
-            .map(|c| c.into_owned()))
+    pub fn get(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Customer>> {
+        self.reading(tenant, "get", |txn| {
+            Ok(txn
+                .customer(tenant, id)?
+                .filter(|c| c.is_active())
+                .map(|c| c.into_owned()))
+        })
     }
 
     /// The live customer that owns an identity, after normalizing the value. Invalid values
     /// are errors; blocked values find nobody.
-    pub fn find_by_identity(
-        &mut self,
-        tenant: &TenantId,
-        identity: &IdentityInput,
-    ) -> Result<Option<Customer>> {
-        let settings = self.settings_arc(tenant);
-        let store = &mut self.store;
-        // Normalized in this thread's buffer: nothing is allocated to find the key.
-        prepare::with_scratch(|buf| match prepare::normalize_one(&settings, 0, identity, buf)? {
-            prepare::Checked::Blocked(_) => Ok(None),
-            prepare::Checked::Valid {
-                identity_type, scope, ..
-            } => {
-                let key = crate::model::IdentityKey {
-                    identity_type: identity_type.as_str(),
-                    scope: scope.as_deref(),
-                    value: buf,
-                };
-                let txn = begin_in(store, tenant)?;
-                let Some(owner) = txn.owner(tenant, key)? else {
-                    return Ok(None);
-                };
-                Ok(txn
-                    .customer(tenant, owner)?
-                    .filter(|c| c.is_active())
-                    .map(|c| c.into_owned()))
-            }
+    pub fn find_by_identity(&self, tenant: &TenantId, identity: &IdentityInput) -> Result<Option<Customer>> {
+        self.reading(tenant, "find_by_identity", |txn| {
+            let settings = self.settings.current(txn, tenant, &self.defaults)?.settings;
+            // Normalized in this thread's buffer: nothing is allocated to find the key.
+            prepare::with_scratch(|buf| match prepare::normalize_one(&settings, 0, identity, buf)? {
+                prepare::Checked::Blocked(_) => Ok(None),
+                prepare::Checked::Valid {
+                    identity_type, scope, ..
+                } => {
+                    let key = crate::model::IdentityKey {
+                        identity_type: identity_type.as_str(),
+                        scope: scope.as_deref(),
+                        value: buf,
+                    };
+                    let Some(owner) = txn.owner(tenant, key)? else {
+                        return Ok(None);
+                    };
+                    Ok(txn
+                        .customer(tenant, owner)?
+                        .filter(|c| c.is_active())
+                        .map(|c| c.into_owned()))
+                }
+            })
         })
     }
 
     /// The identities a customer holds (following merges).
-    pub fn identities(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
-        begin_in(&mut self.store, tenant)?.identities(tenant, id)
+    pub fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>> {
+        self.reading(tenant, "identities", |txn| txn.identities(tenant, id))
     }
 
     /// The links and merges that made a customer, oldest first, each with time and cause.
-    pub fn history(&mut self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
-        begin_in(&mut self.store, tenant)?.history(tenant, id)
+    pub fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
+        self.reading(tenant, "history", |txn| txn.history(tenant, id))
     }
+}
+
+/// Prepares one request into `block`, over what it held.
+fn block_prepare<'b>(
+    block: &'b mut batch::PreparedBlock,
+    settings: &IdentitySettings,
+    request: &ResolveRequest,
+) -> Result<prepare::Prep<'b>> {
+    block.prepare_one(settings, request)
 }
 
 #[cfg(test)]

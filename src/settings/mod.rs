@@ -15,6 +15,7 @@
 //! assert!(settings.is_blocked("email", "NoReply@shop.example"));
 //! ```
 
+mod document;
 pub mod normalize;
 
 use crate::error::{Error, Result};
@@ -76,6 +77,9 @@ fn same_name(a: &str, b: &str) -> bool {
 /// a listed length is then compared by its ends before all its bytes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BlockList {
+    /// The values as they were given (trimmed), which the settings document keeps; their
+    /// normalized forms are derived from them.
+    given: Vec<Box<str>>,
     values: Vec<Box<str>>,
     /// Per value, its first and last bytes, lowercased.
     ends: Vec<(u8, u8)>,
@@ -103,7 +107,20 @@ impl BlockList {
         }
     }
 
+    /// Lists values as given: kept in the settings document, and blocked.
+    fn extend_given<I: IntoIterator<Item = Box<str>>>(&mut self, values: I) {
+        let values: Vec<Box<str>> = values.into_iter().collect();
+        self.given.extend(values.iter().cloned());
+        self.extend(values);
+    }
+
+    /// The values as they were given.
+    pub(crate) fn given(&self) -> &[Box<str>] {
+        &self.given
+    }
+
     fn clear(&mut self) {
+        self.given.clear();
         self.values.clear();
         self.ends.clear();
         self.lengths = 0;
@@ -156,7 +173,7 @@ impl Default for IdentitySettings {
         s.rule_mut("mobile").normalizer = Arc::new(Mobile);
         s.rule_mut("email").normalizer = Arc::new(Email);
         s.blocked_any
-            .extend(Self::DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)));
+            .extend_given(Self::DEFAULT_BLOCKED.iter().map(|v| Box::from(*v)));
         s.merge_rules = vec![(Field::Balance, MergeRule::Sum), (Field::Credit, MergeRule::Sum)];
         s.quarantine_after = Some(Self::DEFAULT_QUARANTINE_AFTER);
         s
@@ -294,7 +311,7 @@ impl IdentitySettings {
     pub fn with_blocked<'a>(mut self, ty: &str, values: impl IntoIterator<Item = &'a str>) -> Result<Self> {
         let rule = self.rule_mut(Self::checked_type(ty)?);
         let values: Vec<&str> = values.into_iter().map(str::trim).collect();
-        rule.blocked.extend(values.iter().map(|v| Box::from(*v)));
+        rule.blocked.extend_given(values.iter().map(|v| Box::from(*v)));
         rule.block_normalized(values);
         Ok(self)
     }
@@ -302,7 +319,8 @@ impl IdentitySettings {
     /// Blocks values for every type, each also in every type's normalized form.
     pub fn with_blocked_for_all<'a>(mut self, values: impl IntoIterator<Item = &'a str>) -> Result<Self> {
         let values: Vec<&str> = values.into_iter().map(str::trim).collect();
-        self.blocked_any.extend(values.iter().map(|v| Box::from(*v)));
+        self.blocked_any
+            .extend_given(values.iter().map(|v| Box::from(*v)));
         for rule in self.rules.iter_mut().chain([&mut self.default_rule]) {
             rule.block_normalized(values.iter().copied());
         }
@@ -439,6 +457,9 @@ mod tests {
         #[derive(Debug)]
         struct Upper;
         impl Normalizer for Upper {
+            fn name(&self) -> &str {
+                "upper"
+            }
             fn normalize(&self, raw: &str, out: &mut String) -> std::result::Result<(), String> {
                 out.push_str(&raw.trim().to_uppercase());
                 Ok(())

@@ -14,6 +14,9 @@ use std::fmt::Debug;
 /// #[derive(Debug)]
 /// struct MemberId;
 /// impl Normalizer for MemberId {
+///     fn name(&self) -> &str {
+///         "member-id-v1"
+///     }
 ///     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
 ///         let raw = raw.trim();
 ///         let digits = raw.strip_prefix(['M', 'm']).unwrap_or(raw);
@@ -29,6 +32,13 @@ use std::fmt::Debug;
 /// assert_eq!(settings.normalize("member-id", "m0042").unwrap(), "M0042");
 /// ```
 pub trait Normalizer: Debug + Send + Sync {
+    /// The name settings documents know this normalizer by (see
+    /// [`IdentitySettings::to_json`](crate::IdentitySettings::to_json)): stable across
+    /// releases of your code, and unique among the normalizers a service registers
+    /// ([`Resolver::with_normalizer`](crate::Resolver::with_normalizer)). `mobile`, `email`
+    /// and `trim` are the built-in ones'.
+    fn name(&self) -> &str;
+
     /// Appends the canonical form of `raw` to `out` (which is empty on entry), or returns a
     /// human-readable reason why `raw` is not a valid value of this type.
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String>;
@@ -48,6 +58,10 @@ pub(crate) fn trim(s: &str) -> &str {
 pub struct Trim;
 
 impl Normalizer for Trim {
+    fn name(&self) -> &str {
+        "trim"
+    }
+
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
         out.push_str(trim(raw));
         Ok(())
@@ -59,6 +73,10 @@ impl Normalizer for Trim {
 pub struct Email;
 
 impl Normalizer for Email {
+    fn name(&self) -> &str {
+        "email"
+    }
+
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
         let raw = trim(raw);
         // One pass finds the `@`s and any whitespace; bytes need no decoding in ASCII.
@@ -129,6 +147,10 @@ fn scan_email(chars: impl Iterator<Item = (usize, char)>) -> (usize, Option<usiz
 pub struct Mobile;
 
 impl Normalizer for Mobile {
+    fn name(&self) -> &str {
+        "mobile"
+    }
+
     fn normalize(&self, raw: &str, out: &mut String) -> Result<(), String> {
         let raw = trim(raw);
         let (plus, body) = match raw.strip_prefix('+') {

@@ -1,11 +1,17 @@
 //! Storage: the trait the engine talks to, and the stores that implement it.
 //!
-//! The engine never touches storage except through [`Store`] and its [`Txn`]. A resolve
+//! The engine never touches storage except through [`Store`] and its transactions: a
+//! [`ReadTxn`] for an operation that only reads, a [`Txn`] for one that writes. A resolve
 //! opens one transaction, reads what it needs (owners of identities, the customers they
 //! lead to), plans the whole outcome in memory, then writes the plan and commits. Every
 //! check that can fail happens before the first write, so a store whose writes cannot fail
 //! (memory) is all-or-nothing without an undo log, and a SQL store gets atomicity from its
 //! transaction: dropping a [`Txn`] without [`Txn::commit`] must roll back.
+//!
+//! A store is shared: [`Store::read`] and [`Store::write`] take `&self`, so one store serves
+//! many threads. Read transactions run beside each other and beside a writer; writers are
+//! serialized only where the store needs it (per tenant in the memory store, by the database
+//! in the SQL stores).
 //!
 //! Reads take `&self` and may return borrowed customers ([`Cow::Borrowed`]) so the in-memory
 //! hot path copies nothing; SQL stores return owned rows.
@@ -23,338 +29,39 @@ pub mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+mod stored_settings;
+mod txn;
+
+pub use stored_settings::StoredSettings;
+pub use txn::{Lookup, ReadTxn, ResolveWrites, TargetData, Txn};
+
 use crate::error::Result;
-use crate::history::{Cause, HistoryEvent, Operation};
-use crate::model::{Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, TenantId};
-use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
-use chrono::{DateTime, Utc};
-use std::borrow::Cow;
+use crate::model::TenantId;
 
-/// What a store knows of an identity: its live owner and how many distinct conflicting
-/// identities were seen with it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lookup {
-    /// The live owner, if any.
-    pub owner: Option<CustomerId>,
-    /// How many distinct conflicting identities were recorded against it.
-    pub suspicion: u32,
-}
-
-/// What a resolve writes of its target's data.
-#[derive(Debug)]
-pub enum TargetData {
-    /// Nothing (a repeat visit).
-    Unchanged,
-    /// Only when it was last updated: identities were linked to it.
-    Touched,
-    /// Its new data, written with [`Txn::put_customer`] (the id is the target's; boxed, so
-    /// that the usual writes, which carry none, stay small).
-    Put(Box<Customer>),
-}
-
-/// Everything one resolve writes, as [`Txn::write_resolve`] receives it, in the order it is
-/// written: the quarantine evidence, the target (created if there is none yet), its links,
-/// its merges, its data.
-#[derive(Debug)]
-pub struct ResolveWrites<'a> {
-    /// The target; `None` to create one.
-    pub target: Option<CustomerId>,
-    /// A created target's first data: this patch applied to none (see
-    /// [`Txn::create_customer_with`]); `None` creates it with no data.
-    pub new_data: Option<&'a CustomerPatch>,
-    /// Identities to link to the target, with their display names, in order.
-    pub links: &'a [(HashedKey<'a>, Option<&'a str>)],
-    /// Customers to merge into the target, in order.
-    pub merges: &'a [CustomerId],
-    /// Quarantine evidence to record: (suspect, conflicting identity) pairs.
-    pub evidence: &'a [(HashedKey<'a>, HashedKey<'a>)],
-    /// What becomes of the target's data.
-    pub data: TargetData,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// What caused it, kept in history with every event the writes record.
-    pub operation: Operation,
-    /// The caller's reference (see [`Cause::reference`]).
-    pub reference: Option<&'a str>,
-}
-
-/// A storage backend: hands out transactions.
-pub trait Store {
-    /// A transaction on this store.
-    type Txn<'a>: Txn
+/// A storage backend, shared by every thread of a service: hands out transactions.
+///
+/// A transaction works in the tenant it was begun for; calls on it name that tenant.
+pub trait Store: Send + Sync {
+    /// A transaction that only reads.
+    type Reader<'a>: ReadTxn
     where
         Self: 'a;
 
-    /// Opens a transaction.
-    fn begin(&mut self) -> Result<Self::Txn<'_>>;
-}
-
-/// One transaction: reads and writes of one tenant's customers and identities.
-///
-/// Writes are only called by the engine after every check has passed; dropping the
-/// transaction without [`Txn::commit`] must leave the store as it was before
-/// [`Store::begin`]. Code that writes through a transaction itself skips those checks and
-/// must keep to the same bounds (see README's "Input every store can keep"): a store may
-/// fail to read back, or the memory store panic on, data the engine would have refused.
-pub trait Txn {
-    /// The live owner of an identity, if any, and how suspicious the identity is.
-    fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup>;
-
-    /// [`Txn::lookup`] of several identities (a resolve's, in order): appends one answer per
-    /// key to `out`, in order. Each key comes with its hash. Stores that can read them all at
-    /// once (the SQL stores, in one query) or that find keys by hash (the memory store)
-    /// override it; the default asks one by one.
-    fn lookup_many(&self, tenant: &TenantId, keys: &[HashedKey<'_>], out: &mut Vec<Lookup>) -> Result<()> {
-        for key in keys {
-            out.push(self.lookup(tenant, key.key)?);
-        }
-        Ok(())
-    }
-
-    /// A hint that `keys` will be looked up soon: a batch gives it for a request a little
-    /// before the request's turn. A store that keeps its index in memory can start loading
-    /// the keys' places in it, so that the lookup at the turn does not wait for memory. It
-    /// reads nothing back, changes nothing and cannot fail; the default does nothing.
-    fn prefetch(&self, tenant: &TenantId, keys: &[HashedKey<'_>]) {
-        let _ = (tenant, keys);
-    }
-
-    /// The live owner of an identity, if any.
-    fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>> {
-        Ok(self.lookup(tenant, key)?.owner)
-    }
-
-    /// Whether `conflicting` is already recorded as evidence against the owned identity `key`
-    /// (see [`IdentitySettings::quarantine_after`](crate::IdentitySettings::quarantine_after)).
-    fn is_suspected_with(
-        &self,
-        tenant: &TenantId,
-        key: HashedKey<'_>,
-        conflicting: HashedKey<'_>,
-    ) -> Result<bool>;
-
-    /// The customer an id leads to after following merges: a live or a deleted customer, or
-    /// `None` if the id was never assigned in this tenant.
-    fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>>;
-
-    /// Whether the customer an id leads to (as [`customer`](Self::customer) finds it) holds
-    /// every one of `fields` with that very value; `None` if the id was never assigned. A
-    /// resolve whose patch changes nothing asks this instead of reading the customer. The
-    /// default reads the customer; stores that keep customers packed compare the bytes.
-    fn holds_fields(&self, tenant: &TenantId, id: CustomerId, fields: &Fields) -> Result<Option<bool>> {
-        Ok(self.customer(tenant, id)?.map(|c| {
-            fields
-                .iter()
-                .all(|(field, value)| c.fields.get(field) == Some(value))
-        }))
-    }
-
-    /// The id [`customer`](Self::customer) would return, without reading the customer's
-    /// data. The default reads the customer; stores that can follow merges by id override it.
-    fn canonical_id(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
-        Ok(self.customer(tenant, id)?.map(|c| c.id))
-    }
-
-    /// The identities a customer (after following merges) holds, in link order.
-    fn identities(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<Identity>>;
-
-    /// The identities a customer (after following merges) holds whose type `wanted` accepts,
-    /// in link order. The engine asks for the few types it checks (limited types, the types
-    /// of a request's new identities), so a store can skip building the rest.
-    fn identities_matching(
-        &self,
-        tenant: &TenantId,
-        id: CustomerId,
-        wanted: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<Identity>> {
-        let mut all = self.identities(tenant, id)?;
-        all.retain(|i| wanted(i.identity_type.as_str()));
-        Ok(all)
-    }
-
-    /// The identities of one type and scope a customer holds, in link order. Called only for
-    /// limited types, so it may be slower than [`Txn::owner`].
-    fn identities_of_type(
-        &self,
-        tenant: &TenantId,
-        id: CustomerId,
-        identity_type: &str,
-        scope: Option<&str>,
-    ) -> Result<Vec<Identity>>;
-
-    /// How many identities of one type and scope a customer (after following merges) holds.
-    /// A resolve asks it to check limits and to find quarantine evidence. The default counts
-    /// [`identities_of_type`](Self::identities_of_type); stores that can count without
-    /// building the identities override it.
-    fn count_of_type(
-        &self,
-        tenant: &TenantId,
-        id: CustomerId,
-        identity_type: &str,
-        scope: Option<&str>,
-    ) -> Result<usize> {
-        Ok(self.identities_of_type(tenant, id, identity_type, scope)?.len())
-    }
-
-    /// The events that made a customer: its own and those of every customer merged into it,
-    /// oldest first, events of the same instant in the order they were recorded.
-    fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>>;
-
-    /// Creates an active customer with no data and returns its new id.
-    fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId>;
-
-    /// Creates an active customer whose data is `patch` applied to none (what a resolve that
-    /// creates its target writes): blank values (`""`) left out, tags and groups each once.
-    /// Returns the new id. The default creates the customer, then writes the data with
-    /// [`put_customer`](Self::put_customer); stores that keep customers packed pack the
-    /// patch directly.
-    fn create_customer_with(
-        &mut self,
-        tenant: &TenantId,
-        at: DateTime<Utc>,
-        cause: &Cause,
-        patch: &CustomerPatch,
-    ) -> Result<CustomerId> {
-        let id = self.create_customer(tenant, at, cause)?;
-        if !patch.is_empty() {
-            self.put_customer(tenant, crate::model::new_customer(id, at, patch))?;
-        }
-        Ok(id)
-    }
-
-    /// Records `conflicting` as evidence against the owned identity `key`: afterwards
-    /// [`Lookup::suspicion`] of `key` counts it (each distinct `conflicting` once).
-    fn add_suspicion(
-        &mut self,
-        tenant: &TenantId,
-        key: HashedKey<'_>,
-        conflicting: HashedKey<'_>,
-    ) -> Result<()>;
-
-    /// Binds an unowned identity (its key, with its display name if it has one) to a live
-    /// customer.
-    fn link(
-        &mut self,
-        tenant: &TenantId,
-        id: CustomerId,
-        key: HashedKey<'_>,
-        name: Option<&str>,
-        at: DateTime<Utc>,
-        cause: &Cause,
-    ) -> Result<()>;
-
-    /// Merges live customer `from` into live customer `into`: `from`'s identities move to
-    /// `into`, `from` becomes `Merged { into }` and its id an alias. Field reconciliation is
-    /// the engine's job: it writes the survivor with [`Txn::put_customer`].
-    fn merge(
-        &mut self,
-        tenant: &TenantId,
-        from: CustomerId,
-        into: CustomerId,
-        at: DateTime<Utc>,
-        cause: &Cause,
-    ) -> Result<()>;
-
-    /// Logically deletes a live customer: its status becomes `Deleted` and its identities
-    /// (including those of customers merged into it) are released, so a later resolve of
-    /// them creates a new customer.
-    fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()>;
-
-    /// Erases a customer for good: the live customer an id leads to and every customer merged
-    /// into it lose their fields, attributes, tags, groups and identities (which are removed,
-    /// not just released), the identities in their history are redacted, and they become
-    /// `Erased` tombstones. Returns the erased ids (the customer first). Works on deleted
-    /// customers too.
-    fn erase(
-        &mut self,
-        tenant: &TenantId,
-        id: CustomerId,
-        at: DateTime<Utc>,
-        cause: &Cause,
-    ) -> Result<Vec<CustomerId>>;
-
-    /// Unbinds an identity from its live owner; `Ok(false)` if nobody owned it.
-    fn unlink(
-        &mut self,
-        tenant: &TenantId,
-        key: IdentityKey<'_>,
-        at: DateTime<Utc>,
-        cause: &Cause,
-    ) -> Result<bool>;
-
-    /// One page of the live customers matching a query, and how many match in all.
-    fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage>;
-
-    /// How many live customers match a filter.
-    fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64>;
-
-    /// Overwrites a live customer's data (fields, attributes, tags, groups, timestamps).
-    fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()>;
-
-    /// This transaction as a handle that several threads may read through at once, if the
-    /// store allows that; `None` (the default) if not. `resolve_batch` uses it to plan the
-    /// requests of a batch in parallel before it applies them in order.
-    fn shared(&self) -> Option<&(dyn Txn + Sync)> {
-        None
-    }
-
-    /// Performs everything one resolve writes (see [`ResolveWrites`]) and returns the
-    /// target's id. The default makes the calls one by one (`add_suspicion`,
-    /// `create_customer_with`, `link`, `merge`, `touch` or `put_customer`); a store can take
-    /// them together, finding the target and recording the cause once.
-    fn write_resolve(&mut self, tenant: &TenantId, writes: ResolveWrites<'_>) -> Result<CustomerId> {
-        for &(suspect, conflicting) in writes.evidence {
-            self.add_suspicion(tenant, suspect, conflicting)?;
-        }
-        // Built once, and only when an event is recorded.
-        let cause = std::cell::OnceCell::new();
-        let cause = || {
-            cause.get_or_init(|| Cause {
-                operation: writes.operation,
-                reference: writes.reference.map(std::sync::Arc::from),
-            })
-        };
-        let id = match writes.target {
-            Some(id) => id,
-            None => match writes.new_data {
-                Some(patch) => self.create_customer_with(tenant, writes.at, cause(), patch)?,
-                None => self.create_customer(tenant, writes.at, cause())?,
-            },
-        };
-        for &(key, name) in writes.links {
-            self.link(tenant, id, key, name, writes.at, cause())?;
-        }
-        for &from in writes.merges {
-            self.merge(tenant, from, id, writes.at, cause())?;
-        }
-        match writes.data {
-            TargetData::Unchanged => {}
-            TargetData::Touched => self.touch(tenant, id, writes.at)?,
-            TargetData::Put(mut customer) => {
-                customer.id = id;
-                self.put_customer(tenant, *customer)?;
-            }
-        }
-        Ok(id)
-    }
-
-    /// Sets when a live customer was last updated, leaving its data as it is (a resolve that
-    /// only linked identities). The default reads and writes the whole customer.
-    fn touch(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>) -> Result<()> {
-        let mut customer = self
-            .customer(tenant, id)?
-            .ok_or(crate::error::Error::CustomerNotFound(id))?
-            .into_owned();
-        customer.updated = at;
-        self.put_customer(tenant, customer)
-    }
-
-    /// Makes every write of this transaction durable and visible.
-    fn commit(self) -> Result<()>
+    /// A transaction that reads and writes.
+    type Writer<'a>: Txn
     where
-        Self: Sized;
+        Self: 'a;
+
+    /// Begins a transaction that only reads `tenant`'s data. It sees one consistent state,
+    /// runs beside other readers and beside a writer, and locks nothing.
+    fn read(&self, tenant: &TenantId) -> Result<Self::Reader<'_>>;
+
+    /// Begins a transaction that reads and writes `tenant`'s data. Writers of one tenant are
+    /// serialized where the store needs it; what a writer reads stays as read until it
+    /// commits or is dropped.
+    fn write(&self, tenant: &TenantId) -> Result<Self::Writer<'_>>;
 }

@@ -33,10 +33,11 @@
 //! a schema of their own (tests use one per test).
 
 use super::Store;
-use super::sql::backend::postgres::{PostgresBackend, store_error};
-use super::sql::{Dialect, SCHEMA_VERSION, SqlTxn, schema_v1};
+use super::sql::backend::postgres::{PgConnector, PostgresBackend, store_error};
+use super::sql::{Dialect, SCHEMA_VERSION, SqlTxn, migration};
 use crate::error::{Error, Result};
-use postgres::{Client, IsolationLevel, NoTls};
+use crate::model::TenantId;
+use postgres::{Client, NoTls};
 
 /// Text sorts in byte order, as the reference does, whatever the database's collation.
 const POSTGRES: Dialect = Dialect {
@@ -57,45 +58,124 @@ const POSTGRES: Dialect = Dialect {
 /// Connect with a libpq-style string; [`connect_in_schema`](Self::connect_in_schema) keeps
 /// the tables in a schema of their own.
 pub struct PostgresStore {
-    client: Client,
-    /// Prepared statements by text; they live as long as the connection, except that they
-    /// are prepared again as the tables grow (see [`PostgresStore::begin`]).
-    statements: std::collections::HashMap<String, postgres::Statement>,
-    /// Transactions begun on this connection.
-    transactions: u64,
+    pool: r2d2::Pool<PgConnector>,
 }
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").finish_non_exhaustive()
+        let state = self.pool.state();
+        f.debug_struct("PostgresStore")
+            .field("connections", &state.connections)
+            .field("idle", &state.idle_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a [`PostgresStore`] connects: the schema its tables live in, and its pool.
+///
+/// ```no_run
+/// use oneid::{PostgresOptions, PostgresStore};
+/// let store = PostgresStore::connect_with(
+///     "host=127.0.0.1 user=postgres dbname=app",
+///     PostgresOptions::new().schema("crm").pool_size(32),
+/// )?;
+/// # Ok::<(), oneid::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    schema: Option<String>,
+    pool_size: u32,
+    connect_timeout: std::time::Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PostgresOptions {
+    /// The tables in the connection's default schema, and a pool of up to 16 connections.
+    pub fn new() -> Self {
+        Self {
+            schema: None,
+            pool_size: 16,
+            connect_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+
+    /// Keeps the tables in `schema` (created if needed; a name of ASCII letters, digits and
+    /// `_`).
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Keeps up to `size` connections (at least 1): as many operations run at once; more
+    /// wait for a connection. Connections are opened when needed and closed after 10 idle
+    /// minutes.
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long an operation waits for a connection (one free in the pool, or a new one)
+    /// before the store counts as unavailable for that attempt (default 5 s).
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 }
 
 impl PostgresStore {
     /// Connects (e.g. `"host=127.0.0.1 user=postgres dbname=test"`) and creates or upgrades
-    /// the tables in the connection's default schema.
+    /// the tables in the connection's default schema, with the default
+    /// [`PostgresOptions`].
     pub fn connect(params: &str) -> Result<Self> {
-        Self::setup(Client::connect(params, NoTls).map_err(store_error)?, None)
+        Self::connect_with(params, PostgresOptions::new())
     }
 
     /// Like [`connect`](Self::connect), with the tables in `schema` (created if needed; a
     /// name of ASCII letters, digits and `_`).
     pub fn connect_in_schema(params: &str, schema: &str) -> Result<Self> {
-        if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Self::connect_with(params, PostgresOptions::new().schema(schema))
+    }
+
+    /// Connects with `options`, and creates or upgrades the tables. Connections are pooled:
+    /// one lost (a server restart, a backend terminated) is replaced, so only the operations
+    /// in flight when it went are affected.
+    pub fn connect_with(params: &str, options: PostgresOptions) -> Result<Self> {
+        if let Some(schema) = &options.schema
+            && (schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
             return Err(Error::InvalidSettings(format!(
                 "schema name {schema:?} must be ASCII letters, digits and _"
             )));
         }
-        Self::setup(Client::connect(params, NoTls).map_err(store_error)?, Some(schema))
+        let mut client = Client::connect(params, NoTls).map_err(store_error)?;
+        Self::setup(&mut client, options.schema.as_deref())?;
+        drop(client);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(options.connect_timeout)
+            .idle_timeout(Some(std::time::Duration::from_secs(600)))
+            .build_unchecked(PgConnector {
+                params: params.to_owned(),
+                schema: options.schema,
+            });
+        Ok(Self { pool })
     }
 
-    fn setup(mut client: Client, schema: Option<&str>) -> Result<Self> {
+    fn setup(client: &mut Client, schema: Option<&str>) -> Result<()> {
         if let Some(schema) = schema {
-            // Validated above: only letters, digits and _.
+            // Validated by the caller: only letters, digits and _.
             client
-                .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
-                ))
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .map_err(store_error)?;
+            client
+                .batch_execute(&format!("SET search_path TO {schema}"))
                 .map_err(store_error)?;
         }
         // Several processes may open a fresh database at once: the table lock serializes
@@ -103,24 +183,13 @@ impl PostgresStore {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match Self::migrate(&mut client) {
+            match Self::migrate(client) {
                 Err(Error::Transient(_) | Error::Database { .. }) if attempts < 5 => {
                     std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
                 }
-                other => break other?,
+                other => break other,
             }
         }
-        // Writers lock rows in the order their requests name them, so two can wait on each
-        // other. Rather than wait for the server's deadlock detector (a second by default), a
-        // lock not granted quickly fails the statement, and the engine retries the operation.
-        client
-            .batch_execute("SET lock_timeout = '50ms'")
-            .map_err(store_error)?;
-        Ok(Self {
-            client,
-            statements: Default::default(),
-            transactions: 0,
-        })
     }
 
     fn migrate(client: &mut Client) -> Result<()> {
@@ -130,56 +199,57 @@ impl PostgresStore {
         let mut tx = client.transaction().map_err(store_error)?;
         tx.batch_execute("LOCK TABLE oneid_schema IN ACCESS EXCLUSIVE MODE")
             .map_err(store_error)?;
-        let version: Option<i64> = tx
-            .query_one("SELECT MAX(version) FROM oneid_schema", &[])
+        let version: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM oneid_schema", &[])
             .map_err(store_error)?
             .get(0);
-        match version {
-            None => {
-                tx.batch_execute(&schema_v1(&POSTGRES)).map_err(store_error)?;
-                tx.execute(
-                    "INSERT INTO oneid_schema (version) VALUES ($1)",
-                    &[&SCHEMA_VERSION],
-                )
-                .map_err(store_error)?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            for statement in migration(&POSTGRES, version) {
+                tx.batch_execute(&statement).map_err(store_error)?;
             }
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(Error::SchemaTooNew {
-                    found: v,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            // Version 1 is the only one so far; later versions add their steps here.
-            Some(_) => {}
+            tx.execute(
+                "INSERT INTO oneid_schema (version) VALUES ($1)",
+                &[&SCHEMA_VERSION],
+            )
+            .map_err(store_error)?;
         }
         tx.commit().map_err(store_error)
+    }
+
+    /// A connection from the pool that is still open: one whose socket closed (a server
+    /// restart, a backend terminated) is dropped, and the pool replaces it.
+    fn connection(&self) -> Result<r2d2::PooledConnection<PgConnector>> {
+        for _ in 0..=self.pool.max_size() {
+            let conn = self.pool.get().map_err(|e| Error::Unavailable {
+                message: format!("postgres: no connection: {e}"),
+                source: Box::new(e),
+            })?;
+            if !conn.client.is_closed() {
+                return Ok(conn);
+            }
+        }
+        Err(Error::Unavailable {
+            message: "postgres: every pooled connection was closed".into(),
+            source: "connections closed".into(),
+        })
     }
 }
 
 impl Store for PostgresStore {
-    type Txn<'a> = SqlTxn<PostgresBackend<'a>>;
+    type Reader<'a> = SqlTxn<PostgresBackend>;
+    type Writer<'a> = SqlTxn<PostgresBackend>;
 
-    fn begin(&mut self) -> Result<Self::Txn<'_>> {
-        // PostgreSQL plans a prepared statement once for all parameters after a few runs, and
-        // keeps that plan. A plan made while the tables were nearly empty (a new database,
-        // no statistics yet) can scan every row of a tenant where an index finds one, and
-        // gets slower as the tables grow: prepare the statements again now and then (after
-        // 64, 256, 1024, … transactions, then every 2^20), so the plans fit the tables' size.
-        self.transactions += 1;
-        let n = self.transactions;
-        if n >= 64
-            && (n.is_power_of_two() && n.trailing_zeros().is_multiple_of(2) || n.is_multiple_of(1 << 20))
-        {
-            self.statements.clear();
-        }
-        let PostgresStore {
-            client, statements, ..
-        } = self;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .map_err(store_error)?;
-        Ok(SqlTxn::new(PostgresBackend { tx, statements }))
+    fn read(&self, _tenant: &TenantId) -> Result<Self::Reader<'_>> {
+        Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, true)?))
+    }
+
+    fn write(&self, _tenant: &TenantId) -> Result<Self::Writer<'_>> {
+        Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, false)?))
     }
 }

@@ -2,9 +2,11 @@
 //! statements. docs/DESIGN.md has the reasoning; the user-facing story is on [`SqliteStore`].
 
 use super::Store;
-use super::sql::backend::sqlite::{SqliteBackend, store_error};
-use super::sql::{Dialect, SCHEMA_VERSION, SqlTxn, schema_v1};
+use super::sql::backend::sqlite::{SqliteBackend, SqliteConn, SqliteReaders, store_error};
+use super::sql::{Dialect, SCHEMA_VERSION, SqlTxn, migration};
 use crate::error::{Error, Result};
+use crate::model::TenantId;
+use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 
@@ -17,48 +19,80 @@ const SQLITE: Dialect = Dialect {
 /// A customer store in one SQLite database file (feature `sqlite`): durable and embedded,
 /// with SQLite bundled so nothing needs installing.
 ///
-/// WAL journal; every transaction starts `IMMEDIATE` (it takes the write lock up front, so
-/// two writers never deadlock halfway); statements are prepared once and cached. Each
+/// WAL journal. Writers take the store's one write connection in turn and begin `IMMEDIATE`
+/// (the write lock up front, so two writers, in this process or another, never deadlock
+/// halfway); readers take connections of a pool and read a snapshot beside the writer.
+/// Statements are prepared once per connection and cached. Each
 /// [`Resolver::resolve`](crate::Resolver::resolve) is one transaction; for throughput,
 /// [`Resolver::resolve_batch`](crate::Resolver::resolve_batch) commits a whole batch at once.
 ///
 /// ```
 /// use oneid::{IdentityInput, ResolveRequest, Resolver, SqliteStore, TenantId};
 /// let path = std::env::temp_dir().join(format!("oneid-doc-{}.db", std::process::id()));
-/// let mut resolver = Resolver::new(SqliteStore::open(&path).unwrap());
+/// let resolver = Resolver::new(SqliteStore::open(&path).unwrap());
 /// let t = TenantId::new("t");
 /// let id = resolver.resolve(&t, &ResolveRequest::new([IdentityInput::new("mobile", "13812345678")])).unwrap().customer;
 /// drop(resolver);
 /// // Reopened, the customer is still there.
-/// let mut again = Resolver::new(SqliteStore::open(&path).unwrap());
+/// let again = Resolver::new(SqliteStore::open(&path).unwrap());
 /// assert_eq!(again.find_by_identity(&t, &IdentityInput::new("mobile", "13812345678")).unwrap().map(|c| c.id), id);
 /// # std::fs::remove_file(&path).ok();
 /// ```
 pub struct SqliteStore {
-    conn: Connection,
+    /// The one connection writers take in turn (SQLite has one writer at a time).
+    writer: Mutex<Connection>,
+    /// Connections for readers, on a database file; `None` for a database in memory, whose
+    /// readers take the writer's connection.
+    readers: Option<r2d2::Pool<SqliteReaders>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("path", &self.conn.path())
+            .field("path", &self.writer.lock().path().map(str::to_owned))
             .finish()
     }
 }
 
+/// How many reader connections a [`SqliteStore`] opens at most, by default.
+const DEFAULT_READERS: u32 = 8;
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, upgrading an older schema. A
-    /// database written by a newer version of this crate is [`Error::SchemaTooNew`].
+    /// Opens (creating if needed) the database at `path`, upgrading an older schema, with up
+    /// to 8 reader connections beside the writer. A database written by a newer version of
+    /// this crate is [`Error::SchemaTooNew`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::setup(Connection::open(path).map_err(store_error)?)
+        Self::open_with_readers(path, DEFAULT_READERS)
     }
 
-    /// A private database in memory (for tests).
+    /// [`open`](Self::open), with up to `readers` connections for reads (at least 1), which
+    /// run beside each other and beside the one writer.
+    pub fn open_with_readers(path: impl AsRef<Path>, readers: u32) -> Result<Self> {
+        let path = path.as_ref();
+        let writer = Self::setup(Connection::open(path).map_err(store_error)?)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(readers.max(1))
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .build_unchecked(SqliteReaders {
+                path: path.to_owned(),
+            });
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers: Some(pool),
+        })
+    }
+
+    /// A private database in memory (for tests): readers share the writer's connection.
     pub fn open_in_memory() -> Result<Self> {
-        Self::setup(Connection::open_in_memory().map_err(store_error)?)
+        Ok(Self {
+            writer: Mutex::new(Self::setup(Connection::open_in_memory().map_err(store_error)?)?),
+            readers: None,
+        })
     }
 
-    fn setup(mut conn: Connection) -> Result<Self> {
+    fn setup(mut conn: Connection) -> Result<Connection> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(store_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -78,37 +112,48 @@ impl SqliteStore {
             .map_err(store_error)?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS oneid_schema (version INTEGER NOT NULL)")
             .map_err(store_error)?;
-        let version: Option<i64> = tx
-            .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
+        let version: i64 = tx
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM oneid_schema", [], |r| {
+                r.get(0)
+            })
             .map_err(store_error)?;
-        match version {
-            None => {
-                tx.execute_batch(&schema_v1(&SQLITE)).map_err(store_error)?;
-                tx.execute("INSERT INTO oneid_schema (version) VALUES (?1)", [SCHEMA_VERSION])
-                    .map_err(store_error)?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            for statement in migration(&SQLITE, version) {
+                tx.execute(&statement, []).map_err(store_error)?;
             }
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(Error::SchemaTooNew {
-                    found: v,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            // Version 1 is the only one so far; later versions add their steps here.
-            Some(_) => {}
+            tx.execute("INSERT INTO oneid_schema (version) VALUES (?1)", [SCHEMA_VERSION])
+                .map_err(store_error)?;
         }
         tx.commit().map_err(store_error)?;
-        Ok(Self { conn })
+        Ok(conn)
     }
 }
 
 impl Store for SqliteStore {
-    type Txn<'a> = SqlTxn<SqliteBackend<'a>>;
+    type Reader<'a> = SqlTxn<SqliteBackend<'a>>;
+    type Writer<'a> = SqlTxn<SqliteBackend<'a>>;
 
-    fn begin(&mut self) -> Result<Self::Txn<'_>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store_error)?;
-        Ok(SqlTxn::new(SqliteBackend { tx }))
+    fn read(&self, _tenant: &TenantId) -> Result<Self::Reader<'_>> {
+        let conn = match &self.readers {
+            Some(pool) => SqliteConn::Reader(pool.get().map_err(|e| Error::Unavailable {
+                message: format!("sqlite: no reader connection: {e}"),
+                source: Box::new(e),
+            })?),
+            None => SqliteConn::Writer(self.writer.lock()),
+        };
+        Ok(SqlTxn::new(SqliteBackend::begin(conn, true)?))
+    }
+
+    fn write(&self, _tenant: &TenantId) -> Result<Self::Writer<'_>> {
+        Ok(SqlTxn::new(SqliteBackend::begin(
+            SqliteConn::Writer(self.writer.lock()),
+            false,
+        )?))
     }
 }

@@ -141,7 +141,7 @@ fn example_2_auto_merge<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert_eq!(merge.cause.reference.as_deref(), Some("req-42"));
 }
 
-fn example_2_custom_priority<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn example_2_custom_priority<S: Store>(r: Resolver<S, ManualClock>) {
     let x = r
         .resolve(&t(), &req(&[("mobile", "13800002222")]))
         .unwrap()
@@ -162,7 +162,7 @@ fn example_2_custom_priority<S: Store>(mut r: Resolver<S, ManualClock>) {
 
 /// Custom priority with customerFirst: the owner of the first identity *in request order*
 /// is the target, even when a higher-priority type comes later.
-fn custom_priority_with_customer_first<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn custom_priority_with_customer_first<S: Store>(r: Resolver<S, ManualClock>) {
     let by_email = r
         .resolve(&t(), &req(&[("email", "c@x.cn")]))
         .unwrap()
@@ -254,7 +254,7 @@ fn merge_refused_part_way<S: Store>(mut r: Resolver<S, ManualClock>) {
 
 /// §6.3: a limit counts within one request.
 fn example_3_limit_within_a_request<S: Store>(r: Resolver<S, ManualClock>) {
-    let mut r = r.with_default_settings(IdentitySettings::default().with_limit("mobile", Some(1)).unwrap());
+    let r = r.with_default_settings(IdentitySettings::default().with_limit("mobile", Some(1)).unwrap());
     let out = r
         .resolve(
             &t(),
@@ -269,7 +269,7 @@ fn example_3_limit_within_a_request<S: Store>(r: Resolver<S, ManualClock>) {
 }
 
 /// §6.4: spellings that normalize to one identity.
-fn example_4_normalization<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn example_4_normalization<S: Store>(r: Resolver<S, ManualClock>) {
     let a = r
         .resolve(&t(), &req(&[("mobile", "+86 138-0013-8000")]))
         .unwrap()
@@ -293,7 +293,7 @@ fn example_4_normalization<S: Store>(mut r: Resolver<S, ManualClock>) {
 }
 
 /// §6.5: blocked values never link.
-fn example_5_blocked<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn example_5_blocked<S: Store>(r: Resolver<S, ManualClock>) {
     let a = r
         .resolve(&t(), &req(&[("mobile", "13800000000"), ("email", "a@x.com")]))
         .unwrap();
@@ -343,7 +343,7 @@ fn example_6_create_then_plain_create<S: Store>(mut r: Resolver<S, ManualClock>)
 }
 
 /// §6.7: never clear; a verified flag stays.
-fn example_7_never_clear<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn example_7_never_clear<S: Store>(r: Resolver<S, ManualClock>) {
     let patch = CustomerPatch::from_json(
         &serde_json::json!({"mobile": "13800005555", "mobileVerified": true, "city": "昆明"}),
     )
@@ -430,7 +430,7 @@ fn chained_merges<S: Store>(mut r: Resolver<S, ManualClock>) {
 }
 
 /// Merged fields: keep the target, fill gaps, sum balances, unite tags.
-fn merge_reconciles_fields<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn merge_reconciles_fields<S: Store>(r: Resolver<S, ManualClock>) {
     let p = |v: serde_json::Value| CustomerPatch::from_json(&v).unwrap();
     let x = r
         .resolve(
@@ -460,7 +460,7 @@ fn merge_reconciles_fields<S: Store>(mut r: Resolver<S, ManualClock>) {
 /// A customer merged into a target the resolve creates brings its data along: the target
 /// could take no existing customer (each conflicts with an earlier identity), the new one
 /// takes a mobile's owner by merge, and that owner's balance and name are not lost.
-fn merge_into_a_new_customer_keeps_the_merged_data<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn merge_into_a_new_customer_keeps_the_merged_data<S: Store>(r: Resolver<S, ManualClock>) {
     let p = |v: serde_json::Value| CustomerPatch::from_json(&v).unwrap();
     // C1 holds a unionid and an idcard; C2 an idcard and a mobile, a name and a balance.
     let c1 = r
@@ -506,7 +506,7 @@ fn merge_into_a_new_customer_keeps_the_merged_data<S: Store>(mut r: Resolver<S, 
 }
 
 /// The placeholder defence works the same on every store.
-fn quarantine<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn quarantine<S: Store>(r: Resolver<S, ManualClock>) {
     let walk_in = |n: u32| req(&[("mobile", "13912345678"), ("email", &format!("w{n}@x.cn"))]);
     let first = r.resolve(&t(), &walk_in(0)).unwrap().customer;
     for n in 1..=2 {
@@ -522,7 +522,7 @@ fn quarantine<S: Store>(mut r: Resolver<S, ManualClock>) {
 }
 
 /// A batch commits all at once with the outcomes of one-by-one resolution.
-fn batch<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn batch<S: Store>(r: Resolver<S, ManualClock>) {
     let requests = vec![
         req(&[("mobile", "13800008888")]),
         req(&[("email", "z@x.cn")]),
@@ -613,7 +613,7 @@ fn batch_with_views<S: Store>(mut r: Resolver<S, ManualClock>) {
 }
 
 /// Dry runs write nothing.
-fn dry_run_writes_nothing<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn dry_run_writes_nothing<S: Store>(r: Resolver<S, ManualClock>) {
     let dry = r.dry_run(&t(), &req(&[("mobile", "13800009999")])).unwrap();
     assert!(dry.created && dry.customer.is_none());
     assert_eq!(r.owner_of(&t(), &id("mobile", "13800009999")).unwrap(), None);
@@ -624,7 +624,7 @@ fn dry_run_writes_nothing<S: Store>(mut r: Resolver<S, ManualClock>) {
 /// Values are stored verbatim, never interpreted: quotes, SQL, LIKE metacharacters, odd
 /// Unicode; NUL bytes (in identity values, names and scopes, in tags and in tenant ids) and
 /// oversized values are rejected before any store sees them.
-fn hostile_values<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn hostile_values<S: Store>(r: Resolver<S, ManualClock>) {
     let nasty = [
         "o'; DROP TABLE oneid_customers; --",
         "50%_off\\",
@@ -725,7 +725,7 @@ fn nested(depth: usize) -> serde_json::Value {
 /// Extended attributes nest at most `MAX_ATTR_DEPTH` levels: that deep, every store keeps and
 /// reads them back; deeper, they are refused before anything is written (a value 124 levels
 /// deep, which JSON text can carry, once made the memory store panic on reading it).
-fn deep_attribute_values<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn deep_attribute_values<S: Store>(r: Resolver<S, ManualClock>) {
     let deepest = nested(oneid::limits::MAX_ATTR_DEPTH);
     let mut patch = CustomerPatch::new();
     patch.attrs.insert(
@@ -873,7 +873,7 @@ fn times_outside_the_storable_years<S: Store>(mut r: Resolver<S, ManualClock>) {
         .unwrap()
         .unwrap()
         .id;
-    let mut r = r.with_clock(ManualClock::at(future));
+    let r = r.with_clock(ManualClock::at(future));
     let e = r.resolve(&t(), &req(&[("wechat", "late-clock")])).unwrap_err();
     assert!(matches!(e, oneid::Error::ClockOutOfRange(_)), "{e}");
     let e = r.add_tags(&t(), c, &["late"]).unwrap_err();
@@ -888,7 +888,7 @@ fn times_outside_the_storable_years<S: Store>(mut r: Resolver<S, ManualClock>) {
 /// every store, and one past it refused before anything is written. Leap seconds and floats
 /// read back alike everywhere. (Past these bounds PostgreSQL or SQLite used to fail alone,
 /// with a database error, or the memory store to keep a leap second as the next second.)
-fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn request_bounds_every_store_keeps<S: Store>(r: Resolver<S, ManualClock>) {
     let invalid_field = |e: &oneid::Error| matches!(e, oneid::Error::InvalidField { .. });
     let e = r
         .resolve(&t(), &req(&[("wechat", "caused")]).with_cause("a\u{0}b"))
@@ -1015,7 +1015,7 @@ fn request_bounds_every_store_keeps<S: Store>(mut r: Resolver<S, ManualClock>) {
 /// one), and a search key of more than `MAX_SEARCH_CHARS` is refused. (SQLite cut a LIKE
 /// pattern at the NUL and matched too much, PostgreSQL failed with a database error, and SQLite
 /// could not match a key over 50,000 bytes.)
-fn query_filters_every_store_answers<S: Store>(mut r: Resolver<S, ManualClock>) {
+fn query_filters_every_store_answers<S: Store>(r: Resolver<S, ManualClock>) {
     for (n, name) in ["ba", "xa", "abc"].into_iter().enumerate() {
         let patch = CustomerPatch::new().with(Field::Name, name).unwrap();
         r.resolve(&t(), &req(&[("wechat", &format!("o{n}"))]).with_patch(patch))
@@ -1084,7 +1084,7 @@ fn query_filters_every_store_answers<S: Store>(mut r: Resolver<S, ManualClock>) 
 /// quarantines what it linked (thresholds start at 2).
 fn erase_forgets_evidence_alike<S: Store>(r: Resolver<S, ManualClock>) {
     let settings = IdentitySettings::default().with_quarantine(Some(2)).unwrap();
-    let mut r = r.with_default_settings(settings);
+    let r = r.with_default_settings(settings);
     let card = |n: u8| ("idcard", format!("53{n:016}"));
     let first = r
         .resolve(&t(), &req(&[("wechat", "o0")]))

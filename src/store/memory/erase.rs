@@ -11,13 +11,13 @@ use super::identities::ERASED_BIT;
 use super::intern::Space;
 use super::log::Kind;
 use super::slots::{Status, micros, slot_id};
-use super::{MemoryStore, NONE};
+use super::{NONE, Tables};
 use crate::error::{Error, Result};
 use crate::history::Cause;
 use crate::model::{CustomerId, TenantId};
 use chrono::{DateTime, Utc};
 
-impl MemoryStore {
+impl Tables {
     /// Erases a live customer and everyone merged into it; returns their ids.
     pub(super) fn erase_customer(
         &mut self,
@@ -137,7 +137,7 @@ mod tests {
     #[test]
     fn long_values_are_found_and_erasure_leaves_no_value_bytes() {
         let tenant = TenantId::new("t");
-        let mut resolver = Resolver::new(MemoryStore::new());
+        let resolver = Resolver::new(MemoryStore::new());
         let short = "13812345678";
         let long = "someone.with.a.long.address@example.com";
         let out = resolver
@@ -156,6 +156,7 @@ mod tests {
         assert_eq!((again.customer, again.created), (out.customer, false));
         let store = resolver.store();
         let held = |s: &MemoryStore, value: &str| {
+            let s = s.tables.read();
             s.values.contains(value)
                 || s.entries
                     .iter()

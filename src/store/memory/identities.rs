@@ -18,15 +18,15 @@
 use super::arena::ShortText;
 use super::intern::Space;
 use super::slots::slot_id;
-use super::{MemoryStore, NONE};
+use super::{NONE, Tables};
 use crate::model::{Identity, IdentityKey, IdentityType};
 use crate::store::Lookup;
 use std::sync::Arc;
 
 pub(super) struct Entry {
-    /// Index into `MemoryStore::spaces`: the identity's tenant, type and scope.
+    /// Index into `Tables::spaces`: the identity's tenant, type and scope.
     pub(super) space: u32,
-    /// Index into `MemoryStore::names`, or `NONE`.
+    /// Index into `Tables::names`, or `NONE`.
     pub(super) name: u32,
     /// Slot the identity was linked to; the live owner is its union-find root.
     /// `NONE` when released.
@@ -41,7 +41,7 @@ pub(super) struct Entry {
 
 /// The value was erased.
 pub(super) const ERASED_BIT: u8 = 1;
-/// `MemoryStore::suspicion_counts` holds a count for the entry (rare: most have none, and a lookup
+/// `Tables::suspicion_counts` holds a count for the entry (rare: most have none, and a lookup
 /// of those reads nothing more).
 pub(super) const SUSPECTED_BIT: u8 = 2;
 
@@ -58,7 +58,7 @@ pub(super) fn in_tenant(tenant: u32, hash: u64) -> u64 {
     hash ^ u64::from(tenant).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-impl MemoryStore {
+impl Tables {
     pub(super) fn hash_key(&self, tenant: u32, key: IdentityKey<'_>) -> u64 {
         in_tenant(tenant, key.hash64())
     }

@@ -7,7 +7,7 @@
 //! a scan for the very string interned (the engine passes the same strings back), and a space
 //! without a scope by its tenant and type in two loads.
 
-use super::{MemoryStore, NONE};
+use super::{NONE, Tables};
 use crate::error::{Error, Result};
 use crate::model::{IdentityType, TenantId};
 use std::sync::Arc;
@@ -18,13 +18,13 @@ use std::sync::atomic::Ordering;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Space {
     pub(super) tenant: u32,
-    /// Index into `MemoryStore::types`.
+    /// Index into `Tables::types`.
     pub(super) ty: u16,
-    /// Index into `MemoryStore::scopes`, or `NONE`.
+    /// Index into `Tables::scopes`, or `NONE`.
     pub(super) scope: u32,
 }
 
-impl MemoryStore {
+impl Tables {
     pub(super) fn tenant_ix(&self, tenant: &TenantId) -> Option<u32> {
         let last = self.last_tenant.load(Ordering::Relaxed);
         // `Arc<str>` equality compares pointers first.

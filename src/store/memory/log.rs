@@ -9,7 +9,7 @@
 use super::arena::TextRef;
 use super::identities::ERASED;
 use super::slots::{Status, instant, micros, slot_id};
-use super::{MemoryStore, NONE};
+use super::{NONE, Tables};
 use crate::error::Result;
 use crate::history::{Cause, EventKind, HistoryEvent, Operation};
 use crate::model::{Identity, IdentityType};
@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub(super) struct Event {
     /// Microseconds since the epoch (the engine keeps times to the microsecond).
     pub(super) at: i64,
-    /// Index into `MemoryStore::causes`.
+    /// Index into `Tables::causes`.
     pub(super) cause: u32,
     /// The same slot's previous event, or `NONE`.
     pub(super) prev: u32,
@@ -53,7 +53,7 @@ pub(super) struct StoredCause {
     pub(super) operation: Operation,
 }
 
-impl MemoryStore {
+impl Tables {
     /// Records an event on a slot.
     pub(super) fn record(&mut self, slot: u32, at: DateTime<Utc>, kind: Kind, cause: &Cause) -> Result<u32> {
         let cause = self.intern_cause(cause.operation, cause.reference.as_deref())?;

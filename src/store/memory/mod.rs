@@ -32,7 +32,7 @@ mod rings;
 mod slots;
 mod txn;
 
-use super::Store;
+use super::{Store, StoredSettings};
 use crate::error::Result;
 use crate::model::{IdentityType, TenantId};
 use arena::{Chunked, TextArena};
@@ -40,25 +40,18 @@ use identities::Entry;
 use intern::Space;
 use key_index::KeyIndex;
 use log::{Event, StoredCause};
+use parking_lot::RwLock;
 use slots::Slot;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use txn::MemoryTxn;
+use txn::{MemoryReader, MemoryTxn};
 
 const NONE: u32 = u32::MAX;
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 
-/// The in-memory store. `Default` gives an empty store.
-///
-/// ```
-/// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
-/// let mut resolver = Resolver::new(MemoryStore::new());
-/// let tenant = TenantId::new("shop-1");
-/// let out = resolver.resolve(&tenant, &ResolveRequest::new([IdentityInput::new("mobile", "13812345678")])).unwrap();
-/// assert!(out.created);
-/// ```
-pub struct MemoryStore {
+/// One store's tables: customers, identities, history and settings of every tenant.
+pub(super) struct Tables {
     tenants: FastMap<TenantId, u32>,
     /// Tenant ids by index, and the index last asked for: nearly every call names the same
     /// tenant as the one before, which an `Arc` pointer comparison confirms without hashing.
@@ -95,17 +88,19 @@ pub struct MemoryStore {
     /// Causes of recorded events; consecutive events of one request share one.
     causes: Chunked<StoredCause>,
     cause_texts: TextArena,
+    /// Each tenant's identity settings, every version, oldest first.
+    settings: FastMap<TenantId, Vec<StoredSettings>>,
 }
 
-impl Default for MemoryStore {
+impl Default for Tables {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl std::fmt::Debug for MemoryStore {
+impl std::fmt::Debug for Tables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore")
+        f.debug_struct("Tables")
             .field("tenants", &self.tenants.len())
             .field("customers", &self.slots.len())
             .field("identities", &self.entries.len())
@@ -114,8 +109,8 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-impl MemoryStore {
-    /// An empty store.
+impl Tables {
+    /// Empty tables.
     pub fn new() -> Self {
         Self {
             tenants: FastMap::default(),
@@ -140,12 +135,13 @@ impl MemoryStore {
             events: Chunked::default(),
             causes: Chunked::default(),
             cause_texts: TextArena::default(),
+            settings: FastMap::default(),
         }
     }
 
     /// An empty store with room for this many customers and identities (storage grows in
     /// chunks anyway; this sizes the identity index so it never rehashes below that count).
-    pub fn with_capacity(customers: usize, identities: usize) -> Self {
+    fn with_capacity(customers: usize, identities: usize) -> Self {
         let mut s = Self::new();
         pages::reserve_huge(&mut s.parent, customers);
         s.index.reserve(identities);
@@ -153,15 +149,71 @@ impl MemoryStore {
     }
 
     /// How many customer ids were assigned (live, merged and deleted), in all tenants.
-    pub fn customer_ids(&self) -> usize {
+    fn customer_ids(&self) -> usize {
         self.slots.len() as usize
     }
 }
 
-impl Store for MemoryStore {
-    type Txn<'a> = MemoryTxn<'a>;
+/// The in-memory store. `Default` gives an empty store.
+///
+/// ```
+/// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
+/// let resolver = Resolver::new(MemoryStore::new());
+/// let tenant = TenantId::new("shop-1");
+/// let out = resolver.resolve(&tenant, &ResolveRequest::new([IdentityInput::new("mobile", "13812345678")])).unwrap();
+/// assert!(out.created);
+/// ```
+pub struct MemoryStore {
+    tables: RwLock<Tables>,
+}
 
-    fn begin(&mut self) -> Result<MemoryTxn<'_>> {
-        Ok(MemoryTxn { store: self })
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MemoryStore").field(&*self.tables.read()).finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            tables: RwLock::new(Tables::new()),
+        }
+    }
+
+    /// An empty store with room for this many customers and identities (storage grows in
+    /// chunks anyway; this sizes the identity index so it never rehashes below that count).
+    pub fn with_capacity(customers: usize, identities: usize) -> Self {
+        Self {
+            tables: RwLock::new(Tables::with_capacity(customers, identities)),
+        }
+    }
+
+    /// How many customer ids were assigned (live, merged and deleted), in all tenants.
+    pub fn customer_ids(&self) -> usize {
+        self.tables.read().customer_ids()
+    }
+}
+
+impl Store for MemoryStore {
+    type Reader<'a> = MemoryReader<'a>;
+    type Writer<'a> = MemoryTxn<'a>;
+
+    fn read(&self, _tenant: &TenantId) -> Result<MemoryReader<'_>> {
+        Ok(MemoryReader {
+            store: self.tables.read(),
+        })
+    }
+
+    fn write(&self, _tenant: &TenantId) -> Result<MemoryTxn<'_>> {
+        Ok(MemoryTxn {
+            store: self.tables.write(),
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Merges and identity rings: which slot a customer id leads to, and which identities that
 //! customer holds.
 //!
-//! Merge aliases are a union-find over slots (`MemoryStore::parent`), with the business survivor
+//! Merge aliases are a union-find over slots (`Tables::parent`), with the business survivor
 //! always the root: a merge points the merged slot at the target, and reads compress paths
 //! (through atomics, so reads through `&self` can). Each customer's identities form a circular
 //! linked list through the entries, and the slot points at its tail, whose successor is the
@@ -14,13 +14,13 @@ use super::identities::{Entry, SUSPECTED_BIT, in_tenant};
 use super::intern::Space;
 use super::log::Kind;
 use super::slots::Status;
-use super::{MemoryStore, NONE, key_index};
+use super::{NONE, Tables, key_index};
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, HashedKey, TenantId};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-impl MemoryStore {
+impl Tables {
     /// Union-find root of a slot, compressing the path.
     pub(super) fn root(&self, slot: u32) -> u32 {
         let mut root = slot;

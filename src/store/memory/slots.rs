@@ -9,7 +9,7 @@
 //! microseconds since the epoch, the engine's precision.
 
 use super::log::Kind;
-use super::{MemoryStore, NONE, packed, pages};
+use super::{NONE, Tables, packed, pages};
 use crate::error::Result;
 use crate::model::{Customer, CustomerId, CustomerStatus, TenantId};
 use chrono::{DateTime, Utc};
@@ -80,7 +80,7 @@ pub(super) fn slot_id(slot: u32) -> CustomerId {
     CustomerId(u64::from(slot) + 1)
 }
 
-impl MemoryStore {
+impl Tables {
     /// Creates an active customer holding `data` in tenant `t`, at `micros`, of the
     /// interned cause `cause`; returns its slot.
     pub(super) fn create_in(

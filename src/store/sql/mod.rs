@@ -52,7 +52,7 @@ mod value;
 mod writes;
 
 pub(crate) use backend::SqlBackend;
-pub(crate) use schema::{Dialect, SCHEMA_VERSION, schema_v1};
+pub(crate) use schema::{Dialect, SCHEMA_VERSION, migration};
 pub(crate) use value::SqlValue;
 
 use crate::error::Result;

@@ -1,12 +1,50 @@
 //! The schema: the tables both SQL stores create, written once for either database.
 //!
-//! The DDL is one text with the few column types that differ left as holes a [`Dialect`]
+//! The DDL is written once with the few column types that differ left as holes a [`Dialect`]
 //! fills, so the tables (and so every statement that reads them) are the same on SQLite and
-//! PostgreSQL. Each store creates them in its own migration, recording [`SCHEMA_VERSION`] in
-//! `oneid_schema`; a later version adds its steps there rather than editing this text.
+//! PostgreSQL. Each store runs [`migration`] in its own transaction, recording
+//! [`SCHEMA_VERSION`] in `oneid_schema`: a new database gets every version's steps, an older
+//! one the steps after its version. Statements are sent one at a time (some databases that
+//! speak PostgreSQL's protocol refuse several in one string).
+//!
+//! - Version 1: customers, identities, tags, groups, history, quarantine evidence.
+//! - Version 2: each tenant's settings (`oneid_tenants` holds the current version, which
+//!   writers read under a share lock; `oneid_settings` every version stored).
 
 /// The current schema version.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// The statements that take a database at schema `from` (0 for a new one) to
+/// [`SCHEMA_VERSION`], in a dialect.
+pub(crate) fn migration(d: &Dialect, from: i64) -> Vec<String> {
+    let mut steps = Vec::new();
+    if from < 1 {
+        steps.push(schema_v1(d));
+    }
+    if from < 2 {
+        steps.push(schema_v2(d));
+    }
+    steps
+        .iter()
+        .flat_map(|s| s.split(';'))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Version 2's steps: tenants' settings.
+fn schema_v2(d: &Dialect) -> String {
+    let Dialect { int, .. } = d;
+    format!(
+        "CREATE TABLE oneid_tenants (tenant TEXT PRIMARY KEY, settings_version {int} NOT NULL);
+        CREATE TABLE oneid_settings (
+            tenant TEXT NOT NULL, version {int} NOT NULL, document TEXT NOT NULL,
+            changed TEXT NOT NULL, cause TEXT,
+            PRIMARY KEY (tenant, version)
+        )"
+    )
+}
 
 /// How a database spells the few column types the schema needs.
 pub(crate) struct Dialect {
@@ -19,7 +57,7 @@ pub(crate) struct Dialect {
 }
 
 /// The schema, version 1, in a dialect.
-pub(crate) fn schema_v1(d: &Dialect) -> String {
+fn schema_v1(d: &Dialect) -> String {
     let Dialect {
         id,
         int,

@@ -20,12 +20,12 @@ use crate::model::{
     Customer, CustomerId, CustomerStatus, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
-use crate::store::{Lookup, Txn};
+use crate::store::{Lookup, ReadTxn, StoredSettings, Txn};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-impl<B: SqlBackend> Txn for SqlTxn<B> {
+impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
     fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
         let mut out = Vec::with_capacity(1);
         self.lookup_many(tenant, &[key.hashed()], &mut out)?;
@@ -79,14 +79,17 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                 key.value.into(),
             ]);
         }
-        let lock = self.conn.borrow().lock_rows();
+        let (lock, joins_values) = {
+            let conn = self.conn.borrow();
+            (conn.lock_rows(), conn.joins_values())
+        };
         let mut sql = format!(
             "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
              WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
              {CUSTOMER_COLUMNS_C} FROM "
         );
-        if lock.is_empty() {
-            // SQLite (no row locks): one index search per key (its "multi-index OR"); its
+        if !joins_values {
+            // SQLite: one index search per key (its "multi-index OR"); its
             // planner may scan a whole tenant for a join to a VALUES list.
             sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
             for j in 0..ask.len() {
@@ -113,11 +116,13 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                 }
                 let _ = write!(sql, "(?{}, ?{}, ?{})", p + 1, p + 2, p + 3);
             }
-            let _ = write!(
-                sql,
+            sql.push_str(
                 ") AS k JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 \
-                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer{lock} OF i, c"
+                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer",
             );
+            if !lock.is_empty() {
+                let _ = write!(sql, "{lock} OF i, c");
+            }
         }
         let rows = self.rows(&sql, &params)?;
         let mut owners: Vec<u64> = Vec::new();
@@ -177,30 +182,6 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             ],
         )?;
         Ok(!rows.is_empty())
-    }
-
-    fn add_suspicion(
-        &mut self,
-        tenant: &TenantId,
-        key: HashedKey<'_>,
-        conflicting: HashedKey<'_>,
-    ) -> Result<()> {
-        let (key, conflicting) = (key.key, conflicting.key);
-        let [t, a, b, c] = key_params(tenant, key);
-        self.exec(
-            "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-            &[
-                t,
-                a,
-                b,
-                c,
-                conflicting.identity_type.into(),
-                conflicting.scope.unwrap_or("").into(),
-                conflicting.value.into(),
-            ],
-        )?;
-        Ok(())
     }
 
     fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>> {
@@ -281,6 +262,128 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         }
         events.sort_by_key(|(at, seq, _)| (*at, *seq));
         Ok(events.into_iter().map(|(_, _, e)| e).collect())
+    }
+
+    fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        self.flush()?;
+        let (filter, mut params) = filter_sql(tenant, &query.filter);
+        let total = self.rows(
+            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
+            &params,
+        )?[0][0]
+            .int()?;
+        // Fields without a column are sorted here after loading, by the reference order.
+        let order = order_sql(query);
+        let size = query.size.min(crate::limits::MAX_PAGE_SIZE);
+        let rows: Vec<Customer> = if order.is_empty() {
+            let all = self.rows(
+                &format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter}"),
+                &params,
+            )?;
+            let mut all = all
+                .iter()
+                .map(|r| customer_from_row(r).map(|(c, _)| c))
+                .collect::<Result<Vec<_>>>()?;
+            all.sort_by(|a, b| query.compare(a, b));
+            let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+            all.into_iter().skip(offset).take(size as usize).collect()
+        } else {
+            params.push(SqlValue::Int(i64::from(size)));
+            params.push(SqlValue::Int(i64::try_from(query.offset()).unwrap_or(i64::MAX)));
+            let n = params.len();
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
+                n - 1
+            );
+            let found = self.rows(&sql, &params)?;
+            found
+                .iter()
+                .map(|r| customer_from_row(r).map(|(c, _)| c))
+                .collect::<Result<Vec<_>>>()?
+        };
+        Ok(CustomerPage {
+            rows,
+            total: total as u64,
+        })
+    }
+
+    fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
+        self.flush()?;
+        let (filter, params) = filter_sql(tenant, filter);
+        Ok(self.rows(
+            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
+            &params,
+        )?[0][0]
+            .int()? as u64)
+    }
+
+    fn settings_version(&self, tenant: &TenantId) -> Result<u64> {
+        let read = |sql: &str| -> Result<Option<u64>> {
+            let rows = self.rows(sql, &[tenant.as_str().into()])?;
+            rows.first().map(|r| Ok(r[0].int()? as u64)).transpose()
+        };
+        let lock = self.conn.borrow().lock_rows();
+        if lock.is_empty() {
+            return Ok(read("SELECT settings_version FROM oneid_tenants WHERE tenant = ?1")?.unwrap_or(0));
+        }
+        // A writer holds the tenant's row under a share lock until it ends, so a settings
+        // change (which updates the row) waits for every writer that read the old version,
+        // and writers that begin after it read the new one. The row is made first if the
+        // tenant has none, so that there is a row to lock.
+        let locked = "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE";
+        if let Some(v) = read(locked)? {
+            return Ok(v);
+        }
+        self.exec(
+            "INSERT INTO oneid_tenants (tenant, settings_version) VALUES (?1, 0) ON CONFLICT (tenant) DO NOTHING",
+            &[tenant.as_str().into()],
+        )?;
+        Ok(read(locked)?.unwrap_or(0))
+    }
+
+    fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>> {
+        let rows = self.rows(
+            "SELECT s.version, s.document, s.changed, s.cause FROM oneid_settings s \
+             JOIN oneid_tenants t ON t.tenant = s.tenant AND t.settings_version = s.version WHERE s.tenant = ?1",
+            &[tenant.as_str().into()],
+        )?;
+        rows.first().map(|r| stored_settings(r)).transpose()
+    }
+
+    fn settings_history(&self, tenant: &TenantId) -> Result<Vec<StoredSettings>> {
+        self.rows(
+            "SELECT version, document, changed, cause FROM oneid_settings WHERE tenant = ?1 ORDER BY version",
+            &[tenant.as_str().into()],
+        )?
+        .iter()
+        .map(|r| stored_settings(r))
+        .collect()
+    }
+}
+
+impl<B: SqlBackend> Txn for SqlTxn<B> {
+    fn add_suspicion(
+        &mut self,
+        tenant: &TenantId,
+        key: HashedKey<'_>,
+        conflicting: HashedKey<'_>,
+    ) -> Result<()> {
+        let (key, conflicting) = (key.key, conflicting.key);
+        let [t, a, b, c] = key_params(tenant, key);
+        self.exec(
+            "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            &[
+                t,
+                a,
+                b,
+                c,
+                conflicting.identity_type.into(),
+                conflicting.scope.unwrap_or("").into(),
+                conflicting.value.into(),
+            ],
+        )?;
+        Ok(())
     }
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
@@ -521,59 +624,6 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         Ok(true)
     }
 
-    fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-        self.flush()?;
-        let (filter, mut params) = filter_sql(tenant, &query.filter);
-        let total = self.rows(
-            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
-            &params,
-        )?[0][0]
-            .int()?;
-        // Fields without a column are sorted here after loading, by the reference order.
-        let order = order_sql(query);
-        let size = query.size.min(crate::limits::MAX_PAGE_SIZE);
-        let rows: Vec<Customer> = if order.is_empty() {
-            let all = self.rows(
-                &format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter}"),
-                &params,
-            )?;
-            let mut all = all
-                .iter()
-                .map(|r| customer_from_row(r).map(|(c, _)| c))
-                .collect::<Result<Vec<_>>>()?;
-            all.sort_by(|a, b| query.compare(a, b));
-            let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
-            all.into_iter().skip(offset).take(size as usize).collect()
-        } else {
-            params.push(SqlValue::Int(i64::from(size)));
-            params.push(SqlValue::Int(i64::try_from(query.offset()).unwrap_or(i64::MAX)));
-            let n = params.len();
-            let sql = format!(
-                "SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
-                n - 1
-            );
-            let found = self.rows(&sql, &params)?;
-            found
-                .iter()
-                .map(|r| customer_from_row(r).map(|(c, _)| c))
-                .collect::<Result<Vec<_>>>()?
-        };
-        Ok(CustomerPage {
-            rows,
-            total: total as u64,
-        })
-    }
-
-    fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
-        self.flush()?;
-        let (filter, params) = filter_sql(tenant, filter);
-        Ok(self.rows(
-            &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
-            &params,
-        )?[0][0]
-            .int()? as u64)
-    }
-
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
         {
             // A live customer this transaction read or created: its row is written at commit.
@@ -604,8 +654,45 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         }
     }
 
+    fn put_settings(
+        &mut self,
+        tenant: &TenantId,
+        document: &str,
+        at: DateTime<Utc>,
+        cause: Option<&str>,
+    ) -> Result<u64> {
+        let t = SqlValue::from(tenant.as_str());
+        let rows = self.rows(
+            "INSERT INTO oneid_tenants (tenant, settings_version) VALUES (?1, 1) ON CONFLICT (tenant) \
+             DO UPDATE SET settings_version = oneid_tenants.settings_version + 1 RETURNING settings_version",
+            std::slice::from_ref(&t),
+        )?;
+        let version = rows
+            .first()
+            .ok_or_else(|| Error::Corrupt("no settings version returned".into()))?[0]
+            .int()?;
+        self.exec(
+            "INSERT INTO oneid_settings (tenant, version, document, changed, cause) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[t, version.into(), document.into(), ts(&at).into(), cause.into()],
+        )?;
+        Ok(version as u64)
+    }
+
     fn commit(self) -> Result<()> {
         self.flush()?;
         self.conn.into_inner().commit()
     }
+}
+
+/// A row of `oneid_settings` (version, document, changed, cause).
+fn stored_settings(row: &[SqlValue]) -> Result<StoredSettings> {
+    Ok(StoredSettings {
+        version: row[0].int()? as u64,
+        document: row[1].text()?.to_owned(),
+        changed: parse_ts(row[2].text()?)?,
+        cause: match &row[3] {
+            SqlValue::Null => None,
+            v => Some(v.text()?.to_owned()),
+        },
+    })
 }

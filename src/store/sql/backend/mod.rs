@@ -1,12 +1,13 @@
 //! [`SqlBackend`]: what the shared transaction needs of a database connection, and its two
 //! implementations.
 //!
-//! The trait is small on purpose: run a statement, run a query, commit, and two answers that
-//! capture how the databases' concurrency differs (whether reads must lock rows, and whether
-//! the transaction may number new customers itself). Everything else is shared, the SQL
-//! included (the batched identity lookup picks its form by [`SqlBackend::lock_rows`]); a
+//! The trait is small on purpose: run a statement, run a query, commit, and the few answers
+//! that capture how the databases differ (whether reads must lock rows, whether the
+//! transaction may number new customers itself, which form of the batched lookup its planner
+//! answers well). Everything else is shared, the SQL included; a
 //! backend only converts [`SqlValue`]s to its driver's types, prepares and caches statements,
-//! and maps its driver's errors to the crate's.
+//! begins and ends its transaction on a connection it holds, and maps its driver's errors to
+//! the crate's.
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -24,13 +25,21 @@ pub(crate) trait SqlBackend {
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64>;
     /// Runs a query; returns its rows.
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>>;
-    /// Commits the transaction.
-    fn commit(self) -> Result<()>;
+    /// Commits the transaction. A connection lost while committing is
+    /// [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown): the commit may have happened.
+    fn commit(&mut self) -> Result<()>;
     /// The clause that locks the rows a read returns until the transaction ends (`" FOR
-    /// UPDATE"`), for databases where concurrent writers need it; empty where the
-    /// transaction already excludes other writers (SQLite's `BEGIN IMMEDIATE`).
+    /// UPDATE"`), for a writer where concurrent writers need it; empty where the transaction
+    /// already excludes other writers (SQLite's `BEGIN IMMEDIATE`) or only reads (it reads one
+    /// snapshot and locks nothing).
     fn lock_rows(&self) -> &'static str {
         ""
+    }
+    /// Whether the batched identity lookup joins a `VALUES` list to the identity index
+    /// (PostgreSQL's planner answers that with an index search per key) rather than an `OR`
+    /// of keys (SQLite's does).
+    fn joins_values(&self) -> bool {
+        false
     }
     /// The next free customer id, for a database where this transaction is the only writer
     /// (it may then number the customers it creates itself and write their rows later, with

@@ -1,14 +1,18 @@
 //! The PostgreSQL backend: [`SqlBackend`] over a `postgres` transaction.
 //!
-//! Writers from many connections run at once, so reads lock the rows they return (`FOR
-//! UPDATE`) and the database assigns customer ids. The shared statements are rewritten from
-//! `?1` to `$1` parameters and prepared once per connection (up to 256 statement texts), in a
-//! cache the [`PostgresStore`](crate::store::PostgresStore) owns and empties now and then. Conflicts
-//! between writers map to [`Error::Transient`], so the engine runs the operation again.
+//! Writers from many connections run at once, so a writer's reads lock the rows they return
+//! (`FOR UPDATE`) and the database assigns customer ids; a reader reads one snapshot and locks
+//! nothing. Connections come from the store's pool ([`PgConnector`]). The shared statements are
+//! rewritten from `?1` to `$1` parameters and prepared once per connection (up to 256
+//! statement texts), in a cache each connection keeps and empties now and then. Conflicts
+//! between writers map to [`Error::Transient`], so the engine runs the operation again; a
+//! lost connection to [`Error::Unavailable`], or, while committing, to
+//! [`Error::OutcomeUnknown`].
 
 use crate::error::{Error, Result};
 use crate::store::sql::{SqlBackend, SqlValue};
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use std::collections::HashMap;
 
 /// The crate's error for a driver error: conflicts between writers are transient; a lost or
 /// refused connection, or a server shutting down, is unavailable; the rest is the database's
@@ -80,13 +84,112 @@ impl ToSql for SqlValue {
     to_sql_checked!();
 }
 
-/// The PostgreSQL side of a [`SqlTxn`](crate::store::sql::SqlTxn).
+/// A pooled connection, with the statements prepared on it.
+pub(crate) struct PgConn {
+    pub(crate) client: postgres::Client,
+    /// Prepared statements by text; they live as long as the connection, except that they
+    /// are prepared again as the tables grow (see [`PgConn::begun`]).
+    statements: HashMap<String, postgres::Statement>,
+    /// Transactions begun on this connection.
+    transactions: u64,
+}
+
+impl PgConn {
+    /// Counts a transaction begun. PostgreSQL plans a prepared statement once for all
+    /// parameters after a few runs, and keeps that plan. A plan made while the tables were
+    /// nearly empty (a new database, no statistics yet) can scan every row of a tenant where
+    /// an index finds one, and gets slower as the tables grow: the statements are prepared
+    /// again now and then (after 64, 256, 1024, … transactions, then every 2^20), so the
+    /// plans fit the tables' size.
+    fn begun(&mut self) {
+        self.transactions += 1;
+        let n = self.transactions;
+        if n >= 64
+            && (n.is_power_of_two() && n.trailing_zeros().is_multiple_of(2) || n.is_multiple_of(1 << 20))
+        {
+            self.statements.clear();
+        }
+    }
+}
+
+/// Opens the connections of a [`PostgresStore`](crate::store::PostgresStore)'s pool, each
+/// with the store's schema on its search path and a short lock timeout; a connection whose
+/// socket closed is broken and replaced.
+#[derive(Debug)]
+pub(crate) struct PgConnector {
+    pub(crate) params: String,
+    pub(crate) schema: Option<String>,
+}
+
+impl r2d2::ManageConnection for PgConnector {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+        let mut client = postgres::Client::connect(&self.params, postgres::NoTls)?;
+        if let Some(schema) = &self.schema {
+            // Validated by the store: only letters, digits and _.
+            client.batch_execute(&format!("SET search_path TO {schema}"))?;
+        }
+        // Writers lock rows in the order their requests name them, so two can wait on each
+        // other. Rather than wait for the server's deadlock detector (a second by default), a
+        // lock not granted quickly fails the statement, and the engine retries the operation.
+        client.batch_execute("SET lock_timeout = '50ms'")?;
+        Ok(PgConn {
+            client,
+            statements: HashMap::new(),
+            transactions: 0,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// The PostgreSQL side of a [`SqlTxn`](crate::store::sql::SqlTxn): a transaction on a pooled
+/// connection, rolled back when dropped before it commits.
 ///
-/// `pub` only because [`PostgresStore`](crate::store::PostgresStore)'s `Store::Txn` names it;
-/// its module is private to the crate, so nothing outside can reach it.
-pub struct PostgresBackend<'a> {
-    pub(crate) tx: postgres::Transaction<'a>,
-    pub(crate) statements: &'a mut std::collections::HashMap<String, postgres::Statement>,
+/// `pub` only because [`PostgresStore`](crate::store::PostgresStore)'s `Store::Writer` names
+/// it; its module is private to the crate, so nothing outside can reach it.
+pub struct PostgresBackend {
+    conn: r2d2::PooledConnection<PgConnector>,
+    /// A transaction is open on the connection.
+    open: bool,
+    read_only: bool,
+}
+
+impl PostgresBackend {
+    /// Begins a transaction on `conn`: a writer at `READ COMMITTED`, locking the rows it
+    /// reads; a reader at `REPEATABLE READ READ ONLY`, one snapshot and no locks.
+    pub(crate) fn begin(mut conn: r2d2::PooledConnection<PgConnector>, read_only: bool) -> Result<Self> {
+        conn.begun();
+        conn.client
+            .batch_execute(if read_only {
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            } else {
+                "BEGIN"
+            })
+            .map_err(store_error)?;
+        Ok(Self {
+            conn,
+            open: true,
+            read_only,
+        })
+    }
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        if self.open && !self.conn.client.is_closed() {
+            // If it fails the connection is broken, and the pool replaces it.
+            let _ = self.conn.client.batch_execute("ROLLBACK");
+        }
+    }
 }
 
 /// `?1` → `$1`: the shared statements use SQLite's numbered parameters.
@@ -103,31 +206,32 @@ fn dollar(sql: &str) -> String {
     out
 }
 
-impl PostgresBackend<'_> {
+impl PostgresBackend {
     fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
-        if let Some(stmt) = self.statements.get(sql) {
+        let conn = &mut *self.conn;
+        if let Some(stmt) = conn.statements.get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self.tx.prepare(&dollar(sql)).map_err(store_error)?;
+        let stmt = conn.client.prepare(&dollar(sql)).map_err(store_error)?;
         // Filter queries are built per call; keep the cache bounded.
-        if self.statements.len() < 256 {
-            self.statements.insert(sql.to_string(), stmt.clone());
+        if conn.statements.len() < 256 {
+            conn.statements.insert(sql.to_string(), stmt.clone());
         }
         Ok(stmt)
     }
 }
 
-impl SqlBackend for PostgresBackend<'_> {
+impl SqlBackend for PostgresBackend {
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.tx.execute(&stmt, &params).map_err(store_error)
+        self.conn.client.execute(&stmt, &params).map_err(store_error)
     }
 
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let rows = self.tx.query(&stmt, &params).map_err(store_error)?;
+        let rows = self.conn.client.query(&stmt, &params).map_err(store_error)?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -153,11 +257,21 @@ impl SqlBackend for PostgresBackend<'_> {
             .collect()
     }
 
-    fn commit(self) -> Result<()> {
-        self.tx.commit().map_err(store_error)
+    fn commit(&mut self) -> Result<()> {
+        let committed = self.conn.client.batch_execute("COMMIT");
+        self.open = false;
+        committed.map_err(|e| match store_error(e) {
+            // Lost while committing: it may have committed.
+            Error::Unavailable { message, source } => Error::OutcomeUnknown { message, source },
+            other => other,
+        })
     }
 
     fn lock_rows(&self) -> &'static str {
-        " FOR UPDATE"
+        if self.read_only { "" } else { " FOR UPDATE" }
+    }
+
+    fn joins_values(&self) -> bool {
+        true
     }
 }
