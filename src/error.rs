@@ -323,6 +323,83 @@ impl Error {
         )
     }
 
+    /// An error that says what this one says, for each caller of a batch that failed as a
+    /// whole (requests committed together, see
+    /// [`Resolver::with_group_commit`](crate::Resolver::with_group_commit)). A driver's error
+    /// cannot be copied: the copy keeps its message as the source.
+    pub(crate) fn duplicate(&self) -> Self {
+        let source = |e: &BoxError| -> BoxError { e.to_string().into() };
+        match self {
+            Self::InvalidIdentity {
+                index,
+                identity_type,
+                value,
+                reason,
+            } => Self::InvalidIdentity {
+                index: *index,
+                identity_type: identity_type.clone(),
+                value: value.clone(),
+                reason: reason.clone(),
+            },
+            Self::InvalidField { field, reason } => Self::InvalidField {
+                field: field.clone(),
+                reason: reason.clone(),
+            },
+            Self::UnknownField { field } => Self::UnknownField { field: field.clone() },
+            Self::Payload(m) => Self::Payload(m.clone()),
+            Self::InvalidTenant(m) => Self::InvalidTenant(m.clone()),
+            Self::ClockOutOfRange(t) => Self::ClockOutOfRange(*t),
+            Self::UnknownNormalizer { name } => Self::UnknownNormalizer { name: name.clone() },
+            Self::InvalidSettings(m) => Self::InvalidSettings(m.clone()),
+            Self::CustomerNotFound(id) => Self::CustomerNotFound(*id),
+            Self::IdentityOwned { identity, owner } => Self::IdentityOwned {
+                identity: identity.clone(),
+                owner: *owner,
+            },
+            Self::IdentityConflict {
+                identity,
+                with,
+                limit,
+            } => Self::IdentityConflict {
+                identity: identity.clone(),
+                with: with.clone(),
+                limit: *limit,
+            },
+            Self::IdentityBlocked { identity } => Self::IdentityBlocked {
+                identity: identity.clone(),
+            },
+            Self::InvalidAttributeName { name, reason } => Self::InvalidAttributeName {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            Self::Transient(m) => Self::Transient(m.clone()),
+            Self::Contention { attempts, last } => Self::Contention {
+                attempts: *attempts,
+                last: last.clone(),
+            },
+            Self::SchemaTooNew { found, supported } => Self::SchemaTooNew {
+                found: *found,
+                supported: *supported,
+            },
+            Self::Database { message, source: s } => Self::Database {
+                message: message.clone(),
+                source: source(s),
+            },
+            Self::Unavailable { message, source: s } => Self::Unavailable {
+                message: message.clone(),
+                source: source(s),
+            },
+            Self::OutcomeUnknown { message, source: s } => Self::OutcomeUnknown {
+                message: message.clone(),
+                source: source(s),
+            },
+            Self::Corrupt(m) => Self::Corrupt(m.clone()),
+            Self::Invariant(m) => Self::Invariant(m.clone()),
+            Self::Capacity(m) => Self::Capacity(m.clone()),
+            Self::Json(e) => Self::Json(<serde_json::Error as serde::ser::Error>::custom(e.to_string())),
+        }
+    }
+
     /// What is left in a list of results where an error was moved out to be handed to the
     /// caller (a batch hands each request its own error); no caller ever sees it.
     pub(crate) fn handed_over() -> Self {

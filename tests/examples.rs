@@ -134,6 +134,12 @@ examples! {
     clinic_shop: [] => ["GET linked-account -> [{\"identityType\":\"idcard\""];
     beauty_clinic: [] => ["getCusInfoByCusTelnum(13338363507) -> id 1"];
     parse_yardstick: [] => ["bare   4294 records in", "typed  4294 records in"];
+    // The load test, small: its own end-state check (customers = connected components) passes.
+    load: ["--threads", "4", "--requests", "3000", "--people", "700"] => [
+        "requests         3000",
+        "ok               3000",
+        "errors           0",
+    ];
     // The main job with limits, blocked values and quarantine off: plain connected components.
     resolve: ["--quiet", "--plain"] => [
         "settings         plain",

@@ -341,6 +341,14 @@ impl<'a> Applier<'a> {
         decided: &mut Vec<Result<Decided>>,
         ahead: &mut dyn FnMut(usize) -> Option<Ahead>,
     ) -> Result<()> {
+        // A store whose reads are round trips looks the whole block's identities up at once.
+        if txn.warms() {
+            let keys: Vec<HashedKey<'_>> = (0..block.items.len())
+                .filter_map(|k| block.prep(k))
+                .flat_map(|prep| (0..prep.len()).map(move |j| prep.hashed(j)))
+                .collect();
+            txn.warm(self.batch.tenant, &keys)?;
+        }
         for k in 0..block.items.len() {
             // The index lines of a request a little ahead start loading now, and arrive while
             // this one resolves: a fresh key's lookup is otherwise a wait on memory.

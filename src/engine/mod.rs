@@ -23,6 +23,7 @@ mod batch;
 mod begin;
 mod decision;
 mod fields;
+mod group_commit;
 mod ops;
 mod outcome;
 mod plan;

@@ -8,6 +8,7 @@
 
 use super::begin::{read_in, write_in};
 use super::decision::Decided;
+use super::group_commit::Groups;
 use super::outcome::Outcome;
 use super::retry::retry;
 use super::tenant_settings::{Defaults, TenantSettings};
@@ -92,6 +93,9 @@ pub struct Resolver<S, C = SystemClock> {
     pub(super) defaults: Defaults,
     pub(super) settings: Arc<TenantSettings>,
     parallel_planning: bool,
+    /// Resolves queued per tenant and committed together, when on (see
+    /// [`with_group_commit`](Self::with_group_commit)).
+    groups: Option<Arc<Groups>>,
 }
 
 impl<S, C> Clone for Resolver<S, C> {
@@ -102,6 +106,7 @@ impl<S, C> Clone for Resolver<S, C> {
             defaults: self.defaults.clone(),
             settings: self.settings.clone(),
             parallel_planning: self.parallel_planning,
+            groups: self.groups.clone(),
         }
     }
 }
@@ -142,12 +147,14 @@ impl<S: Store> Resolver<S> {
     /// An engine over `store` with the system clock and default settings for every tenant
     /// that has none stored.
     pub fn new(store: S) -> Self {
+        let groups = store.prefers_group_commit().then(Arc::default);
         Self {
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
             defaults: Defaults::new(IdentitySettings::default()),
             settings: Arc::default(),
             parallel_planning: false,
+            groups,
         }
     }
 }
@@ -161,6 +168,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             defaults: self.defaults,
             settings: self.settings,
             parallel_planning: self.parallel_planning,
+            groups: self.groups,
         }
     }
 
@@ -173,6 +181,23 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// order, preparation runs beside the planning instead. Outcomes are the same either way.
     pub fn with_parallel_planning(mut self, on: bool) -> Self {
         self.parallel_planning = on;
+        self
+    }
+
+    /// Whether resolves that arrive together from several threads share one transaction and
+    /// one commit (group commit). On by default for the stores whose commits flush to disk
+    /// (SQLite, PostgreSQL), off for the memory store.
+    ///
+    /// Each [`resolve`](Self::resolve) then joins its tenant's queue; one waiting caller takes
+    /// every queued request (up to 64) and resolves them with
+    /// [`resolve_batch`](Self::resolve_batch), in queue order, with the outcomes one-by-one
+    /// resolution would give; every caller gets its own outcome once the batch is committed,
+    /// that is durable. A caller alone is resolved at once. An invalid request gets its own
+    /// error; a failure of the whole batch (the store lost, a conflict that outlasted the
+    /// retries) reaches every caller in it. Plain creates and
+    /// [`resolve_and_get`](Self::resolve_and_get) always commit on their own.
+    pub fn with_group_commit(mut self, on: bool) -> Self {
+        self.groups = on.then(Arc::default);
         self
     }
 
@@ -293,8 +318,16 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Resolves a request (docs/SEMANTICS.md §2) and returns what happened. Atomic: on error
     /// nothing was written.
     pub fn resolve(&self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
-        self.resolve_as(tenant, request, Operation::Resolve, false)
-            .map(|(o, _)| o)
+        match &self.groups {
+            Some(groups) => groups.resolve(tenant, request, |requests, each| {
+                self.resolve_batch_with(tenant, requests, |i, outcome| {
+                    each(i, outcome.map(|o| o.to_outcome()))
+                })
+            }),
+            None => self
+                .resolve_as(tenant, request, Operation::Resolve, false)
+                .map(|(o, _)| o),
+        }
     }
 
     /// [`resolve`](Self::resolve), and the target customer as it is after the resolve, read
@@ -347,6 +380,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     prepared_under = Some(settings.clone());
                 }
                 let prep = block.prep(0).expect("prepared");
+                // Preparing checked the request's time, so it can be kept.
                 self.settings
                     .store_defaults(&mut txn, tenant, &current, &self.defaults, at)?;
                 let mut decided = Decided::default();
@@ -459,9 +493,16 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 attempts += 1;
                 let mut txn = write_in(&*self.store, tenant)?;
                 let current = self.settings.current(&txn, tenant, &self.defaults)?;
-                let first = times.first().copied().map_or_else(|| self.now(), Ok)?;
-                self.settings
-                    .store_defaults(&mut txn, tenant, &current, &self.defaults, first)?;
+                // At the first time a request of the batch may keep (one whose event time is
+                // refused writes nothing); if none may, nothing of the batch is written.
+                let storable = times.iter().copied().find(|t| {
+                    use chrono::Datelike;
+                    crate::model::storable_year(t.year())
+                });
+                if let Some(at) = storable {
+                    self.settings
+                        .store_defaults(&mut txn, tenant, &current, &self.defaults, at)?;
+                }
                 let batch = batch::Batch {
                     settings: &current.settings,
                     tenant,

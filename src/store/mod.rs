@@ -64,4 +64,12 @@ pub trait Store: Send + Sync {
     /// serialized where the store needs it; what a writer reads stays as read until it
     /// commits or is dropped.
     fn write(&self, tenant: &TenantId) -> Result<Self::Writer<'_>>;
+
+    /// Whether resolves should be committed in groups by default
+    /// ([`Resolver::with_group_commit`](crate::Resolver::with_group_commit)): `true` for a
+    /// store whose commit costs far more than a resolve's work (a flush to disk). The
+    /// default is `false`.
+    fn prefers_group_commit(&self) -> bool {
+        false
+    }
 }

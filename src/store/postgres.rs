@@ -249,6 +249,11 @@ impl Store for PostgresStore {
         Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, true)?))
     }
 
+    /// Every commit flushes to disk: resolves that arrive together share one.
+    fn prefers_group_commit(&self) -> bool {
+        true
+    }
+
     fn write(&self, _tenant: &TenantId) -> Result<Self::Writer<'_>> {
         Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, false)?))
     }

@@ -150,6 +150,11 @@ impl Store for SqliteStore {
         Ok(SqlTxn::new(SqliteBackend::begin(conn, true)?))
     }
 
+    /// Every commit flushes to disk: resolves that arrive together share one.
+    fn prefers_group_commit(&self) -> bool {
+        true
+    }
+
     fn write(&self, _tenant: &TenantId) -> Result<Self::Writer<'_>> {
         Ok(SqlTxn::new(SqliteBackend::begin(
             SqliteConn::Writer(self.writer.lock()),

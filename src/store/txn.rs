@@ -83,6 +83,21 @@ pub trait ReadTxn {
         let _ = (tenant, keys);
     }
 
+    /// A hint that a batch is about to look `keys` up, in the order of its requests: a store
+    /// whose every read is a round trip (the SQL stores) can look them all up now, at once,
+    /// and answer the lookups to come from what it read, as long as nothing the transaction
+    /// does changes those answers. The default does nothing; [`warms`](Self::warms) says
+    /// whether a store does anything.
+    fn warm(&self, tenant: &TenantId, keys: &[HashedKey<'_>]) -> Result<()> {
+        let _ = (tenant, keys);
+        Ok(())
+    }
+
+    /// Whether [`warm`](Self::warm) does anything (so a batch gathers its keys only then).
+    fn warms(&self) -> bool {
+        false
+    }
+
     /// The live owner of an identity, if any.
     fn owner(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Option<CustomerId>> {
         Ok(self.lookup(tenant, key)?.owner)

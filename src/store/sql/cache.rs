@@ -9,6 +9,7 @@
 
 use super::SqlValue;
 use crate::model::{Customer, Identity, IdentityKey, TenantId};
+use crate::store::Lookup;
 
 /// Hash maps of the transaction cache (fast hashing; nothing here comes from outside the
 /// process unhashed by a random seed).
@@ -77,6 +78,9 @@ pub(super) struct Cache {
     pub(super) links: Vec<(TenantId, Identity, u64)>,
     /// The owners held-back links give their identities.
     pub(super) linked: FastMap<OwnedKey, u64>,
+    /// What identities a batch looked up ahead were found to be (owner and evidence count),
+    /// until something this transaction does could change it.
+    pub(super) looked_up: FastMap<OwnedKey, Lookup>,
     /// Held-back history rows (the eleven columns of `oneid_history` after `seq`).
     pub(super) history: Vec<[SqlValue; 11]>,
     /// The next customer id to hand out, where the backend lets the transaction assign ids.

@@ -95,6 +95,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         debug_assert!(!cache.pending());
         cache.customers.clear();
         cache.identities.clear();
+        cache.looked_up.clear();
     }
 
     /// Reads the identity lists of customers whose rows this transaction holds, in one query,

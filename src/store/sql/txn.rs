@@ -61,103 +61,54 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
             )?;
             out[n].suspicion = u32::try_from(rows[0][0].int()?).unwrap_or(u32::MAX);
         }
-        let ask: Vec<usize> = (0..keys.len()).filter(|n| !held.contains(n)).collect();
-        if ask.is_empty() {
-            answers.extend(out);
-            return Ok(());
-        }
-        // One round trip for the rest: the identities, their owners' rows and the evidence
-        // counts, with the identity and owner rows locked until the transaction ends. Each
-        // database gets the form its planner always answers with one index search per key.
-        use std::fmt::Write;
-        let mut params = vec![SqlValue::from(tenant.as_str())];
-        for &n in &ask {
-            let key = keys[n];
-            params.extend([
-                key.identity_type.into(),
-                key.scope.unwrap_or("").into(),
-                key.value.into(),
-            ]);
-        }
-        let (lock, joins_values) = {
-            let conn = self.conn.borrow();
-            (conn.lock_rows(), conn.joins_values())
-        };
-        let mut sql = format!(
-            "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
-             WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
-             {CUSTOMER_COLUMNS_C} FROM "
-        );
-        if !joins_values {
-            // SQLite: one index search per key (its "multi-index OR"); its
-            // planner may scan a whole tenant for a join to a VALUES list.
-            sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
-            for j in 0..ask.len() {
-                let p = 3 * j + 1;
-                if j > 0 {
-                    sql.push_str(" OR ");
-                }
-                let _ = write!(
-                    sql,
-                    "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
-                    p + 1,
-                    p + 2,
-                    p + 3
-                );
-            }
-        } else {
-            // PostgreSQL: a VALUES list joined to the unique index; the generic plan it caches
-            // for an OR of keys may scan the tenant instead.
-            sql.push_str("(VALUES ");
-            for j in 0..ask.len() {
-                let p = 3 * j + 1;
-                if j > 0 {
-                    sql.push_str(", ");
-                }
-                let _ = write!(sql, "(?{}, ?{}, ?{})", p + 1, p + 2, p + 3);
-            }
-            sql.push_str(
-                ") AS k JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 \
-                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer",
-            );
-            if !lock.is_empty() {
-                let _ = write!(sql, "{lock} OF i, c");
-            }
-        }
-        let rows = self.rows(&sql, &params)?;
-        let mut owners: Vec<u64> = Vec::new();
-        for row in &rows {
-            let (ty, scope, value) = (row[0].text()?, row[1].text()?, row[2].text()?);
-            let owner = row[3].int()? as u64;
-            // A merge that committed between reading the identity and locking its owner
-            // leaves the owner merged: the whole operation runs again on the new state.
-            if row[6].text()? != "active" {
-                return Err(Error::Transient(format!(
-                    "the owner of {ty} {value} changed concurrently"
-                )));
-            }
-            let suspicion = u32::try_from(row[4].int()?).unwrap_or(u32::MAX);
-            for &n in &ask {
-                let key = keys[n];
-                if key.identity_type == ty && key.scope.unwrap_or("") == scope && key.value == value {
-                    out[n] = Lookup {
-                        owner: Some(CustomerId(owner)),
-                        suspicion,
-                    };
-                }
-            }
-            if !owners.contains(&owner) {
-                owners.push(owner);
-                if self.cache.borrow().customer(tenant, owner).is_none() {
-                    self.remember(tenant, customer_from_row(&row[5..])?.0);
+        // Identities a batch looked up ahead ([`ReadTxn::warm`]), unchanged since.
+        let mut ask: Vec<usize> = Vec::with_capacity(keys.len());
+        {
+            let cache = self.cache.borrow();
+            for n in (0..keys.len()).filter(|n| !held.contains(n)) {
+                match cache.looked_up.get(&KeyRef::new(tenant, keys[n])) {
+                    Some(&lookup) => out[n] = lookup,
+                    None => ask.push(n),
                 }
             }
         }
-        // Resolves go on to read their owners' identities (limits, quarantine): read them now,
-        // all in one query.
-        self.read_identities(tenant, &owners)?;
+        if !ask.is_empty() {
+            self.fetch_lookups(tenant, &keys, &ask, &mut out)?;
+        }
         answers.extend(out);
         Ok(())
+    }
+
+    /// Looks `keys` up now, in one round trip, for the lookups of a batch's requests to come:
+    /// each answer is kept until something this transaction does could change it (a link,
+    /// quarantine evidence, or a merge, delete, erasure or unlink, after which it forgets all).
+    fn warm(&self, tenant: &TenantId, keys: &[HashedKey<'_>]) -> Result<()> {
+        let keys: Vec<IdentityKey<'_>> = keys.iter().map(|k| k.key).collect();
+        let ask: Vec<usize> = {
+            let cache = self.cache.borrow();
+            (0..keys.len())
+                .filter(|&n| {
+                    let key = KeyRef::new(tenant, keys[n]);
+                    !cache.linked.contains_key(&key) && !cache.looked_up.contains_key(&key)
+                })
+                .collect()
+        };
+        if ask.is_empty() {
+            return Ok(());
+        }
+        let mut out = vec![Lookup::default(); keys.len()];
+        self.fetch_lookups(tenant, &keys, &ask, &mut out)?;
+        let mut cache = self.cache.borrow_mut();
+        for &n in &ask {
+            cache
+                .looked_up
+                .insert(KeyRef::new(tenant, keys[n]).owned(), out[n]);
+        }
+        Ok(())
+    }
+
+    fn warms(&self) -> bool {
+        true
     }
 
     fn is_suspected_with(
@@ -317,28 +268,21 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
             .int()? as u64)
     }
 
+    /// A plain read. In PostgreSQL, reading `oneid_tenants` holds the table's lightest lock
+    /// until the transaction ends, and a settings change takes the table's heaviest first
+    /// ([`put_settings`](Txn::put_settings)): the change waits for every transaction that read
+    /// the old version, and those that read after it see the new one. (A row lock per writer
+    /// on the tenant's row would do the same, but many writers sharing one row lock is costly
+    /// in PostgreSQL.)
     fn settings_version(&self, tenant: &TenantId) -> Result<u64> {
-        let read = |sql: &str| -> Result<Option<u64>> {
-            let rows = self.rows(sql, &[tenant.as_str().into()])?;
-            rows.first().map(|r| Ok(r[0].int()? as u64)).transpose()
-        };
-        let lock = self.conn.borrow().lock_rows();
-        if lock.is_empty() {
-            return Ok(read("SELECT settings_version FROM oneid_tenants WHERE tenant = ?1")?.unwrap_or(0));
-        }
-        // A writer holds the tenant's row under a share lock until it ends, so a settings
-        // change (which updates the row) waits for every writer that read the old version,
-        // and writers that begin after it read the new one. The row is made first if the
-        // tenant has none, so that there is a row to lock.
-        let locked = "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE";
-        if let Some(v) = read(locked)? {
-            return Ok(v);
-        }
-        self.exec(
-            "INSERT INTO oneid_tenants (tenant, settings_version) VALUES (?1, 0) ON CONFLICT (tenant) DO NOTHING",
+        let rows = self.rows(
+            "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1",
             &[tenant.as_str().into()],
         )?;
-        Ok(read(locked)?.unwrap_or(0))
+        Ok(match rows.first() {
+            Some(row) => row[0].int()? as u64,
+            None => 0,
+        })
     }
 
     fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>> {
@@ -369,6 +313,11 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         conflicting: HashedKey<'_>,
     ) -> Result<()> {
         let (key, conflicting) = (key.key, conflicting.key);
+        // Its evidence count changes: a lookup ahead no longer holds.
+        self.cache
+            .borrow_mut()
+            .looked_up
+            .remove(&KeyRef::new(tenant, key));
         let [t, a, b, c] = key_params(tenant, key);
         self.exec(
             "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue) \
@@ -662,6 +611,11 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         cause: Option<&str>,
     ) -> Result<u64> {
         let t = SqlValue::from(tenant.as_str());
+        if !self.conn.borrow().lock_rows().is_empty() {
+            // Waits for the transactions that read the settings, holds off those that would
+            // (see `settings_version`).
+            self.exec("LOCK TABLE oneid_tenants IN ACCESS EXCLUSIVE MODE", &[])?;
+        }
         let rows = self.rows(
             "INSERT INTO oneid_tenants (tenant, settings_version) VALUES (?1, 1) ON CONFLICT (tenant) \
              DO UPDATE SET settings_version = oneid_tenants.settings_version + 1 RETURNING settings_version",
@@ -695,4 +649,107 @@ fn stored_settings(row: &[SqlValue]) -> Result<StoredSettings> {
             v => Some(v.text()?.to_owned()),
         },
     })
+}
+
+#[expect(private_bounds, reason = "the methods are crate-private")]
+impl<B: SqlBackend> SqlTxn<B> {
+    /// Looks up the keys `ask` names in the database, in one round trip, into `out`: the
+    /// identities, their owners' rows and the evidence counts, with the identity and owner
+    /// rows locked until the transaction ends (for a writer); then the owners' identity lists,
+    /// in one more, which resolves go on to read (limits, quarantine). Each database gets the
+    /// form its planner always answers with one index search per key.
+    fn fetch_lookups(
+        &self,
+        tenant: &TenantId,
+        keys: &[IdentityKey<'_>],
+        ask: &[usize],
+        out: &mut [Lookup],
+    ) -> Result<()> {
+        use std::fmt::Write;
+        let mut params = vec![SqlValue::from(tenant.as_str())];
+        for &n in ask {
+            let key = keys[n];
+            params.extend([
+                key.identity_type.into(),
+                key.scope.unwrap_or("").into(),
+                key.value.into(),
+            ]);
+        }
+        let (lock, joins_values) = {
+            let conn = self.conn.borrow();
+            (conn.lock_rows(), conn.joins_values())
+        };
+        let mut sql = format!(
+            "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
+             WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
+             {CUSTOMER_COLUMNS_C} FROM "
+        );
+        if !joins_values {
+            // SQLite: one index search per key (its "multi-index OR"); its
+            // planner may scan a whole tenant for a join to a VALUES list.
+            sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(" OR ");
+                }
+                let _ = write!(
+                    sql,
+                    "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                );
+            }
+        } else {
+            // PostgreSQL: a VALUES list joined to the unique index; the generic plan it caches
+            // for an OR of keys may scan the tenant instead.
+            sql.push_str("(VALUES ");
+            for j in 0..ask.len() {
+                let p = 3 * j + 1;
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                let _ = write!(sql, "(?{}, ?{}, ?{})", p + 1, p + 2, p + 3);
+            }
+            sql.push_str(
+                ") AS k JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 \
+                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer",
+            );
+            if !lock.is_empty() {
+                let _ = write!(sql, "{lock} OF i, c");
+            }
+        }
+        let rows = self.rows(&sql, &params)?;
+        let mut owners: Vec<u64> = Vec::new();
+        for row in &rows {
+            let (ty, scope, value) = (row[0].text()?, row[1].text()?, row[2].text()?);
+            let owner = row[3].int()? as u64;
+            // A merge that committed between reading the identity and locking its owner
+            // leaves the owner merged: the whole operation runs again on the new state.
+            if row[6].text()? != "active" {
+                return Err(Error::Transient(format!(
+                    "the owner of {ty} {value} changed concurrently"
+                )));
+            }
+            let suspicion = u32::try_from(row[4].int()?).unwrap_or(u32::MAX);
+            for &n in ask {
+                let key = keys[n];
+                if key.identity_type == ty && key.scope.unwrap_or("") == scope && key.value == value {
+                    out[n] = Lookup {
+                        owner: Some(CustomerId(owner)),
+                        suspicion,
+                    };
+                }
+            }
+            if !owners.contains(&owner) {
+                owners.push(owner);
+                if self.cache.borrow().customer(tenant, owner).is_none() {
+                    self.remember(tenant, customer_from_row(&row[5..])?.0);
+                }
+            }
+        }
+        self.read_identities(tenant, &owners)?;
+        Ok(())
+    }
 }
