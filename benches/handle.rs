@@ -84,7 +84,11 @@ fn bench_handle(c: &mut Criterion) {
         group.bench_function(format!("hit/{threads}_threads_two_tenants"), |b| {
             b.iter_custom(|iters| {
                 on_threads(iters, threads, &|thread, i| {
-                    black_box(resolver.resolve(&tenants[thread % 2], &requests[i as usize]).unwrap());
+                    black_box(
+                        resolver
+                            .resolve(&tenants[thread % 2], &requests[i as usize])
+                            .unwrap(),
+                    );
                 })
             })
         });

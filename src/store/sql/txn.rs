@@ -107,8 +107,9 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         Ok(())
     }
 
+    /// Where every read is a round trip to a server (PostgreSQL); SQLite reads in process.
     fn warms(&self) -> bool {
-        true
+        self.conn.borrow().round_trips()
     }
 
     fn is_suspected_with(
@@ -666,6 +667,20 @@ impl<B: SqlBackend> SqlTxn<B> {
         out: &mut [Lookup],
     ) -> Result<()> {
         use std::fmt::Write;
+        let joins_values = self.conn.borrow().joins_values();
+        // PostgreSQL prepares each statement text once per connection: the keys go in lists of
+        // a power-of-two length (the last key repeated to fill one), at most 64, so that a
+        // few texts serve every count.
+        const MOST: usize = 64;
+        if joins_values && (ask.len() > MOST || !ask.len().is_power_of_two()) {
+            for chunk in ask.chunks(MOST) {
+                let mut padded = chunk.to_vec();
+                let last = *chunk.last().expect("chunks are not empty");
+                padded.resize(chunk.len().next_power_of_two(), last);
+                self.fetch_lookups(tenant, keys, &padded, out)?;
+            }
+            return Ok(());
+        }
         let mut params = vec![SqlValue::from(tenant.as_str())];
         for &n in ask {
             let key = keys[n];
@@ -675,10 +690,7 @@ impl<B: SqlBackend> SqlTxn<B> {
                 key.value.into(),
             ]);
         }
-        let (lock, joins_values) = {
-            let conn = self.conn.borrow();
-            (conn.lock_rows(), conn.joins_values())
-        };
+        let lock = self.conn.borrow().lock_rows();
         let mut sql = format!(
             "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
              WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \

@@ -41,6 +41,11 @@ pub(crate) trait SqlBackend {
     fn joins_values(&self) -> bool {
         false
     }
+    /// Whether every statement is a round trip to a server, so that reading many rows in one
+    /// statement beats reading them as they are needed.
+    fn round_trips(&self) -> bool {
+        false
+    }
     /// The next free customer id, for a database where this transaction is the only writer
     /// (it may then number the customers it creates itself and write their rows later, with
     /// the rest of what it holds back); `None` where concurrent writers need the database to

@@ -274,4 +274,8 @@ impl SqlBackend for PostgresBackend {
     fn joins_values(&self) -> bool {
         true
     }
+
+    fn round_trips(&self) -> bool {
+        true
+    }
 }
