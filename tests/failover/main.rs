@@ -1,0 +1,13 @@
+//! The SQL stores under failure: backends terminated under load, and two processes sharing
+//! a tenant's settings.
+//!
+//! PostgreSQL runs against the database `ONEID_PG_URL` names (default
+//! `host=127.0.0.1 user=postgres dbname=test`). No test restarts the server: a test kills only
+//! the backends of its own connections, which it names with `application_name`.
+
+mod support;
+
+#[cfg(feature = "postgres")]
+mod killed_backends;
+
+mod settings_across_processes;
