@@ -1,5 +1,5 @@
-//! The SQL stores under failure: backends terminated under load, and two processes sharing
-//! a tenant's settings.
+//! The SQL stores under failure: backends terminated under load, two processes sharing a
+//! tenant's settings, and SQLite readers beside a long write.
 //!
 //! PostgreSQL runs against the database `ONEID_PG_URL` names (default
 //! `host=127.0.0.1 user=postgres dbname=test`). No test restarts the server: a test kills only
@@ -11,3 +11,6 @@ mod support;
 mod killed_backends;
 
 mod settings_across_processes;
+
+#[cfg(feature = "sqlite")]
+mod sqlite_readers;
