@@ -65,6 +65,33 @@ pub fn pg_url_as(app: &str) -> String {
     format!("{} application_name={app}", pg_url())
 }
 
+/// The server [`pg_url`] names (its `host` and `port`; 127.0.0.1:5432 when it names none).
+#[cfg(feature = "postgres")]
+pub fn pg_server() -> std::net::SocketAddr {
+    let url = pg_url();
+    let value = |key: &str| {
+        url.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=').map(str::to_owned))
+    };
+    let host = value("host").unwrap_or_else(|| "127.0.0.1".into());
+    let port: u16 = value("port").map_or(5432, |p| p.parse().unwrap());
+    std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+/// [`pg_url`] through a proxy on `port` of this machine.
+#[cfg(feature = "postgres")]
+pub fn pg_url_via(port: u16) -> String {
+    let url = pg_url();
+    let rest: Vec<&str> = url
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with("host=") && !kv.starts_with("port=") && !kv.starts_with("sslmode="))
+        .collect();
+    format!("{} host=127.0.0.1 port={port} sslmode=disable", rest.join(" "))
+}
+
 #[cfg(feature = "postgres")]
 pub fn admin() -> postgres::Client {
     postgres::Client::connect(&pg_url(), postgres::NoTls)
