@@ -239,6 +239,23 @@ impl PostgresStore {
             source: "connections closed".into(),
         })
     }
+
+    /// Begins a transaction on a pooled connection. A connection whose backend ended while
+    /// it sat in the pool (a backend terminated, a server restart) cannot be told from a live
+    /// one, as nothing reads its socket meanwhile, and fails at `BEGIN`: nothing was done on
+    /// it, so the next connection is taken at once, rather than after the pause the engine
+    /// makes before it tries an unavailable store again (a pause per dead connection).
+    fn begin(&self, read_only: bool) -> Result<SqlTxn<PostgresBackend>> {
+        let mut replaced = 0;
+        loop {
+            let conn = self.connection()?;
+            let used = conn.used();
+            match PostgresBackend::begin(conn, read_only) {
+                Err(Error::Unavailable { .. }) if used && replaced < self.pool.max_size() => replaced += 1,
+                begun => return begun.map(SqlTxn::new),
+            }
+        }
+    }
 }
 
 impl Store for PostgresStore {
@@ -246,10 +263,10 @@ impl Store for PostgresStore {
     type Writer<'a> = SqlTxn<PostgresBackend>;
 
     fn read(&self, _tenant: &TenantId) -> Result<Self::Reader<'_>> {
-        Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, true)?))
+        self.begin(true)
     }
 
     fn write(&self, _tenant: &TenantId) -> Result<Self::Writer<'_>> {
-        Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, false)?))
+        self.begin(false)
     }
 }

@@ -15,6 +15,8 @@ mod proxy;
 mod commit_lost;
 #[cfg(feature = "postgres")]
 mod killed_backends;
+#[cfg(feature = "postgres")]
+mod server_out_of_reach;
 
 mod settings_across_processes;
 

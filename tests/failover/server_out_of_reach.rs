@@ -1,0 +1,109 @@
+//! The PostgreSQL server out of reach, through a proxy the test takes down: its pooled
+//! connections cut while idle, and the server gone for a moment.
+//!
+//! - Connections cut while they sit in the pool are found closed when next taken, and the
+//!   operation goes on with a new one at once, however many there were.
+//! - A server gone for a moment: operations issued meanwhile wait, and succeed once it is
+//!   back.
+
+use crate::proxy::Proxy;
+use crate::support::{drop_schema, pg_server, pg_url_via, request, tenant};
+use oneid::{PostgresOptions, PostgresStore, Resolver};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// How long the engine tries an unavailable store again (`engine/retry.rs`).
+const UNAVAILABLE_FOR: Duration = Duration::from_secs(10);
+
+fn store(schema: &str, proxy: &Proxy, pool: u32) -> Resolver<PostgresStore> {
+    drop_schema(schema);
+    let options = PostgresOptions::new().schema(schema).pool_size(pool);
+    Resolver::new(PostgresStore::connect_with(&pg_url_via(proxy.port()), options).unwrap())
+}
+
+/// Opens `n` connections: `n` threads resolve at the same moment, a few times.
+fn open_connections(r: &Resolver<PostgresStore>, n: usize) {
+    let at_once = Barrier::new(n);
+    std::thread::scope(|s| {
+        for w in 0..n {
+            let (r, at_once) = (r, &at_once);
+            s.spawn(move || {
+                for round in 0..3 {
+                    at_once.wait();
+                    r.resolve(
+                        &tenant(),
+                        &request(&[("qq", &format!("{w}-{round}")), ("email", &format!("{w}@x.cn"))]),
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn postgres_connections_cut_in_the_pool_are_replaced_at_once() {
+    let proxy = Proxy::start(pg_server());
+    let r = store("failover_cut_idle", &proxy, 8);
+    open_connections(&r, 8);
+    assert!(
+        format!("{:?}", r.store()).contains("connections: 8"),
+        "{:?}",
+        r.store()
+    );
+    let mut slowest = Duration::ZERO;
+    for round in 0..3 {
+        proxy.cut_all();
+        std::thread::sleep(Duration::from_millis(50));
+        let at = Instant::now();
+        r.resolve(&tenant(), &request(&[("qq", &format!("after-{round}"))]))
+            .unwrap();
+        let took = at.elapsed();
+        slowest = slowest.max(took);
+        assert!(
+            took < Duration::from_millis(300),
+            "the first resolve after the pool's connections were cut took {took:?}"
+        );
+        let at = Instant::now();
+        assert!(
+            r.owner_of(&tenant(), &oneid::IdentityInput::new("qq", "0-0"))
+                .unwrap()
+                .is_some()
+        );
+        assert!(at.elapsed() < Duration::from_millis(300));
+        // Every connection in use again, so that the next round finds them all cut.
+        open_connections(&r, 8);
+    }
+    eprintln!("the first resolve after 8 pooled connections were cut took {slowest:?} at most");
+}
+
+#[test]
+fn postgres_server_gone_for_a_moment_is_waited_for() {
+    let proxy = Proxy::start(pg_server());
+    let r = store("failover_gone_a_moment", &proxy, 4);
+    open_connections(&r, 4);
+    proxy.down();
+    let down = Instant::now();
+    std::thread::scope(|s| {
+        let waiting: Vec<_> = (0..4)
+            .map(|w| {
+                let r = &r;
+                s.spawn(move || {
+                    let read = r.get(&tenant(), oneid::CustomerId(1));
+                    let write = r.resolve(&tenant(), &request(&[("qq", &format!("while-down-{w}"))]));
+                    (read.map(|_| ()), write.map(|_| ()))
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1_500));
+        proxy.up();
+        for w in waiting {
+            let (read, write) = w.join().unwrap();
+            read.expect("a read issued while the server was gone");
+            write.expect("a write issued while the server was gone");
+        }
+    });
+    let took = down.elapsed();
+    eprintln!("operations issued while the server was gone for 1.5 s answered after {took:?}");
+    assert!(took < UNAVAILABLE_FOR, "{took:?}");
+}
