@@ -1,19 +1,23 @@
 //! The PostgreSQL server out of reach, through a proxy the test takes down: its pooled
-//! connections cut while idle, and the server gone for a moment.
+//! connections cut while idle, the server gone for a moment, and gone for good.
 //!
 //! - Connections cut while they sit in the pool are found closed when next taken, and the
 //!   operation goes on with a new one at once, however many there were.
 //! - A server gone for a moment: operations issued meanwhile wait, and succeed once it is
 //!   back.
+//! - A server gone for good: an operation gives up with [`Error::Unavailable`], tried again
+//!   for [`UNAVAILABLE_FOR`] after its first attempt waited the pool's connection timeout.
 
 use crate::proxy::Proxy;
 use crate::support::{drop_schema, pg_server, pg_url_via, request, tenant};
-use oneid::{PostgresOptions, PostgresStore, Resolver};
+use oneid::{Error, PostgresOptions, PostgresStore, Resolver};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// How long the engine tries an unavailable store again (`engine/retry.rs`).
 const UNAVAILABLE_FOR: Duration = Duration::from_secs(10);
+/// How long an attempt waits for a connection, in the test of a server gone for good.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn store(schema: &str, proxy: &Proxy, pool: u32) -> Resolver<PostgresStore> {
     drop_schema(schema);
@@ -106,4 +110,43 @@ fn postgres_server_gone_for_a_moment_is_waited_for() {
     let took = down.elapsed();
     eprintln!("operations issued while the server was gone for 1.5 s answered after {took:?}");
     assert!(took < UNAVAILABLE_FOR, "{took:?}");
+}
+
+#[test]
+fn postgres_server_gone_for_good_is_unavailable_after_the_retry_bound() {
+    let proxy = Proxy::start(pg_server());
+    drop_schema("failover_gone_for_good");
+    let options = PostgresOptions::new()
+        .schema("failover_gone_for_good")
+        .pool_size(4)
+        .connect_timeout(CONNECT_TIMEOUT);
+    let r = Resolver::new(PostgresStore::connect_with(&pg_url_via(proxy.port()), options).unwrap());
+    proxy.down();
+    std::thread::scope(|s| {
+        let read = s.spawn(|| {
+            let at = Instant::now();
+            (r.get(&tenant(), oneid::CustomerId(1)).map(|_| ()), at.elapsed())
+        });
+        let write = s.spawn(|| {
+            let at = Instant::now();
+            (
+                r.resolve(&tenant(), &request(&[("qq", "1")])).map(|_| ()),
+                at.elapsed(),
+            )
+        });
+        for (what, op) in [("read", read), ("write", write)] {
+            let (result, took) = op.join().unwrap();
+            assert!(
+                matches!(result, Err(Error::Unavailable { .. })),
+                "a {what} with the server gone: {result:?}"
+            );
+            eprintln!("a {what} with the server gone gave up after {took:?}");
+            // The first attempt waits the connection timeout; the bound counts from its end.
+            let bound = CONNECT_TIMEOUT + UNAVAILABLE_FOR;
+            assert!(
+                took >= UNAVAILABLE_FOR && took < bound + Duration::from_millis(1_500),
+                "a {what} with the server gone gave up after {took:?}, not about {bound:?}"
+            );
+        }
+    });
 }
