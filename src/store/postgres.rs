@@ -21,6 +21,10 @@
 //!   (40P01), serialization failures (40001) and unique violations (23505) are
 //!   [`Error::Transient`]: the engine retries the whole operation with jittered backoff up
 //!   to a bound, then reports [`Error::Contention`].
+//! - **Settings hold until commit:** a writer reads its tenant's settings version without
+//!   a lock, and again under a share lock as it commits; a version changed meanwhile makes
+//!   it run again under the new settings ([`Error::Transient`]). A settings change so waits
+//!   only for writers that are committing, not for every writer that overlaps the next one.
 //! - **Plain SQL:** no advisory locks, no stored procedures, no recursive queries (aliases are
 //!   one hop: a merge repoints every alias). The statements use `ON CONFLICT`, `RETURNING`,
 //!   identity columns, multi-row `VALUES` and `FOR UPDATE OF`. They are tested on PostgreSQL

@@ -17,6 +17,8 @@ mod commit_lost;
 mod killed_backends;
 #[cfg(feature = "postgres")]
 mod server_out_of_reach;
+#[cfg(feature = "postgres")]
+mod settings_under_load;
 
 mod settings_across_processes;
 

@@ -322,14 +322,27 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
             let rows = self.rows(sql, &[tenant.as_str().into()])?;
             rows.first().map(|r| Ok(r[0].int()? as u64)).transpose()
         };
+        let plain = "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1";
         let lock = self.conn.borrow().lock_rows();
         if lock.is_empty() {
-            return Ok(read("SELECT settings_version FROM oneid_tenants WHERE tenant = ?1")?.unwrap_or(0));
+            return Ok(read(plain)?.unwrap_or(0));
         }
-        // A writer holds the tenant's row under a share lock until it ends, so a settings
-        // change (which updates the row) waits for every writer that read the old version,
-        // and writers that begin after it read the new one. The row is made first if the
-        // tenant has none, so that there is a row to lock.
+        // A writer of a tenant with settings reads the version without a lock, and reads it
+        // again under a share lock as it commits (`commit`): one that a settings change
+        // overtook runs again under the new settings, and a change waits only for writers
+        // that are committing. (Writers holding the row under a share lock for their whole
+        // transaction kept a change waiting as long as they overlapped: PostgreSQL lets a
+        // share lock join others held while an update waits.)
+        if let Some(v) = read(plain)?
+            && v > 0
+        {
+            *self.settings_read.borrow_mut() = Some((tenant.clone(), v));
+            return Ok(v);
+        }
+        // None stored yet: the writer stores its defaults. The row is made if the tenant has
+        // none and held under a share lock until the writer ends, so that of the writers that
+        // would store their defaults at once, one does and the others run under what it
+        // stored.
         let locked = "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE";
         if let Some(v) = read(locked)? {
             return Ok(v);
@@ -675,11 +688,31 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             "INSERT INTO oneid_settings (tenant, version, document, changed, cause) VALUES (?1, ?2, ?3, ?4, ?5)",
             &[t, version.into(), document.into(), ts(&at).into(), cause.into()],
         )?;
+        // Its own change is what this transaction commits under.
+        if let Some((read, v)) = &mut *self.settings_read.borrow_mut()
+            && read == tenant
+        {
+            *v = version as u64;
+        }
         Ok(version as u64)
     }
 
     fn commit(self) -> Result<()> {
         self.flush()?;
+        if let Some((tenant, read)) = self.settings_read.take() {
+            // Held from here until the commit: a settings change commits before this read
+            // (which then sees it) or after this transaction.
+            let rows = self.rows(
+                "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE",
+                &[tenant.as_str().into()],
+            )?;
+            let now = rows.first().map(|r| r[0].int()).transpose()?;
+            if now != Some(read as i64) {
+                return Err(Error::Transient(format!(
+                    "the settings of tenant {tenant} changed while an operation ran"
+                )));
+            }
+        }
         self.conn.into_inner().commit()
     }
 }
