@@ -52,7 +52,7 @@ fn request(i: usize) -> ResolveRequest {
     ];
     let mut ids = vec![own(i)];
     ids.extend(shared.into_iter().cycle().skip(i % 2).take(1 + (i / 2) % 2));
-    if i % 9 == 0 {
+    if i.is_multiple_of(9) {
         ids.push(IdentityInput::new("mobile", BLOCKED));
     }
     ResolveRequest::new(ids).with_cause(format!("req-{i}"))
