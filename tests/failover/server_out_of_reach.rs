@@ -3,6 +3,8 @@
 //!
 //! - Connections cut while they sit in the pool are found closed when next taken, and the
 //!   operation goes on with a new one at once, however many there were.
+//! - A transaction whose connection is cut fails its next statement as unavailable, and
+//!   dropping it (a `ROLLBACK` on a dead connection) returns at once.
 //! - A server gone for a moment: operations issued meanwhile wait, and succeed once it is
 //!   back.
 //! - A server gone for good: an operation gives up with [`Error::Unavailable`], tried again
@@ -149,4 +151,36 @@ fn postgres_server_gone_for_good_is_unavailable_after_the_retry_bound() {
             );
         }
     });
+}
+
+/// A transaction whose connection is cut: its next statement is [`Error::Unavailable`],
+/// dropping it (which rolls back) returns at once, and the store goes on with a new
+/// connection.
+#[test]
+fn postgres_transaction_on_a_cut_connection_fails_and_drops_at_once() {
+    use oneid::{ReadTxn, Store};
+    let proxy = Proxy::start(pg_server());
+    let r = store("failover_cut_in_txn", &proxy, 2);
+    let t = tenant();
+    let id = r.resolve(&t, &request(&[("qq", "1")])).unwrap().customer.unwrap();
+    for writer in [true, false] {
+        let txn: Box<dyn ReadTxn> = if writer {
+            Box::new(r.store().write(&t).unwrap())
+        } else {
+            Box::new(r.store().read(&t).unwrap())
+        };
+        assert_eq!(txn.settings_version(&t).unwrap(), 1);
+        proxy.cut_all();
+        std::thread::sleep(Duration::from_millis(50));
+        match txn.customer(&t, id) {
+            Err(Error::Unavailable { .. }) => {}
+            other => panic!("a statement on a cut connection: {other:?}"),
+        }
+        let at = Instant::now();
+        drop(txn);
+        assert!(at.elapsed() < Duration::from_millis(100), "{:?}", at.elapsed());
+        let at = Instant::now();
+        assert!(r.get(&t, id).unwrap().is_some());
+        assert!(at.elapsed() < Duration::from_millis(300), "{:?}", at.elapsed());
+    }
 }
