@@ -203,9 +203,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// them, in every instance on the store; an operation in flight finishes under the
     /// settings it began with, before the change (the memory and SQLite stores make the
     /// change wait for it), or runs again under the new ones (PostgreSQL, when the change
-    /// commits first). Custom normalizers
-    /// the settings carry are registered with this handle. Customers already stored are not
-    /// changed.
+    /// commits first). Custom normalizers the settings carry are registered with this
+    /// handle. Customers already stored are not changed.
     pub fn set_settings(
         &self,
         tenant: &TenantId,

@@ -330,9 +330,9 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         // A writer of a tenant with settings reads the version without a lock, and reads it
         // again under a share lock as it commits (`commit`): one that a settings change
         // overtook runs again under the new settings, and a change waits only for writers
-        // that are committing. (Writers holding the row under a share lock for their whole
-        // transaction kept a change waiting as long as they overlapped: PostgreSQL lets a
-        // share lock join others held while an update waits.)
+        // that are committing. (Held for whole transactions, the share locks of overlapping
+        // writers would keep a change waiting for as long as writers keep coming: PostgreSQL
+        // lets a share lock join the others while an update waits for them.)
         if let Some(v) = read(plain)?
             && v > 0
         {
