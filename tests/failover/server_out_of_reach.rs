@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 /// How long the engine tries an unavailable store again (`engine/retry.rs`).
 const UNAVAILABLE_FOR: Duration = Duration::from_secs(10);
+/// Far more than an operation takes on a new connection (tens of milliseconds on a loaded
+/// machine), far less than the engine's pauses before it tries an unavailable store again
+/// add up to over a pool's dead connections (over a second for eight).
+const PROMPT: Duration = Duration::from_millis(750);
 /// How long an attempt waits for a connection, in the test of a server gone for good.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -67,7 +71,7 @@ fn postgres_connections_cut_in_the_pool_are_replaced_at_once() {
         let took = at.elapsed();
         slowest = slowest.max(took);
         assert!(
-            took < Duration::from_millis(300),
+            took < PROMPT,
             "the first resolve after the pool's connections were cut took {took:?}"
         );
         let at = Instant::now();
@@ -76,7 +80,7 @@ fn postgres_connections_cut_in_the_pool_are_replaced_at_once() {
                 .unwrap()
                 .is_some()
         );
-        assert!(at.elapsed() < Duration::from_millis(300));
+        assert!(at.elapsed() < PROMPT);
         // Every connection in use again, so that the next round finds them all cut.
         open_connections(&r, 8);
     }
@@ -180,9 +184,9 @@ fn postgres_transaction_on_a_cut_connection_fails_and_drops_at_once() {
         }
         let at = Instant::now();
         drop(txn);
-        assert!(at.elapsed() < Duration::from_millis(100), "{:?}", at.elapsed());
+        assert!(at.elapsed() < PROMPT, "dropping took {:?}", at.elapsed());
         let at = Instant::now();
         assert!(r.get(&t, id).unwrap().is_some());
-        assert!(at.elapsed() < Duration::from_millis(300), "{:?}", at.elapsed());
+        assert!(at.elapsed() < PROMPT, "{:?}", at.elapsed());
     }
 }
