@@ -226,9 +226,10 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Stores new settings for one tenant, as the next version, with `cause` in the
     /// tenant's settings history; returns the version. Operations that begin after it see
     /// them, in every instance on the store; an operation in flight finishes under the
-    /// settings it began with (a SQL store makes the change wait for it). Custom normalizers
-    /// the settings carry are registered with this handle. Customers already stored are not
-    /// changed.
+    /// settings it began with, before the change (the memory and SQLite stores make the
+    /// change wait for it), or runs again under the new ones (PostgreSQL, when the change
+    /// commits first). Custom normalizers the settings carry are registered with this
+    /// handle. Customers already stored are not changed.
     pub fn set_settings(
         &self,
         tenant: &TenantId,

@@ -9,8 +9,12 @@
 //!   [`CONFLICT_ATTEMPTS`] times; then [`Error::Contention`].
 //! - a store that cannot be reached ([`Error::Unavailable`]: a connection lost or refused,
 //!   a server restarting). The engine tries again with a fresh connection after a longer
-//!   pause (10 ms doubling to 0.5 s) for up to [`UNAVAILABLE_FOR`]; then it gives the
-//!   last [`Error::Unavailable`] back.
+//!   pause (10 ms doubling to 0.5 s) for up to [`UNAVAILABLE_FOR`] after the first attempt
+//!   that found the store unavailable; then it gives the last [`Error::Unavailable`] back.
+//!   That attempt may itself have waited for a connection (a PostgreSQL store waits its
+//!   `connect_timeout`, 5 s by default), so an operation against a server that is down
+//!   answers after that wait plus [`UNAVAILABLE_FOR`]. Counting from the operation's start
+//!   instead would read the clock on every operation, success or not.
 //!
 //! A failure whose outcome is unknown ([`Error::OutcomeUnknown`], the connection lost while
 //! committing) is never run again here: the caller decides, and the error's docs say why

@@ -21,6 +21,10 @@
 //!   (40P01), serialization failures (40001) and unique violations (23505) are
 //!   [`Error::Transient`]: the engine retries the whole operation with jittered backoff up
 //!   to a bound, then reports [`Error::Contention`].
+//! - **Settings hold until commit:** a writer reads its tenant's settings version without
+//!   a lock, and again under a share lock as it commits; a version changed meanwhile makes
+//!   it run again under the new settings ([`Error::Transient`]). A settings change so waits
+//!   only for writers that are committing, not for every writer that overlaps the next one.
 //! - **Plain SQL:** no advisory locks, no stored procedures, no recursive queries (aliases are
 //!   one hop: a merge repoints every alias). The statements use `ON CONFLICT`, `RETURNING`,
 //!   identity columns, multi-row `VALUES` and `FOR UPDATE OF`. They are tested on PostgreSQL
@@ -239,6 +243,23 @@ impl PostgresStore {
             source: "connections closed".into(),
         })
     }
+
+    /// Begins a transaction on a pooled connection. A connection whose backend ended while
+    /// it sat in the pool (a backend terminated, a server restart) cannot be told from a live
+    /// one, as nothing reads its socket meanwhile, and fails at `BEGIN`: nothing was done on
+    /// it, so the next connection is taken at once, rather than after the pause the engine
+    /// makes before it tries an unavailable store again (a pause per dead connection).
+    fn begin(&self, read_only: bool) -> Result<SqlTxn<PostgresBackend>> {
+        let mut replaced = 0;
+        loop {
+            let conn = self.connection()?;
+            let used = conn.used();
+            match PostgresBackend::begin(conn, read_only) {
+                Err(Error::Unavailable { .. }) if used && replaced < self.pool.max_size() => replaced += 1,
+                begun => return begun.map(SqlTxn::new),
+            }
+        }
+    }
 }
 
 impl Store for PostgresStore {
@@ -246,7 +267,7 @@ impl Store for PostgresStore {
     type Writer<'a> = SqlTxn<PostgresBackend>;
 
     fn read(&self, _tenant: &TenantId) -> Result<Self::Reader<'_>> {
-        Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, true)?))
+        self.begin(true)
     }
 
     /// Every commit flushes to disk: resolves that arrive together share one.
@@ -255,6 +276,6 @@ impl Store for PostgresStore {
     }
 
     fn write(&self, _tenant: &TenantId) -> Result<Self::Writer<'_>> {
-        Ok(SqlTxn::new(PostgresBackend::begin(self.connection()?, false)?))
+        self.begin(false)
     }
 }

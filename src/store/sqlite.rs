@@ -107,22 +107,20 @@ impl SqliteStore {
         conn.pragma_update(None, "case_sensitive_like", true)
             .map_err(store_error)?;
         conn.set_prepared_statement_cache_capacity(64);
+        // A current schema is read without the write lock, which another process may hold
+        // for as long as its transaction lasts: opening a store only waits for it when there
+        // is a schema to create or upgrade.
+        let found = Self::schema_version(&conn.transaction().map_err(store_error)?)?;
+        if Self::check_version(found)? == SCHEMA_VERSION {
+            return Ok(conn);
+        }
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error)?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS oneid_schema (version INTEGER NOT NULL)")
             .map_err(store_error)?;
-        let version: i64 = tx
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM oneid_schema", [], |r| {
-                r.get(0)
-            })
-            .map_err(store_error)?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::SchemaTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
+        let version = Self::schema_version(&tx)?;
+        Self::check_version(version)?;
         if version < SCHEMA_VERSION {
             for statement in migration(&SQLITE, version) {
                 tx.execute(&statement, []).map_err(store_error)?;
@@ -132,6 +130,34 @@ impl SqliteStore {
         }
         tx.commit().map_err(store_error)?;
         Ok(conn)
+    }
+
+    /// The schema version the database holds (0 for none).
+    fn schema_version(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'oneid_schema')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(store_error)?;
+        if !exists {
+            return Ok(0);
+        }
+        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM oneid_schema", [], |r| {
+            r.get(0)
+        })
+        .map_err(store_error)
+    }
+
+    fn check_version(version: i64) -> Result<i64> {
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(version)
     }
 }
 

@@ -56,6 +56,7 @@ pub(crate) use schema::{Dialect, SCHEMA_VERSION, migration};
 pub(crate) use value::SqlValue;
 
 use crate::error::Result;
+use crate::model::TenantId;
 use cache::{Cache, FastMap};
 use std::cell::RefCell;
 
@@ -79,6 +80,9 @@ pub struct SqlTxn<B> {
     /// their side tables are rewritten only when they change.
     lists: RefCell<FastMap<u64, StoredLists>>,
     cache: RefCell<Cache>,
+    /// The settings version a writer read without a lock, with its tenant: checked again,
+    /// under a share lock, when it commits.
+    settings_read: RefCell<Option<(TenantId, u64)>>,
 }
 
 /// A customer's tags and groups as its side tables hold them.
@@ -93,6 +97,7 @@ impl<B: SqlBackend> SqlTxn<B> {
             conn: RefCell::new(backend),
             lists: RefCell::default(),
             cache: RefCell::default(),
+            settings_read: RefCell::default(),
         }
     }
 

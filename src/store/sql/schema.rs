@@ -9,7 +9,8 @@
 //!
 //! - Version 1: customers, identities, tags, groups, history, quarantine evidence.
 //! - Version 2: each tenant's settings (`oneid_tenants` holds the current version, which
-//!   writers read under a share lock; `oneid_settings` every version stored).
+//!   PostgreSQL writers read again under a share lock as they commit; `oneid_settings`
+//!   every version stored).
 
 /// The current schema version.
 pub(crate) const SCHEMA_VERSION: i64 = 2;

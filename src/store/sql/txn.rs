@@ -269,21 +269,41 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
             .int()? as u64)
     }
 
-    /// A plain read. In PostgreSQL, reading `oneid_tenants` holds the table's lightest lock
-    /// until the transaction ends, and a settings change takes the table's heaviest first
-    /// ([`put_settings`](Txn::put_settings)): the change waits for every transaction that read
-    /// the old version, and those that read after it see the new one. (A row lock per writer
-    /// on the tenant's row would do the same, but many writers sharing one row lock is costly
-    /// in PostgreSQL.)
     fn settings_version(&self, tenant: &TenantId) -> Result<u64> {
-        let rows = self.rows(
-            "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1",
+        let read = |sql: &str| -> Result<Option<u64>> {
+            let rows = self.rows(sql, &[tenant.as_str().into()])?;
+            rows.first().map(|r| Ok(r[0].int()? as u64)).transpose()
+        };
+        let plain = "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1";
+        let lock = self.conn.borrow().lock_rows();
+        if lock.is_empty() {
+            return Ok(read(plain)?.unwrap_or(0));
+        }
+        // A writer of a tenant with settings reads the version without a lock, and reads it
+        // again under a share lock as it commits (`commit`): one that a settings change
+        // overtook runs again under the new settings, and a change waits only for writers
+        // that are committing. (Held for whole transactions, the share locks of overlapping
+        // writers would keep a change waiting for as long as writers keep coming: PostgreSQL
+        // lets a share lock join the others while an update waits for them.)
+        if let Some(v) = read(plain)?
+            && v > 0
+        {
+            *self.settings_read.borrow_mut() = Some((tenant.clone(), v));
+            return Ok(v);
+        }
+        // None stored yet: the writer stores its defaults. The row is made if the tenant has
+        // none and held under a share lock until the writer ends, so that of the writers that
+        // would store their defaults at once, one does and the others run under what it
+        // stored.
+        let locked = "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE";
+        if let Some(v) = read(locked)? {
+            return Ok(v);
+        }
+        self.exec(
+            "INSERT INTO oneid_tenants (tenant, settings_version) VALUES (?1, 0) ON CONFLICT (tenant) DO NOTHING",
             &[tenant.as_str().into()],
         )?;
-        Ok(match rows.first() {
-            Some(row) => row[0].int()? as u64,
-            None => 0,
-        })
+        Ok(read(locked)?.unwrap_or(0))
     }
 
     fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>> {
@@ -612,11 +632,6 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         cause: Option<&str>,
     ) -> Result<u64> {
         let t = SqlValue::from(tenant.as_str());
-        if !self.conn.borrow().lock_rows().is_empty() {
-            // Waits for the transactions that read the settings, holds off those that would
-            // (see `settings_version`).
-            self.exec("LOCK TABLE oneid_tenants IN ACCESS EXCLUSIVE MODE", &[])?;
-        }
         let rows = self.rows(
             "INSERT INTO oneid_tenants (tenant, settings_version) VALUES (?1, 1) ON CONFLICT (tenant) \
              DO UPDATE SET settings_version = oneid_tenants.settings_version + 1 RETURNING settings_version",
@@ -630,11 +645,31 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             "INSERT INTO oneid_settings (tenant, version, document, changed, cause) VALUES (?1, ?2, ?3, ?4, ?5)",
             &[t, version.into(), document.into(), ts(&at).into(), cause.into()],
         )?;
+        // Its own change is what this transaction commits under.
+        if let Some((read, v)) = &mut *self.settings_read.borrow_mut()
+            && read == tenant
+        {
+            *v = version as u64;
+        }
         Ok(version as u64)
     }
 
     fn commit(self) -> Result<()> {
         self.flush()?;
+        if let Some((tenant, read)) = self.settings_read.take() {
+            // Held from here until the commit: a settings change commits before this read
+            // (which then sees it) or after this transaction.
+            let rows = self.rows(
+                "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE",
+                &[tenant.as_str().into()],
+            )?;
+            let now = rows.first().map(|r| r[0].int()).transpose()?;
+            if now != Some(read as i64) {
+                return Err(Error::Transient(format!(
+                    "the settings of tenant {tenant} changed while an operation ran"
+                )));
+            }
+        }
         self.conn.into_inner().commit()
     }
 }

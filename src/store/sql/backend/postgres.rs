@@ -95,6 +95,11 @@ pub(crate) struct PgConn {
 }
 
 impl PgConn {
+    /// Whether a transaction was begun on this connection before.
+    pub(crate) fn used(&self) -> bool {
+        self.transactions > 0
+    }
+
     /// Counts a transaction begun. PostgreSQL plans a prepared statement once for all
     /// parameters after a few runs, and keeps that plan. A plan made while the tables were
     /// nearly empty (a new database, no statistics yet) can scan every row of a tenant where
