@@ -20,6 +20,10 @@
 
 mod support;
 
+#[cfg(feature = "tracing")]
+#[path = "../support/spans.rs"]
+mod spans;
+
 #[cfg(feature = "postgres")]
 mod proxy;
 
@@ -27,7 +31,8 @@ mod proxy;
 mod commit_lost;
 #[cfg(feature = "postgres")]
 mod killed_backends;
-#[cfg(feature = "postgres")]
+// Counts attempts in the operations' spans.
+#[cfg(all(feature = "postgres", feature = "tracing"))]
 mod server_out_of_reach;
 #[cfg(feature = "postgres")]
 mod settings_under_load;

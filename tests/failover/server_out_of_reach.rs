@@ -2,33 +2,33 @@
 //! connections cut while idle, the server gone for a moment, and gone for good.
 //!
 //! - Connections cut while they sit in the pool are found closed when next taken, and the
-//!   operation goes on with a new one at once, however many there were.
+//!   operation goes on with a new one in the same attempt, however many there were (its
+//!   span, feature `tracing`, counts the attempts).
 //! - A transaction whose connection is cut fails its next statement as unavailable, and
-//!   dropping it (a `ROLLBACK` on a dead connection) returns at once.
+//!   dropping it (a `ROLLBACK` on a dead connection) returns.
 //! - A server gone for a moment: operations issued meanwhile wait, and succeed once it is
 //!   back.
 //! - A server gone for good: an operation gives up with [`Error::Unavailable`], tried again
 //!   for [`UNAVAILABLE_FOR`] after its first attempt waited the pool's connection timeout.
 
 use crate::proxy::Proxy;
-use crate::support::{drop_schema, pg_server, pg_url_via, request, tenant};
+use crate::spans::Spans;
+use crate::support::{drop_schema, pg_server, pg_url_via, request, returns, tenant};
 use oneid::{Error, PostgresOptions, PostgresStore, Resolver};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// How long the engine tries an unavailable store again (`engine/retry.rs`).
 const UNAVAILABLE_FOR: Duration = Duration::from_secs(10);
-/// Far more than an operation takes on a new connection (tens of milliseconds on a loaded
-/// machine), far less than the engine's pauses before it tries an unavailable store again
-/// add up to over a pool's dead connections (over a second for eight).
-const PROMPT: Duration = Duration::from_millis(750);
 /// How long an attempt waits for a connection, in the test of a server gone for good.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn store(schema: &str, proxy: &Proxy, pool: u32) -> Resolver<PostgresStore> {
     drop_schema(schema);
     let options = PostgresOptions::new().schema(schema).pool_size(pool);
+    // Each thread commits on its own, so that `n` threads at once hold `n` connections.
     Resolver::new(PostgresStore::connect_with(&pg_url_via(proxy.port()), options).unwrap())
+        .with_group_commit(false)
 }
 
 /// Opens `n` connections: `n` threads resolve at the same moment, a few times.
@@ -61,30 +61,26 @@ fn postgres_connections_cut_in_the_pool_are_replaced_at_once() {
         "{:?}",
         r.store()
     );
-    let mut slowest = Duration::ZERO;
     for round in 0..3 {
         proxy.cut_all();
         std::thread::sleep(Duration::from_millis(50));
-        let at = Instant::now();
-        r.resolve(&tenant(), &request(&[("qq", &format!("after-{round}"))]))
-            .unwrap();
-        let took = at.elapsed();
-        slowest = slowest.max(took);
-        assert!(
-            took < PROMPT,
-            "the first resolve after the pool's connections were cut took {took:?}"
-        );
-        let at = Instant::now();
-        assert!(
-            r.owner_of(&tenant(), &oneid::IdentityInput::new("qq", "0-0"))
-                .unwrap()
-                .is_some()
-        );
-        assert!(at.elapsed() < PROMPT);
+        // The store takes the next connection as soon as one proves dead: the operation's
+        // one transaction runs once, with no pause for an unavailable store.
+        let spans = Spans::default();
+        spans.record(|| {
+            r.resolve(&tenant(), &request(&[("qq", &format!("after-{round}"))]))
+                .unwrap();
+            assert!(
+                r.owner_of(&tenant(), &oneid::IdentityInput::new("qq", "0-0"))
+                    .unwrap()
+                    .is_some()
+            );
+        });
+        assert_eq!(spans.attempts("resolve"), [1], "round {round}");
+        assert_eq!(spans.attempts("owner_of"), [1], "round {round}");
         // Every connection in use again, so that the next round finds them all cut.
         open_connections(&r, 8);
     }
-    eprintln!("the first resolve after 8 pooled connections were cut took {slowest:?} at most");
 }
 
 #[test]
@@ -115,7 +111,6 @@ fn postgres_server_gone_for_a_moment_is_waited_for() {
     });
     let took = down.elapsed();
     eprintln!("operations issued while the server was gone for 1.5 s answered after {took:?}");
-    assert!(took < UNAVAILABLE_FOR, "{took:?}");
 }
 
 #[test]
@@ -147,21 +142,18 @@ fn postgres_server_gone_for_good_is_unavailable_after_the_retry_bound() {
                 "a {what} with the server gone: {result:?}"
             );
             eprintln!("a {what} with the server gone gave up after {took:?}");
-            // The first attempt waits the connection timeout and the bound counts from its
-            // end; the last attempt, begun within the bound, waits it too, after a pause of
-            // up to 0.64 s.
-            let bound = CONNECT_TIMEOUT + UNAVAILABLE_FOR + CONNECT_TIMEOUT;
+            // It was tried again for the whole bound (a slower machine only makes it later).
             assert!(
-                took >= UNAVAILABLE_FOR && took < bound + Duration::from_millis(1_500),
-                "a {what} with the server gone gave up after {took:?}, not about {bound:?}"
+                took >= UNAVAILABLE_FOR,
+                "a {what} with the server gone gave up after {took:?}, before {UNAVAILABLE_FOR:?}"
             );
         }
     });
 }
 
 /// A transaction whose connection is cut: its next statement is [`Error::Unavailable`],
-/// dropping it (which rolls back) returns at once, and the store goes on with a new
-/// connection.
+/// dropping it (which rolls back) returns, and the store goes on with a new connection, in
+/// one attempt.
 #[test]
 fn postgres_transaction_on_a_cut_connection_fails_and_drops_at_once() {
     use oneid::{ReadTxn, Store};
@@ -170,7 +162,7 @@ fn postgres_transaction_on_a_cut_connection_fails_and_drops_at_once() {
     let t = tenant();
     let id = r.resolve(&t, &request(&[("qq", "1")])).unwrap().customer.unwrap();
     for writer in [true, false] {
-        let txn: Box<dyn ReadTxn> = if writer {
+        let txn: Box<dyn ReadTxn + Send> = if writer {
             Box::new(r.store().write(&t).unwrap())
         } else {
             Box::new(r.store().read(&t).unwrap())
@@ -182,11 +174,9 @@ fn postgres_transaction_on_a_cut_connection_fails_and_drops_at_once() {
             Err(Error::Unavailable { .. }) => {}
             other => panic!("a statement on a cut connection: {other:?}"),
         }
-        let at = Instant::now();
-        drop(txn);
-        assert!(at.elapsed() < PROMPT, "dropping took {:?}", at.elapsed());
-        let at = Instant::now();
-        assert!(r.get(&t, id).unwrap().is_some());
-        assert!(at.elapsed() < PROMPT, "{:?}", at.elapsed());
+        returns("dropping a transaction on a cut connection", move || drop(txn));
+        let spans = Spans::default();
+        assert!(spans.record(|| r.get(&t, id)).unwrap().is_some());
+        assert_eq!(spans.attempts("get"), [1]);
     }
 }

@@ -13,6 +13,25 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Far longer than any operation here takes, even on a loaded machine: what [`returns`] waits
+/// before it calls an operation hung. A guard against hangs, not a measure of speed.
+pub const HANG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `f` on a thread of its own and gives its result, panicking if it has not returned
+/// within [`HANG`] (so that a hang fails the test instead of stalling the run).
+pub fn returns<T: Send>(what: &str, f: impl FnOnce() -> T + Send) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let _ = done.send(f());
+        });
+        match result.recv_timeout(HANG) {
+            Ok(out) => out,
+            Err(_) => panic!("{what} did not return within {HANG:?}"),
+        }
+    })
+}
+
 pub fn tenant() -> TenantId {
     TenantId::new("failover")
 }
