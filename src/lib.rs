@@ -72,6 +72,8 @@
 // huge-page advice (`madvise`, Linux) and the cache prefetch (x86_64). Nothing else may.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod clock;
 mod engine;
 mod error;
@@ -94,6 +96,9 @@ pub mod normalize {
     pub use crate::settings::normalize::{Email, Mobile, Trim};
 }
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use asynchronous::AsyncResolver;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ChangedField, Outcome, OutcomeView, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver, Updated,
