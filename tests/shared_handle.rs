@@ -660,10 +660,9 @@ mod tasks {
     #[tokio::test(flavor = "multi_thread")]
     async fn every_store_ends_in_the_same_partition() {
         let records = || workload(80, 3);
-        let mut partitions = vec![(
-            "memory",
-            async_run(AsyncResolver::new(unrestricted(MemoryStore::new())), records()).await,
-        )];
+        let mut partitions: Vec<(&str, Partition)> = Vec::new();
+        let memory = AsyncResolver::new(unrestricted(MemoryStore::new()));
+        partitions.push(("memory", async_run(memory, records()).await));
         #[cfg(feature = "sqlite")]
         {
             let path = sqlite_path("same_partition");
