@@ -127,8 +127,8 @@ fn release<S: Store, C: Clock>(resolver: Resolver<S, C>) {
         let dropped = std::thread::Builder::new()
             .name("oneid-release".into())
             .spawn_scoped(scope, move || drop(resolver));
-        // Without a thread to spare, a panic in the store's drop is all that could happen
-        // here; the scope re-raises one from the thread alike.
+        // A panic of the store's drop is not passed on: letting go of a handle cannot fail.
+        // (Without a thread to spare, the resolver was dropped here, as it would have been.)
         if let Ok(dropped) = dropped {
             let _ = dropped.join();
         }
