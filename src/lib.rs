@@ -51,8 +51,8 @@
 //!   its [`CustomerPatch`] and [`ResolveOptions`]. Their serde reads the sources' own JSON.
 //! - **Settings**: [`IdentitySettings`] per tenant: priority, limits, [`Normalizer`]s,
 //!   blocked values, quarantine, and how fields reconcile on a merge ([`MergeRule`]).
-//! - **Engine**: the [`Resolver`], and what a resolve did ([`Outcome`], or
-//!   [`OutcomeView`] read in place by a batch).
+//! - **Engine**: the [`Resolver`] (and `AsyncResolver` over it, feature `tokio`), and what a
+//!   resolve did ([`Outcome`], or [`OutcomeView`] read in place by a batch).
 //! - **Stores**: the [`Store`] and [`Txn`] traits; [`MemoryStore`] (always there),
 //!   `SqliteStore` (feature `sqlite`) and `PostgresStore` (feature `postgres`).
 //! - **Queries**: [`CustomerQuery`], [`CustomerFilter`], [`CustomerPage`].
@@ -60,18 +60,83 @@
 //!   identities are one customer.
 //! - **Errors**: one [`Error`] type; [`Error::kind`] sorts them for a caller.
 //!
+//! ## Embedding in a service
+//!
+//! A [`Resolver`] is a shared handle: `Clone + Send + Sync`, every operation on `&self`.
+//! Build one when the service starts and clone it into every thread; the clones share the
+//! store (with its connection pool) and the tenants' settings, and writers of one tenant
+//! never see each other's half-done work.
+//!
+//! ```
+//! use oneid::{CustomerFilter, IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
+//!
+//! let resolver = Resolver::new(MemoryStore::new());
+//! let workers: Vec<_> = (0..8)
+//!     .map(|i| {
+//!         let resolver = resolver.clone();
+//!         std::thread::spawn(move || {
+//!             // Two people, each seen by four workers.
+//!             let member = IdentityInput::new("member-id", format!("m{}", i % 2));
+//!             resolver.resolve(&TenantId::new("shop"), &ResolveRequest::new([member]))
+//!         })
+//!     })
+//!     .collect();
+//! for worker in workers {
+//!     worker.join().unwrap().unwrap();
+//! }
+//! assert_eq!(resolver.count(&TenantId::new("shop"), &CustomerFilter::default()).unwrap(), 2);
+//! ```
+//!
+//! Its operations block: the SQL stores use synchronous drivers, and a conflict with another
+//! writer pauses the thread before the next attempt. In an async service, use the
+//! `AsyncResolver` (feature `tokio`): the same operations as `async fn`s, each run on
+//! tokio's blocking pool, so no runtime worker waits on the store (and the PostgreSQL
+//! driver, which may not run on one, never does). `AsyncResolver::open` builds the resolver
+//! there too, since opening a SQL store connects and migrates.
+//!
+#![cfg_attr(feature = "tokio", doc = "```")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
+//! use oneid::{AsyncResolver, MemoryStore, ResolveRequest, Resolver, TenantId};
+//!
+//! #[tokio::main]
+//! async fn main() -> oneid::Result<()> {
+//!     // With `SqliteStore::open(path)?` or `PostgresStore::connect(url)?`, alike.
+//!     let resolver = AsyncResolver::open(|| Ok(Resolver::new(MemoryStore::new()))).await?;
+//!
+//!     // What a handler does with 002's body: resolve it, answer the customer.
+//!     let body = serde_json::json!({
+//!         "customer": {"name": "小D"},
+//!         "customerIdentities": [{"identityType": "wechat", "identityValue": "o123456"}]
+//!     });
+//!     let request = ResolveRequest::from_json(&body)?;
+//!     let (outcome, customer) = resolver.resolve_and_get(TenantId::new("shop"), request).await?;
+//!     assert!(outcome.created);
+//!     assert_eq!(customer.display_name(), Some("小D"));
+//!     Ok(())
+//! }
+//! ```
+//!
+//! `examples/service.rs` is a small axum service built this way: the handle in the app's
+//! state, DM Hub's `POST /v1/customerandidentities` and `GET /v1/customers/{id}`, the tenant
+//! from a header, and errors answered with [`Error::kind`]'s
+//! [`http_status`](ErrorKind::http_status).
+//!
 //! ## Features
 //!
 //! - `sqlite`: [`SqliteStore`], the durable embedded store (SQLite is
 //!   bundled: nothing to install).
 //! - `postgres`: [`PostgresStore`], the store many service instances
 //!   share.
+//! - `tokio`: `AsyncResolver`, the async handle, every operation on tokio's blocking pool.
+//! - `tracing`: a `tracing` span per operation, and an event per retry.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Two functions allow unsafe code, each with its reasoning beside it: the memory store's
 // huge-page advice (`madvise`, Linux) and the cache prefetch (x86_64). Nothing else may.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod clock;
 mod engine;
 mod error;
@@ -94,6 +159,9 @@ pub mod normalize {
     pub use crate::settings::normalize::{Email, Mobile, Trim};
 }
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use asynchronous::AsyncResolver;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     ChangedField, Outcome, OutcomeView, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver, Updated,

@@ -21,6 +21,9 @@ fn features() -> String {
     if cfg!(feature = "postgres") {
         on.push("postgres");
     }
+    if cfg!(feature = "tokio") {
+        on.push("tokio");
+    }
     on.join(",")
 }
 
@@ -97,11 +100,14 @@ fn check_example(name: &str, args: &[&str], expected: &[&str]) {
 }
 
 /// `name: [args] => [texts its output contains, in order]`, one line per example: a test of
-/// that name each, and the list `every_example_is_run` checks against `examples/`.
+/// that name each, and the list `every_example_is_run` checks against `examples/`. An
+/// attribute before a line (`#[cfg(feature = "...")]`) applies to its test, for an example
+/// that needs a feature.
 macro_rules! examples {
-    ($($name:ident: [$($arg:literal),*] => [$($want:literal),* $(,)?];)*) => {
+    ($($(#[$attr:meta])* $name:ident: [$($arg:literal),*] => [$($want:literal),* $(,)?];)*) => {
         const EXAMPLES: &[&str] = &[$(stringify!($name)),*];
         $(
+            $(#[$attr])*
             #[test]
             fn $name() {
                 check_example(stringify!($name), &[$($arg),*], &[$($want),*]);
@@ -139,6 +145,19 @@ examples! {
         "requests         3000",
         "ok               3000",
         "errors           0",
+    ];
+    // The HTTP service, answering requests sent over a socket.
+    #[cfg(feature = "tokio")]
+    service: ["--self-test"] => [
+        "POST /v1/customerandidentities -> 201 customer 1 小D",
+        "(bound openid) -> 200 customer 1 city 上海",
+        "(email and openid) -> 200 customer 2 小D",
+        "GET /v1/customers/1 -> 200 customer 2",
+        "GET /v1/customers/999 -> 404",
+        "(no X-Tenant) -> 400",
+        "(bad mobile) -> 400 Input",
+        "16 concurrent POST /v1/customerandidentities -> 1 customer, 1 created",
+        "self-test passed",
     ];
     // The main job with limits, blocked values and quarantine off: plain connected components.
     resolve: ["--quiet", "--plain"] => [
