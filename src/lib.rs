@@ -51,10 +51,11 @@
 //!   its [`CustomerPatch`] and [`ResolveOptions`]. Their serde reads the sources' own JSON.
 //! - **Settings**: [`IdentitySettings`] per tenant: priority, limits, [`Normalizer`]s,
 //!   blocked values, quarantine, and how fields reconcile on a merge ([`MergeRule`]).
-//! - **Engine**: the [`Resolver`] (and `AsyncResolver` over it, feature `tokio`), and what a
+//! - **Engine**: the [`Resolver`] (and [`AsyncResolver`] over it, feature `tokio`), and what a
 //!   resolve did ([`Outcome`], or [`OutcomeView`] read in place by a batch).
-//! - **Stores**: the [`Store`] and [`Txn`] traits; [`MemoryStore`] (always there),
-//!   `SqliteStore` (feature `sqlite`) and `PostgresStore` (feature `postgres`).
+//! - **Stores**: the [`Store`] trait and its transactions, [`ReadTxn`] and [`Txn`];
+//!   [`MemoryStore`] (always there), [`SqliteStore`] (feature `sqlite`) and [`PostgresStore`]
+//!   (feature `postgres`).
 //! - **Queries**: [`CustomerQuery`], [`CustomerFilter`], [`CustomerPage`].
 //! - **History**: [`HistoryEvent`]s with their [`Cause`], and [`Explanation`]s of why two
 //!   identities are one customer.
@@ -127,8 +128,13 @@
 //!   bundled: nothing to install).
 //! - `postgres`: [`PostgresStore`], the store many service instances
 //!   share.
-//! - `tokio`: `AsyncResolver`, the async handle, every operation on tokio's blocking pool.
+//! - `tokio`: [`AsyncResolver`], the async handle, every operation on tokio's blocking pool.
 //! - `tracing`: a `tracing` span per operation, and an event per retry.
+//!
+// Items of features that are off link to the list above instead.
+#![cfg_attr(not(feature = "sqlite"), doc = "[`SqliteStore`]: #features")]
+#![cfg_attr(not(feature = "postgres"), doc = "[`PostgresStore`]: #features")]
+#![cfg_attr(not(feature = "tokio"), doc = "[`AsyncResolver`]: #features")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Two functions allow unsafe code, each with its reasoning beside it: the memory store's
