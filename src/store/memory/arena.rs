@@ -1,11 +1,16 @@
 //! Append-only storage for the memory store's tables: past its first chunk, growth never
-//! copies what is stored, so a store of millions of customers neither pauses to move them
+//! copies what is stored, so a tenant of millions of customers neither pauses to move them
 //! nor needs twice their memory while it grows (as one doubling `Vec` would). The first chunk
-//! grows as a `Vec` does, from a few elements, so that a small table costs little.
+//! grows as a `Vec` does, from a few elements, so that a tenant with few customers costs
+//! little: a store may hold thousands of tenants.
 
 use super::pages::advise_huge;
 use crate::error::{Error, Result};
 use std::ops::{Index, IndexMut};
+
+/// The index no element has: a [`Chunked`] never hands out `u32::MAX`, so the store uses it
+/// for "none" wherever it names a slot, an entry, an event, a name or a scope by number.
+pub(super) const NONE: u32 = u32::MAX;
 
 const FIRST_BITS: u32 = 14;
 const FIRST_LEN: usize = 1 << FIRST_BITS;
@@ -79,7 +84,7 @@ impl<T> Chunked<T> {
     pub(super) fn next_index(&self, what: &str) -> Result<u32> {
         if self.len == u32::MAX {
             return Err(Error::Capacity(format!(
-                "the memory store holds at most 2^32 - 1 {what}"
+                "a tenant of the memory store holds at most 2^32 - 1 {what}"
             )));
         }
         Ok(self.len)
@@ -118,6 +123,15 @@ impl<T> Chunked<T> {
     pub(super) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.chunks.iter().flatten()
     }
+
+    /// The bytes its chunks hold room for (for tests of what a table costs).
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.capacity() * std::mem::size_of::<T>())
+            .sum()
+    }
 }
 
 impl<T> Index<u32> for Chunked<T> {
@@ -153,8 +167,8 @@ pub(super) struct TextRef {
 }
 
 /// Short texts packed into 1 MiB strings: one allocation per megabyte instead of one per
-/// text, and no per-text header. The first string grows from a few hundred bytes, so an arena
-/// of few texts costs little; texts longer than a chunk get a chunk of their own. Holds up
+/// text, and no per-text header. The first string grows from a few hundred bytes, so a tenant
+/// with few texts costs little; texts longer than a chunk get a chunk of their own. Holds up
 /// to 4,096 chunks (4 GiB of short texts).
 #[derive(Default)]
 pub(super) struct TextArena {
@@ -173,7 +187,7 @@ impl TextArena {
         if !fits {
             if self.chunks.len() == MAX_TEXT_CHUNKS {
                 return Err(Error::Capacity(
-                    "the memory store's text arena is full (4 GiB)".into(),
+                    "a tenant's text arena in the memory store is full (4 GiB)".into(),
                 ));
             }
             let room = if self.chunks.is_empty() {
@@ -206,6 +220,12 @@ impl TextArena {
     fn range(r: TextRef) -> std::ops::Range<usize> {
         let start = (r.at & ((1 << TEXT_CHUNK_BITS) - 1)) as usize;
         start..start + r.len as usize
+    }
+
+    /// The bytes its chunks hold room for (for tests of what a table costs).
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.chunks.iter().map(String::capacity).sum()
     }
 
     /// Whether any stored text contains `needle` (for tests of erasure).
