@@ -295,6 +295,10 @@ mod tests {
         };
         assert!(message.contains("65,536 identity types"), "{message}");
         txn.commit().unwrap();
+        // A resolve of the full tenant that needs a new type is refused, and writes nothing.
+        let new_type = ResolveRequest::new([IdentityInput::new("t65536", "1")]);
+        assert!(matches!(r.resolve(&full, &new_type), Err(Error::Capacity(_))));
+        assert_eq!(r.store().customer_ids(), 1, "no customer was left behind");
         // The full tenant still resolves the types it has; every other tenant, any type.
         let known = ResolveRequest::new([IdentityInput::new("t7", "1")]);
         assert_eq!(r.resolve(&full, &known).unwrap().customer, Some(id));

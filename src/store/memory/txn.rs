@@ -420,6 +420,13 @@ impl Txn for MemoryTxn<'_> {
     }
 
     fn write_resolve(&mut self, tenant: &TenantId, writes: ResolveWrites<'_>) -> Result<CustomerId> {
+        // A new type is the one thing a tenant can fill up (65,536 of them), so the links'
+        // types are interned before anything is written: a resolve refused for it writes
+        // nothing. (An interned type nothing uses yet is invisible.)
+        let s = self.tables.of_mut(tenant)?;
+        for &(key, _) in writes.links {
+            s.intern_type(key.key.identity_type)?;
+        }
         for &(suspect, conflicting) in writes.evidence {
             self.add_suspicion(tenant, suspect, conflicting)?;
         }
