@@ -36,6 +36,7 @@ fn identities(i: u64, n: usize) -> Vec<IdentityInput> {
 
 /// A resolver whose store holds `n` customers, each with all six identities of `identities`.
 fn prefilled(n: u64) -> Resolver<MemoryStore> {
+    // Room in the store's first (and only) tenant.
     let resolver = Resolver::new(MemoryStore::with_capacity(n as usize * 2, n as usize * 8));
     let t = TenantId::new("bench");
     let requests: Vec<_> = (0..n).map(|i| ResolveRequest::new(identities(i, 6))).collect();

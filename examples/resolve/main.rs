@@ -231,8 +231,9 @@ fn main() {
     };
     let result = match &args.sqlite {
         None => {
-            // Size the store for the file (records run about 250 bytes, with one new identity
-            // and half a new customer each), so its identity index never rehashes on the way.
+            // Size the store's one tenant for the file (records run about 250 bytes, with one
+            // new identity and half a new customer each), so its identity index never rehashes
+            // on the way.
             let bytes = std::fs::metadata(&args.input).map_or(0, |m| m.len()) as usize;
             let store = MemoryStore::with_capacity(bytes / 500, bytes / 200);
             run(

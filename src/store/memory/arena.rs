@@ -1,10 +1,16 @@
-//! Append-only storage for the memory store: growth never copies what is stored, so a
-//! store of millions of customers neither pauses to move them nor needs twice their memory
-//! while it grows (as one doubling `Vec` would).
+//! Append-only storage for the memory store's tables: past its first chunk, growth never
+//! copies what is stored, so a tenant of millions of customers neither pauses to move them
+//! nor needs twice their memory while it grows (as one doubling `Vec` would). The first chunk
+//! grows as a `Vec` does, from a few elements, so that a tenant with few customers costs
+//! little: a store may hold thousands of tenants.
 
 use super::pages::advise_huge;
 use crate::error::{Error, Result};
 use std::ops::{Index, IndexMut};
+
+/// The index no element has: a [`Chunked`] never hands out `u32::MAX`, so the store uses it
+/// for "none" wherever it names a slot, an entry, an event, a name or a scope by number.
+pub(super) const NONE: u32 = u32::MAX;
 
 const FIRST_BITS: u32 = 14;
 const FIRST_LEN: usize = 1 << FIRST_BITS;
@@ -15,9 +21,10 @@ const FULL_BITS: u32 = FIRST_BITS + DOUBLINGS;
 const FULL_FROM: u32 = geometric_start(DOUBLINGS + 1);
 
 /// A vector in chunks that grow with it (16,384 elements, then 32,768, up to 262,144 from
-/// the fifth on), indexed by `u32`. A small store keeps small chunks; a large one gets
-/// chunks of several MiB, big enough for huge pages, and never one so large that growing
-/// into it leaves the allocator's smaller free memory stranded.
+/// the fifth on), indexed by `u32`. A small table keeps small chunks (the first grows from a
+/// few elements); a large one gets chunks of several MiB, big enough for huge pages, and
+/// never one so large that growing into it leaves the allocator's smaller free memory
+/// stranded.
 pub(super) struct Chunked<T> {
     chunks: Vec<Vec<T>>,
     len: u32,
@@ -77,7 +84,7 @@ impl<T> Chunked<T> {
     pub(super) fn next_index(&self, what: &str) -> Result<u32> {
         if self.len == u32::MAX {
             return Err(Error::Capacity(format!(
-                "the memory store holds at most 2^32 - 1 {what}"
+                "a tenant of the memory store holds at most 2^32 - 1 {what}"
             )));
         }
         Ok(self.len)
@@ -90,8 +97,15 @@ impl<T> Chunked<T> {
         assert!(ix != u32::MAX, "chunked vector is full");
         let (chunk, _) = locate(ix);
         if chunk == self.chunks.len() {
-            let mut fresh = Vec::with_capacity(chunk_len(chunk as u32));
-            advise_huge(&mut fresh);
+            // The first chunk grows as it fills (moving at most its 16,384 elements); later
+            // ones are made whole, and never move.
+            let fresh = if chunk == 0 {
+                Vec::new()
+            } else {
+                let mut fresh = Vec::with_capacity(chunk_len(chunk as u32));
+                advise_huge(&mut fresh);
+                fresh
+            };
             self.chunks.push(fresh);
         }
         self.chunks[chunk].push(value);
@@ -108,6 +122,15 @@ impl<T> Chunked<T> {
     /// Every element, in index order.
     pub(super) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.chunks.iter().flatten()
+    }
+
+    /// The bytes its chunks hold room for (for tests of what a table costs).
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.capacity() * std::mem::size_of::<T>())
+            .sum()
     }
 }
 
@@ -132,6 +155,8 @@ impl<T> IndexMut<u32> for Chunked<T> {
 const TEXT_CHUNK_BITS: u32 = 20;
 const TEXT_CHUNK: usize = 1 << TEXT_CHUNK_BITS;
 const MAX_TEXT_CHUNKS: usize = 1 << (32 - TEXT_CHUNK_BITS);
+/// The room the first chunk starts with.
+const FIRST_TEXT_CHUNK: usize = 256;
 
 /// Where an arena keeps one text: 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,8 +167,9 @@ pub(super) struct TextRef {
 }
 
 /// Short texts packed into 1 MiB strings: one allocation per megabyte instead of one per
-/// text, and no per-text header. Texts longer than a chunk get a chunk of their own. Holds
-/// up to 4,096 chunks (4 GiB of short texts).
+/// text, and no per-text header. The first string grows from a few hundred bytes, so a tenant
+/// with few texts costs little; texts longer than a chunk get a chunk of their own. Holds up
+/// to 4,096 chunks (4 GiB of short texts).
 #[derive(Default)]
 pub(super) struct TextArena {
     chunks: Vec<String>,
@@ -153,22 +179,31 @@ impl TextArena {
     /// Stores a text.
     pub(super) fn push(&mut self, text: &str) -> Result<TextRef> {
         let len = u32::try_from(text.len()).map_err(|_| Error::Capacity("text longer than 4 GiB".into()))?;
-        let fits = text.len() <= TEXT_CHUNK
-            && self
-                .chunks
-                .last()
-                .is_some_and(|c| c.capacity() <= TEXT_CHUNK && c.capacity() - c.len() >= text.len());
+        // A chunk of its own (longer than `TEXT_CHUNK`) never fits another.
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.len() + text.len() <= TEXT_CHUNK);
         if !fits {
             if self.chunks.len() == MAX_TEXT_CHUNKS {
                 return Err(Error::Capacity(
-                    "the memory store's text arena is full (4 GiB)".into(),
+                    "a tenant's text arena in the memory store is full (4 GiB)".into(),
                 ));
             }
-            self.chunks
-                .push(String::with_capacity(TEXT_CHUNK.max(text.len())));
+            let room = if self.chunks.is_empty() {
+                FIRST_TEXT_CHUNK
+            } else {
+                TEXT_CHUNK
+            };
+            self.chunks.push(String::with_capacity(room.max(text.len())));
         }
         let chunk = self.chunks.len() - 1;
         let last = &mut self.chunks[chunk];
+        if last.capacity() - last.len() < text.len() {
+            // The first chunk doubles, up to `TEXT_CHUNK` (not past it, as `String` might).
+            let want = (last.capacity() * 2).clamp(last.len() + text.len(), TEXT_CHUNK);
+            last.reserve_exact(want - last.len());
+        }
         let start = last.len() as u32;
         last.push_str(text);
         Ok(TextRef {
@@ -185,6 +220,12 @@ impl TextArena {
     fn range(r: TextRef) -> std::ops::Range<usize> {
         let start = (r.at & ((1 << TEXT_CHUNK_BITS) - 1)) as usize;
         start..start + r.len as usize
+    }
+
+    /// The bytes its chunks hold room for (for tests of what a table costs).
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.chunks.iter().map(String::capacity).sum()
     }
 
     /// Whether any stored text contains `needle` (for tests of erasure).
@@ -393,6 +434,28 @@ mod tests {
         for (r, t) in refs {
             assert_eq!(a.get(r), t);
         }
+    }
+
+    #[test]
+    fn small_tables_start_small_and_chunks_stay_bounded() {
+        let mut a = TextArena::default();
+        a.push("x").unwrap();
+        assert_eq!(a.chunks[0].capacity(), FIRST_TEXT_CHUNK);
+        // 2.2 MB of short texts: two full chunks and a third, none past its size.
+        for _ in 0..200_000 {
+            a.push("filler text").unwrap();
+        }
+        assert_eq!(a.chunks.len(), 3);
+        assert!(a.chunks.iter().all(|c| c.capacity() <= TEXT_CHUNK));
+        let mut v = Chunked::default();
+        v.push(1u64);
+        assert!(v.chunks[0].capacity() < 16);
+        for i in 1..FIRST_LEN as u64 + 1 {
+            v.push(i);
+        }
+        // The first chunk filled by growing; the second was made whole.
+        assert_eq!(v.chunks[1].capacity(), chunk_len(1));
+        assert_eq!((v[0], v[FIRST_LEN as u32]), (1, FIRST_LEN as u64));
     }
 
     #[test]

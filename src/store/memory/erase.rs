@@ -7,29 +7,28 @@
 //! value the customers held goes too. The slots keep their ids, marked erased and without
 //! data, and history reads their links as redacted.
 
-use super::identities::ERASED_BIT;
-use super::intern::Space;
-use super::log::Kind;
-use super::slots::{Status, micros, slot_id};
-use super::{NONE, Tables};
+use super::arena::NONE;
+use super::entry::ERASED_BIT;
+use super::event::Kind;
+use super::slot::{Status, micros};
+use super::space::Space;
+use super::tables::Tables;
 use crate::error::{Error, Result};
 use crate::history::Cause;
-use crate::model::{CustomerId, TenantId};
+use crate::model::CustomerId;
 use chrono::{DateTime, Utc};
 
 impl Tables {
     /// Erases a live customer and everyone merged into it; returns their ids.
     pub(super) fn erase_customer(
         &mut self,
-        tenant: &TenantId,
         id: CustomerId,
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<Vec<CustomerId>> {
         let s = self;
-        let root = s.live_slot(tenant, id).ok_or(Error::CustomerNotFound(id))?;
+        let root = s.live_slot(id).ok_or(Error::CustomerNotFound(id))?;
         s.events.next_index("history events")?;
-        let t = s.slots[root].tenant;
         // The customer and everyone merged into it, through any number of merges.
         let members = s.members(root);
         // Every identity these customers ever held: their current ring, and the links in
@@ -53,7 +52,7 @@ impl Tables {
                 };
                 if let Some(e) = found {
                     // Evidence about the value goes in any case (as the SQL stores do).
-                    forgotten.insert(s.hash_key(t, s.key_of(&s.entries[e])));
+                    forgotten.insert(s.key_of(&s.entries[e]).hash64());
                     // The value itself, unless someone else holds it now.
                     let linked = s.entries[e].linked_to;
                     if linked == NONE || s.root(linked) == root {
@@ -70,14 +69,10 @@ impl Tables {
         let mut erased_spaces = Vec::with_capacity(doomed.len());
         for &e in &doomed {
             let ty = s.space_of(&s.entries[e]).ty;
-            erased_spaces.push(s.intern_space(Space {
-                tenant: t,
-                ty,
-                scope: NONE,
-            })?);
+            erased_spaces.push(s.intern_space(Space { ty, scope: NONE })?);
         }
         for (e, space) in doomed.into_iter().zip(erased_spaces) {
-            let hash = s.hash_key(t, s.key_of(&s.entries[e]));
+            let hash = s.key_of(&s.entries[e]).hash64();
             forgotten.insert(hash);
             s.index.remove(hash as u32, e);
             s.suspicion_counts.remove(&e);
@@ -100,19 +95,14 @@ impl Tables {
             keep
         });
         for a in relieved {
-            let found = s
-                .index
-                .find(a as u32, |e| s.hash_key(t, s.key_of(&s.entries[e])) == a);
+            let found = s.index.find(a as u32, |e| s.key_of(&s.entries[e]).hash64() == a);
             if let Some(count) = found.and_then(|e| s.suspicion_counts.get_mut(&e)) {
                 *count = count.saturating_sub(1);
             }
         }
         // A forgotten value that someone else holds now has no evidence left either.
         for &h in &forgotten {
-            if let Some(e) = s
-                .index
-                .find(h as u32, |e| s.hash_key(t, s.key_of(&s.entries[e])) == h)
-            {
+            if let Some(e) = s.index.find(h as u32, |e| s.key_of(&s.entries[e]).hash64() == h) {
                 s.suspicion_counts.remove(&e);
             }
         }
@@ -123,7 +113,7 @@ impl Tables {
             slot.status = Status::Erased;
             slot.updated = micros(at);
             slot.data = None;
-            erased.push(slot_id(m));
+            erased.push(s.ids.id_of(m));
         }
         s.record(root, at, Kind::Erased, cause)?;
         Ok(erased)
@@ -132,6 +122,7 @@ impl Tables {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use crate::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
 
     #[test]
@@ -156,7 +147,8 @@ mod tests {
         assert_eq!((again.customer, again.created), (out.customer, false));
         let store = resolver.store();
         let held = |s: &MemoryStore, value: &str| {
-            let s = s.tables.read();
+            let txn = s.read(&tenant).unwrap();
+            let s = &*txn.tables;
             s.values.contains(value)
                 || s.entries
                     .iter()

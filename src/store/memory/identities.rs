@@ -1,68 +1,22 @@
-//! The identity table: one 48-byte [`Entry`] per link of an identity to a customer.
+//! Identities: reading a tenant's entries, and finding the entry that holds a key.
 //!
-//! Entries are found through an index of entry numbers keyed by the foldhash of
-//! `(tenant, type, scope, value)`, which keeps 32 bits of each hash and a hint of the owner's
-//! slot beside the entry number, so a probe reads one cache line (`key_index`). An entry names
-//! its interned `(tenant, type, scope)` in 4 bytes (`intern`) and keeps a value of up to 30
-//! bytes in place (nearly all are: phone numbers, ids, openids), so a cold lookup is two rounds
-//! of cache misses: the index slot, then the entry and the owner's union-find parent together,
-//! and no text elsewhere; longer values go to a text arena. An identity costs no allocation of
-//! its own.
-//!
-//! An entry records the slot it was linked to; its live owner is that slot's union-find root
-//! (`rings`), so a merge moves every identity at once without touching them. Entries are added
-//! in link order (a new link always gets a new entry), so their numbers order a customer's
-//! identities. Quarantine evidence is counted beside the table, for the few entries flagged as
+//! Entries are found through an index of entry numbers keyed by the key's foldhash
+//! ([`IdentityKey::hash64`]), which keeps 32 bits of each hash and a hint of the owner's slot
+//! beside the entry number, so a probe reads one cache line (`key_index`). A cold lookup is
+//! then two rounds of cache misses: the index slot, then the entry and the owner's union-find
+//! parent together, and no text elsewhere (`entry`). An identity costs no allocation of its
+//! own. Quarantine evidence is counted beside the table, for the few entries flagged as
 //! suspected; a lookup of any other reads nothing more.
 
-use super::arena::ShortText;
-use super::intern::Space;
-use super::slots::slot_id;
-use super::{NONE, Tables};
+use super::arena::NONE;
+use super::entry::{ERASED, ERASED_BIT, Entry, SUSPECTED_BIT};
+use super::space::Space;
+use super::tables::Tables;
 use crate::model::{Identity, IdentityKey, IdentityType};
 use crate::store::Lookup;
 use std::sync::Arc;
 
-pub(super) struct Entry {
-    /// Index into `Tables::spaces`: the identity's tenant, type and scope.
-    pub(super) space: u32,
-    /// Index into `Tables::names`, or `NONE`.
-    pub(super) name: u32,
-    /// Slot the identity was linked to; the live owner is its union-find root.
-    /// `NONE` when released.
-    pub(super) linked_to: u32,
-    /// Next entry in the owner's ring.
-    pub(super) next: u32,
-    /// `ERASED` and `SUSPECTED` bits.
-    pub(super) flags: u8,
-    /// Scrubbed, and read as `[erased]`, once erased.
-    pub(super) value: ShortText,
-}
-
-/// The value was erased.
-pub(super) const ERASED_BIT: u8 = 1;
-/// `Tables::suspicion_counts` holds a count for the entry (rare: most have none, and a lookup
-/// of those reads nothing more).
-pub(super) const SUSPECTED_BIT: u8 = 2;
-
-/// What an erased identity reads as.
-pub(super) const ERASED: &str = "[erased]";
-
-// The size the layout notes above promise (on 64-bit targets).
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Entry>() == 48);
-
-/// A key's hash within a tenant: the engine's hash of the key ([`IdentityKey::hash64`]) mixed
-/// with the tenant, so that equal keys of different tenants sit apart in the index.
-pub(super) fn in_tenant(tenant: u32, hash: u64) -> u64 {
-    hash ^ u64::from(tenant).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
 impl Tables {
-    pub(super) fn hash_key(&self, tenant: u32, key: IdentityKey<'_>) -> u64 {
-        in_tenant(tenant, key.hash64())
-    }
-
     pub(super) fn space_of(&self, e: &Entry) -> Space {
         self.spaces[e.space as usize]
     }
@@ -103,25 +57,28 @@ impl Tables {
         }
     }
 
-    /// Whether entry `ix` holds `key` in tenant `tenant`.
-    pub(super) fn holds_key(&self, ix: u32, tenant: u32, key: IdentityKey<'_>) -> bool {
-        self.entry_holds_key(&self.entries[ix], tenant, key)
+    /// Whether entry `ix` holds `key`.
+    pub(super) fn holds_key(&self, ix: u32, key: IdentityKey<'_>) -> bool {
+        self.entry_holds_key(&self.entries[ix], key)
     }
 
     /// [`holds_key`](Self::holds_key) of an entry already at hand.
-    pub(super) fn entry_holds_key(&self, e: &Entry, tenant: u32, key: IdentityKey<'_>) -> bool {
+    pub(super) fn entry_holds_key(&self, e: &Entry, key: IdentityKey<'_>) -> bool {
         let space = self.space_of(e);
         let ty = self.types[space.ty as usize].as_str();
-        space.tenant == tenant
-            // The engine's type names are mostly the very strings interned here.
-            && (std::ptr::eq(ty, key.identity_type) || ty == key.identity_type)
+        // The engine's type names are mostly the very strings interned here.
+        (std::ptr::eq(ty, key.identity_type) || ty == key.identity_type)
             && e.flags & ERASED_BIT == 0
             && e.value.is(key.value.as_bytes(), &self.values)
             && self.scope_of(e).map(|s| &**s) == key.scope
     }
 
-    pub(super) fn find_entry(&self, tenant: u32, key: IdentityKey<'_>) -> Option<u32> {
-        self.find_hashed(tenant, key, self.hash_key(tenant, key))
+    pub(super) fn find_entry(&self, key: IdentityKey<'_>) -> Option<u32> {
+        self.find_hashed(key, key.hash64())
+    }
+
+    pub(super) fn find_hashed(&self, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
+        self.index.find(hash as u32, |ix| self.holds_key(ix, key))
     }
 
     /// What a lookup answers for the entry found (or none).
@@ -132,7 +89,7 @@ impl Tables {
     /// [`lookup_of`](Self::lookup_of) an entry already at hand (`e` is entry `ix`).
     pub(super) fn lookup_of_entry(&self, ix: u32, e: &Entry) -> Lookup {
         Lookup {
-            owner: (e.linked_to != NONE).then(|| slot_id(self.root(e.linked_to))),
+            owner: (e.linked_to != NONE).then(|| self.ids.id_of(self.root(e.linked_to))),
             suspicion: self.entry_suspicion(ix, e),
         }
     }
@@ -147,10 +104,6 @@ impl Tables {
             return 0;
         }
         self.suspicion_counts.get(&ix).copied().unwrap_or(0)
-    }
-
-    pub(super) fn find_hashed(&self, tenant: u32, key: IdentityKey<'_>, hash: u64) -> Option<u32> {
-        self.index.find(hash as u32, |ix| self.holds_key(ix, tenant, key))
     }
 
     /// Identities in the order they were linked (a merged customer's ring is spliced after

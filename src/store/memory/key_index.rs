@@ -195,6 +195,12 @@ impl KeyIndex {
         }
     }
 
+    /// The bytes its slots take (for tests of what a table costs).
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<IndexSlot>()
+    }
+
     /// Inserts into a table known to have room and no tombstones.
     fn insert_fresh(&mut self, slot: IndexSlot) {
         let mask = self.mask();

@@ -1,57 +1,20 @@
-//! History: one append-only log of 24-byte [`Event`]s for all customers.
+//! History: recording a tenant's events in its append-only log, and reading them back as
+//! [`HistoryEvent`]s.
 //!
-//! Each slot points at its newest event and each event at the slot's previous one, so
-//! recording an event allocates nothing, and an event's index in the log is its recording
-//! order. A link event points at its identity entry instead of copying the identity. Causes
-//! are deduplicated (consecutive events of one request share one) and their references packed
-//! into a text arena.
+//! Recording an event links it before the slot's newest (`event`), so it allocates nothing.
+//! Causes are deduplicated (consecutive events of one request share one) and their
+//! references packed into a text arena. An erased customer's links read back redacted.
 
-use super::arena::TextRef;
-use super::identities::ERASED;
-use super::slots::{Status, instant, micros, slot_id};
-use super::{NONE, Tables};
+use super::arena::NONE;
+use super::entry::ERASED;
+use super::event::{Event, Kind, StoredCause};
+use super::slot::{Status, instant, micros};
+use super::tables::Tables;
 use crate::error::Result;
 use crate::history::{Cause, EventKind, HistoryEvent, Operation};
 use crate::model::{Identity, IdentityType};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-
-/// A history event as the memory store keeps it: links point at their identity entry, and
-/// causes are shared.
-pub(super) struct Event {
-    /// Microseconds since the epoch (the engine keeps times to the microsecond).
-    pub(super) at: i64,
-    /// Index into `Tables::causes`.
-    pub(super) cause: u32,
-    /// The same slot's previous event, or `NONE`.
-    pub(super) prev: u32,
-    pub(super) kind: Kind,
-}
-
-#[derive(Clone, Copy)]
-pub(super) enum Kind {
-    Created,
-    /// The linked entry (every link has an entry of its own).
-    Linked(u32),
-    /// The unlinked entry (an unlinked entry is never linked again: a new link of the value
-    /// gets a new entry).
-    Unlinked(u32),
-    Merged(u32),
-    MergedInto(u32),
-    Deleted,
-    Erased,
-}
-
-// The size the layout notes above promise (on 64-bit targets).
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Event>() == 24);
-
-/// A cause as stored: the operation and, if any, its reference in the cause arena.
-pub(super) struct StoredCause {
-    pub(super) reference: TextRef,
-    pub(super) has_reference: bool,
-    pub(super) operation: Operation,
-}
 
 impl Tables {
     /// Records an event on a slot.
@@ -140,13 +103,17 @@ impl Tables {
             Kind::Unlinked(entry) => EventKind::Unlinked {
                 identity: self.identity_of(&self.entries[entry]),
             },
-            Kind::Merged(from) => EventKind::Merged { from: slot_id(from) },
-            Kind::MergedInto(into) => EventKind::MergedInto { into: slot_id(into) },
+            Kind::Merged(from) => EventKind::Merged {
+                from: self.ids.id_of(from),
+            },
+            Kind::MergedInto(into) => EventKind::MergedInto {
+                into: self.ids.id_of(into),
+            },
             Kind::Deleted => EventKind::Deleted,
             Kind::Erased => EventKind::Erased,
         };
         HistoryEvent {
-            customer: slot_id(slot),
+            customer: self.ids.id_of(slot),
             at: instant(event.at),
             kind,
             cause: self.cause_of(event),
@@ -155,7 +122,7 @@ impl Tables {
 }
 
 /// What an erased identity leaves in history: its type, nothing personal.
-pub(super) fn redacted(identity_type: &IdentityType) -> Identity {
+fn redacted(identity_type: &IdentityType) -> Identity {
     Identity {
         identity_type: identity_type.clone(),
         scope: None,

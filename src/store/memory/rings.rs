@@ -9,14 +9,15 @@
 //! identities needs no per-customer allocation. Who was merged into a customer is read from
 //! history, which records every merge.
 
-use super::arena::ShortText;
-use super::identities::{Entry, SUSPECTED_BIT, in_tenant};
-use super::intern::Space;
-use super::log::Kind;
-use super::slots::Status;
-use super::{NONE, Tables, key_index};
+use super::arena::{NONE, ShortText};
+use super::entry::{Entry, SUSPECTED_BIT};
+use super::event::Kind;
+use super::key_index;
+use super::slot::Status;
+use super::space::Space;
+use super::tables::Tables;
 use crate::error::{Error, Result};
-use crate::model::{CustomerId, HashedKey, TenantId};
+use crate::model::{CustomerId, HashedKey};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -39,12 +40,11 @@ impl Tables {
         root
     }
 
-    /// The slot an id leads to in a tenant, after following merges.
-    pub(super) fn live_slot(&self, tenant: &TenantId, id: CustomerId) -> Option<u32> {
-        let t = self.tenant_ix(tenant)?;
-        let ix = u32::try_from(id.0.checked_sub(1)?).ok()?;
-        let slot = self.slots.get(ix)?;
-        (slot.tenant == t).then(|| self.root(ix))
+    /// The slot an id leads to, after following merges; `None` if the id was never assigned
+    /// in this tenant.
+    pub(super) fn live_slot(&self, id: CustomerId) -> Option<u32> {
+        let ix = self.ids.slot_of(id)?;
+        (ix < self.slots.len()).then(|| self.root(ix))
     }
 
     /// A customer's entries, oldest ring member first: the slot points at the ring's tail,
@@ -68,10 +68,9 @@ impl Tables {
         })
     }
 
-    /// Binds an unowned identity to a live slot of tenant `t`.
+    /// Binds an unowned identity to a live slot.
     pub(super) fn link_in(
         &mut self,
-        t: u32,
         slot: u32,
         key: HashedKey<'_>,
         name: Option<&str>,
@@ -80,12 +79,12 @@ impl Tables {
     ) -> Result<()> {
         // Every link gets an entry of its own, so the history of an earlier owner of a released
         // value keeps pointing at its own link (and an erasure redacts only its own).
-        let hash = in_tenant(t, key.hash);
+        let hash = key.hash;
         // One probe finds an earlier entry of the value and where this one goes.
         self.index.reserve(1);
         let probe = self
             .index
-            .probe_for(hash as u32, |ix| self.holds_key(ix, t, key.key));
+            .probe_for(hash as u32, |ix| self.holds_key(ix, key.key));
         let previous = match probe {
             key_index::Probe::Found { entry, .. } => Some(entry),
             key_index::Probe::Vacant(_) => None,
@@ -96,13 +95,13 @@ impl Tables {
         let e = self.entries.next_index("identities")?;
         if e > key_index::MAX_ENTRY {
             return Err(Error::Capacity(
-                "the memory store holds at most 2^32 - 3 identity links".into(),
+                "a tenant of the memory store holds at most 2^32 - 3 identity links".into(),
             ));
         }
         self.events.next_index("history events")?;
         let ty = self.intern_type(key.key.identity_type)?;
         let scope = key.key.scope.map_or(NONE, |sc| self.intern_scope(sc));
-        let space = self.intern_space(Space { tenant: t, ty, scope })?;
+        let space = self.intern_space(Space { ty, scope })?;
         let name = match name {
             Some(n) => {
                 self.names.push(Arc::from(n));
@@ -143,7 +142,7 @@ impl Tables {
     pub(super) fn merge_in(&mut self, from_slot: u32, into_slot: u32, micros: i64, cause: u32) -> Result<()> {
         if self.events.len() >= NONE - 1 {
             return Err(Error::Capacity(
-                "the memory store holds at most 2^32 - 1 history events".into(),
+                "a tenant of the memory store holds at most 2^32 - 1 history events".into(),
             ));
         }
         // Splice rings: swapping the successors of the two tails appends `from`'s list to
@@ -188,8 +187,8 @@ impl Tables {
         members
     }
 
-    pub(super) fn live_for_write(&self, tenant: &TenantId, id: CustomerId) -> Result<u32> {
-        match self.live_slot(tenant, id) {
+    pub(super) fn live_for_write(&self, id: CustomerId) -> Result<u32> {
+        match self.live_slot(id) {
             Some(s) if self.slots[s].is_active() => Ok(s),
             _ => Err(Error::CustomerNotFound(id)),
         }

@@ -1,17 +1,22 @@
-//! Transactions on the memory store: [`MemoryTxn`], the engine's [`Txn`] over a
-//! [`Tables`].
+//! Transactions on the memory store: [`MemoryTxn`] and [`MemoryReader`], the engine's
+//! [`Txn`] and [`ReadTxn`] over one tenant's [`Tables`].
 //!
-//! Writes apply at once and cannot fail after the engine's checks, so there is nothing to roll
+//! A transaction holds its tenant's lock (`shards`) and answers for that tenant only: a call
+//! naming another is refused with [`Error::Invariant`]. Writes apply at once and cannot fail after the engine's checks, so there is nothing to roll
 //! back and commit has nothing left to do. Reads only compress union-find paths, through
 //! atomics, so several threads may read through one transaction at once (`ReadTxn::shared`). A
 //! request's keys are looked up together, so that their cache misses overlap
 //! (`ReadTxn::lookup_many`).
 
-use super::identities::{SUSPECTED_BIT, in_tenant};
-use super::intern::Space;
-use super::log::{Event, Kind};
-use super::slots::{Status, micros, slot_id};
-use super::{NONE, Tables, packed};
+use super::arena::NONE;
+use super::entry::SUSPECTED_BIT;
+use super::event::{Event, Kind};
+use super::ids::BlockCounter;
+use super::packed;
+use super::shards::{ReadGuard, WriteGuard};
+use super::slot::{Status, micros};
+use super::space::Space;
+use super::tables::Tables;
 use crate::error::{Error, Result};
 use crate::history::{Cause, HistoryEvent};
 use crate::model::{Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, TenantId};
@@ -19,31 +24,33 @@ use crate::prefetch::prefetch;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use crate::store::{Lookup, ReadTxn, ResolveWrites, StoredSettings, TargetData, Txn};
 use chrono::{DateTime, Utc};
-use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
-/// A transaction that writes, on a [`MemoryStore`](super::MemoryStore): it holds the
-/// store's write lock. Writes apply at once and cannot fail after the engine's checks, so
-/// commit has nothing left to do.
+/// A transaction that writes, on a [`MemoryStore`](super::MemoryStore): it holds its
+/// tenant's write lock, and no other tenant's. Writes apply at once and cannot fail after the
+/// engine's checks, so commit has nothing left to do.
 pub struct MemoryTxn<'a> {
-    pub(super) store: RwLockWriteGuard<'a, Tables>,
+    pub(super) tables: WriteGuard,
+    /// Where a new customer takes a block of ids when its tenant's are used up.
+    pub(super) blocks: &'a BlockCounter,
 }
 
-/// A transaction that only reads, on a [`MemoryStore`](super::MemoryStore): it holds the
-/// store's read lock, beside other readers.
+/// A transaction that only reads, on a [`MemoryStore`](super::MemoryStore): it holds its
+/// tenant's read lock, beside other readers.
 pub struct MemoryReader<'a> {
-    pub(super) store: RwLockReadGuard<'a, Tables>,
+    pub(super) tables: ReadGuard,
+    /// Borrowed from the store, as a writer's blocks are.
+    pub(super) store: PhantomData<&'a ()>,
 }
 
-/// The reads of both transactions, written once: `self.store` is the tables either way.
+/// The reads of both transactions, written once: `self.tables` derefs to the tenant's tables
+/// either way, and every read first checks that it names the transaction's tenant.
 macro_rules! reads {
     () => {
         fn lookup(&self, tenant: &TenantId, key: IdentityKey<'_>) -> Result<Lookup> {
-            let s = &*self.store;
-            let Some(t) = s.tenant_ix(tenant) else {
-                return Ok(Lookup::default());
-            };
-            Ok(s.lookup_of(s.find_entry(t, key)))
+            let s = self.tables.of(tenant)?;
+            Ok(s.lookup_of(s.find_entry(key)))
         }
 
         fn lookup_many(
@@ -52,28 +59,20 @@ macro_rules! reads {
             keys: &[HashedKey<'_>],
             out: &mut Vec<Lookup>,
         ) -> Result<()> {
-            let s = &*self.store;
-            let Some(t) = s.tenant_ix(tenant) else {
-                out.extend(keys.iter().map(|_| Lookup::default()));
-                return Ok(());
-            };
+            let s = self.tables.of(tenant)?;
             // A cold lookup is a chain of cache misses: the index slot, then the entry (with the
             // value in it) and the owner's parent, and then the owner's slot, which a resolve
             // that finds the owner writes. Walking each step for all keys before the next lets
             // the misses of different keys overlap instead of queueing one after another, and
             // the slot's hint (the owner's slot when it was linked) lets the last three start
             // together.
-            let mut hashes: smallvec::SmallVec<[u64; 8]> = smallvec::SmallVec::new();
             for k in keys {
-                hashes.push(in_tenant(t, k.hash));
-            }
-            for &hash in &hashes {
-                s.index.prefetch(hash as u32);
+                s.index.prefetch(k.hash as u32);
             }
             // The first entry with a key's hash bits is nearly always the key's.
             let mut candidates: smallvec::SmallVec<[Option<(u32, u32)>; 8]> = smallvec::SmallVec::new();
-            for &hash in &hashes {
-                candidates.push(s.index.candidate(hash as u32));
+            for k in keys {
+                candidates.push(s.index.candidate(k.hash as u32));
             }
             let mut last_hint = NONE;
             for &(e, hint) in candidates.iter().flatten() {
@@ -96,24 +95,23 @@ macro_rules! reads {
                     std::hint::black_box(s.values.get(text).as_bytes().first().copied());
                 }
             }
-            for ((key, &hash), &candidate) in keys.iter().zip(&hashes).zip(&candidates) {
-                let key = key.key;
+            for (key, &candidate) in keys.iter().zip(&candidates) {
                 let confirmed = candidate.and_then(|(ix, _)| {
                     let e = &s.entries[ix];
-                    s.entry_holds_key(e, t, key)
+                    s.entry_holds_key(e, key.key)
                         .then(|| s.lookup_of_entry(ix, e))
                 });
                 // Another key with the same hash bits came first: probe on.
-                out.push(confirmed.unwrap_or_else(|| s.lookup_of(s.find_hashed(t, key, hash))));
+                out.push(confirmed.unwrap_or_else(|| s.lookup_of(s.find_hashed(key.key, key.hash))));
             }
             Ok(())
         }
 
         fn prefetch(&self, tenant: &TenantId, keys: &[HashedKey<'_>]) {
-            let s = &*self.store;
-            if let Some(t) = s.tenant_ix(tenant) {
+            // Only a hint: a call naming another tenant prefetches nothing.
+            if let Ok(s) = self.tables.of(tenant) {
                 for key in keys {
-                    s.index.prefetch(in_tenant(t, key.hash) as u32);
+                    s.index.prefetch(key.hash as u32);
                 }
             }
         }
@@ -124,27 +122,23 @@ macro_rules! reads {
             key: HashedKey<'_>,
             conflicting: HashedKey<'_>,
         ) -> Result<bool> {
-            let s = &*self.store;
-            let Some(t) = s.tenant_ix(tenant) else {
-                return Ok(false);
-            };
-            Ok(s.suspicions
-                .contains(&(in_tenant(t, key.hash), in_tenant(t, conflicting.hash))))
+            let s = self.tables.of(tenant)?;
+            Ok(s.suspicions.contains(&(key.hash, conflicting.hash)))
         }
 
         fn customer(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<Cow<'_, Customer>>> {
-            let s = &*self.store;
-            Ok(s.live_slot(tenant, id)
-                .map(|slot| Cow::Owned(s.slots[slot].customer(slot))))
+            let s = self.tables.of(tenant)?;
+            Ok(s.live_slot(id).map(|slot| Cow::Owned(s.customer_at(slot))))
         }
 
         fn canonical_id(&self, tenant: &TenantId, id: CustomerId) -> Result<Option<CustomerId>> {
-            Ok(self.store.live_slot(tenant, id).map(slot_id))
+            let s = self.tables.of(tenant)?;
+            Ok(s.live_slot(id).map(|slot| s.ids.id_of(slot)))
         }
 
         fn holds_fields(&self, tenant: &TenantId, id: CustomerId, fields: &Fields) -> Result<Option<bool>> {
-            let s = &*self.store;
-            Ok(s.live_slot(tenant, id)
+            let s = self.tables.of(tenant)?;
+            Ok(s.live_slot(id)
                 .map(|slot| packed::holds(s.slots[slot].data.as_deref(), fields)))
         }
 
@@ -158,8 +152,8 @@ macro_rules! reads {
             id: CustomerId,
             wanted: &dyn Fn(&str) -> bool,
         ) -> Result<Vec<Identity>> {
-            let s = &*self.store;
-            Ok(match s.live_slot(tenant, id) {
+            let s = self.tables.of(tenant)?;
+            Ok(match s.live_slot(id) {
                 Some(slot) => s.in_link_order(
                     s.ring(slot)
                         .filter(|&e| wanted(s.type_name(&s.entries[e]).as_str())),
@@ -175,8 +169,8 @@ macro_rules! reads {
             identity_type: &str,
             scope: Option<&str>,
         ) -> Result<Vec<Identity>> {
-            let s = &*self.store;
-            Ok(match s.live_slot(tenant, id) {
+            let s = self.tables.of(tenant)?;
+            Ok(match s.live_slot(id) {
                 Some(slot) => s.in_link_order(s.ring(slot).filter(|&e| {
                     let key = s.key_of(&s.entries[e]);
                     key.identity_type == identity_type && key.scope == scope
@@ -192,12 +186,11 @@ macro_rules! reads {
             identity_type: &str,
             scope: Option<&str>,
         ) -> Result<usize> {
-            let s = &*self.store;
-            let Some(slot) = s.live_slot(tenant, id) else {
+            let s = self.tables.of(tenant)?;
+            let Some(slot) = s.live_slot(id) else {
                 return Ok(0);
             };
             // Compared as interned spaces: the ring's entries name theirs in 4 bytes.
-            let t = s.slots[slot].tenant;
             let Some(ty) = s.type_of(identity_type) else {
                 return Ok(0);
             };
@@ -208,19 +201,15 @@ macro_rules! reads {
                     None => return Ok(0),
                 },
             };
-            let wanted = Space {
-                tenant: t,
-                ty,
-                scope,
-            };
+            let wanted = Space { ty, scope };
             Ok(s.ring(slot)
                 .filter(|&e| s.space_of(&s.entries[e]) == wanted)
                 .count())
         }
 
         fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
-            let s = &*self.store;
-            let Some(root) = s.live_slot(tenant, id) else {
+            let s = self.tables.of(tenant)?;
+            let Some(root) = s.live_slot(id) else {
                 return Ok(Vec::new());
             };
             let mut events: Vec<(u32, u32, &Event)> = Vec::new();
@@ -238,8 +227,9 @@ macro_rules! reads {
         fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
             let matches = query.filter.matcher();
             let mut rows: Vec<Customer> = self
-                .store
-                .live_customers(tenant)
+                .tables
+                .of(tenant)?
+                .live_customers()
                 .filter(|c| matches(c))
                 .collect();
             let total = rows.len() as u64;
@@ -253,8 +243,9 @@ macro_rules! reads {
         fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
             let matches = filter.matcher();
             Ok(self
-                .store
-                .live_customers(tenant)
+                .tables
+                .of(tenant)?
+                .live_customers()
                 .filter(|c| matches(c))
                 .count() as u64)
         }
@@ -265,24 +256,15 @@ macro_rules! reads {
         }
 
         fn settings_version(&self, tenant: &TenantId) -> Result<u64> {
-            Ok(self
-                .store
-                .settings
-                .get(tenant)
-                .map_or(0, |v| v.len() as u64))
+            Ok(self.tables.of(tenant)?.settings.len() as u64)
         }
 
         fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>> {
-            Ok(self
-                .store
-                .settings
-                .get(tenant)
-                .and_then(|v| v.last())
-                .cloned())
+            Ok(self.tables.of(tenant)?.settings.last().cloned())
         }
 
         fn settings_history(&self, tenant: &TenantId) -> Result<Vec<StoredSettings>> {
-            Ok(self.store.settings.get(tenant).cloned().unwrap_or_default())
+            Ok(self.tables.of(tenant)?.settings.clone())
         }
     };
 }
@@ -302,18 +284,13 @@ impl Txn for MemoryTxn<'_> {
         key: HashedKey<'_>,
         conflicting: HashedKey<'_>,
     ) -> Result<()> {
-        let s = &mut *self.store;
-        let found = s
-            .tenant_ix(tenant)
-            .and_then(|t| Some((t, s.find_hashed(t, key.key, in_tenant(t, key.hash))?)));
-        let Some((t, e)) = found else {
+        let s = self.tables.of_mut(tenant)?;
+        let Some(e) = s.find_hashed(key.key, key.hash) else {
             return Err(Error::Invariant(format!(
                 "no identity {key} to record suspicion against"
             )));
         };
-        if s.suspicions
-            .insert((in_tenant(t, key.hash), in_tenant(t, conflicting.hash)))
-        {
+        if s.suspicions.insert((key.hash, conflicting.hash)) {
             *s.suspicion_counts.entry(e).or_insert(0) += 1;
             s.entries[e].flags |= SUSPECTED_BIT;
         }
@@ -321,10 +298,10 @@ impl Txn for MemoryTxn<'_> {
     }
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
-        let s = &mut *self.store;
-        let t = s.tenant_ix_or_insert(tenant);
+        let s = self.tables.of_mut(tenant)?;
         let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
-        Ok(slot_id(s.create_in(t, micros(at), cause, None)?))
+        let slot = s.create_in(self.blocks, micros(at), cause, None)?;
+        Ok(s.ids.id_of(slot))
     }
 
     fn create_customer_with(
@@ -334,16 +311,11 @@ impl Txn for MemoryTxn<'_> {
         cause: &Cause,
         patch: &CustomerPatch,
     ) -> Result<CustomerId> {
-        let s = &mut *self.store;
-        let t = s.tenant_ix_or_insert(tenant);
+        let s = self.tables.of_mut(tenant)?;
         let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
         // Packed straight from the patch: no `Customer` is built and dropped on the way.
-        Ok(slot_id(s.create_in(
-            t,
-            micros(at),
-            cause,
-            packed::pack_new(patch),
-        )?))
+        let slot = s.create_in(self.blocks, micros(at), cause, packed::pack_new(patch))?;
+        Ok(s.ids.id_of(slot))
     }
 
     fn link(
@@ -355,11 +327,10 @@ impl Txn for MemoryTxn<'_> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()> {
-        let slot = self.store.live_for_write(tenant, id)?;
-        let s = &mut *self.store;
-        let t = s.slots[slot].tenant;
+        let s = self.tables.of_mut(tenant)?;
+        let slot = s.live_for_write(id)?;
         let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
-        s.link_in(t, slot, key, name, micros(at), cause)
+        s.link_in(slot, key, name, micros(at), cause)
     }
 
     fn merge(
@@ -370,21 +341,21 @@ impl Txn for MemoryTxn<'_> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<()> {
-        let from_slot = self.store.live_for_write(tenant, from)?;
-        let into_slot = self.store.live_for_write(tenant, into)?;
+        let s = self.tables.of_mut(tenant)?;
+        let from_slot = s.live_for_write(from)?;
+        let into_slot = s.live_for_write(into)?;
         if from_slot == into_slot {
             return Err(Error::Invariant(format!(
                 "cannot merge customer {from} into itself"
             )));
         }
-        let s = &mut *self.store;
         let cause = s.intern_cause(cause.operation, cause.reference.as_deref())?;
         s.merge_in(from_slot, into_slot, micros(at), cause)
     }
 
     fn delete(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>, cause: &Cause) -> Result<()> {
-        let slot = self.store.live_for_write(tenant, id)?;
-        let s = &mut *self.store;
+        let s = self.tables.of_mut(tenant)?;
+        let slot = s.live_for_write(id)?;
         s.events.next_index("history events")?;
         let start = s.slots[slot].ring;
         let mut cur = start;
@@ -409,7 +380,7 @@ impl Txn for MemoryTxn<'_> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<Vec<CustomerId>> {
-        self.store.erase_customer(tenant, id, at, cause)
+        self.tables.of_mut(tenant)?.erase_customer(id, at, cause)
     }
 
     fn unlink(
@@ -419,11 +390,8 @@ impl Txn for MemoryTxn<'_> {
         at: DateTime<Utc>,
         cause: &Cause,
     ) -> Result<bool> {
-        let s = &mut *self.store;
-        let Some(t) = s.tenant_ix(tenant) else {
-            return Ok(false);
-        };
-        let Some(e) = s.find_entry(t, key) else {
+        let s = self.tables.of_mut(tenant)?;
+        let Some(e) = s.find_entry(key) else {
             return Ok(false);
         };
         let linked = s.entries[e].linked_to;
@@ -438,23 +406,32 @@ impl Txn for MemoryTxn<'_> {
     }
 
     fn put_customer(&mut self, tenant: &TenantId, customer: Customer) -> Result<()> {
-        let slot = self.store.live_for_write(tenant, customer.id)?;
-        if slot_id(slot) != customer.id {
+        let s = self.tables.of_mut(tenant)?;
+        let slot = s.live_for_write(customer.id)?;
+        let live = s.ids.id_of(slot);
+        if live != customer.id {
             return Err(Error::Invariant(format!(
-                "customer {} is an alias of {}; write the live customer",
-                customer.id,
-                slot_id(slot)
+                "customer {} is an alias of {live}; write the live customer",
+                customer.id
             )));
         }
-        self.store.put_in(slot, &customer);
+        s.put_in(slot, &customer);
         Ok(())
     }
 
     fn write_resolve(&mut self, tenant: &TenantId, writes: ResolveWrites<'_>) -> Result<CustomerId> {
+        // A new type is the one thing a tenant can fill up (65,536 of them), so the links'
+        // types are interned before anything is written: a resolve refused for it writes
+        // nothing. (An interned type nothing uses yet is invisible.)
+        let s = self.tables.of_mut(tenant)?;
+        for &(key, _) in writes.links {
+            s.intern_type(key.key.identity_type)?;
+        }
         for &(suspect, conflicting) in writes.evidence {
             self.add_suspicion(tenant, suspect, conflicting)?;
         }
-        let s = &mut *self.store;
+        let blocks = self.blocks;
+        let s = self.tables.of_mut(tenant)?;
         let at = micros(writes.at);
         // The target found, or created, once; the cause interned once, when first recorded.
         let mut cause = None;
@@ -469,20 +446,18 @@ impl Txn for MemoryTxn<'_> {
             }
         };
         let slot = match writes.target {
-            Some(id) => s.live_for_write(tenant, id)?,
+            Some(id) => s.live_for_write(id)?,
             None => {
-                let t = s.tenant_ix_or_insert(tenant);
                 let c = cause_ix(s)?;
-                s.create_in(t, at, c, writes.new_data.and_then(packed::pack_new))?
+                s.create_in(blocks, at, c, writes.new_data.and_then(packed::pack_new))?
             }
         };
-        let t = s.slots[slot].tenant;
         for &(key, name) in writes.links {
             let c = cause_ix(s)?;
-            s.link_in(t, slot, key, name, at, c)?;
+            s.link_in(slot, key, name, at, c)?;
         }
         for &from in writes.merges {
-            let from_slot = s.live_for_write(tenant, from)?;
+            let from_slot = s.live_for_write(from)?;
             if from_slot == slot {
                 return Err(Error::Invariant(format!(
                     "cannot merge customer {from} into itself"
@@ -496,12 +471,13 @@ impl Txn for MemoryTxn<'_> {
             TargetData::Touched => s.slots[slot].updated = at,
             TargetData::Put(customer) => s.put_in(slot, &customer),
         }
-        Ok(slot_id(slot))
+        Ok(s.ids.id_of(slot))
     }
 
     fn touch(&mut self, tenant: &TenantId, id: CustomerId, at: DateTime<Utc>) -> Result<()> {
-        let slot = self.store.live_for_write(tenant, id)?;
-        self.store.slots[slot].updated = micros(at);
+        let s = self.tables.of_mut(tenant)?;
+        let slot = s.live_for_write(id)?;
+        s.slots[slot].updated = micros(at);
         Ok(())
     }
 
@@ -512,7 +488,7 @@ impl Txn for MemoryTxn<'_> {
         at: DateTime<Utc>,
         cause: Option<&str>,
     ) -> Result<u64> {
-        let versions = self.store.settings.entry(tenant.clone()).or_default();
+        let versions = &mut self.tables.of_mut(tenant)?.settings;
         let version = versions.len() as u64 + 1;
         versions.push(StoredSettings {
             version,

@@ -1,0 +1,92 @@
+//! Customers: creating a tenant's slots, writing their data, and reading them back as
+//! [`Customer`]s.
+//!
+//! A new customer takes the tenant's next slot, and the next free block of ids first when its
+//! blocks are used up (`ids`). Its data is packed (`packed`) when written and unpacked when
+//! read.
+
+use super::arena::NONE;
+use super::event::Kind;
+use super::ids::BlockCounter;
+use super::slot::{Slot, Status, instant, micros};
+use super::tables::Tables;
+use super::{packed, pages};
+use crate::error::Result;
+use crate::model::{Customer, CustomerStatus};
+use std::sync::atomic::AtomicU32;
+
+impl Tables {
+    /// Creates an active customer holding `data`, at `micros`, of the interned cause `cause`;
+    /// returns its slot. Takes a block of ids from `blocks` when the slot needs one.
+    pub(super) fn create_in(
+        &mut self,
+        blocks: &BlockCounter,
+        micros: i64,
+        cause: u32,
+        data: Option<Box<[u8]>>,
+    ) -> Result<u32> {
+        let ix = self.slots.next_index("customers")?;
+        self.events.next_index("history events")?;
+        if self.ids.needs_block(ix) {
+            self.ids.push(blocks.take()?);
+        }
+        self.slots.push(Slot {
+            ring: NONE,
+            last_event: NONE,
+            status: Status::Active,
+            created: micros,
+            updated: micros,
+            data,
+        });
+        pages::reserve_huge(&mut self.parent, 1);
+        self.parent.push(AtomicU32::new(ix));
+        self.record_at(ix, micros, Kind::Created, cause)?;
+        Ok(ix)
+    }
+
+    /// Overwrites a live slot's data with a customer's.
+    pub(super) fn put_in(&mut self, slot: u32, customer: &Customer) {
+        let stored = &mut self.slots[slot];
+        stored.data = packed::pack(
+            &customer.fields,
+            &customer.attrs,
+            &customer.tags,
+            &customer.groups,
+        );
+        stored.created = micros(customer.created);
+        stored.updated = micros(customer.updated);
+        stored.status = Status::Active;
+    }
+
+    /// The customer slot `ix` holds.
+    pub(super) fn customer_at(&self, ix: u32) -> Customer {
+        let slot = &self.slots[ix];
+        let data = packed::unpack(slot.data.as_deref());
+        Customer {
+            id: self.ids.id_of(ix),
+            status: match slot.status {
+                Status::Active => CustomerStatus::Active,
+                Status::MergedInto(into) => CustomerStatus::Merged {
+                    into: self.ids.id_of(into),
+                },
+                Status::Deleted => CustomerStatus::Deleted,
+                Status::Erased => CustomerStatus::Erased,
+            },
+            fields: data.fields,
+            attrs: data.attrs,
+            tags: data.tags,
+            groups: data.groups,
+            created: instant(slot.created),
+            updated: instant(slot.updated),
+        }
+    }
+
+    /// The live customers (each once: merged slots are skipped).
+    pub(super) fn live_customers(&self) -> impl Iterator<Item = Customer> + '_ {
+        self.slots
+            .iter()
+            .zip(0..)
+            .filter(|(s, _)| s.is_active())
+            .map(|(_, ix)| self.customer_at(ix))
+    }
+}
