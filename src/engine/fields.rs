@@ -2,7 +2,9 @@
 //! of two customers' data when one is merged into the other.
 
 use super::outcome::{Changed, ChangedField};
-use crate::model::{Customer, CustomerPatch, Field, FieldValue, blank_attr, blank_field, push_unique};
+use crate::model::{
+    Customer, CustomerPatch, Field, FieldValue, adds_any, blank_attr, blank_field, unique, unite,
+};
 use crate::settings::{IdentitySettings, MergeRule};
 
 /// The verified flag guarded by each contact field (002's rule: a `true` flag cannot become
@@ -73,10 +75,10 @@ pub(crate) fn patch_changes(
             changed.push(ChangedField::Attr(key.clone()));
         }
     }
-    if patch.tags.iter().any(|t| !current.tags.contains(t)) {
+    if adds_any(&current.tags, &patch.tags) {
         changed.push(ChangedField::Tags);
     }
-    if patch.groups.iter().any(|g| !current.groups.contains(g)) {
+    if adds_any(&current.groups, &patch.groups) {
         changed.push(ChangedField::Groups);
     }
 }
@@ -119,24 +121,14 @@ pub(crate) fn apply_patch(settings: &IdentitySettings, target: &mut Customer, pa
             target.attrs.insert(key.clone(), attr.clone());
         }
     }
-    for tag in &patch.tags {
-        push_unique(&mut target.tags, tag.clone());
-    }
-    for group in &patch.groups {
-        push_unique(&mut target.groups, *group);
-    }
-}
-
-/// Adds `change` to `changed` unless it is there already.
-fn note(changed: &mut Changed, change: ChangedField) {
-    if !changed.contains(&change) {
-        changed.push(change);
-    }
+    unite(&mut target.tags, patch.tags.iter().cloned());
+    unite(&mut target.groups, patch.groups.iter().copied());
 }
 
 /// Reconciles `merged`'s data into `target` by the tenant's per-field rules, recording what
-/// changed. Nothing of `merged` that `target` lacks is lost: missing fields and attributes
-/// are filled, tags and groups are united.
+/// changed (a change may be recorded more than once: the plan keeps the first of each).
+/// Nothing of `merged` that `target` lacks is lost: missing fields and attributes are filled,
+/// tags and groups are united.
 pub(crate) fn reconcile(
     settings: &IdentitySettings,
     target: &mut Customer,
@@ -159,25 +151,21 @@ pub(crate) fn reconcile(
         };
         if let Some(new) = new {
             target.fields.insert_unchecked(field, new);
-            note(changed, ChangedField::Field(field));
+            changed.push(ChangedField::Field(field));
         }
     }
     for (key, attr) in &merged.attrs {
         // Extended attributes keep the target's value and fill what it lacks.
         if !target.attrs.contains_key(key) {
             target.attrs.insert(key.clone(), attr.clone());
-            note(changed, ChangedField::Attr(key.clone()));
+            changed.push(ChangedField::Attr(key.clone()));
         }
     }
-    for tag in &merged.tags {
-        if push_unique(&mut target.tags, tag.clone()) {
-            note(changed, ChangedField::Tags);
-        }
+    if unite(&mut target.tags, merged.tags.iter().cloned()) {
+        changed.push(ChangedField::Tags);
     }
-    for group in &merged.groups {
-        if push_unique(&mut target.groups, *group) {
-            note(changed, ChangedField::Groups);
-        }
+    if unite(&mut target.groups, merged.groups.iter().copied()) {
+        changed.push(ChangedField::Groups);
     }
     target.created = target.created.min(merged.created);
 }
@@ -254,20 +242,14 @@ pub(crate) fn apply_update(
         }
     }
     if let Some(tags) = &update.tags {
-        let mut new = Vec::new();
-        for t in tags {
-            push_unique(&mut new, t.clone());
-        }
+        let new = unique(tags);
         if new != target.tags {
             target.tags = new;
             changed.push(ChangedField::Tags);
         }
     }
     if let Some(groups) = &update.groups {
-        let mut new = Vec::new();
-        for g in groups {
-            push_unique(&mut new, *g);
-        }
+        let new = unique(groups);
         if new != target.groups {
             target.groups = new;
             changed.push(ChangedField::Groups);

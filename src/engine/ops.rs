@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
 use crate::model::{
-    Customer, CustomerId, ExtAttr, Field, Identity, IdentityInput, TenantId, UpdatePatch, push_unique,
+    Customer, CustomerId, ExtAttr, Field, Identity, IdentityInput, TenantId, UpdatePatch, remove_all, unite,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use crate::settings::IdentitySettings;
@@ -355,9 +355,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     pub fn add_tags(&self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
         crate::model::check_tags(tags.iter().copied())?;
         self.modify(tenant, "add_tags", id, |_, c| {
-            let added = tags
-                .iter()
-                .fold(false, |any, t| push_unique(&mut c.tags, t.to_string()) | any);
+            let added = unite(&mut c.tags, tags.iter().map(|t| t.to_string()));
             Ok(if added {
                 vec![ChangedField::Tags]
             } else {
@@ -369,9 +367,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Removes tags.
     pub fn remove_tags(&self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
         self.modify(tenant, "remove_tags", id, |_, c| {
-            let before = c.tags.len();
-            c.tags.retain(|t| !tags.contains(&t.as_str()));
-            Ok(if c.tags.len() != before {
+            Ok(if remove_all(&mut c.tags, tags) {
                 vec![ChangedField::Tags]
             } else {
                 Vec::new()
@@ -382,9 +378,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Adds the customer to groups (001 `groupId`).
     pub fn add_groups(&self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
         self.modify(tenant, "add_groups", id, |_, c| {
-            let added = groups
-                .iter()
-                .fold(false, |any, g| push_unique(&mut c.groups, *g) | any);
+            let added = unite(&mut c.groups, groups.iter().copied());
             Ok(if added {
                 vec![ChangedField::Groups]
             } else {
@@ -396,9 +390,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Removes the customer from groups.
     pub fn remove_groups(&self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
         self.modify(tenant, "remove_groups", id, |_, c| {
-            let before = c.groups.len();
-            c.groups.retain(|g| !groups.contains(g));
-            Ok(if c.groups.len() != before {
+            let gone: Vec<&i64> = groups.iter().collect();
+            Ok(if remove_all(&mut c.groups, &gone) {
                 vec![ChangedField::Groups]
             } else {
                 Vec::new()

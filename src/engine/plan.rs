@@ -13,7 +13,7 @@ use super::prepare::Prep;
 use crate::error::{Error, Result};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, HashedKey, Identity, IdentityType, ResolveRequest, TargetStrategy,
-    TenantId, blank_field,
+    TenantId, blank_field, repeats,
 };
 use crate::settings::IdentitySettings;
 use crate::store::{Lookup, ReadTxn};
@@ -424,13 +424,8 @@ fn target_data<T: ReadTxn + ?Sized>(
                 let other = txn.customer(tenant, m)?.ok_or(Error::CustomerNotFound(m))?;
                 reconcile(settings, &mut c, &other, changed);
             }
-            let mut from_patch = Changed::new();
-            patch_changes(settings, &c, &request.patch, &mut from_patch);
-            for f in from_patch {
-                if !changed.contains(&f) {
-                    changed.push(f);
-                }
-            }
+            // Repeats are dropped once the plan is made.
+            patch_changes(settings, &c, &request.patch, changed);
             apply_patch(settings, &mut c, &request.patch);
             c.updated = at;
             Write::Put(Box::new(c))
@@ -639,19 +634,25 @@ fn only_fields(patch: &CustomerPatch) -> bool {
         && !patch.fields.iter().any(|(_, value)| blank_field(value))
 }
 
-/// Drops repeated entries, keeping the first of each (lists are a handful long).
+/// Drops repeated entries, keeping the first of each: in place for the handful most
+/// resolves change, by hash for a merge that brings many attributes.
 fn dedup(changed: &mut Changed) {
     if changed.len() < 2 {
         return;
     }
-    let mut i = 1;
-    while i < changed.len() {
-        if changed[..i].contains(&changed[i]) {
-            changed.remove(i);
-        } else {
-            i += 1;
+    if changed.len() <= 16 {
+        let mut i = 1;
+        while i < changed.len() {
+            if changed[..i].contains(&changed[i]) {
+                changed.remove(i);
+            } else {
+                i += 1;
+            }
         }
+        return;
     }
+    let mut repeated = repeats(changed).into_iter();
+    changed.retain(|_| !repeated.next().unwrap_or(false));
 }
 
 #[cfg(test)]

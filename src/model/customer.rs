@@ -2,6 +2,7 @@
 
 use super::fields::{Field, Fields, format_timestamp};
 use super::ids::CustomerId;
+use super::unique::unite;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_ATTR_DEPTH, MAX_ATTR_NAME_CHARS};
 use chrono::{DateTime, Utc};
@@ -359,36 +360,40 @@ impl CustomerPatch {
             "tag" | "tags" => match v {
                 Value::Null => {}
                 Value::Array(items) => {
+                    let mut tags = Vec::with_capacity(items.len());
                     for t in items {
                         let t = t
                             .as_str()
                             .ok_or_else(|| Error::field(key, "expected a list of strings"))?;
                         check_tags([t])?;
-                        push_unique(&mut self.tags, t.to_string());
+                        tags.push(t);
                     }
+                    unite(&mut self.tags, tags.into_iter().map(str::to_string));
                 }
                 Value::String(t) => {
                     check_tags([t.as_str()])?;
-                    push_unique(&mut self.tags, t.clone());
+                    unite(&mut self.tags, [t.clone()]);
                 }
                 _ => return Err(Error::field(key, "expected a list of strings")),
             },
             "groupId" | "groupIds" => match v {
                 Value::Null => {}
                 Value::Array(items) => {
-                    for g in items {
-                        let g = g
-                            .as_i64()
-                            .ok_or_else(|| Error::field(key, "expected integer group ids"))?;
-                        push_unique(&mut self.groups, g);
-                    }
+                    let groups = items
+                        .iter()
+                        .map(|g| {
+                            g.as_i64()
+                                .ok_or_else(|| Error::field(key, "expected integer group ids"))
+                        })
+                        .collect::<Result<Vec<i64>>>()?;
+                    unite(&mut self.groups, groups);
                 }
                 other => {
                     let g = other
                         .as_i64()
                         .or_else(|| other.as_str().and_then(|s| s.trim().parse().ok()))
                         .ok_or_else(|| Error::field(key, "expected an integer group id"))?;
-                    push_unique(&mut self.groups, g);
+                    unite(&mut self.groups, [g]);
                 }
             },
             k if READ_ONLY_KEYS.contains(&k) => {}
@@ -456,15 +461,6 @@ pub(crate) fn check_attrs<'a>(
         }
     }
     Ok(())
-}
-
-pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {
-    if list.contains(&item) {
-        false
-    } else {
-        list.push(item);
-        true
-    }
 }
 
 impl From<&str> for super::FieldValue {

@@ -11,11 +11,12 @@ mod identity;
 mod ids;
 mod request;
 mod text;
+mod unique;
 mod update;
 
 pub(crate) use blank::{blank_attr, blank_field, new_customer};
 pub use customer::{Customer, CustomerPatch, CustomerStatus, ExtAttr};
-pub(crate) use customer::{check_attr_name, check_attrs, check_tags, push_unique};
+pub(crate) use customer::{check_attr_name, check_attrs, check_tags};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use fields::{check_storable_time, storable_year};
 pub(crate) use identity::is_valid_type;
@@ -23,4 +24,5 @@ pub use identity::{HashedKey, Identity, IdentityInput, IdentityKey, IdentityType
 pub use ids::{CustomerId, TenantId};
 pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};
 pub use text::Text;
+pub(crate) use unique::{adds_any, remove_all, repeats, unique, unite};
 pub use update::{Change, UpdatePatch};
