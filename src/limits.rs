@@ -44,6 +44,13 @@ pub const MAX_ATTR_NAME_CHARS: usize = 64;
 /// written but never read back.
 pub const MAX_ATTR_DEPTH: usize = 32;
 
+/// The deepest nesting of arrays and objects in any JSON value the crate reads (a request
+/// body, counted from its top): more than the 127 levels `serde_json` reads from text, so any
+/// value read from text passes. A value built in code that nests deeper is refused before
+/// anything copies, compares or prints it, all of which recurse, so that no input can exhaust
+/// the stack.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// The years a time may fall in: the SQL stores keep times as fixed-width RFC 3339 text, which
 /// holds the years 0000 to 9999 (and sorts as time only within them).
 pub const STORABLE_YEARS: RangeInclusive<i32> = 0..=9999;

@@ -253,7 +253,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         key: &str,
         value: &serde_json::Value,
     ) -> Result<Updated> {
-        crate::model::check_attr_name(key)?;
+        // Checked before it is copied: a value nested too deep is refused, not recursed into.
+        crate::model::check_attrs([(key, value)])?;
         let change = if value.is_null() {
             crate::model::Change::Clear
         } else {

@@ -324,7 +324,7 @@ pub(crate) fn prepare(
 /// up in one statement), an event time outside the storable years, a cause with a NUL, and
 /// tags or attributes the model refuses (a patch built in code has not been checked as a
 /// parsed one has).
-fn check_request(request: &ResolveRequest) -> Result<()> {
+pub(crate) fn check_request(request: &ResolveRequest) -> Result<()> {
     let count = request.identities.len();
     if count > MAX_REQUEST_IDENTITIES {
         return Err(Error::field(

@@ -319,11 +319,17 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// nothing was written.
     pub fn resolve(&self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         match &self.groups {
-            Some(groups) => groups.resolve(tenant, request, |requests, each| {
-                self.resolve_batch_with(tenant, requests, |i, outcome| {
-                    each(i, outcome.map(|o| o.to_outcome()))
+            Some(groups) => {
+                // Queuing copies the request: one past its bounds (a value nested too deep to
+                // copy safely, among others) is refused first, as its batch would refuse it.
+                super::begin::check_tenant(tenant)?;
+                prepare::check_request(request)?;
+                groups.resolve(tenant, request, |requests, each| {
+                    self.resolve_batch_with(tenant, requests, |i, outcome| {
+                        each(i, outcome.map(|o| o.to_outcome()))
+                    })
                 })
-            }),
+            }
             None => self
                 .resolve_as(tenant, request, Operation::Resolve, false)
                 .map(|(o, _)| o),

@@ -2,9 +2,10 @@
 
 use super::fields::{Field, Fields, format_timestamp};
 use super::ids::CustomerId;
+use super::json::{self, Bounded};
 use super::unique::unite;
 use crate::error::{Error, Result};
-use crate::limits::{MAX_ATTR_DEPTH, MAX_ATTR_NAME_CHARS};
+use crate::limits::{MAX_ATTR_DEPTH, MAX_ATTR_NAME_CHARS, MAX_JSON_DEPTH};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde::ser::SerializeMap;
@@ -37,6 +38,7 @@ pub struct ExtAttr {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The value, any JSON.
+    #[serde(deserialize_with = "json::bounded")]
     pub value: serde_json::Value,
 }
 
@@ -189,7 +191,10 @@ impl<'de> Deserialize<'de> for CustomerPatch {
                         }
                         continue;
                     }
-                    let value: serde_json::Value = map.next_value()?;
+                    // Bounded as `from_json` bounds the customer object it reads.
+                    let value = map.next_value_seed(Bounded {
+                        levels: MAX_JSON_DEPTH - 1,
+                    })?;
                     patch.read_key(&key, &value).map_err(serde::de::Error::custom)?;
                 }
                 Ok(patch)
@@ -260,12 +265,22 @@ impl<'de> serde::de::Visitor<'de> for ScalarSeed {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'de>, A::Error> {
-        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        let v = serde::de::Visitor::visit_seq(
+            Bounded {
+                levels: MAX_JSON_DEPTH - 1,
+            },
+            seq,
+        )?;
         Ok(Scalar::Other(v))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Scalar<'de>, A::Error> {
-        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        let v = serde::de::Visitor::visit_map(
+            Bounded {
+                levels: MAX_JSON_DEPTH - 1,
+            },
+            map,
+        )?;
         Ok(Scalar::Other(v))
     }
 }
@@ -287,11 +302,21 @@ impl CustomerPatch {
         self.fields.is_empty() && self.attrs.is_empty() && self.tags.is_empty() && self.groups.is_empty()
     }
 
-    /// Reads a source's customer JSON object (see the type's docs).
+    /// Reads a source's customer JSON object (see the type's docs). A value nested deeper
+    /// than [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) is an [`Error::Payload`].
     pub fn from_json(value: &serde_json::Value) -> Result<Self> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| Error::Payload(format!("a customer must be a JSON object, got {value}")))?;
+        json::check_depth(value)?;
+        Self::from_checked_json(value)
+    }
+
+    /// [`from_json`](Self::from_json) of a value whose depth is checked.
+    pub(crate) fn from_checked_json(value: &serde_json::Value) -> Result<Self> {
+        let map = value.as_object().ok_or_else(|| {
+            Error::Payload(format!(
+                "a customer must be a JSON object, got {}",
+                json::preview(value)
+            ))
+        })?;
         let mut patch = CustomerPatch::new();
         for (key, v) in map {
             patch.read_key(key, v)?;
@@ -299,7 +324,9 @@ impl CustomerPatch {
         Ok(patch)
     }
 
-    /// Reads one key of a customer object into the patch.
+    /// Reads one key of a customer object into the patch. `v` nests at most
+    /// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) levels (the callers check it), so
+    /// copying it is safe.
     pub(crate) fn read_key(&mut self, key: &str, v: &serde_json::Value) -> Result<()> {
         use serde_json::Value;
         if let Some(field) = Field::from_name(key) {

@@ -395,7 +395,7 @@ impl Field {
         if v.is_null() {
             return Ok(None);
         }
-        let bad = |why: &str| Error::field(self.name(), format!("{why}, got {v}"));
+        let bad = |why: &str| Error::field(self.name(), format!("{why}, got {}", super::json::preview(v)));
         let value = match self.kind() {
             FieldKind::Text => match v {
                 // Databases cannot keep NUL in text; nobody needs it in a customer field.

@@ -9,6 +9,7 @@ mod customer;
 mod fields;
 mod identity;
 mod ids;
+mod json;
 mod request;
 mod text;
 mod unique;
@@ -16,7 +17,7 @@ mod update;
 
 pub(crate) use blank::{blank_attr, blank_field, new_customer};
 pub use customer::{Customer, CustomerPatch, CustomerStatus, ExtAttr};
-pub(crate) use customer::{check_attr_name, check_attrs, check_tags};
+pub(crate) use customer::{check_attrs, check_tags};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use fields::{check_storable_time, storable_year};
 pub(crate) use identity::is_valid_type;

@@ -117,7 +117,9 @@ impl ResolveRequest {
         self
     }
 
-    /// Reads a 002 or 001 request body (see the type's docs).
+    /// Reads a 002 or 001 request body (see the type's docs). A body nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) is an [`Error::Payload`], refused
+    /// before any of it is copied.
     ///
     /// ```
     /// let body = serde_json::json!({
@@ -130,6 +132,7 @@ impl ResolveRequest {
     /// assert_eq!(req.identities[0].identity_type, "wechat");
     /// ```
     pub fn from_json(body: &serde_json::Value) -> Result<Self> {
+        super::json::check_depth(body)?;
         let map = body
             .as_object()
             .ok_or_else(|| Error::Payload("a resolve request must be a JSON object".into()))?;
@@ -175,7 +178,7 @@ impl ResolveRequest {
             }
             let patch = match map.get("customer") {
                 None | Some(serde_json::Value::Null) => CustomerPatch::new(),
-                Some(c) => CustomerPatch::from_json(c)?,
+                Some(c) => CustomerPatch::from_checked_json(c)?,
             };
             ResolveRequest {
                 patch,

@@ -3,6 +3,7 @@
 
 use super::customer::{CustomerPatch, ExtAttr};
 use super::fields::{Field, FieldValue};
+use super::json;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 
@@ -78,11 +79,16 @@ impl UpdatePatch {
 
     /// Reads an update body: a customer object where a present key sets, `null` clears and an
     /// absent key keeps; `attr` entries likewise; `tags`/`tag` and `groupIds` replace the lists.
-    /// Unknown keys are an [`Error::UnknownField`].
+    /// Unknown keys are an [`Error::UnknownField`]; a value nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) is an [`Error::Payload`].
     pub fn from_json(value: &serde_json::Value) -> Result<Self> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| Error::Payload(format!("an update must be a JSON object, got {value}")))?;
+        json::check_depth(value)?;
+        let map = value.as_object().ok_or_else(|| {
+            Error::Payload(format!(
+                "an update must be a JSON object, got {}",
+                json::preview(value)
+            ))
+        })?;
         let mut update = UpdatePatch::new();
         for (key, v) in map {
             if let Some(field) = Field::from_name(key) {
@@ -133,7 +139,7 @@ impl UpdatePatch {
 
 impl<'de> Deserialize<'de> for UpdatePatch {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
+        let value = serde::de::DeserializeSeed::deserialize(json::Bounded::ANY, d)?;
         UpdatePatch::from_json(&value).map_err(serde::de::Error::custom)
     }
 }
