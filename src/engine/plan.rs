@@ -13,7 +13,7 @@ use super::prepare::Prep;
 use crate::error::{Error, Result};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, HashedKey, Identity, IdentityType, ResolveRequest, TargetStrategy,
-    TenantId, blank_field, repeats,
+    TenantId, blank_field, check_held, repeats,
 };
 use crate::settings::IdentitySettings;
 use crate::store::{Lookup, ReadTxn};
@@ -364,7 +364,8 @@ fn plan_with<T: ReadTxn + ?Sized>(
 }
 
 /// Step 8: what becomes of the target's data (only copied when something changes), adding
-/// what changes to `changed`.
+/// what changes to `changed`. A patch that would leave the target with more attributes, tags
+/// or groups than a customer holds is refused here, before anything is written.
 fn target_data<T: ReadTxn + ?Sized>(
     ask: Ask<'_, T>,
     target: Target,
@@ -406,6 +407,7 @@ fn target_data<T: ReadTxn + ?Sized>(
             } else {
                 let mut c = Box::new(current.into_owned());
                 apply_patch(settings, &mut c, &request.patch);
+                check_held(&c)?;
                 c.updated = at;
                 Write::Put(c)
             }
@@ -427,6 +429,7 @@ fn target_data<T: ReadTxn + ?Sized>(
             // Repeats are dropped once the plan is made.
             patch_changes(settings, &c, &request.patch, changed);
             apply_patch(settings, &mut c, &request.patch);
+            check_held(&c)?;
             c.updated = at;
             Write::Put(Box::new(c))
         }

@@ -239,8 +239,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let document = settings.to_json();
         // Refused here if this handle could not read it back.
         self.settings.parse(&document)?;
-        if cause.is_some_and(|c| c.contains('\0')) {
-            return Err(Error::field("cause", "a cause must not contain NUL"));
+        if let Some(cause) = cause {
+            crate::model::check_cause(cause)?;
         }
         let at = self.now()?;
         let span = trace::operation("set_settings", tenant);

@@ -4,8 +4,9 @@
 //! once per level of nesting, so a value built in code many thousands of levels deep exhausts
 //! the stack in any of them. Readers therefore look at a value's nesting first, here, without
 //! recursing; they build values from a deserializer with a bounded depth; and an error
-//! message shows a bounded preview of the value it refused, written into a buffer that stops
-//! once past the bound.
+//! message shows a bounded preview of the value it refused. The size of a value's JSON text
+//! is measured by writing it into a counter that stops once past the bound, so measuring a
+//! huge value costs no more than the bound.
 
 use crate::error::{Error, Result};
 use crate::limits::MAX_JSON_DEPTH;
@@ -81,7 +82,7 @@ pub(crate) fn check_depth(v: &Value) -> Result<()> {
     }
 }
 
-/// A writer that keeps the first `left` bytes and fails past them.
+/// A writer that keeps (or only counts) the first `left` bytes and fails past them.
 struct Capped {
     kept: Option<Vec<u8>>,
     left: usize,
@@ -103,6 +104,16 @@ impl std::io::Write for Capped {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Whether `v`'s JSON text (as the stores keep it) is longer than `bytes`: written into a
+/// counter that stops past the bound. `v` must nest at most [`MAX_JSON_DEPTH`] levels.
+pub(crate) fn text_longer_than(v: &Value, bytes: usize) -> bool {
+    let mut counter = Capped {
+        kept: None,
+        left: bytes,
+    };
+    serde_json::to_writer(&mut counter, v).is_err()
 }
 
 /// How much of a value an error message shows, in bytes of its JSON text.
@@ -284,8 +295,11 @@ mod tests {
     }
 
     #[test]
-    fn previews_stop_at_their_bound() {
+    fn sizes_and_previews_stop_at_their_bound() {
         let v = json!({"k": "长".repeat(1000)});
+        let len = serde_json::to_string(&v).unwrap().len();
+        assert!(!text_longer_than(&v, len));
+        assert!(text_longer_than(&v, len - 1));
         let shown = preview(&v);
         assert!(shown.ends_with('…') && shown.len() <= PREVIEW_BYTES + '…'.len_utf8());
         assert_eq!(preview(&json!([1, "a"])), r#"[1,"a"]"#);

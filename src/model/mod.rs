@@ -5,6 +5,7 @@
 //! `identityList` and `extendAttrList`).
 
 mod blank;
+mod bounds;
 mod customer;
 mod fields;
 mod identity;
@@ -16,8 +17,10 @@ mod unique;
 mod update;
 
 pub(crate) use blank::{blank_attr, blank_field, new_customer};
+pub(crate) use bounds::{
+    check_attr, check_attrs, check_cause, check_count, check_groups, check_held, check_tags,
+};
 pub use customer::{Customer, CustomerPatch, CustomerStatus, ExtAttr};
-pub(crate) use customer::{check_attrs, check_tags};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use fields::{check_storable_time, storable_year};
 pub(crate) use identity::is_valid_type;

@@ -225,6 +225,7 @@ impl ResolveRequest {
                     "userIdList" | "deptCodeList" | "editable" | "source1" | "source2" | "source3"
                     | "source4" | "source5" | "source6" | "source7" | "source8" => {
                         if !v.is_null() {
+                            super::bounds::check_attr_size(key, v)?;
                             patch.attrs.insert(
                                 key.clone(),
                                 super::ExtAttr {
@@ -237,6 +238,12 @@ impl ResolveRequest {
                     _ => patch.read_key(key, v)?,
                 }
             }
+            super::bounds::check_count(
+                "attr",
+                patch.attrs.len(),
+                crate::limits::MAX_ATTRS,
+                "extended attributes",
+            )?;
             let mut identities = identities_of("identityList")?;
             if let Some(open_id) = open_id {
                 let mut id = IdentityInput::new(super::IdentityType::WECHAT, open_id);

@@ -1,10 +1,12 @@
 //! The patch of an update (002 `PUT customers/{id}`, 000 `PATCH`): unlike a resolve's patch,
 //! it can clear fields.
 
+use super::bounds::{check_attr_size, check_count};
 use super::customer::{CustomerPatch, ExtAttr};
 use super::fields::{Field, FieldValue};
 use super::json;
 use crate::error::{Error, Result};
+use crate::limits::MAX_ATTRS;
 use serde::Deserialize;
 
 /// What an update does to one value.
@@ -105,10 +107,12 @@ impl UpdatePatch {
                         serde_json::Value::Object(attrs) => attrs,
                         _ => return Err(Error::field("attr", "expected an object")),
                     };
+                    check_count(key, attrs.len(), MAX_ATTRS, "extended attributes")?;
                     for (k, value) in attrs {
                         let change = if value.is_null() {
                             Change::Clear
                         } else {
+                            check_attr_size(k, value)?;
                             Change::Set(ExtAttr {
                                 name: None,
                                 value: value.clone(),
@@ -133,6 +137,8 @@ impl UpdatePatch {
                 _ => return Err(Error::UnknownField { field: key.clone() }),
             }
         }
+        // `attr` and `extendAttrList` together, as sent.
+        check_count("attr", update.attrs.len(), MAX_ATTRS, "extended attributes")?;
         Ok(update)
     }
 }

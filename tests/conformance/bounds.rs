@@ -1,10 +1,14 @@
-//! The bounds on what a request carries (SEMANTICS §1), on every store: past a bound it is
-//! refused before anything is written.
+//! The bounds on a customer's data (SEMANTICS §1), on every store: at each bound data is kept
+//! and read back equal, one past it refused before anything is written.
 
 use super::support::t;
+use oneid::limits::{
+    MAX_ATTR_DISPLAY_NAME_CHARS, MAX_ATTR_VALUE_BYTES, MAX_ATTRS, MAX_CAUSE_CHARS, MAX_GROUPS, MAX_TAG_CHARS,
+    MAX_TAGS, MAX_TEXT_FIELD_CHARS,
+};
 use oneid::{
-    Change, CustomerFilter, CustomerPatch, Error, ExtAttr, IdentityInput, ManualClock, ResolveRequest,
-    Resolver, Store, UpdatePatch,
+    Change, CustomerFilter, CustomerPatch, Error, ExtAttr, Field, FieldValue, IdentityInput, ManualClock,
+    ResolveRequest, Resolver, Store, UpdatePatch,
 };
 use serde_json::{Value, json};
 
@@ -98,4 +102,293 @@ fn deep_values_built_in_code<S: Store>(r: Resolver<S, ManualClock>) {
     assert_eq!(r.get(&t(), c).unwrap().unwrap(), before);
 }
 
-super::support::conformance!(deep_values_built_in_code);
+/// Everything a customer holds, each at its bound: the longest text field and tag, the most
+/// tags, groups and attributes, the largest attribute value and the longest display name.
+fn at_the_bounds() -> CustomerPatch {
+    let mut patch = CustomerPatch::new()
+        .with(Field::Remark, "备".repeat(MAX_TEXT_FIELD_CHARS))
+        .unwrap()
+        .with(
+            Field::AnnualRevenue,
+            FieldValue::Decimal(format!("1.{}", "5".repeat(MAX_TEXT_FIELD_CHARS - 2)).into()),
+        )
+        .unwrap();
+    patch.tags = (0..MAX_TAGS)
+        .map(|i| format!("{i:04}{}", "签".repeat(MAX_TAG_CHARS - 4)))
+        .collect();
+    patch.groups = (0..MAX_GROUPS as i64).map(|g| g * 7 - 3000).collect();
+    for i in 0..MAX_ATTRS {
+        patch.attrs.insert(format!("a{i}"), attr(json!(i)));
+    }
+    // Its JSON text is exactly the bound: the quotes and the characters.
+    let largest = "x".repeat(MAX_ATTR_VALUE_BYTES - 2);
+    patch.attrs.insert(
+        "a0".into(),
+        ExtAttr {
+            name: Some("名".repeat(MAX_ATTR_DISPLAY_NAME_CHARS)),
+            value: json!(largest),
+        },
+    );
+    patch
+}
+
+/// At each bound a customer's data is kept and read back equal by every store, from a patch
+/// built in code and from the sources' JSON alike; one past it, the request, update or tags
+/// are refused with an error naming the field, before anything is written. (Before, nothing
+/// bounded these: one 100 MB value made every later read of its customer cost half a second,
+/// and 80,000 tags took seconds to read.)
+fn data_at_and_past_its_bounds<S: Store>(r: Resolver<S, ManualClock>) {
+    let patch = at_the_bounds();
+    let cause = "因".repeat(MAX_CAUSE_CHARS);
+    let out = r
+        .resolve(
+            &t(),
+            &req(&[("wechat", "full")])
+                .with_patch(patch.clone())
+                .with_cause(cause.clone()),
+        )
+        .unwrap();
+    let c = out.customer.unwrap();
+    let kept = r.get(&t(), c).unwrap().unwrap();
+    assert_eq!(kept.fields, patch.fields);
+    assert_eq!(kept.tags, patch.tags);
+    assert_eq!(kept.groups, patch.groups);
+    assert_eq!(kept.attrs, patch.attrs);
+    assert_eq!(
+        r.history(&t(), c).unwrap()[0].cause.reference.as_deref(),
+        Some(cause.as_str())
+    );
+    // The same customer again, as 001's JSON: nothing to change.
+    let mut body = serde_json::to_value(&kept).unwrap();
+    let map = body.as_object_mut().unwrap();
+    for key in [
+        "id",
+        "displayName",
+        "attr",
+        "status",
+        "dateCreated",
+        "lastUpdated",
+    ] {
+        map.remove(key);
+    }
+    map.insert(
+        "extendAttrList".into(),
+        kept.attrs
+            .iter()
+            .map(|(k, a)| json!({"attrKey": k, "attrName": a.name, "attrValue": a.value}))
+            .collect(),
+    );
+    map.insert(
+        "identityList".into(),
+        json!([{"identityType": "wechat", "identityValue": "full"}]),
+    );
+    let again = ResolveRequest::from_json(&body).unwrap();
+    assert_eq!(again.patch, patch);
+    assert!(r.resolve(&t(), &again).unwrap().is_noop());
+    // Tags it holds already do not grow it.
+    assert!(
+        r.add_tags(&t(), c, &[patch.tags[0].as_str()])
+            .unwrap()
+            .changed
+            .is_empty()
+    );
+
+    // One past each bound, in a patch built in code.
+    let past: Vec<(&str, CustomerPatch)> = vec![
+        ("remark", {
+            let mut p = CustomerPatch::new();
+            p.fields = [(
+                Field::Remark,
+                FieldValue::Text("长".repeat(MAX_TEXT_FIELD_CHARS + 1).into()),
+            )]
+            .into_iter()
+            .collect();
+            p
+        }),
+        ("annualRevenue", {
+            let mut p = CustomerPatch::new();
+            p.fields = [(
+                Field::AnnualRevenue,
+                FieldValue::Decimal("9".repeat(MAX_TEXT_FIELD_CHARS + 1).into()),
+            )]
+            .into_iter()
+            .collect();
+            p
+        }),
+        (
+            "tags",
+            CustomerPatch {
+                tags: vec!["t".repeat(MAX_TAG_CHARS + 1)],
+                ..CustomerPatch::new()
+            },
+        ),
+        (
+            "tags",
+            CustomerPatch {
+                tags: (0..=MAX_TAGS).map(|i| i.to_string()).collect(),
+                ..CustomerPatch::new()
+            },
+        ),
+        (
+            "groupIds",
+            CustomerPatch {
+                groups: (0..=MAX_GROUPS as i64).collect(),
+                ..CustomerPatch::new()
+            },
+        ),
+        ("attr", {
+            let mut p = CustomerPatch::new();
+            for i in 0..=MAX_ATTRS {
+                p.attrs.insert(format!("a{i}"), attr(json!(1)));
+            }
+            p
+        }),
+        ("big", {
+            let mut p = CustomerPatch::new();
+            p.attrs
+                .insert("big".into(), attr(json!("x".repeat(MAX_ATTR_VALUE_BYTES - 1))));
+            p
+        }),
+        ("named", {
+            let mut p = CustomerPatch::new();
+            p.attrs.insert(
+                "named".into(),
+                ExtAttr {
+                    name: Some("名".repeat(MAX_ATTR_DISPLAY_NAME_CHARS + 1)),
+                    value: json!(1),
+                },
+            );
+            p
+        }),
+    ];
+    for (field, patch) in past {
+        let e = r
+            .resolve(&t(), &req(&[("wechat", "past")]).with_patch(patch))
+            .unwrap_err();
+        assert_eq!(invalid_field(&e), Some(field), "{e}");
+    }
+    let e = r
+        .resolve(
+            &t(),
+            &req(&[("wechat", "past")]).with_cause("因".repeat(MAX_CAUSE_CHARS + 1)),
+        )
+        .unwrap_err();
+    assert_eq!(invalid_field(&e), Some("cause"), "{e}");
+
+    // And in the sources' JSON, refused as it is read.
+    let bodies = [
+        ("remark", json!({"remark": "长".repeat(MAX_TEXT_FIELD_CHARS + 1)})),
+        (
+            "annualRevenue",
+            json!({"annualRevenue": "9".repeat(MAX_TEXT_FIELD_CHARS + 1)}),
+        ),
+        ("tags", json!({"tags": ["t".repeat(MAX_TAG_CHARS + 1)]})),
+        (
+            "tags",
+            json!({"tag": (0..80_000).map(|i| i.to_string()).collect::<Vec<_>>()}),
+        ),
+        (
+            "groupIds",
+            json!({"groupIds": (0..=MAX_GROUPS).collect::<Vec<_>>()}),
+        ),
+        (
+            "attr",
+            json!({"attr": (0..100_000).map(|i| (format!("a{i}"), json!(i))).collect::<serde_json::Map<_, _>>()}),
+        ),
+        (
+            "big",
+            json!({"attr": {"big": "x".repeat(MAX_ATTR_VALUE_BYTES - 1)}}),
+        ),
+        (
+            "extendAttrList",
+            json!({"extendAttrList": (0..=MAX_ATTRS).map(|i| json!({"attrKey": format!("a{i}"), "attrValue": 1})).collect::<Vec<_>>()}),
+        ),
+        (
+            "named",
+            json!({"extendAttrList": [{"attrKey": "named", "attrName": "名".repeat(MAX_ATTR_DISPLAY_NAME_CHARS + 1), "attrValue": 1}]}),
+        ),
+    ];
+    for (field, customer) in &bodies {
+        let body = json!({"customer": customer, "customerIdentities": []});
+        let e = ResolveRequest::from_json(&body).unwrap_err();
+        assert_eq!(invalid_field(&e), Some(*field), "{e}");
+        let e = CustomerPatch::from_json(customer).unwrap_err();
+        assert_eq!(invalid_field(&e), Some(*field), "{e}");
+        let text = serde_json::to_string(customer).unwrap();
+        assert!(serde_json::from_str::<CustomerPatch>(&text).is_err(), "{field}");
+        let e = UpdatePatch::from_json(customer).unwrap_err();
+        assert_eq!(invalid_field(&e), Some(*field), "{e}");
+    }
+
+    // Updates and tags past the bounds, and what would grow the customer past them.
+    let other = r
+        .resolve(&t(), &req(&[("wechat", "other")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    let long_tag = "t".repeat(MAX_TAG_CHARS + 1);
+    let e = r.add_tags(&t(), other, &[long_tag.as_str()]).unwrap_err();
+    assert_eq!(invalid_field(&e), Some("tags"), "{e}");
+    let many: Vec<String> = (0..=MAX_TAGS).map(|i| i.to_string()).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let e = r.add_tags(&t(), other, &many).unwrap_err();
+    assert_eq!(invalid_field(&e), Some("tags"), "{e}");
+    let groups: Vec<i64> = (0..=MAX_GROUPS as i64).collect();
+    let e = r.add_groups(&t(), other, &groups).unwrap_err();
+    assert_eq!(invalid_field(&e), Some("groupIds"), "{e}");
+    let update = UpdatePatch {
+        tags: Some(many.iter().map(|t| t.to_string()).collect()),
+        ..UpdatePatch::new()
+    };
+    let e = r.update(&t(), other, &update).unwrap_err();
+    assert_eq!(invalid_field(&e), Some("tags"), "{e}");
+    let update = UpdatePatch::new()
+        .set(Field::Remark, "长".repeat(MAX_TEXT_FIELD_CHARS + 1))
+        .map(|_| ());
+    assert!(update.is_err());
+    let e = r
+        .update_attribute(
+            &t(),
+            other,
+            "remark",
+            &json!("长".repeat(MAX_TEXT_FIELD_CHARS + 1)),
+        )
+        .unwrap_err();
+    assert_eq!(invalid_field(&e), Some("remark"), "{e}");
+    let e = r
+        .update_extended_attribute(&t(), other, "big", &json!("x".repeat(MAX_ATTR_VALUE_BYTES - 1)))
+        .unwrap_err();
+    assert_eq!(invalid_field(&e), Some("big"), "{e}");
+
+    let e = r.add_tags(&t(), c, &["one more"]).unwrap_err();
+    assert_eq!(invalid_field(&e), Some("tags"), "{e}");
+    let e = r.add_groups(&t(), c, &[1]).unwrap_err();
+    assert_eq!(invalid_field(&e), Some("groupIds"), "{e}");
+    let e = r
+        .update_extended_attribute(&t(), c, "one more", &json!(1))
+        .unwrap_err();
+    assert_eq!(invalid_field(&e), Some("attr"), "{e}");
+    let grow = CustomerPatch {
+        tags: vec!["one more".into()],
+        ..CustomerPatch::new()
+    };
+    let e = r
+        .resolve(&t(), &req(&[("wechat", "full")]).with_patch(grow))
+        .unwrap_err();
+    assert_eq!(invalid_field(&e), Some("tags"), "{e}");
+    // Replacing an attribute keeps the count.
+    r.update_extended_attribute(&t(), c, "a1", &json!("replaced"))
+        .unwrap();
+
+    assert_eq!(r.count(&t(), &CustomerFilter::default()).unwrap(), 2);
+    assert_eq!(
+        r.owner_of(&t(), &IdentityInput::new("wechat", "past")).unwrap(),
+        None
+    );
+    let after = r.get(&t(), c).unwrap().unwrap();
+    assert_eq!((after.tags, after.groups), (kept.tags, kept.groups));
+    assert_eq!(after.attrs.len(), MAX_ATTRS);
+    assert!(r.get(&t(), other).unwrap().unwrap().tags.is_empty());
+}
+
+super::support::conformance!(deep_values_built_in_code, data_at_and_past_its_bounds);
