@@ -1,9 +1,10 @@
 //! Field updates: the resolve patch (never clears; the verified rule) and the reconciliation
 //! of two customers' data when one is merged into the other.
 
-use super::outcome::{Changed, ChangedField};
+use super::outcome::{Changed, ChangedField, RefusalReason};
+use crate::limits::{MAX_ATTRS, MAX_GROUPS, MAX_TAGS};
 use crate::model::{
-    Customer, CustomerPatch, Field, FieldValue, adds_any, blank_attr, blank_field, unique, unite,
+    Customer, CustomerPatch, Field, FieldValue, adds_any, blank_attr, blank_field, unique, unite, united_len,
 };
 use crate::settings::{IdentitySettings, MergeRule};
 
@@ -125,10 +126,56 @@ pub(crate) fn apply_patch(settings: &IdentitySettings, target: &mut Customer, pa
     unite(&mut target.groups, patch.groups.iter().copied());
 }
 
+/// Why `merged`'s data cannot be reconciled into `target`'s, if it cannot: a field summed by
+/// its merge rule would overflow a 64-bit integer, or the two together would hold more
+/// extended attributes, tags or groups than a customer may. Asked before [`reconcile`], so
+/// that a merge is refused whole rather than made with a sum cut short or data dropped.
+pub(crate) fn reconcile_refusal(
+    settings: &IdentitySettings,
+    target: &Customer,
+    merged: &Customer,
+) -> Option<RefusalReason> {
+    for (field, value) in merged.fields.iter() {
+        if settings.merge_rule(field) == MergeRule::Sum
+            && let (Some(FieldValue::Int(a)), FieldValue::Int(b)) = (target.fields.get(field), value)
+            && a.checked_add(*b).is_none()
+        {
+            return Some(RefusalReason::Overflow {
+                field,
+                target: *a,
+                other: *b,
+            });
+        }
+    }
+    let attrs = target.attrs.len()
+        + merged
+            .attrs
+            .keys()
+            .filter(|k| !target.attrs.contains_key(*k))
+            .count();
+    if attrs > MAX_ATTRS {
+        return Some(RefusalReason::TooManyAttributes { united: attrs });
+    }
+    // Most customers hold no tags or groups: nothing to count.
+    if !merged.tags.is_empty() && target.tags.len() + merged.tags.len() > MAX_TAGS {
+        let united = united_len(&target.tags, &merged.tags);
+        if united > MAX_TAGS {
+            return Some(RefusalReason::TooManyTags { united });
+        }
+    }
+    if !merged.groups.is_empty() && target.groups.len() + merged.groups.len() > MAX_GROUPS {
+        let united = united_len(&target.groups, &merged.groups);
+        if united > MAX_GROUPS {
+            return Some(RefusalReason::TooManyGroups { united });
+        }
+    }
+    None
+}
+
 /// Reconciles `merged`'s data into `target` by the tenant's per-field rules, recording what
 /// changed (a change may be recorded more than once: the plan keeps the first of each).
 /// Nothing of `merged` that `target` lacks is lost: missing fields and attributes are filled,
-/// tags and groups are united.
+/// tags and groups are united. [`reconcile_refusal`] has found nothing against it.
 pub(crate) fn reconcile(
     settings: &IdentitySettings,
     target: &mut Customer,
@@ -142,10 +189,9 @@ pub(crate) fn reconcile(
             (_, None) => Some(value.clone()),
             (MergeRule::KeepTarget, Some(_)) => None,
             (MergeRule::MostRecent, Some(cur)) => (merged_is_newer && cur != value).then(|| value.clone()),
+            // An overflow refuses the merge before it is reconciled (`reconcile_refusal`).
             (MergeRule::Sum, Some(cur)) => match (cur, value) {
-                (FieldValue::Int(a), FieldValue::Int(b)) if *b != 0 => {
-                    Some(FieldValue::Int(a.saturating_add(*b)))
-                }
+                (FieldValue::Int(a), FieldValue::Int(b)) if *b != 0 => a.checked_add(*b).map(FieldValue::Int),
                 _ => None,
             },
         };

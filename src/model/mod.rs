@@ -28,5 +28,5 @@ pub use identity::{HashedKey, Identity, IdentityInput, IdentityKey, IdentityType
 pub use ids::{CustomerId, TenantId};
 pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};
 pub use text::Text;
-pub(crate) use unique::{adds_any, remove_all, repeats, unique, unite};
+pub(crate) use unique::{adds_any, remove_all, repeats, unique, unite, united_len};
 pub use update::{Change, UpdatePatch};

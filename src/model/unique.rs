@@ -64,6 +64,14 @@ pub(crate) fn adds_any<T: Hash + Eq>(list: &[T], items: &[T]) -> bool {
     items.iter().any(|x| !held.contains(x))
 }
 
+/// How many distinct items `list` and `items` hold together.
+pub(crate) fn united_len<T: Hash + Eq>(list: &[T], items: &[T]) -> usize {
+    let mut all = hashbrown::HashSet::with_capacity_and_hasher(list.len() + items.len(), hasher());
+    all.extend(list);
+    all.extend(items);
+    all.len()
+}
+
 /// Removes from `list` every item equal to one of `gone`; whether any was removed.
 pub(crate) fn remove_all<T, Q>(list: &mut Vec<T>, gone: &[&Q]) -> bool
 where
@@ -146,6 +154,8 @@ mod tests {
         assert!(steps <= 4 * items.len() as u64, "{steps} comparisons");
         let steps = compared(|| assert_eq!(repeats(&items).iter().filter(|r| !**r).count(), list.len()));
         assert!(steps <= 4 * items.len() as u64, "{steps} comparisons");
+        let steps = compared(|| assert_eq!(united_len(&list, &items), list.len()));
+        assert!(steps <= 4 * items.len() as u64, "{steps} comparisons");
         let gone: Vec<&Counted> = items.iter().step_by(2).collect();
         let steps = compared(|| {
             remove_all(&mut list, &gone);
@@ -173,6 +183,7 @@ mod tests {
                 }
             }
             assert_eq!(adds_any(&list, &items), want.len() > list.len(), "{len}");
+            assert_eq!(united_len(&list, &items), want.len(), "{len}");
             assert_eq!(
                 unite(&mut list, items.iter().copied()),
                 want.len() > len / 2,

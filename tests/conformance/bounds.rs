@@ -1,5 +1,7 @@
-//! The bounds on a customer's data (SEMANTICS §1), on every store: at each bound data is kept
-//! and read back equal, one past it refused before anything is written.
+//! The bounds on a customer's data (SEMANTICS §1) and the merges they refuse (§4), on every
+//! store: at each bound data is kept and read back equal, one past it refused before anything
+//! is written, and a merge whose data would not fit one customer (a sum past 64 bits, more
+//! tags than a customer holds) is refused and reported like a merge over a limit.
 
 use super::support::t;
 use oneid::limits::{
@@ -7,8 +9,8 @@ use oneid::limits::{
     MAX_TAGS, MAX_TEXT_FIELD_CHARS,
 };
 use oneid::{
-    Change, CustomerFilter, CustomerPatch, Error, ExtAttr, Field, FieldValue, IdentityInput, ManualClock,
-    ResolveRequest, Resolver, Store, UpdatePatch,
+    Change, CustomerFilter, CustomerId, CustomerPatch, Error, ExtAttr, Field, FieldValue, IdentityInput,
+    ManualClock, RefusalReason, RefusedMerge, RejectReason, ResolveRequest, Resolver, Store, UpdatePatch,
 };
 use serde_json::{Value, json};
 
@@ -391,4 +393,237 @@ fn data_at_and_past_its_bounds<S: Store>(r: Resolver<S, ManualClock>) {
     assert!(r.get(&t(), other).unwrap().unwrap().tags.is_empty());
 }
 
-super::support::conformance!(deep_values_built_in_code, data_at_and_past_its_bounds);
+/// A merge whose two customers together would hold more tags, groups or attributes than a
+/// customer may is refused and reported, and both keep what they hold; the other merges of
+/// the resolve go on.
+fn merges_that_would_not_fit<S: Store>(r: Resolver<S, ManualClock>) {
+    let half = |from: usize, n: usize| CustomerPatch {
+        tags: (from..from + n).map(|i| format!("tag{i}")).collect(),
+        groups: (from as i64..(from + n) as i64).collect(),
+        ..CustomerPatch::new()
+    };
+    let a = r
+        .resolve(&t(), &req(&[("mobile", "13800001111")]).with_patch(half(0, 600)))
+        .unwrap()
+        .customer
+        .unwrap();
+    let b = r
+        .resolve(&t(), &req(&[("email", "b@x.cn")]).with_patch(half(600, 600)))
+        .unwrap()
+        .customer
+        .unwrap();
+    // Shares 500 of a's tags and groups: 700 together fit.
+    let fits = r
+        .resolve(&t(), &req(&[("qq", "10001")]).with_patch(half(100, 600)))
+        .unwrap()
+        .customer
+        .unwrap();
+    let mut many = CustomerPatch::new();
+    for i in 0..MAX_ATTRS {
+        many.attrs.insert(format!("k{i}"), attr(json!(i)));
+    }
+    let d = r
+        .resolve(&t(), &req(&[("wechat", "od")]).with_patch(many))
+        .unwrap()
+        .customer
+        .unwrap();
+    r.update(
+        &t(),
+        a,
+        &UpdatePatch {
+            attrs: vec![("own".into(), Change::Set(attr(json!(true))))],
+            ..UpdatePatch::new()
+        },
+    )
+    .unwrap();
+    let (held_a, held_b) = (r.get(&t(), a).unwrap().unwrap(), r.get(&t(), b).unwrap().unwrap());
+
+    let request = req(&[
+        ("mobile", "13800001111"),
+        ("email", "b@x.cn"),
+        ("qq", "10001"),
+        ("wechat", "od"),
+    ]);
+    let predicted = r.dry_run(&t(), &request).unwrap();
+    let out = r.resolve(&t(), &request).unwrap();
+    assert_eq!(out.customer, Some(a));
+    assert_eq!(out.merged, [fits]);
+    assert_eq!(
+        out.refused_merges,
+        [
+            RefusedMerge {
+                customer: b,
+                reason: RefusalReason::TooManyTags { united: 1200 },
+            },
+            RefusedMerge {
+                customer: d,
+                reason: RefusalReason::TooManyAttributes {
+                    united: MAX_ATTRS + 1
+                },
+            },
+        ]
+    );
+    assert_eq!(predicted.refused_merges, out.refused_merges);
+    assert!(
+        out.rejected
+            .iter()
+            .any(|x| matches!(x.reason, RejectReason::OwnedByOther { owner } if owner == b))
+    );
+    let merged = r.get(&t(), a).unwrap().unwrap();
+    assert_eq!(merged.tags.len(), 700);
+    assert_eq!(merged.groups.len(), 700);
+    assert_eq!(r.get(&t(), b).unwrap().unwrap(), held_b);
+    assert_eq!(r.get(&t(), d).unwrap().unwrap().attrs.len(), MAX_ATTRS);
+    assert_eq!(held_a.tags[..], merged.tags[..600]);
+
+    // Groups alone: a customer in 600 other groups and no tags.
+    let g = r
+        .resolve(
+            &t(),
+            &req(&[("wechat", "og")]).with_patch(CustomerPatch {
+                groups: (5000..5600).collect(),
+                ..CustomerPatch::new()
+            }),
+        )
+        .unwrap()
+        .customer
+        .unwrap();
+    let out = r
+        .resolve(&t(), &req(&[("mobile", "13800001111"), ("wechat", "og")]))
+        .unwrap();
+    assert_eq!(
+        out.refused_merges,
+        [RefusedMerge {
+            customer: g,
+            reason: RefusalReason::TooManyGroups { united: 1300 },
+        }]
+    );
+}
+
+/// Money is never lost to a merge: when a field summed on merges (`balance`, `credit`) would
+/// pass the bounds of a 64-bit integer, the merge is refused and reported, and both customers
+/// keep their values; merges whose sums fit go on, each counted against the sum so far.
+/// (Before, the sum saturated: `i64::MAX + 1` became `i64::MAX`, losing one fen.)
+fn sums_that_would_overflow<S: Store>(r: Resolver<S, ManualClock>) {
+    let with = |balance: i64, credit: i64| {
+        CustomerPatch::new()
+            .with(Field::Balance, balance)
+            .unwrap()
+            .with(Field::Credit, credit)
+            .unwrap()
+    };
+    let balance = |r: &Resolver<S, ManualClock>, c: CustomerId| {
+        let c = r.get(&t(), c).unwrap().unwrap();
+        (
+            c.fields.get(Field::Balance).cloned(),
+            c.fields.get(Field::Credit).cloned(),
+        )
+    };
+    let rich = r
+        .resolve(
+            &t(),
+            &req(&[("mobile", "13800001111")]).with_patch(with(i64::MAX - 10, 5)),
+        )
+        .unwrap()
+        .customer
+        .unwrap();
+    let fits = r
+        .resolve(&t(), &req(&[("email", "fits@x.cn")]).with_patch(with(5, 1)))
+        .unwrap()
+        .customer
+        .unwrap();
+    let over = r
+        .resolve(&t(), &req(&[("wechat", "over")]).with_patch(with(6, 1)))
+        .unwrap()
+        .customer
+        .unwrap();
+
+    let request = req(&[
+        ("mobile", "13800001111"),
+        ("email", "fits@x.cn"),
+        ("wechat", "over"),
+    ]);
+    let predicted = r.dry_run(&t(), &request).unwrap();
+    let out = r.resolve(&t(), &request).unwrap();
+    assert_eq!(out.customer, Some(rich));
+    assert_eq!(out.merged, [fits]);
+    let refused = [RefusedMerge {
+        customer: over,
+        reason: RefusalReason::Overflow {
+            field: Field::Balance,
+            target: i64::MAX - 5,
+            other: 6,
+        },
+    }];
+    assert_eq!(out.refused_merges, refused);
+    assert_eq!(predicted.refused_merges, refused);
+    assert!(
+        out.rejected
+            .iter()
+            .any(|x| matches!(x.reason, RejectReason::OwnedByOther { owner } if owner == over))
+    );
+    assert_eq!(
+        balance(&r, rich),
+        (Some(FieldValue::Int(i64::MAX - 5)), Some(FieldValue::Int(6)))
+    );
+    assert_eq!(
+        balance(&r, over),
+        (Some(FieldValue::Int(6)), Some(FieldValue::Int(1)))
+    );
+    assert_eq!(
+        r.canonical_id(&t(), over).unwrap(),
+        Some(over),
+        "not merged, not aliased"
+    );
+
+    // Below the least value too, and for any summed field.
+    let poor = r
+        .resolve(
+            &t(),
+            &req(&[("mobile", "13800002222")]).with_patch(with(-1, i64::MIN)),
+        )
+        .unwrap()
+        .customer
+        .unwrap();
+    let debt = r
+        .resolve(&t(), &req(&[("email", "debt@x.cn")]).with_patch(with(0, -1)))
+        .unwrap()
+        .customer
+        .unwrap();
+    let out = r
+        .resolve(&t(), &req(&[("mobile", "13800002222"), ("email", "debt@x.cn")]))
+        .unwrap();
+    assert_eq!(
+        out.refused_merges,
+        [RefusedMerge {
+            customer: debt,
+            reason: RefusalReason::Overflow {
+                field: Field::Credit,
+                target: i64::MIN,
+                other: -1,
+            },
+        }]
+    );
+    assert!(out.merged.is_empty());
+    assert_eq!(
+        balance(&r, poor),
+        (Some(FieldValue::Int(-1)), Some(FieldValue::Int(i64::MIN)))
+    );
+    assert_eq!(
+        balance(&r, debt),
+        (Some(FieldValue::Int(0)), Some(FieldValue::Int(-1)))
+    );
+    // Refused again each time, and changing nothing.
+    let again = r
+        .resolve(&t(), &req(&[("mobile", "13800002222"), ("email", "debt@x.cn")]))
+        .unwrap();
+    assert_eq!(again.refused_merges, out.refused_merges);
+    assert!(again.is_noop());
+}
+
+super::support::conformance!(
+    deep_values_built_in_code,
+    data_at_and_past_its_bounds,
+    merges_that_would_not_fit,
+    sums_that_would_overflow,
+);
