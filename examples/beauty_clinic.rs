@@ -83,7 +83,12 @@ fn main() -> oneid::Result<()> {
         clash
             .refused_merges
             .iter()
-            .map(|m| format!("{} ({} limit {})", m.customer, m.identity_type, m.limit))
+            .map(|m| match &m.reason {
+                oneid::RefusalReason::Limit {
+                    identity_type, limit, ..
+                } => format!("{} ({identity_type} limit {limit})", m.customer),
+                other => format!("{} ({other:?})", m.customer),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );

@@ -50,10 +50,19 @@ fn describe(step: &str, out: &Outcome) {
         println!("   merged   customer {m} into it");
     }
     for m in &out.refused_merges {
-        println!(
-            "   refused  merging customer {}: {} limit {}, target holds {}, it holds {}",
-            m.customer, m.identity_type, m.limit, m.target_holds, m.other_holds
-        );
+        match &m.reason {
+            oneid::RefusalReason::Limit {
+                identity_type,
+                limit,
+                target_holds,
+                other_holds,
+                ..
+            } => println!(
+                "   refused  merging customer {}: {identity_type} limit {limit}, target holds {target_holds}, it holds {other_holds}",
+                m.customer
+            ),
+            other => println!("   refused  merging customer {}: {other:?}", m.customer),
+        }
     }
     if !out.changed.is_empty() {
         let changed: Vec<String> = out

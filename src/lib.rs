@@ -170,7 +170,8 @@ pub mod normalize {
 pub use asynchronous::AsyncResolver;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ChangedField, Outcome, OutcomeView, PlainCreate, RefusedMerge, RejectReason, Rejection, Resolver, Updated,
+    ChangedField, Outcome, OutcomeView, PlainCreate, RefusalReason, RefusedMerge, RejectReason, Rejection,
+    Resolver, Updated,
 };
 pub use error::{Error, ErrorKind, InvalidIdentityReason, Result};
 pub use history::{Cause, EventKind, Explanation, ExplanationStep, HistoryEvent, Operation};

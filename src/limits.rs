@@ -1,9 +1,11 @@
-//! The bounds on what a request, a tenant and a query may hold.
+//! The bounds on what a request, a tenant, a customer and a query may hold.
 //!
 //! Every store keeps exactly what the engine accepts, so the engine refuses anything a store
 //! could not keep (or could keep but not read back, or answer alike) before the first write.
-//! The checks and their error messages both read these constants, so the numbers below are the
-//! whole truth. docs/SEMANTICS.md says why each bound is where it is.
+//! The data of one customer is bounded too (its texts, attributes, tags and groups), so that
+//! no input makes every later read of a customer slow: at these bounds a customer's data is at
+//! most about 4 MiB. The checks and their error messages both read these constants, so the
+//! numbers below are the whole truth. docs/SEMANTICS.md says why each bound is where it is.
 
 use std::ops::RangeInclusive;
 
@@ -30,6 +32,25 @@ pub const MAX_TENANT_ID_CHARS: usize = 64;
 /// matched as identities, and the stores index the mobile.
 pub const MAX_CONTACT_FIELD_CHARS: usize = 128;
 
+/// The longest text of any other text field (`name`, `img`, `homeAddress`, `remark`, ...) and
+/// of a decimal (`annualRevenue`), in characters. Avatar URLs, addresses and remarks, the
+/// longest texts of the sources, run to a few hundred characters.
+pub const MAX_TEXT_FIELD_CHARS: usize = 2048;
+
+/// The most tags a customer holds, and a tag list carries (counted as sent).
+pub const MAX_TAGS: usize = 1000;
+
+/// The longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 128;
+
+/// The most groups (001 `groupId`) a customer belongs to, and a group list carries (counted
+/// as sent).
+pub const MAX_GROUPS: usize = 1000;
+
+/// The longest cause: a request's reference kept in history (a record id, an API call id),
+/// or the cause of a settings change, in characters.
+pub const MAX_CAUSE_CHARS: usize = 256;
+
 /// The longest query search key (`searchKey`), in characters.
 pub const MAX_SEARCH_CHARS: usize = 256;
 
@@ -39,10 +60,27 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 /// The longest extended-attribute name, in characters.
 pub const MAX_ATTR_NAME_CHARS: usize = 64;
 
+/// The most extended attributes a customer holds, and a patch or an update carries (each
+/// list counted as sent).
+pub const MAX_ATTRS: usize = 256;
+
+/// The largest extended-attribute value, in bytes of its JSON text (as the stores keep it).
+pub const MAX_ATTR_VALUE_BYTES: usize = 8192;
+
+/// The longest extended-attribute display name (001 `attrName`), in characters.
+pub const MAX_ATTR_DISPLAY_NAME_CHARS: usize = 256;
+
 /// The deepest nesting of arrays and objects in an extended attribute's value. Stores keep
 /// attributes as JSON text, and reading JSON stops at 128 levels: a deeper value could be
 /// written but never read back.
 pub const MAX_ATTR_DEPTH: usize = 32;
+
+/// The deepest nesting of arrays and objects in any JSON value the crate reads (a request
+/// body, counted from its top): more than the 127 levels `serde_json` reads from text, so any
+/// value read from text passes. A value built in code that nests deeper is refused before
+/// anything copies, compares or prints it, all of which recurse, so that no input can exhaust
+/// the stack.
+pub const MAX_JSON_DEPTH: usize = 128;
 
 /// The years a time may fall in: the SQL stores keep times as fixed-width RFC 3339 text, which
 /// holds the years 0000 to 9999 (and sorts as time only within them).

@@ -11,7 +11,7 @@ use crate::store::Store;
 
 /// Refuses a tenant id with a NUL (no database keeps NUL in text) or longer than
 /// [`MAX_TENANT_ID_CHARS`] (the stores' indexes lead with it): every store answers it alike.
-fn check_tenant(tenant: &TenantId) -> Result<()> {
+pub(crate) fn check_tenant(tenant: &TenantId) -> Result<()> {
     let name = tenant.as_str();
     if name.contains('\0') || name.chars().count() > MAX_TENANT_ID_CHARS {
         return Err(Error::InvalidTenant(name.to_owned()));

@@ -1,8 +1,11 @@
 //! Field updates: the resolve patch (never clears; the verified rule) and the reconciliation
 //! of two customers' data when one is merged into the other.
 
-use super::outcome::{Changed, ChangedField};
-use crate::model::{Customer, CustomerPatch, Field, FieldValue, blank_attr, blank_field, push_unique};
+use super::outcome::{Changed, ChangedField, RefusalReason};
+use crate::limits::{MAX_ATTRS, MAX_GROUPS, MAX_TAGS};
+use crate::model::{
+    Customer, CustomerPatch, Field, FieldValue, adds_any, blank_attr, blank_field, unique, unite, united_len,
+};
 use crate::settings::{IdentitySettings, MergeRule};
 
 /// The verified flag guarded by each contact field (002's rule: a `true` flag cannot become
@@ -73,10 +76,10 @@ pub(crate) fn patch_changes(
             changed.push(ChangedField::Attr(key.clone()));
         }
     }
-    if patch.tags.iter().any(|t| !current.tags.contains(t)) {
+    if adds_any(&current.tags, &patch.tags) {
         changed.push(ChangedField::Tags);
     }
-    if patch.groups.iter().any(|g| !current.groups.contains(g)) {
+    if adds_any(&current.groups, &patch.groups) {
         changed.push(ChangedField::Groups);
     }
 }
@@ -119,24 +122,60 @@ pub(crate) fn apply_patch(settings: &IdentitySettings, target: &mut Customer, pa
             target.attrs.insert(key.clone(), attr.clone());
         }
     }
-    for tag in &patch.tags {
-        push_unique(&mut target.tags, tag.clone());
-    }
-    for group in &patch.groups {
-        push_unique(&mut target.groups, *group);
-    }
+    unite(&mut target.tags, patch.tags.iter().cloned());
+    unite(&mut target.groups, patch.groups.iter().copied());
 }
 
-/// Adds `change` to `changed` unless it is there already.
-fn note(changed: &mut Changed, change: ChangedField) {
-    if !changed.contains(&change) {
-        changed.push(change);
+/// Why `merged`'s data cannot be reconciled into `target`'s, if it cannot: a field summed by
+/// its merge rule would overflow a 64-bit integer, or the two together would hold more
+/// extended attributes, tags or groups than a customer may. Asked before [`reconcile`], so
+/// that a merge is refused whole rather than made with a sum cut short or data dropped.
+pub(crate) fn reconcile_refusal(
+    settings: &IdentitySettings,
+    target: &Customer,
+    merged: &Customer,
+) -> Option<RefusalReason> {
+    for (field, value) in merged.fields.iter() {
+        if settings.merge_rule(field) == MergeRule::Sum
+            && let (Some(FieldValue::Int(a)), FieldValue::Int(b)) = (target.fields.get(field), value)
+            && a.checked_add(*b).is_none()
+        {
+            return Some(RefusalReason::Overflow {
+                field,
+                target: *a,
+                other: *b,
+            });
+        }
     }
+    let attrs = target.attrs.len()
+        + merged
+            .attrs
+            .keys()
+            .filter(|k| !target.attrs.contains_key(*k))
+            .count();
+    if attrs > MAX_ATTRS {
+        return Some(RefusalReason::TooManyAttributes { united: attrs });
+    }
+    // Most customers hold no tags or groups: nothing to count.
+    if !merged.tags.is_empty() && target.tags.len() + merged.tags.len() > MAX_TAGS {
+        let united = united_len(&target.tags, &merged.tags);
+        if united > MAX_TAGS {
+            return Some(RefusalReason::TooManyTags { united });
+        }
+    }
+    if !merged.groups.is_empty() && target.groups.len() + merged.groups.len() > MAX_GROUPS {
+        let united = united_len(&target.groups, &merged.groups);
+        if united > MAX_GROUPS {
+            return Some(RefusalReason::TooManyGroups { united });
+        }
+    }
+    None
 }
 
 /// Reconciles `merged`'s data into `target` by the tenant's per-field rules, recording what
-/// changed. Nothing of `merged` that `target` lacks is lost: missing fields and attributes
-/// are filled, tags and groups are united.
+/// changed (a change may be recorded more than once: the plan keeps the first of each).
+/// Nothing of `merged` that `target` lacks is lost: missing fields and attributes are filled,
+/// tags and groups are united. [`reconcile_refusal`] has found nothing against it.
 pub(crate) fn reconcile(
     settings: &IdentitySettings,
     target: &mut Customer,
@@ -150,34 +189,29 @@ pub(crate) fn reconcile(
             (_, None) => Some(value.clone()),
             (MergeRule::KeepTarget, Some(_)) => None,
             (MergeRule::MostRecent, Some(cur)) => (merged_is_newer && cur != value).then(|| value.clone()),
+            // An overflow refuses the merge before it is reconciled (`reconcile_refusal`).
             (MergeRule::Sum, Some(cur)) => match (cur, value) {
-                (FieldValue::Int(a), FieldValue::Int(b)) if *b != 0 => {
-                    Some(FieldValue::Int(a.saturating_add(*b)))
-                }
+                (FieldValue::Int(a), FieldValue::Int(b)) if *b != 0 => a.checked_add(*b).map(FieldValue::Int),
                 _ => None,
             },
         };
         if let Some(new) = new {
             target.fields.insert_unchecked(field, new);
-            note(changed, ChangedField::Field(field));
+            changed.push(ChangedField::Field(field));
         }
     }
     for (key, attr) in &merged.attrs {
         // Extended attributes keep the target's value and fill what it lacks.
         if !target.attrs.contains_key(key) {
             target.attrs.insert(key.clone(), attr.clone());
-            note(changed, ChangedField::Attr(key.clone()));
+            changed.push(ChangedField::Attr(key.clone()));
         }
     }
-    for tag in &merged.tags {
-        if push_unique(&mut target.tags, tag.clone()) {
-            note(changed, ChangedField::Tags);
-        }
+    if unite(&mut target.tags, merged.tags.iter().cloned()) {
+        changed.push(ChangedField::Tags);
     }
-    for group in &merged.groups {
-        if push_unique(&mut target.groups, *group) {
-            note(changed, ChangedField::Groups);
-        }
+    if unite(&mut target.groups, merged.groups.iter().copied()) {
+        changed.push(ChangedField::Groups);
     }
     target.created = target.created.min(merged.created);
 }
@@ -254,20 +288,14 @@ pub(crate) fn apply_update(
         }
     }
     if let Some(tags) = &update.tags {
-        let mut new = Vec::new();
-        for t in tags {
-            push_unique(&mut new, t.clone());
-        }
+        let new = unique(tags);
         if new != target.tags {
             target.tags = new;
             changed.push(ChangedField::Tags);
         }
     }
     if let Some(groups) = &update.groups {
-        let mut new = Vec::new();
-        for g in groups {
-            push_unique(&mut new, *g);
-        }
+        let new = unique(groups);
         if new != target.groups {
             target.groups = new;
             changed.push(ChangedField::Groups);

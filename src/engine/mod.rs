@@ -34,6 +34,6 @@ mod tenant_settings;
 mod view;
 
 pub use ops::Updated;
-pub use outcome::{ChangedField, Outcome, RefusedMerge, RejectReason, Rejection};
+pub use outcome::{ChangedField, Outcome, RefusalReason, RefusedMerge, RejectReason, Rejection};
 pub use resolver::{PlainCreate, Resolver};
 pub use view::OutcomeView;

@@ -14,8 +14,10 @@ use super::tenant_settings::Current;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::history::{Cause, Explanation, Operation};
+use crate::limits::MAX_ATTRS;
 use crate::model::{
-    Customer, CustomerId, ExtAttr, Field, Identity, IdentityInput, TenantId, UpdatePatch, push_unique,
+    Change, Customer, CustomerId, ExtAttr, Field, Identity, IdentityInput, TenantId, UpdatePatch, check_attr,
+    check_count, check_groups, check_held, check_tags, remove_all, unite,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use crate::settings::IdentitySettings;
@@ -118,7 +120,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         out
     }
 
-    /// Reads, changes and writes back one live customer.
+    /// Reads, changes and writes back one live customer; a change that would leave it
+    /// holding more attributes, tags or groups than a customer may is refused.
     fn modify(
         &self,
         tenant: &TenantId,
@@ -138,6 +141,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     changed,
                 }));
             }
+            check_held(&customer)?;
             customer.updated = at;
             txn.put_customer(tenant, customer.clone())?;
             Ok(Step::Commit(Updated {
@@ -211,13 +215,24 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Updates a customer with a patch that can set, clear or keep each field (002 `PUT
     /// customers/{id}`, 000 `PATCH`). The verified rule holds. Identities are not touched.
     pub fn update(&self, tenant: &TenantId, id: CustomerId, update: &UpdatePatch) -> Result<Updated> {
-        if let Some(tags) = &update.tags {
-            crate::model::check_tags(tags.iter().map(String::as_str))?;
+        // An update built in code has not been checked as a parsed one has.
+        for (field, change) in &update.fields {
+            if let Change::Set(value) = change {
+                field.check(value)?;
+            }
         }
-        crate::model::check_attrs(update.attrs.iter().filter_map(|(k, change)| match change {
-            crate::model::Change::Set(a) => Some((k.as_str(), &a.value)),
-            _ => None,
-        }))?;
+        if let Some(tags) = &update.tags {
+            check_tags(tags)?;
+        }
+        if let Some(groups) = &update.groups {
+            check_groups(groups)?;
+        }
+        check_count("attr", update.attrs.len(), MAX_ATTRS, "extended attributes")?;
+        for (key, change) in &update.attrs {
+            if let Change::Set(a) = change {
+                check_attr(key, a.name.as_deref(), &a.value)?;
+            }
+        }
         self.modify(tenant, "update", id, |settings, c| {
             Ok(apply_update(settings, c, update))
         })
@@ -253,11 +268,12 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         key: &str,
         value: &serde_json::Value,
     ) -> Result<Updated> {
-        crate::model::check_attr_name(key)?;
+        // Checked before it is copied: a value nested too deep is refused, not recursed into.
+        check_attr(key, None, value)?;
         let change = if value.is_null() {
-            crate::model::Change::Clear
+            Change::Clear
         } else {
-            crate::model::Change::Set(ExtAttr {
+            Change::Set(ExtAttr {
                 name: None,
                 value: value.clone(),
             })
@@ -353,11 +369,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// Adds tags (000 `tag`), keeping the list free of duplicates.
     pub fn add_tags(&self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
-        crate::model::check_tags(tags.iter().copied())?;
+        check_tags(tags)?;
         self.modify(tenant, "add_tags", id, |_, c| {
-            let added = tags
-                .iter()
-                .fold(false, |any, t| push_unique(&mut c.tags, t.to_string()) | any);
+            let added = unite(&mut c.tags, tags.iter().map(|t| t.to_string()));
             Ok(if added {
                 vec![ChangedField::Tags]
             } else {
@@ -369,9 +383,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Removes tags.
     pub fn remove_tags(&self, tenant: &TenantId, id: CustomerId, tags: &[&str]) -> Result<Updated> {
         self.modify(tenant, "remove_tags", id, |_, c| {
-            let before = c.tags.len();
-            c.tags.retain(|t| !tags.contains(&t.as_str()));
-            Ok(if c.tags.len() != before {
+            Ok(if remove_all(&mut c.tags, tags) {
                 vec![ChangedField::Tags]
             } else {
                 Vec::new()
@@ -381,10 +393,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// Adds the customer to groups (001 `groupId`).
     pub fn add_groups(&self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
+        check_groups(groups)?;
         self.modify(tenant, "add_groups", id, |_, c| {
-            let added = groups
-                .iter()
-                .fold(false, |any, g| push_unique(&mut c.groups, *g) | any);
+            let added = unite(&mut c.groups, groups.iter().copied());
             Ok(if added {
                 vec![ChangedField::Groups]
             } else {
@@ -396,9 +407,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// Removes the customer from groups.
     pub fn remove_groups(&self, tenant: &TenantId, id: CustomerId, groups: &[i64]) -> Result<Updated> {
         self.modify(tenant, "remove_groups", id, |_, c| {
-            let before = c.groups.len();
-            c.groups.retain(|g| !groups.contains(g));
-            Ok(if c.groups.len() != before {
+            let gone: Vec<&i64> = groups.iter().collect();
+            Ok(if remove_all(&mut c.groups, &gone) {
                 vec![ChangedField::Groups]
             } else {
                 Vec::new()

@@ -59,23 +59,67 @@ pub struct Rejection {
     pub reason: RejectReason,
 }
 
-/// A merge that `autoMerge` wanted but the limits refused.
+/// A merge that `autoMerge` wanted but that was refused, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefusedMerge {
     /// The customer that was not merged.
     pub customer: CustomerId,
-    /// The limited type whose limit the merge would have exceeded.
-    pub identity_type: IdentityType,
-    /// Its scope, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<Arc<str>>,
-    /// The limit.
-    pub limit: u32,
-    /// How many identities of that type the target holds.
-    pub target_holds: usize,
-    /// How many the refused customer holds.
-    pub other_holds: usize,
+    /// Why it was not.
+    #[serde(flatten)]
+    pub reason: RefusalReason,
+}
+
+/// Why a merge was refused: the two customers together would break a limit, or their data
+/// would not fit one customer. Nothing of either is changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// Together they would hold more identities of a limited type (and scope) than its
+    /// limit.
+    Limit {
+        /// The limited type whose limit the merge would have exceeded.
+        identity_type: IdentityType,
+        /// Its scope, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<Arc<str>>,
+        /// The limit.
+        limit: u32,
+        /// How many identities of that type the target holds.
+        target_holds: usize,
+        /// How many the refused customer holds.
+        other_holds: usize,
+    },
+    /// A field the tenant merges by [`MergeRule::Sum`](crate::MergeRule::Sum) would not fit
+    /// a 64-bit integer: the sum of the two values overflows, and no money or points may be
+    /// lost to a sum cut short.
+    Overflow {
+        /// The field.
+        field: Field,
+        /// The target's value.
+        target: i64,
+        /// The refused customer's value.
+        other: i64,
+    },
+    /// Together they would hold more extended attributes than a customer may
+    /// ([`MAX_ATTRS`](crate::limits::MAX_ATTRS)).
+    TooManyAttributes {
+        /// How many the two hold together.
+        united: usize,
+    },
+    /// Together they would hold more tags than a customer may
+    /// ([`MAX_TAGS`](crate::limits::MAX_TAGS)).
+    TooManyTags {
+        /// How many the two hold together.
+        united: usize,
+    },
+    /// Together they would belong to more groups than a customer may
+    /// ([`MAX_GROUPS`](crate::limits::MAX_GROUPS)).
+    TooManyGroups {
+        /// How many the two hold together.
+        united: usize,
+    },
 }
 
 /// A part of the target customer that changed.
@@ -111,7 +155,7 @@ pub struct Outcome {
     pub rejected: Vec<Rejection>,
     /// Customers merged into the target, in order.
     pub merged: Vec<CustomerId>,
-    /// Merges refused by the limits, in order.
+    /// Merges refused, in order, each with its reason.
     pub refused_merges: Vec<RefusedMerge>,
     /// What changed on the target's data (by merges and by the patch).
     pub changed: Vec<ChangedField>,

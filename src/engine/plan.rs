@@ -7,13 +7,13 @@
 //! visit, a new customer) are decided directly, with the same result as the general steps.
 
 use super::decision::{Decided, Fate, INLINE};
-use super::fields::{apply_patch, new_patch_changes, patch_changes, reconcile};
-use super::outcome::{Changed, RefusedMerge, RejectReason, Rejection};
+use super::fields::{apply_patch, new_patch_changes, patch_changes, reconcile, reconcile_refusal};
+use super::outcome::{Changed, RefusalReason, RefusedMerge, RejectReason, Rejection};
 use super::prepare::Prep;
 use crate::error::{Error, Result};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, HashedKey, Identity, IdentityType, ResolveRequest, TargetStrategy,
-    TenantId, blank_field,
+    TenantId, blank_field, check_held, repeats,
 };
 use crate::settings::IdentitySettings;
 use crate::store::{Lookup, ReadTxn};
@@ -288,7 +288,8 @@ fn plan_with<T: ReadTxn + ?Sized>(
         links += 1;
     }
 
-    // Step 7: merge the other owners that fit within the limits.
+    // Step 7: merge the other owners that fit within the limits and whose data fits beside
+    // the target's, reconciled into the target's data as each is merged.
     let mut others: SmallVec<[CustomerId; 4]> = SmallVec::new();
     for i in (0..n).filter(|&i| live(i, fates)) {
         if let Some(o) = owners(i)
@@ -298,6 +299,8 @@ fn plan_with<T: ReadTxn + ?Sized>(
             others.push(o);
         }
     }
+    // The target's data with that of each customer merged so far (read at the first merge).
+    let mut united: Option<Customer> = None;
     if request.options.auto_merge && !others.is_empty() {
         for &other in &others {
             let held = if settings.has_limits() {
@@ -305,23 +308,43 @@ fn plan_with<T: ReadTxn + ?Sized>(
             } else {
                 Vec::new()
             };
-            match merge_refusal(txn, settings, tenant, target, &mut limited, other, &held)? {
-                Some(r) => refused_merges.push(r),
-                None => {
-                    for h in &held {
-                        limited_count(
-                            &mut limited,
-                            txn,
-                            tenant,
-                            target,
-                            &h.identity_type,
-                            h.scope.as_ref(),
-                        )?
-                        .merged += 1;
-                    }
-                    merged.push(other);
-                }
+            if let Some(r) = merge_refusal(txn, settings, tenant, target, &mut limited, other, &held)? {
+                refused_merges.push(r);
+                continue;
             }
+            let data = match &mut united {
+                Some(data) => data,
+                None => united.insert(match target {
+                    Target::Existing(id) => txn
+                        .customer(tenant, id)?
+                        .ok_or(Error::CustomerNotFound(id))?
+                        .into_owned(),
+                    Target::New => Customer::new(CustomerId(0), at),
+                }),
+            };
+            let incoming = txn
+                .customer(tenant, other)?
+                .ok_or(Error::CustomerNotFound(other))?;
+            if let Some(reason) = reconcile_refusal(settings, data, &incoming) {
+                refused_merges.push(RefusedMerge {
+                    customer: other,
+                    reason,
+                });
+                continue;
+            }
+            reconcile(settings, data, &incoming, changed);
+            for h in &held {
+                limited_count(
+                    &mut limited,
+                    txn,
+                    tenant,
+                    target,
+                    &h.identity_type,
+                    h.scope.as_ref(),
+                )?
+                .merged += 1;
+            }
+            merged.push(other);
         }
     }
     // Identities that stay with customers that were not merged; those of merged customers
@@ -351,7 +374,8 @@ fn plan_with<T: ReadTxn + ?Sized>(
     }
 
     // Step 8: the target's new data.
-    let customer = target_data(ask, target, merged, links, changed)?;
+    let united = if merged.is_empty() { None } else { united };
+    let customer = target_data(ask, target, united, links, changed)?;
     dedup(changed);
     *decided_customer = target_id;
     *created = matches!(target, Target::New);
@@ -364,11 +388,14 @@ fn plan_with<T: ReadTxn + ?Sized>(
 }
 
 /// Step 8: what becomes of the target's data (only copied when something changes), adding
-/// what changes to `changed`.
+/// what changes to `changed`. `united` is the target's data reconciled with the customers
+/// merged into it, when there are any. A patch that would leave the target with more
+/// attributes, tags or groups than a customer holds is refused here, before anything is
+/// written.
 fn target_data<T: ReadTxn + ?Sized>(
     ask: Ask<'_, T>,
     target: Target,
-    merged: &[CustomerId],
+    united: Option<Customer>,
     links: usize,
     changed: &mut Changed,
 ) -> Result<Write> {
@@ -382,23 +409,23 @@ fn target_data<T: ReadTxn + ?Sized>(
     } = ask;
     // When no field changes, new links still change when it was last updated.
     let unchanged = if links == 0 { Write::Nothing } else { Write::Touch };
-    Ok(match target {
-        Target::New if merged.is_empty() => {
+    Ok(match (target, united) {
+        // A new customer's data is the patch's, within the bounds as the patch is.
+        (Target::New, None) => {
             new_patch_changes(&request.patch, changed);
             Write::New
         }
         // Nothing to compare: the customer need not be read.
-        Target::Existing(_) if merged.is_empty() && request.patch.is_empty() => unchanged,
+        (Target::Existing(_), None) if request.patch.is_empty() => unchanged,
         // Fields only, each already the customer's (the usual repeat visit): nothing
         // changes, which the store can tell without the customer being read.
-        Target::Existing(id)
-            if merged.is_empty()
-                && only_fields(&request.patch)
+        (Target::Existing(id), None)
+            if only_fields(&request.patch)
                 && txn.holds_fields(tenant, id, &request.patch.fields)? == Some(true) =>
         {
             unchanged
         }
-        Target::Existing(id) if merged.is_empty() => {
+        (Target::Existing(id), None) => {
             let current = txn.customer(tenant, id)?.ok_or(Error::CustomerNotFound(id))?;
             patch_changes(settings, &current, &request.patch, changed);
             if changed.is_empty() {
@@ -406,32 +433,17 @@ fn target_data<T: ReadTxn + ?Sized>(
             } else {
                 let mut c = Box::new(current.into_owned());
                 apply_patch(settings, &mut c, &request.patch);
+                check_held(&c)?;
                 c.updated = at;
                 Write::Put(c)
             }
         }
-        _ => {
+        (_, Some(mut c)) => {
             // Merges: the target's data (none for a new one) reconciled with each merged
             // customer's, then the patch.
-            let mut c = match target {
-                Target::Existing(id) => txn
-                    .customer(tenant, id)?
-                    .ok_or(Error::CustomerNotFound(id))?
-                    .into_owned(),
-                Target::New => Customer::new(CustomerId(0), at),
-            };
-            for &m in merged {
-                let other = txn.customer(tenant, m)?.ok_or(Error::CustomerNotFound(m))?;
-                reconcile(settings, &mut c, &other, changed);
-            }
-            let mut from_patch = Changed::new();
-            patch_changes(settings, &c, &request.patch, &mut from_patch);
-            for f in from_patch {
-                if !changed.contains(&f) {
-                    changed.push(f);
-                }
-            }
+            patch_changes(settings, &c, &request.patch, changed);
             apply_patch(settings, &mut c, &request.patch);
+            check_held(&c)?;
             c.updated = at;
             Write::Put(Box::new(c))
         }
@@ -495,7 +507,7 @@ fn plan_usual<T: ReadTxn + ?Sized>(
         }
     };
     let links = decided.fates.iter().filter(|f| **f == Fate::Linked).count();
-    let customer = target_data(ask, target, &[], links, &mut decided.changed)?;
+    let customer = target_data(ask, target, None, links, &mut decided.changed)?;
     dedup(&mut decided.changed);
     decided.customer = owner;
     decided.created = owner.is_none();
@@ -619,11 +631,13 @@ fn merge_refusal<T: ReadTxn + ?Sized>(
         if target_holds + other_holds > limit as usize {
             return Ok(Some(RefusedMerge {
                 customer: other,
-                identity_type: identity.identity_type.clone(),
-                scope: identity.scope.clone(),
-                limit,
-                target_holds,
-                other_holds,
+                reason: RefusalReason::Limit {
+                    identity_type: identity.identity_type.clone(),
+                    scope: identity.scope.clone(),
+                    limit,
+                    target_holds,
+                    other_holds,
+                },
             }));
         }
     }
@@ -639,19 +653,25 @@ fn only_fields(patch: &CustomerPatch) -> bool {
         && !patch.fields.iter().any(|(_, value)| blank_field(value))
 }
 
-/// Drops repeated entries, keeping the first of each (lists are a handful long).
+/// Drops repeated entries, keeping the first of each: in place for the handful most
+/// resolves change, by hash for a merge that brings many attributes.
 fn dedup(changed: &mut Changed) {
     if changed.len() < 2 {
         return;
     }
-    let mut i = 1;
-    while i < changed.len() {
-        if changed[..i].contains(&changed[i]) {
-            changed.remove(i);
-        } else {
-            i += 1;
+    if changed.len() <= 16 {
+        let mut i = 1;
+        while i < changed.len() {
+            if changed[..i].contains(&changed[i]) {
+                changed.remove(i);
+            } else {
+                i += 1;
+            }
         }
+        return;
     }
+    let mut repeated = repeats(changed).into_iter();
+    changed.retain(|_| !repeated.next().unwrap_or(false));
 }
 
 #[cfg(test)]

@@ -320,11 +320,12 @@ pub(crate) fn prepare(
 }
 
 /// Refuses what a request carries, besides its identities' values, that some store could not
-/// keep: more than [`MAX_REQUEST_IDENTITIES`] identities (the SQL stores look them
-/// up in one statement), an event time outside the storable years, a cause with a NUL, and
-/// tags or attributes the model refuses (a patch built in code has not been checked as a
-/// parsed one has).
-fn check_request(request: &ResolveRequest) -> Result<()> {
+/// keep or that would make its customer larger than a customer may be: more than
+/// [`MAX_REQUEST_IDENTITIES`] identities (the SQL stores look them up in one statement), an
+/// event time outside the storable years, a cause with a NUL or too long, and fields, tags,
+/// groups or attributes the model refuses (a patch built in code has not been checked as a
+/// parsed one has). Cheap for the usual request: a few lengths and the patch's few fields.
+pub(crate) fn check_request(request: &ResolveRequest) -> Result<()> {
     let count = request.identities.len();
     if count > MAX_REQUEST_IDENTITIES {
         return Err(Error::field(
@@ -338,14 +339,21 @@ fn check_request(request: &ResolveRequest) -> Result<()> {
     if let Some(t) = &request.event_time {
         crate::model::check_storable_time("eventTime", t)?;
     }
-    if request.cause.as_deref().is_some_and(|c| c.contains('\0')) {
-        return Err(Error::field("cause", "a cause must not contain NUL"));
+    if let Some(cause) = &request.cause {
+        crate::model::check_cause(cause)?;
     }
-    if !request.patch.tags.is_empty() {
-        crate::model::check_tags(request.patch.tags.iter().map(String::as_str))?;
+    let patch = &request.patch;
+    for (field, value) in patch.fields.iter() {
+        field.check(value)?;
     }
-    if !request.patch.attrs.is_empty() {
-        crate::model::check_attrs(request.patch.attrs.iter().map(|(k, a)| (k.as_str(), &a.value)))?;
+    if !patch.tags.is_empty() {
+        crate::model::check_tags(&patch.tags)?;
+    }
+    if !patch.groups.is_empty() {
+        crate::model::check_groups(&patch.groups)?;
+    }
+    if !patch.attrs.is_empty() {
+        crate::model::check_attrs(patch.attrs.iter().map(|(k, a)| (k.as_str(), a)))?;
     }
     Ok(())
 }

@@ -240,8 +240,8 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         let document = settings.to_json();
         // Refused here if this handle could not read it back.
         self.settings.parse(&document)?;
-        if cause.is_some_and(|c| c.contains('\0')) {
-            return Err(Error::field("cause", "a cause must not contain NUL"));
+        if let Some(cause) = cause {
+            crate::model::check_cause(cause)?;
         }
         let at = self.now()?;
         let span = trace::operation("set_settings", tenant);
@@ -320,11 +320,17 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// nothing was written.
     pub fn resolve(&self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         match &self.groups {
-            Some(groups) => groups.resolve(tenant, request, |requests, each| {
-                self.resolve_batch_with(tenant, requests, |i, outcome| {
-                    each(i, outcome.map(|o| o.to_outcome()))
+            Some(groups) => {
+                // Queuing copies the request: one past its bounds (a value nested too deep to
+                // copy safely, among others) is refused first, as its batch would refuse it.
+                super::begin::check_tenant(tenant)?;
+                prepare::check_request(request)?;
+                groups.resolve(tenant, request, |requests, each| {
+                    self.resolve_batch_with(tenant, requests, |i, outcome| {
+                        each(i, outcome.map(|o| o.to_outcome()))
+                    })
                 })
-            }),
+            }
             None => self
                 .resolve_as(tenant, request, Operation::Resolve, false)
                 .map(|(o, _)| o),

@@ -4,9 +4,10 @@
 //! the patch updates a customer and when it becomes a new customer's first data. The engine
 //! applies patches and the stores write new customers, so both read these rules from here.
 
-use super::customer::{Customer, CustomerPatch, ExtAttr, push_unique};
+use super::customer::{Customer, CustomerPatch, ExtAttr};
 use super::fields::FieldValue;
 use super::ids::CustomerId;
+use super::unique::unite;
 use chrono::{DateTime, Utc};
 
 /// Whether a patch value is a blank the sources send for "no value" (`""`): a resolve's
@@ -36,11 +37,7 @@ pub(crate) fn new_customer(id: CustomerId, at: DateTime<Utc>, patch: &CustomerPa
             c.attrs.insert(key.clone(), attr.clone());
         }
     }
-    for tag in &patch.tags {
-        push_unique(&mut c.tags, tag.clone());
-    }
-    for group in &patch.groups {
-        push_unique(&mut c.groups, *group);
-    }
+    unite(&mut c.tags, patch.tags.iter().cloned());
+    unite(&mut c.groups, patch.groups.iter().copied());
     c
 }

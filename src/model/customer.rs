@@ -1,9 +1,12 @@
 //! Customers and the field patch a resolve applies.
 
+use super::bounds::{check_attr_display_name, check_attr_size, check_count, check_tag};
 use super::fields::{Field, Fields, format_timestamp};
 use super::ids::CustomerId;
+use super::json::{self, Bounded};
+use super::unique::unite;
 use crate::error::{Error, Result};
-use crate::limits::{MAX_ATTR_DEPTH, MAX_ATTR_NAME_CHARS};
+use crate::limits::{MAX_ATTRS, MAX_GROUPS, MAX_JSON_DEPTH, MAX_TAGS};
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde::ser::SerializeMap;
@@ -36,6 +39,7 @@ pub struct ExtAttr {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The value, any JSON.
+    #[serde(deserialize_with = "json::bounded")]
     pub value: serde_json::Value,
 }
 
@@ -171,7 +175,7 @@ impl<'de> Deserialize<'de> for CustomerPatch {
                     if let Some(field) = Field::from_name(&key) {
                         let value = match map.next_value_seed(ScalarSeed)? {
                             Scalar::Text(t) if field.kind() == super::FieldKind::Text => {
-                                if t.contains('\0') {
+                                if t.contains('\0') || field.too_long(&t) {
                                     let v = serde_json::Value::String(t.into_owned());
                                     field.parse_json(&v).map_err(serde::de::Error::custom)?
                                 } else {
@@ -188,7 +192,10 @@ impl<'de> Deserialize<'de> for CustomerPatch {
                         }
                         continue;
                     }
-                    let value: serde_json::Value = map.next_value()?;
+                    // Bounded as `from_json` bounds the customer object it reads.
+                    let value = map.next_value_seed(Bounded {
+                        levels: MAX_JSON_DEPTH - 1,
+                    })?;
                     patch.read_key(&key, &value).map_err(serde::de::Error::custom)?;
                 }
                 Ok(patch)
@@ -259,12 +266,22 @@ impl<'de> serde::de::Visitor<'de> for ScalarSeed {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'de>, A::Error> {
-        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        let v = serde::de::Visitor::visit_seq(
+            Bounded {
+                levels: MAX_JSON_DEPTH - 1,
+            },
+            seq,
+        )?;
         Ok(Scalar::Other(v))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Scalar<'de>, A::Error> {
-        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        let v = serde::de::Visitor::visit_map(
+            Bounded {
+                levels: MAX_JSON_DEPTH - 1,
+            },
+            map,
+        )?;
         Ok(Scalar::Other(v))
     }
 }
@@ -286,11 +303,21 @@ impl CustomerPatch {
         self.fields.is_empty() && self.attrs.is_empty() && self.tags.is_empty() && self.groups.is_empty()
     }
 
-    /// Reads a source's customer JSON object (see the type's docs).
+    /// Reads a source's customer JSON object (see the type's docs). A value nested deeper
+    /// than [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) is an [`Error::Payload`].
     pub fn from_json(value: &serde_json::Value) -> Result<Self> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| Error::Payload(format!("a customer must be a JSON object, got {value}")))?;
+        json::check_depth(value)?;
+        Self::from_checked_json(value)
+    }
+
+    /// [`from_json`](Self::from_json) of a value whose depth is checked.
+    pub(crate) fn from_checked_json(value: &serde_json::Value) -> Result<Self> {
+        let map = value.as_object().ok_or_else(|| {
+            Error::Payload(format!(
+                "a customer must be a JSON object, got {}",
+                json::preview(value)
+            ))
+        })?;
         let mut patch = CustomerPatch::new();
         for (key, v) in map {
             patch.read_key(key, v)?;
@@ -298,7 +325,9 @@ impl CustomerPatch {
         Ok(patch)
     }
 
-    /// Reads one key of a customer object into the patch.
+    /// Reads one key of a customer object into the patch. `v` nests at most
+    /// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) levels (the callers check it), so
+    /// copying it is safe; lists longer than their bound are refused before they are copied.
     pub(crate) fn read_key(&mut self, key: &str, v: &serde_json::Value) -> Result<()> {
         use serde_json::Value;
         if let Some(field) = Field::from_name(key) {
@@ -311,9 +340,11 @@ impl CustomerPatch {
             "attr" => match v {
                 Value::Null => {}
                 Value::Object(attrs) => {
+                    check_count(key, attrs.len(), MAX_ATTRS, "extended attributes")?;
                     for (k, value) in attrs {
                         // 002 sends "" / null for attributes it has no value for.
                         if !value.is_null() {
+                            check_attr_size(k, value)?;
                             self.attrs.insert(
                                 k.clone(),
                                 ExtAttr {
@@ -323,6 +354,7 @@ impl CustomerPatch {
                             );
                         }
                     }
+                    check_count(key, self.attrs.len(), MAX_ATTRS, "extended attributes")?;
                 }
                 _ => return Err(Error::field("attr", "expected an object")),
             },
@@ -339,12 +371,23 @@ impl CustomerPatch {
                 if v.is_null() {
                     return Ok(());
                 }
-                let items: Vec<Item> = serde_json::from_value(v.clone())
-                    .map_err(|e| Error::field("extendAttrList", e.to_string()))?;
+                // Counted and measured before anything is copied.
+                if let Value::Array(list) = v {
+                    check_count(key, list.len(), MAX_ATTRS, "extended attributes")?;
+                    for item in list {
+                        if let Some(value) = item.get("attrValue") {
+                            let key = item.get("attrKey").and_then(Value::as_str).unwrap_or(key);
+                            check_attr_size(key, value)?;
+                        }
+                    }
+                }
+                let items =
+                    Vec::<Item>::deserialize(v).map_err(|e| Error::field("extendAttrList", e.to_string()))?;
                 for item in items {
                     if item.attr_key.is_empty() {
                         return Err(Error::field("extendAttrList", "attrKey is empty"));
                     }
+                    check_attr_display_name(&item.attr_key, item.attr_name.as_deref())?;
                     if !item.attr_value.is_null() {
                         self.attrs.insert(
                             item.attr_key,
@@ -355,40 +398,51 @@ impl CustomerPatch {
                         );
                     }
                 }
+                check_count(key, self.attrs.len(), MAX_ATTRS, "extended attributes")?;
             }
             "tag" | "tags" => match v {
                 Value::Null => {}
                 Value::Array(items) => {
+                    check_count("tags", items.len(), MAX_TAGS, "tags")?;
+                    let mut tags = Vec::with_capacity(items.len());
                     for t in items {
                         let t = t
                             .as_str()
                             .ok_or_else(|| Error::field(key, "expected a list of strings"))?;
-                        check_tags([t])?;
-                        push_unique(&mut self.tags, t.to_string());
+                        check_tag(t)?;
+                        tags.push(t);
                     }
+                    unite(&mut self.tags, tags.into_iter().map(str::to_string));
+                    check_count("tags", self.tags.len(), MAX_TAGS, "tags")?;
                 }
                 Value::String(t) => {
-                    check_tags([t.as_str()])?;
-                    push_unique(&mut self.tags, t.clone());
+                    check_tag(t)?;
+                    unite(&mut self.tags, [t.clone()]);
+                    check_count("tags", self.tags.len(), MAX_TAGS, "tags")?;
                 }
                 _ => return Err(Error::field(key, "expected a list of strings")),
             },
             "groupId" | "groupIds" => match v {
                 Value::Null => {}
                 Value::Array(items) => {
-                    for g in items {
-                        let g = g
-                            .as_i64()
-                            .ok_or_else(|| Error::field(key, "expected integer group ids"))?;
-                        push_unique(&mut self.groups, g);
-                    }
+                    check_count("groupIds", items.len(), MAX_GROUPS, "groups")?;
+                    let groups = items
+                        .iter()
+                        .map(|g| {
+                            g.as_i64()
+                                .ok_or_else(|| Error::field(key, "expected integer group ids"))
+                        })
+                        .collect::<Result<Vec<i64>>>()?;
+                    unite(&mut self.groups, groups);
+                    check_count("groupIds", self.groups.len(), MAX_GROUPS, "groups")?;
                 }
                 other => {
                     let g = other
                         .as_i64()
                         .or_else(|| other.as_str().and_then(|s| s.trim().parse().ok()))
                         .ok_or_else(|| Error::field(key, "expected an integer group id"))?;
-                    push_unique(&mut self.groups, g);
+                    unite(&mut self.groups, [g]);
+                    check_count("groupIds", self.groups.len(), MAX_GROUPS, "groups")?;
                 }
             },
             k if READ_ONLY_KEYS.contains(&k) => {}
@@ -399,71 +453,6 @@ impl CustomerPatch {
             }
         }
         Ok(())
-    }
-}
-
-/// Refuses tags that hold a NUL, which no database keeps in text: checked before any store
-/// sees them, so that every store behaves alike.
-pub(crate) fn check_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Result<()> {
-    match tags.into_iter().find(|t| t.contains('\0')) {
-        Some(t) => Err(Error::field(
-            "tags",
-            format!("a tag must not contain NUL, got {t:?}"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Refuses an extended-attribute name that is empty (or only whitespace) or longer than
-/// [`MAX_ATTR_NAME_CHARS`].
-pub(crate) fn check_attr_name(name: &str) -> Result<()> {
-    let reason = if name.trim().is_empty() {
-        "it is empty".to_string()
-    } else if name.chars().count() > MAX_ATTR_NAME_CHARS {
-        format!("it is longer than {MAX_ATTR_NAME_CHARS} characters")
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidAttributeName {
-        name: name.to_string(),
-        reason,
-    })
-}
-
-/// Refuses extended attributes with a name [`check_attr_name`] refuses or a value nested
-/// deeper than [`MAX_ATTR_DEPTH`].
-pub(crate) fn check_attrs<'a>(
-    attrs: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
-) -> Result<()> {
-    // Bounded by the limit, however deep the value: it stops one level past it.
-    fn deeper_than(v: &serde_json::Value, levels: usize) -> bool {
-        use serde_json::Value;
-        match v {
-            Value::Array(items) => levels == 0 || items.iter().any(|x| deeper_than(x, levels - 1)),
-            Value::Object(map) => levels == 0 || map.values().any(|x| deeper_than(x, levels - 1)),
-            _ => false,
-        }
-    }
-    for (key, value) in attrs {
-        check_attr_name(key)?;
-        if deeper_than(value, MAX_ATTR_DEPTH) {
-            return Err(Error::field(
-                key,
-                format!(
-                    "an extended attribute may nest arrays and objects {MAX_ATTR_DEPTH} levels deep at most"
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {
-    if list.contains(&item) {
-        false
-    } else {
-        list.push(item);
-        true
     }
 }
 

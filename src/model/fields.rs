@@ -8,7 +8,7 @@
 
 use super::Text;
 use crate::error::{Error, Result};
-use crate::limits::{MAX_CONTACT_FIELD_CHARS, STORABLE_YEARS};
+use crate::limits::{MAX_CONTACT_FIELD_CHARS, MAX_TEXT_FIELD_CHARS, STORABLE_YEARS};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -395,7 +395,7 @@ impl Field {
         if v.is_null() {
             return Ok(None);
         }
-        let bad = |why: &str| Error::field(self.name(), format!("{why}, got {v}"));
+        let bad = |why: &str| Error::field(self.name(), format!("{why}, got {}", super::json::preview(v)));
         let value = match self.kind() {
             FieldKind::Text => match v {
                 // Databases cannot keep NUL in text; nobody needs it in a customer field.
@@ -431,6 +431,9 @@ impl Field {
                     Value::String(s) => s.trim().to_string(),
                     _ => return Err(bad("expected a decimal number")),
                 };
+                if self.too_long(&text) {
+                    return Err(bad(&self.too_long_reason()));
+                }
                 if !is_decimal(&text) {
                     return Err(bad("expected a decimal number"));
                 }
@@ -468,18 +471,27 @@ impl Field {
         Ok(Some(value))
     }
 
-    /// Whether a text is too long for this field.
-    fn too_long(self, text: &str) -> bool {
-        matches!(self, Field::Mobile | Field::Email) && text.chars().count() > MAX_CONTACT_FIELD_CHARS
+    /// The most characters a text (or decimal) of this field may have: 128 for the contact
+    /// fields, which can be matched as identities, [`MAX_TEXT_FIELD_CHARS`] for the others.
+    fn longest(self) -> usize {
+        match self {
+            Field::Mobile | Field::Email => MAX_CONTACT_FIELD_CHARS,
+            _ => MAX_TEXT_FIELD_CHARS,
+        }
+    }
+
+    /// Whether a text (or a decimal's text) is too long for this field.
+    pub(crate) fn too_long(self, text: &str) -> bool {
+        super::bounds::more_chars_than(text, self.longest())
     }
 
     fn too_long_reason(self) -> String {
-        format!("text longer than {MAX_CONTACT_FIELD_CHARS} characters")
+        format!("text longer than {} characters", self.longest())
     }
 
     /// Checks that a typed value fits this field (a `Text` in a `Gender` field does not).
     pub fn check(self, value: &FieldValue) -> Result<()> {
-        if let FieldValue::Text(t) = value
+        if let FieldValue::Text(t) | FieldValue::Decimal(t) = value
             && self.too_long(t)
         {
             return Err(Error::field(self.name(), self.too_long_reason()));

@@ -5,17 +5,22 @@
 //! `identityList` and `extendAttrList`).
 
 mod blank;
+mod bounds;
 mod customer;
 mod fields;
 mod identity;
 mod ids;
+mod json;
 mod request;
 mod text;
+mod unique;
 mod update;
 
 pub(crate) use blank::{blank_attr, blank_field, new_customer};
+pub(crate) use bounds::{
+    check_attr, check_attrs, check_cause, check_count, check_groups, check_held, check_tags,
+};
 pub use customer::{Customer, CustomerPatch, CustomerStatus, ExtAttr};
-pub(crate) use customer::{check_attr_name, check_attrs, check_tags, push_unique};
 pub use fields::{Field, FieldKind, FieldValue, Fields, parse_timestamp};
 pub(crate) use fields::{check_storable_time, storable_year};
 pub(crate) use identity::is_valid_type;
@@ -23,4 +28,5 @@ pub use identity::{HashedKey, Identity, IdentityInput, IdentityKey, IdentityType
 pub use ids::{CustomerId, TenantId};
 pub use request::{PriorityStrategy, ResolveOptions, ResolveRequest, TargetStrategy};
 pub use text::Text;
+pub(crate) use unique::{adds_any, remove_all, repeats, unique, unite, united_len};
 pub use update::{Change, UpdatePatch};

@@ -117,7 +117,9 @@ impl ResolveRequest {
         self
     }
 
-    /// Reads a 002 or 001 request body (see the type's docs).
+    /// Reads a 002 or 001 request body (see the type's docs). A body nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) is an [`Error::Payload`], refused
+    /// before any of it is copied.
     ///
     /// ```
     /// let body = serde_json::json!({
@@ -130,6 +132,7 @@ impl ResolveRequest {
     /// assert_eq!(req.identities[0].identity_type, "wechat");
     /// ```
     pub fn from_json(body: &serde_json::Value) -> Result<Self> {
+        super::json::check_depth(body)?;
         let map = body
             .as_object()
             .ok_or_else(|| Error::Payload("a resolve request must be a JSON object".into()))?;
@@ -175,7 +178,7 @@ impl ResolveRequest {
             }
             let patch = match map.get("customer") {
                 None | Some(serde_json::Value::Null) => CustomerPatch::new(),
-                Some(c) => CustomerPatch::from_json(c)?,
+                Some(c) => CustomerPatch::from_checked_json(c)?,
             };
             ResolveRequest {
                 patch,
@@ -222,6 +225,7 @@ impl ResolveRequest {
                     "userIdList" | "deptCodeList" | "editable" | "source1" | "source2" | "source3"
                     | "source4" | "source5" | "source6" | "source7" | "source8" => {
                         if !v.is_null() {
+                            super::bounds::check_attr_size(key, v)?;
                             patch.attrs.insert(
                                 key.clone(),
                                 super::ExtAttr {
@@ -234,6 +238,12 @@ impl ResolveRequest {
                     _ => patch.read_key(key, v)?,
                 }
             }
+            super::bounds::check_count(
+                "attr",
+                patch.attrs.len(),
+                crate::limits::MAX_ATTRS,
+                "extended attributes",
+            )?;
             let mut identities = identities_of("identityList")?;
             if let Some(open_id) = open_id {
                 let mut id = IdentityInput::new(super::IdentityType::WECHAT, open_id);

@@ -1,9 +1,12 @@
 //! The patch of an update (002 `PUT customers/{id}`, 000 `PATCH`): unlike a resolve's patch,
 //! it can clear fields.
 
+use super::bounds::{check_attr_size, check_count};
 use super::customer::{CustomerPatch, ExtAttr};
 use super::fields::{Field, FieldValue};
+use super::json;
 use crate::error::{Error, Result};
+use crate::limits::MAX_ATTRS;
 use serde::Deserialize;
 
 /// What an update does to one value.
@@ -78,11 +81,16 @@ impl UpdatePatch {
 
     /// Reads an update body: a customer object where a present key sets, `null` clears and an
     /// absent key keeps; `attr` entries likewise; `tags`/`tag` and `groupIds` replace the lists.
-    /// Unknown keys are an [`Error::UnknownField`].
+    /// Unknown keys are an [`Error::UnknownField`]; a value nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) is an [`Error::Payload`].
     pub fn from_json(value: &serde_json::Value) -> Result<Self> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| Error::Payload(format!("an update must be a JSON object, got {value}")))?;
+        json::check_depth(value)?;
+        let map = value.as_object().ok_or_else(|| {
+            Error::Payload(format!(
+                "an update must be a JSON object, got {}",
+                json::preview(value)
+            ))
+        })?;
         let mut update = UpdatePatch::new();
         for (key, v) in map {
             if let Some(field) = Field::from_name(key) {
@@ -99,10 +107,12 @@ impl UpdatePatch {
                         serde_json::Value::Object(attrs) => attrs,
                         _ => return Err(Error::field("attr", "expected an object")),
                     };
+                    check_count(key, attrs.len(), MAX_ATTRS, "extended attributes")?;
                     for (k, value) in attrs {
                         let change = if value.is_null() {
                             Change::Clear
                         } else {
+                            check_attr_size(k, value)?;
                             Change::Set(ExtAttr {
                                 name: None,
                                 value: value.clone(),
@@ -127,13 +137,15 @@ impl UpdatePatch {
                 _ => return Err(Error::UnknownField { field: key.clone() }),
             }
         }
+        // `attr` and `extendAttrList` together, as sent.
+        check_count("attr", update.attrs.len(), MAX_ATTRS, "extended attributes")?;
         Ok(update)
     }
 }
 
 impl<'de> Deserialize<'de> for UpdatePatch {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
+        let value = serde::de::DeserializeSeed::deserialize(json::Bounded::ANY, d)?;
         UpdatePatch::from_json(&value).map_err(serde::de::Error::custom)
     }
 }

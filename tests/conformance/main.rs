@@ -5,5 +5,6 @@
 
 mod support;
 
+mod bounds;
 mod operations;
 mod resolve;

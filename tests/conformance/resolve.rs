@@ -29,6 +29,20 @@ fn with(request: ResolveRequest, target: TargetStrategy, auto_merge: bool, custo
     })
 }
 
+/// A merge refused for a limit: its type, limit and what each side holds.
+fn limit_of(refused: &oneid::RefusedMerge) -> (&str, u32, usize, usize) {
+    match &refused.reason {
+        oneid::RefusalReason::Limit {
+            identity_type,
+            limit,
+            target_holds,
+            other_holds,
+            ..
+        } => (identity_type.as_str(), *limit, *target_holds, *other_holds),
+        other => panic!("refused for {other:?}, not a limit"),
+    }
+}
+
 fn held<S: Store>(r: &mut Resolver<S, ManualClock>, c: CustomerId) -> Vec<String> {
     r.identities(&t(), c)
         .unwrap()
@@ -87,7 +101,7 @@ fn example_1_identity_first<S: Store>(mut r: Resolver<S, ManualClock>) {
     );
     assert_eq!(out.refused_merges.len(), 1);
     assert_eq!(out.refused_merges[0].customer, x);
-    assert_eq!(out.refused_merges[0].identity_type.as_str(), "wechat-unionid");
+    assert_eq!(limit_of(&out.refused_merges[0]).0, "wechat-unionid");
     assert!(out.merged.is_empty());
     assert_eq!(held(&mut r, x), ["wechat-unionid U1", "mobile 13800001111"]);
     assert_eq!(held(&mut r, y), ["wechat-unionid U2"]);
@@ -226,15 +240,7 @@ fn merge_refused_part_way<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert_eq!(out.refused_merges.len(), 1);
     let refused = &out.refused_merges[0];
     assert_eq!(refused.customer, second);
-    assert_eq!(
-        (
-            refused.identity_type.as_str(),
-            refused.limit,
-            refused.target_holds,
-            refused.other_holds
-        ),
-        ("wechat-unionid", 1, 1, 1)
-    );
+    assert_eq!(limit_of(refused), ("wechat-unionid", 1, 1, 1));
     assert!(matches!(out.rejected[0].reason, RejectReason::OwnedByOther { owner } if owner == second));
     assert_eq!(
         r.get(&t(), second).unwrap().unwrap().id,
@@ -605,10 +611,7 @@ fn batch_with_views<S: Store>(mut r: Resolver<S, ManualClock>) {
     assert!(refusing.created && !refusing.dry_run);
     assert_eq!(refusing.refused_merges.len(), 1);
     assert_eq!(Some(refusing.refused_merges[0].customer), x.customer);
-    assert_eq!(
-        refusing.refused_merges[0].identity_type.as_str(),
-        "wechat-unionid"
-    );
+    assert_eq!(limit_of(&refusing.refused_merges[0]).0, "wechat-unionid");
     assert!(refusing.merged.is_empty());
 }
 
