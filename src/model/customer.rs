@@ -167,11 +167,12 @@ impl<'de> Deserialize<'de> for CustomerPatch {
                 let mut patch = CustomerPatch::new();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     // Well-known fields read their value straight from the input; a text
-                    // needs no intermediate JSON value.
+                    // needs no intermediate JSON value unless it may be refused (a NUL, or
+                    // longer than a contact field may be).
                     if let Some(field) = Field::from_name(&key) {
                         let value = match map.next_value_seed(ScalarSeed)? {
                             Scalar::Text(t) if field.kind() == super::FieldKind::Text => {
-                                if t.contains('\0') {
+                                if t.contains('\0') || t.len() > crate::limits::MAX_CONTACT_FIELD_CHARS {
                                     let v = serde_json::Value::String(t.into_owned());
                                     field.parse_json(&v).map_err(serde::de::Error::custom)?
                                 } else {
