@@ -168,41 +168,61 @@ impl<'de> Deserialize<'de> for CustomerPatch {
                 f.write_str("a customer object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<CustomerPatch, A::Error> {
-                let mut patch = CustomerPatch::new();
+                // Every key is read before any is applied, as a JSON object read into a value
+                // first keeps them: a key given twice takes its last value, in the place of its
+                // first, and what an earlier occurrence held is never looked at.
+                let mut entries: IndexMap<std::borrow::Cow<'de, str>, Entry<'de>> = IndexMap::new();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    // Well-known fields read their value straight from the input; a text
-                    // needs no intermediate JSON value.
-                    if let Some(field) = Field::from_name(&key) {
-                        let value = match map.next_value_seed(ScalarSeed)? {
-                            Scalar::Text(t) if field.kind() == super::FieldKind::Text => {
-                                if t.contains('\0') || field.too_long(&t) {
-                                    let v = serde_json::Value::String(t.into_owned());
-                                    field.parse_json(&v).map_err(serde::de::Error::custom)?
-                                } else {
-                                    Some(super::FieldValue::Text(t.into()))
+                    let entry = match Field::from_name(&key) {
+                        // Well-known fields read their value straight from the input.
+                        Some(field) => Entry::Field(field, map.next_value_seed(ScalarSeed)?),
+                        // Bounded as `from_json` bounds the customer object it reads.
+                        None => Entry::Other(map.next_value_seed(Bounded {
+                            levels: MAX_JSON_DEPTH - 1,
+                        })?),
+                    };
+                    entries.insert(key, entry);
+                }
+                let mut patch = CustomerPatch::new();
+                for (key, entry) in entries {
+                    match entry {
+                        Entry::Field(field, scalar) => {
+                            // A text needs no intermediate JSON value unless it may be refused
+                            // (a NUL, or longer than the field may be).
+                            let value = match scalar {
+                                Scalar::Text(t) if field.kind() == super::FieldKind::Text => {
+                                    if t.contains('\0') || field.too_long(&t) {
+                                        let v = serde_json::Value::String(t.into_owned());
+                                        field.parse_json(&v).map_err(serde::de::Error::custom)?
+                                    } else {
+                                        Some(super::FieldValue::Text(t.into()))
+                                    }
                                 }
+                                Scalar::Text(t) => field
+                                    .parse_json(&serde_json::Value::String(t.into_owned()))
+                                    .map_err(serde::de::Error::custom)?,
+                                Scalar::Other(v) => field.parse_json(&v).map_err(serde::de::Error::custom)?,
+                            };
+                            if let Some(value) = value {
+                                patch.fields.insert_unchecked(field, value);
                             }
-                            Scalar::Text(t) => field
-                                .parse_json(&serde_json::Value::String(t.into_owned()))
-                                .map_err(serde::de::Error::custom)?,
-                            Scalar::Other(v) => field.parse_json(&v).map_err(serde::de::Error::custom)?,
-                        };
-                        if let Some(value) = value {
-                            patch.fields.insert_unchecked(field, value);
                         }
-                        continue;
+                        Entry::Other(value) => {
+                            patch.read_key(&key, &value).map_err(serde::de::Error::custom)?;
+                        }
                     }
-                    // Bounded as `from_json` bounds the customer object it reads.
-                    let value = map.next_value_seed(Bounded {
-                        levels: MAX_JSON_DEPTH - 1,
-                    })?;
-                    patch.read_key(&key, &value).map_err(serde::de::Error::custom)?;
                 }
                 Ok(patch)
             }
         }
         d.deserialize_map(PatchVisitor)
     }
+}
+
+/// A key of a customer object as read, before it is applied.
+enum Entry<'de> {
+    Field(Field, Scalar<'de>),
+    Other(serde_json::Value),
 }
 
 /// A JSON value read for a well-known field: texts borrowed from the input where it allows,

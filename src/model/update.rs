@@ -139,6 +139,16 @@ impl UpdatePatch {
         }
         // `attr` and `extendAttrList` together, as sent.
         check_count("attr", update.attrs.len(), MAX_ATTRS, "extended attributes")?;
+        // An attribute named twice (in `attr` and `extendAttrList`) takes its last change, as
+        // a field given twice does, so that applying the update again changes nothing.
+        let mut seen = std::collections::HashSet::with_capacity(update.attrs.len());
+        let mut last_first: Vec<(String, Change<ExtAttr>)> = std::mem::take(&mut update.attrs)
+            .into_iter()
+            .rev()
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .collect();
+        last_first.reverse();
+        update.attrs = last_first;
         Ok(update)
     }
 }
