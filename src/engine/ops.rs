@@ -141,7 +141,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     changed,
                 }));
             }
-            check_held(&customer)?;
+            check_held(customer.attrs.len(), customer.tags.len(), customer.groups.len())?;
             customer.updated = at;
             txn.put_customer(tenant, customer.clone())?;
             Ok(Step::Commit(Updated {

@@ -433,7 +433,7 @@ fn target_data<T: ReadTxn + ?Sized>(
             } else {
                 let mut c = Box::new(current.into_owned());
                 apply_patch(settings, &mut c, &request.patch);
-                check_held(&c)?;
+                check_held(c.attrs.len(), c.tags.len(), c.groups.len())?;
                 c.updated = at;
                 Write::Put(c)
             }
@@ -443,7 +443,7 @@ fn target_data<T: ReadTxn + ?Sized>(
             // customer's, then the patch.
             patch_changes(settings, &c, &request.patch, changed);
             apply_patch(settings, &mut c, &request.patch);
-            check_held(&c)?;
+            check_held(c.attrs.len(), c.tags.len(), c.groups.len())?;
             c.updated = at;
             Write::Put(Box::new(c))
         }

@@ -353,7 +353,12 @@ pub(crate) fn check_request(request: &ResolveRequest) -> Result<()> {
         crate::model::check_groups(&patch.groups)?;
     }
     if !patch.attrs.is_empty() {
-        crate::model::check_attrs(patch.attrs.iter().map(|(k, a)| (k.as_str(), a)))?;
+        crate::model::check_attrs(
+            patch
+                .attrs
+                .iter()
+                .map(|(k, a)| (k.as_str(), a.name.as_deref(), &a.value)),
+        )?;
     }
     Ok(())
 }

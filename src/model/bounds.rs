@@ -5,7 +5,6 @@
 //! Every store keeps what these allow, and no later read of a customer costs more than they
 //! allow: without them one 100 MB value made every read of its customer slow.
 
-use super::customer::{Customer, ExtAttr};
 use super::json;
 use crate::error::{Error, Result};
 use crate::limits::{
@@ -134,22 +133,26 @@ pub(crate) fn check_attr(key: &str, name: Option<&str>, value: &Value) -> Result
     check_attr_display_name(key, name)
 }
 
-/// Refuses more than [`MAX_ATTRS`] extended attributes, or one [`check_attr`] refuses.
-pub(crate) fn check_attrs<'a>(attrs: impl ExactSizeIterator<Item = (&'a str, &'a ExtAttr)>) -> Result<()> {
+/// Refuses more than [`MAX_ATTRS`] extended attributes, or one [`check_attr`] refuses: each
+/// given as its key, display name and value.
+pub(crate) fn check_attrs<'a>(
+    attrs: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>, &'a Value)>,
+) -> Result<()> {
     check_count("attr", attrs.len(), MAX_ATTRS, "extended attributes")?;
-    for (key, attr) in attrs {
-        check_attr(key, attr.name.as_deref(), &attr.value)?;
+    for (key, name, value) in attrs {
+        check_attr(key, name, value)?;
     }
     Ok(())
 }
 
 /// Refuses what would leave a customer holding more extended attributes, tags or groups than
-/// a customer may (a patch, an update or tags added to what it holds).
-pub(crate) fn check_held(c: &Customer) -> Result<()> {
+/// a customer may (a patch, an update or tags added to what it holds), given how many of each
+/// it would hold.
+pub(crate) fn check_held(attrs: usize, tags: usize, groups: usize) -> Result<()> {
     for (field, held, most, what) in [
-        ("attr", c.attrs.len(), MAX_ATTRS, "extended attributes"),
-        ("tags", c.tags.len(), MAX_TAGS, "tags"),
-        ("groupIds", c.groups.len(), MAX_GROUPS, "groups"),
+        ("attr", attrs, MAX_ATTRS, "extended attributes"),
+        ("tags", tags, MAX_TAGS, "tags"),
+        ("groupIds", groups, MAX_GROUPS, "groups"),
     ] {
         if held > most {
             return Err(Error::field(

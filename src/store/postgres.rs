@@ -61,6 +61,11 @@ const POSTGRES: Dialect = Dialect {
 ///
 /// Connect with a libpq-style string; [`connect_in_schema`](Self::connect_in_schema) keeps
 /// the tables in a schema of their own.
+///
+/// The driver is synchronous and runs a small runtime of its own per connection, which may
+/// not be started on a tokio runtime's worker thread: in async code, open, use and drop the
+/// store through `AsyncResolver` (feature `tokio`), which keeps all of that on the blocking
+/// pool.
 pub struct PostgresStore {
     pool: r2d2::Pool<PgConnector>,
 }
