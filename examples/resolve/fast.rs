@@ -221,9 +221,14 @@ fn read_patch(c: &mut Cursor<'_>, patch: &mut CustomerPatch) -> Option<()> {
                 .ok()?,
             Scalar::Other(value) => field.parse_json(&value).ok()?,
         };
-        // Later keys win, as in serde's reading; null leaves the field out.
-        if let Some(value) = value {
-            patch.fields.set(field, value).ok()?;
+        // Later keys win, as in serde's reading: a later null leaves the field out.
+        match value {
+            Some(value) => {
+                patch.fields.set(field, value).ok()?;
+            }
+            None => {
+                patch.fields.remove(field);
+            }
         }
         match c.next()? {
             b',' => {}
