@@ -140,6 +140,10 @@ examples! {
     clinic_shop: [] => ["GET linked-account -> [{\"identityType\":\"idcard\""];
     beauty_clinic: [] => ["getCusInfoByCusTelnum(13338363507) -> id 1"];
     parse_yardstick: [] => ["bare   4294 records in", "typed  4294 records in"];
+    // Every hit reaches the customer it was built for.
+    hot_path_count: ["--customers", "500", "--hits", "2000"] => [
+        "2000 hits with 3 identities on 500 customers reached 500 customers",
+    ];
     // The load test, small: its own end-state check (customers = connected components) passes.
     load: ["--threads", "4", "--requests", "3000", "--people", "700"] => [
         "requests         3000",
