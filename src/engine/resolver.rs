@@ -331,9 +331,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     })
                 })
             }
-            None => self
-                .resolve_as(tenant, request, Operation::Resolve, false)
-                .map(|(o, _)| o),
+            None => self.resolve_as(tenant, request, Operation::Resolve, None),
         }
     }
 
@@ -344,19 +342,22 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         tenant: &TenantId,
         request: &ResolveRequest,
     ) -> Result<(Outcome, Customer)> {
-        let (outcome, customer) = self.resolve_as(tenant, request, Operation::Resolve, true)?;
+        let mut customer = None;
+        let outcome = self.resolve_as(tenant, request, Operation::Resolve, Some(&mut customer))?;
         let customer =
             customer.ok_or_else(|| Error::Invariant("a resolve's target could not be read back".into()))?;
         Ok((outcome, customer))
     }
 
+    /// Resolves `request`; with `read_back`, also reads the target as the transaction leaves
+    /// it into `read_back` (an out-parameter, so that a plain resolve moves no customer).
     fn resolve_as(
         &self,
         tenant: &TenantId,
         request: &ResolveRequest,
         operation: Operation,
-        read_back: bool,
-    ) -> Result<(Outcome, Option<Customer>)> {
+        mut read_back: Option<&mut Option<Customer>>,
+    ) -> Result<Outcome> {
         let at = self.event_time(request)?;
         let span = trace::operation(
             if operation == Operation::Create {
@@ -371,15 +372,18 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             // Prepared under the settings last seen, before the transaction, so that the
             // transaction only confirms them; prepared again if they changed.
             let mut prepared_under = None;
-            if let Some(settings) = self.settings.last_seen(tenant)
-                && block.prepare_one(&settings, request).is_ok()
+            let seen = self.settings.last_seen(tenant);
+            if let Some((_, settings)) = &seen
+                && block.prepare_one(settings, request).is_ok()
             {
-                prepared_under = Some(settings);
+                prepared_under = Some(settings.clone());
             }
             retry(|| {
                 attempts += 1;
                 let mut txn = write_in(&*self.store, tenant)?;
-                let current = self.settings.current(&txn, tenant, &self.defaults)?;
+                let current = self
+                    .settings
+                    .current_after(&txn, tenant, &self.defaults, seen.as_ref())?;
                 let settings = &current.settings;
                 if !prepared_under.as_ref().is_some_and(|p| Arc::ptr_eq(p, settings)) {
                     prepared_under = None;
@@ -393,16 +397,18 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 let mut decided = Decided::default();
                 let plan = plan::plan(&txn, settings, tenant, request, prep, at, &mut decided)?;
                 apply::apply(&mut txn, tenant, plan, &mut decided, prep, request, operation)?;
-                let customer = match (read_back, decided.customer) {
-                    (true, Some(id)) => txn.customer(tenant, id)?.map(|c| c.into_owned()),
-                    _ => None,
-                };
+                if let Some(out) = read_back.as_deref_mut() {
+                    *out = match decided.customer {
+                        Some(id) => txn.customer(tenant, id)?.map(|c| c.into_owned()),
+                        None => None,
+                    };
+                }
                 txn.commit()?;
-                Ok((OutcomeView::new(&decided, prep, false).to_outcome(), customer))
+                Ok(OutcomeView::new(&decided, prep, false).to_outcome())
             })
         });
         span.attempts(attempts);
-        if let Ok((o, _)) = &out {
+        if let Ok(o) = &out {
             span.resolved(o.created, o.linked.len(), o.merged.len(), o.rejected.len());
         }
         out
@@ -584,8 +590,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             cause: None,
             event_time: None,
         };
-        self.resolve_as(tenant, &request, Operation::Create, false)
-            .map(|(o, _)| o)
+        self.resolve_as(tenant, &request, Operation::Create, None)
     }
 
     /// A live customer by id, following merges (a merged id reads as the customer it was

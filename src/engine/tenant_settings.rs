@@ -76,11 +76,11 @@ impl TenantSettings {
         IdentitySettings::from_json_with(document, |name| normalizers.get(name).cloned())
     }
 
-    /// The settings `tenant` had when this handle last read them, if it has: a guess to
-    /// prepare a request with before its transaction confirms it.
+    /// The settings `tenant` had when this handle last read them, with their version, if it
+    /// has: a guess to prepare a request with before its transaction confirms it.
     #[inline]
-    pub(crate) fn last_seen(&self, tenant: &TenantId) -> Option<Arc<IdentitySettings>> {
-        self.parsed.read().get(tenant).map(|(_, s)| s.clone())
+    pub(crate) fn last_seen(&self, tenant: &TenantId) -> Option<(u64, Arc<IdentitySettings>)> {
+        self.parsed.read().get(tenant).cloned()
     }
 
     /// The settings `tenant` runs under in `txn`'s view: the stored version's, or `defaults`
@@ -92,11 +92,33 @@ impl TenantSettings {
         tenant: &TenantId,
         defaults: &Defaults,
     ) -> Result<Current> {
+        self.current_after(txn, tenant, defaults, None)
+    }
+
+    /// [`current`](Self::current), given what [`last_seen`](Self::last_seen) returned before
+    /// the transaction began: when the version is the one seen, its settings are taken
+    /// without looking the tenant up again (a resolve's hot path).
+    #[inline]
+    pub(crate) fn current_after<T: ReadTxn + ?Sized>(
+        &self,
+        txn: &T,
+        tenant: &TenantId,
+        defaults: &Defaults,
+        seen: Option<&(u64, Arc<IdentitySettings>)>,
+    ) -> Result<Current> {
         let version = txn.settings_version(tenant)?;
         if version == 0 {
             return Ok(Current {
                 settings: defaults.settings.clone(),
                 unstored: true,
+            });
+        }
+        if let Some((v, settings)) = seen
+            && *v == version
+        {
+            return Ok(Current {
+                settings: settings.clone(),
+                unstored: false,
             });
         }
         if let Some((v, settings)) = self.parsed.read().get(tenant)
