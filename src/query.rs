@@ -445,8 +445,63 @@ pub struct CustomerPage {
 
 #[cfg(test)]
 mod tests {
-    use super::compare_decimals;
+    use super::{CustomerFilter, CustomerQuery, SortKey, compare_decimals};
+    use crate::ErrorKind;
+    use crate::limits::{MAX_FIELD_SORT_MATCHES, MAX_ID_LIST};
+    use crate::model::{CustomerId, Field};
     use proptest::prelude::*;
+
+    fn id_list(ids: impl IntoIterator<Item = u64>) -> String {
+        ids.into_iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    #[test]
+    fn id_lists_count_distinct_ids_up_to_the_bound() {
+        let at_bound = id_list((1..=MAX_ID_LIST as u64).chain(1..=MAX_ID_LIST as u64));
+        let q = CustomerQuery::from_params([("idList", at_bound.as_str())]).unwrap();
+        assert!(q.filter.check().is_ok());
+        let past = id_list(1..=MAX_ID_LIST as u64 + 1);
+        let e = CustomerQuery::from_params([("idList", past.as_str())]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Input);
+        assert_eq!(
+            e.to_string(),
+            format!("field \"idList\" is invalid: an id list names at most {MAX_ID_LIST} distinct ids")
+        );
+        // Built in code: the same bound, named by the filter's field.
+        let filter = CustomerFilter {
+            ids: Some((0..=MAX_ID_LIST as u64).map(CustomerId).collect()),
+            ..Default::default()
+        };
+        let e = filter.check().unwrap_err();
+        assert!(e.to_string().contains("\"ids\""), "{e}");
+        assert!(e.to_string().contains(&MAX_ID_LIST.to_string()), "{e}");
+    }
+
+    #[test]
+    fn field_sorts_are_bounded_by_their_matches() {
+        let by = |sort| CustomerQuery {
+            sort,
+            ..Default::default()
+        };
+        for sort in [SortKey::Id, SortKey::DateCreated, SortKey::LastUpdated] {
+            assert!(by(sort).check_sort(u64::MAX).is_ok(), "{sort:?}");
+        }
+        for field in [Field::City, Field::Name, Field::Mobile] {
+            let q = by(SortKey::Field(field));
+            assert!(q.check_sort(MAX_FIELD_SORT_MATCHES).is_ok());
+            let e = q.check_sort(MAX_FIELD_SORT_MATCHES + 1).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Input);
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("at most {MAX_FIELD_SORT_MATCHES} customers")),
+                "{text}"
+            );
+            assert!(text.contains("id, dateCreated or lastUpdated"), "{text}");
+        }
+    }
 
     /// A decimal's text with its value in millionths: optional `+`, leading zeros in the
     /// integer part and trailing zeros in the fraction, which must not change its order.

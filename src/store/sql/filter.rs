@@ -199,3 +199,41 @@ pub(super) fn order_sql(query: &CustomerQuery) -> String {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CustomerId;
+
+    fn with_ids(ids: impl IntoIterator<Item = u64>) -> CustomerFilter {
+        CustomerFilter {
+            ids: Some(ids.into_iter().map(CustomerId).collect()),
+            ..Default::default()
+        }
+    }
+
+    /// The backends prepare and keep a statement per text: a text that held the list made
+    /// every list a statement of its own.
+    #[test]
+    fn an_id_list_is_one_parameter_whatever_its_length() {
+        let tenant = TenantId::new("t");
+        for arrays in [false, true] {
+            let (one, one_params) = filter_sql(&tenant, &with_ids([7]), arrays);
+            let (many, many_params) =
+                filter_sql(&tenant, &with_ids((1..=1000).rev().chain(1..=1000)), arrays);
+            assert_eq!(one, many, "arrays: {arrays}");
+            assert!(!many.contains("1000"), "{many}");
+            assert_eq!(one_params[1], SqlValue::IntList(vec![7]));
+            // Each id once, in order.
+            assert_eq!(many_params[1], SqlValue::IntList((1..=1000).collect()));
+        }
+    }
+
+    #[test]
+    fn ids_no_store_holds_select_nobody() {
+        let tenant = TenantId::new("t");
+        let (sql, params) = filter_sql(&tenant, &with_ids([u64::MAX, i64::MAX as u64 + 1]), true);
+        assert!(sql.ends_with("AND 1 = 0"), "{sql}");
+        assert_eq!(params.len(), 1);
+    }
+}
