@@ -60,6 +60,28 @@ impl CustomerFilter {
         move |c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && self.matches_but_ids(c)
     }
 
+    /// Refuses a filter past its bounds, the same for every store: a search key longer than
+    /// [`MAX_SEARCH_CHARS`](crate::limits::MAX_SEARCH_CHARS) (SQLite cannot match a pattern
+    /// much longer), an id list of more than [`MAX_ID_LIST`](crate::limits::MAX_ID_LIST)
+    /// distinct ids.
+    pub(crate) fn check(&self) -> crate::Result<()> {
+        if let Some(key) = &self.search
+            && key.chars().count() > crate::limits::MAX_SEARCH_CHARS
+        {
+            return Err(crate::Error::field(
+                "search",
+                format!(
+                    "a search key has at most {} characters",
+                    crate::limits::MAX_SEARCH_CHARS
+                ),
+            ));
+        }
+        match &self.ids {
+            Some(ids) => check_id_list(ids, "ids"),
+            None => Ok(()),
+        }
+    }
+
     fn matches_but_ids(&self, c: &Customer) -> bool {
         if !c.is_active() {
             return false;
@@ -103,6 +125,24 @@ impl CustomerFilter {
     }
 }
 
+/// Refuses an id list naming more than [`MAX_ID_LIST`](crate::limits::MAX_ID_LIST) distinct
+/// ids (`field` is the name the caller gave it). Repeats are not counted: they select nothing
+/// more, and the stores look each id up once.
+fn check_id_list(ids: &[CustomerId], field: &str) -> crate::Result<()> {
+    let limit = crate::limits::MAX_ID_LIST;
+    // Stops at the first id past the bound, so the set never holds more than the bound.
+    let mut seen = std::collections::HashSet::with_capacity(ids.len().min(limit + 1));
+    for id in ids {
+        if seen.insert(*id) && seen.len() > limit {
+            return Err(crate::Error::field(
+                field,
+                format!("an id list names at most {limit} distinct ids"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What to sort by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,8 +154,26 @@ pub enum SortKey {
     DateCreated,
     /// `lastUpdated`.
     LastUpdated,
-    /// A well-known field; customers without it sort last in ascending order.
+    /// A well-known field; customers without it sort last in ascending order. No index gives
+    /// a field's order, so a query sorted by one may match at most
+    /// [`MAX_FIELD_SORT_MATCHES`](crate::limits::MAX_FIELD_SORT_MATCHES) customers.
     Field(Field),
+}
+
+impl SortKey {
+    /// Whether an index gives this order (`id`, `dateCreated`, `lastUpdated`), so that a
+    /// query sorted by it reads its page however many customers match. A query sorted by a
+    /// field (not indexed) matching more than
+    /// [`MAX_FIELD_SORT_MATCHES`](crate::limits::MAX_FIELD_SORT_MATCHES) customers is refused.
+    ///
+    /// ```
+    /// use oneid::{Field, SortKey};
+    /// assert!(SortKey::LastUpdated.is_indexed());
+    /// assert!(!SortKey::Field(Field::City).is_indexed());
+    /// ```
+    pub fn is_indexed(self) -> bool {
+        !matches!(self, SortKey::Field(_))
+    }
 }
 
 /// A page of a query: filter, order, page number and size.
@@ -157,12 +215,31 @@ impl CustomerQuery {
     /// `simpleQuery` (`groupId`, `searchKey`, `startTime`/`endTime` on the creation time,
     /// `current`, `size`), plus `tag`. Unknown parameters and malformed values are errors.
     ///
+    /// Bounds: `rows` is 1 to [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE); `idList` names
+    /// at most [`MAX_ID_LIST`](crate::limits::MAX_ID_LIST) distinct ids. `sidx` is `id` (the
+    /// default), `dateCreated`, `lastUpdated` or a field's name: an index gives the first
+    /// three orders (see [`SortKey::is_indexed`]); a field has none, so a query sorted by a
+    /// field is refused when it matches more than
+    /// [`MAX_FIELD_SORT_MATCHES`](crate::limits::MAX_FIELD_SORT_MATCHES) customers (narrow it,
+    /// e.g. by `idList` or a time range, or sort by an indexed key).
+    ///
     /// ```
-    /// use oneid::{CustomerQuery, SortKey};
+    /// use oneid::{CustomerQuery, ErrorKind, SortKey};
     /// let q = CustomerQuery::from_params([("stage", "_empty"), ("idList", "1,2,3"), ("sidx", "lastUpdated"), ("sord", "desc")]).unwrap();
     /// assert_eq!(q.filter.stage.as_deref(), Some(""));
     /// assert_eq!(q.filter.ids.as_ref().unwrap().len(), 3);
     /// assert_eq!((q.sort, q.descending), (SortKey::LastUpdated, true));
+    /// assert!(q.sort.is_indexed());
+    ///
+    /// // A field sort is read here, and bounded by the number of matches when run.
+    /// let q = CustomerQuery::from_params([("sidx", "city")]).unwrap();
+    /// assert!(!q.sort.is_indexed());
+    ///
+    /// // An id list past the bound is refused, naming it.
+    /// let ids: Vec<String> = (1..=oneid::limits::MAX_ID_LIST + 1).map(|n| n.to_string()).collect();
+    /// let e = CustomerQuery::from_params([("idList", ids.join(",").as_str())]).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Input);
+    /// assert!(e.to_string().contains("at most 1000 distinct ids"), "{e}");
     /// ```
     pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> crate::Result<Self> {
         use crate::error::Error;
@@ -209,6 +286,7 @@ impl CustomerQuery {
                                 .map_err(|_| bad(key, "expected ids like 1,2,3"))
                         })
                         .collect::<crate::Result<Vec<_>>>()?;
+                    check_id_list(&ids, key)?;
                     f.ids = Some(ids);
                 }
                 "dateCreatedFrom" | "startTime" => f.created_from = Some(time(key, v)?),
@@ -265,6 +343,23 @@ impl CustomerQuery {
             }
         }
         Ok(q)
+    }
+
+    /// Refuses to sort `matches` customers by a field (no index gives its order) when they
+    /// are more than [`MAX_FIELD_SORT_MATCHES`](crate::limits::MAX_FIELD_SORT_MATCHES). Every
+    /// store calls it with the query's total before it sorts, so stores refuse alike.
+    pub(crate) fn check_sort(&self, matches: u64) -> crate::Result<()> {
+        let limit = crate::limits::MAX_FIELD_SORT_MATCHES;
+        if self.sort.is_indexed() || matches <= limit {
+            return Ok(());
+        }
+        Err(crate::Error::field(
+            "sort",
+            format!(
+                "sorting by a field takes a query matching at most {limit} customers, and this \
+                 one matches {matches}: sort by id, dateCreated or lastUpdated, or narrow the filter"
+            ),
+        ))
     }
 
     /// How many rows to skip: `(page - 1) * size`, page 0 read as 1.
@@ -350,8 +445,63 @@ pub struct CustomerPage {
 
 #[cfg(test)]
 mod tests {
-    use super::compare_decimals;
+    use super::{CustomerFilter, CustomerQuery, SortKey, compare_decimals};
+    use crate::ErrorKind;
+    use crate::limits::{MAX_FIELD_SORT_MATCHES, MAX_ID_LIST};
+    use crate::model::{CustomerId, Field};
     use proptest::prelude::*;
+
+    fn id_list(ids: impl IntoIterator<Item = u64>) -> String {
+        ids.into_iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    #[test]
+    fn id_lists_count_distinct_ids_up_to_the_bound() {
+        let at_bound = id_list((1..=MAX_ID_LIST as u64).chain(1..=MAX_ID_LIST as u64));
+        let q = CustomerQuery::from_params([("idList", at_bound.as_str())]).unwrap();
+        assert!(q.filter.check().is_ok());
+        let past = id_list(1..=MAX_ID_LIST as u64 + 1);
+        let e = CustomerQuery::from_params([("idList", past.as_str())]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Input);
+        assert_eq!(
+            e.to_string(),
+            format!("field \"idList\" is invalid: an id list names at most {MAX_ID_LIST} distinct ids")
+        );
+        // Built in code: the same bound, named by the filter's field.
+        let filter = CustomerFilter {
+            ids: Some((0..=MAX_ID_LIST as u64).map(CustomerId).collect()),
+            ..Default::default()
+        };
+        let e = filter.check().unwrap_err();
+        assert!(e.to_string().contains("\"ids\""), "{e}");
+        assert!(e.to_string().contains(&MAX_ID_LIST.to_string()), "{e}");
+    }
+
+    #[test]
+    fn field_sorts_are_bounded_by_their_matches() {
+        let by = |sort| CustomerQuery {
+            sort,
+            ..Default::default()
+        };
+        for sort in [SortKey::Id, SortKey::DateCreated, SortKey::LastUpdated] {
+            assert!(by(sort).check_sort(u64::MAX).is_ok(), "{sort:?}");
+        }
+        for field in [Field::City, Field::Name, Field::Mobile] {
+            let q = by(SortKey::Field(field));
+            assert!(q.check_sort(MAX_FIELD_SORT_MATCHES).is_ok());
+            let e = q.check_sort(MAX_FIELD_SORT_MATCHES + 1).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Input);
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("at most {MAX_FIELD_SORT_MATCHES} customers")),
+                "{text}"
+            );
+            assert!(text.contains("id, dateCreated or lastUpdated"), "{text}");
+        }
+    }
 
     /// A decimal's text with its value in millionths: optional `+`, leading zeros in the
     /// integer part and trailing zeros in the fraction, which must not change its order.

@@ -36,21 +36,6 @@ pub struct Updated {
     pub changed: Vec<ChangedField>,
 }
 
-/// Refuses a search key longer than [`crate::limits::MAX_SEARCH_CHARS`]: SQLite cannot
-/// match a pattern much longer, so every store refuses it alike.
-fn check_filter(filter: &CustomerFilter) -> Result<()> {
-    match &filter.search {
-        Some(key) if key.chars().count() > crate::limits::MAX_SEARCH_CHARS => Err(Error::field(
-            "search",
-            format!(
-                "a search key has at most {} characters",
-                crate::limits::MAX_SEARCH_CHARS
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// What a write decided: to commit, or that there was nothing to write.
 pub(super) enum Step<T> {
     Commit(T),
@@ -450,7 +435,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// A page of live customers matching a query (001 `simpleQuery`, 002 `GET customers`),
     /// with the total.
     pub fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-        check_filter(&query.filter)?;
+        query.filter.check()?;
         self.reading(tenant, "query", |txn| txn.query(tenant, query))
     }
 
@@ -478,7 +463,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// How many live customers match a filter (002 `customers/count`).
     pub fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
-        check_filter(filter)?;
+        filter.check()?;
         self.reading(tenant, "count", |txn| txn.count(tenant, filter))
     }
 

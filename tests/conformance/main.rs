@@ -7,4 +7,5 @@ mod support;
 
 mod bounds;
 mod operations;
+mod queries;
 mod resolve;

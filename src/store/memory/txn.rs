@@ -233,6 +233,7 @@ macro_rules! reads {
                 .filter(|c| matches(c))
                 .collect();
             let total = rows.len() as u64;
+            query.check_sort(total)?;
             rows.sort_by(|a, b| query.compare(a, b));
             let size = query.size.min(crate::limits::MAX_PAGE_SIZE) as usize;
             let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);

@@ -218,24 +218,40 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
 
     fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
         self.flush()?;
-        let (filter, mut params) = filter_sql(tenant, &query.filter);
+        let (filter, mut params) = filter_sql(tenant, &query.filter, self.conn.borrow().binds_arrays());
         let total = self.rows(
             &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
             &params,
         )?[0][0]
             .int()?;
+        // A field's order is no index's: refused past its bound before anything is sorted.
+        query.check_sort(total as u64)?;
+        // A page past the last match reads nothing more.
+        if query.offset() >= total as u64 {
+            return Ok(CustomerPage {
+                rows: Vec::new(),
+                total: total as u64,
+            });
+        }
         // Fields without a column are sorted here after loading, by the reference order.
         let order = order_sql(query);
         let size = query.size.min(crate::limits::MAX_PAGE_SIZE);
         let rows: Vec<Customer> = if order.is_empty() {
+            // One past the bound at most: a writer may add matches after the count.
+            let limit = crate::limits::MAX_FIELD_SORT_MATCHES.saturating_add(1);
+            params.push(SqlValue::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
             let all = self.rows(
-                &format!("SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter}"),
+                &format!(
+                    "SELECT {CUSTOMER_COLUMNS} FROM oneid_customers c WHERE {filter} LIMIT ?{}",
+                    params.len()
+                ),
                 &params,
             )?;
             let mut all = all
                 .iter()
                 .map(|r| customer_from_row(r).map(|(c, _)| c))
                 .collect::<Result<Vec<_>>>()?;
+            query.check_sort(all.len() as u64)?;
             all.sort_by(|a, b| query.compare(a, b));
             let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
             all.into_iter().skip(offset).take(size as usize).collect()
@@ -261,7 +277,7 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
 
     fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
         self.flush()?;
-        let (filter, params) = filter_sql(tenant, filter);
+        let (filter, params) = filter_sql(tenant, filter, self.conn.borrow().binds_arrays());
         Ok(self.rows(
             &format!("SELECT COUNT(*) FROM oneid_customers c WHERE {filter}"),
             &params,

@@ -16,6 +16,9 @@ pub(crate) enum SqlValue {
     Int(i64),
     /// Text.
     Text(String),
+    /// A list of integers, as one parameter (never a column): an array on PostgreSQL, a
+    /// JSON array's text on SQLite, so that a statement's text does not depend on the list.
+    IntList(Vec<i64>),
 }
 
 impl SqlValue {

@@ -4,7 +4,7 @@
 //! The trait is small on purpose: run a statement, run a query, commit, and the few answers
 //! that capture how the databases differ (whether reads must lock rows, whether the
 //! transaction may number new customers itself, which form of the batched lookup its planner
-//! answers well). Everything else is shared, the SQL included; a
+//! answers well, how a list parameter binds). Everything else is shared, the SQL included; a
 //! backend only converts [`SqlValue`]s to its driver's types, prepares and caches statements,
 //! begins and ends its transaction on a connection it holds, and maps its driver's errors to
 //! the crate's.
@@ -39,6 +39,11 @@ pub(crate) trait SqlBackend {
     /// (PostgreSQL's planner answers that with an index search per key) rather than an `OR`
     /// of keys (SQLite's does).
     fn joins_values(&self) -> bool {
+        false
+    }
+    /// Whether a [`SqlValue::IntList`] parameter binds as an array, tested with `= ANY(?n)`
+    /// (PostgreSQL), rather than as a JSON array's text, read with `json_each` (SQLite).
+    fn binds_arrays(&self) -> bool {
         false
     }
     /// Whether every statement is a round trip to a server, so that reading many rows in one

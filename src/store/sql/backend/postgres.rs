@@ -69,16 +69,24 @@ impl ToSql for SqlValue {
         ty: &Type,
         out: &mut bytes::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self {
-            SqlValue::Null => Ok(IsNull::Yes),
-            SqlValue::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
-            SqlValue::Int(i) => i.to_sql(ty, out),
-            SqlValue::Text(s) => s.as_str().to_sql(ty, out),
+        // A list goes only where an array is expected, and a scalar only where none is.
+        match (self, *ty == Type::INT8_ARRAY) {
+            (SqlValue::Null, _) => Ok(IsNull::Yes),
+            (SqlValue::IntList(list), true) => list.to_sql(ty, out),
+            (SqlValue::IntList(_), false) | (_, true) => {
+                Err(format!("postgres: {self:?} does not fit a parameter of type {ty}").into())
+            }
+            (SqlValue::Int(i), false) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+            (SqlValue::Int(i), false) => i.to_sql(ty, out),
+            (SqlValue::Text(s), false) => s.as_str().to_sql(ty, out),
         }
     }
 
     fn accepts(ty: &Type) -> bool {
-        matches!(*ty, Type::INT8 | Type::INT4 | Type::TEXT | Type::VARCHAR)
+        matches!(
+            *ty,
+            Type::INT8 | Type::INT4 | Type::TEXT | Type::VARCHAR | Type::INT8_ARRAY
+        )
     }
 
     to_sql_checked!();
@@ -281,6 +289,10 @@ impl SqlBackend for PostgresBackend {
     }
 
     fn round_trips(&self) -> bool {
+        true
+    }
+
+    fn binds_arrays(&self) -> bool {
         true
     }
 }

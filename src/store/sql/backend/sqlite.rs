@@ -82,6 +82,17 @@ impl rusqlite::ToSql for SqlValue {
             SqlValue::Null => ToSqlOutput::Owned(Value::Null),
             SqlValue::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
             SqlValue::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            // Read back by `json_each` (see `SqlBackend::binds_arrays`).
+            SqlValue::IntList(list) => {
+                let mut json = String::with_capacity(list.len() * 8 + 2);
+                json.push('[');
+                for (n, i) in list.iter().enumerate() {
+                    use std::fmt::Write;
+                    let _ = write!(json, "{}{i}", if n == 0 { "" } else { "," });
+                }
+                json.push(']');
+                ToSqlOutput::Owned(Value::Text(json))
+            }
         })
     }
 }
