@@ -5,7 +5,6 @@
 //! blocks are used up (`ids`). Its data is packed (`packed`) when written and unpacked when
 //! read.
 
-use super::arena::NONE;
 use super::event::Kind;
 use super::ids::BlockCounter;
 use super::slot::{Slot, Status, instant, micros};
@@ -30,14 +29,7 @@ impl Tables {
         if self.ids.needs_block(ix) {
             self.ids.push(blocks.take()?);
         }
-        self.slots.push(Slot {
-            ring: NONE,
-            last_event: NONE,
-            status: Status::Active,
-            created: micros,
-            updated: micros,
-            data,
-        });
+        self.slots.push(Slot::new(micros, data));
         pages::reserve_huge(&mut self.parent, 1);
         self.parent.push(AtomicU32::new(ix));
         self.record_at(ix, micros, Kind::Created, cause)?;
@@ -55,7 +47,6 @@ impl Tables {
         );
         stored.created = micros(customer.created);
         stored.updated = micros(customer.updated);
-        stored.status = Status::Active;
     }
 
     /// The customer slot `ix` holds.
@@ -64,7 +55,7 @@ impl Tables {
         let data = packed::unpack(slot.data.as_deref());
         Customer {
             id: self.ids.id_of(ix),
-            status: match slot.status {
+            status: match slot.status() {
                 Status::Active => CustomerStatus::Active,
                 Status::MergedInto(into) => CustomerStatus::Merged {
                     into: self.ids.id_of(into),

@@ -33,6 +33,27 @@ impl Tables {
         self.type_ix.get(name).copied()
     }
 
+    /// The interned space of a type and scope, if entries name it (without interning it).
+    pub(super) fn space_named(&self, identity_type: &str, scope: Option<&str>) -> Option<u32> {
+        let ty = self.type_of(identity_type)?;
+        let scope = match scope {
+            None => {
+                return self
+                    .plain_spaces
+                    .get(usize::from(ty))
+                    .copied()
+                    .filter(|&ix| ix != NONE);
+            }
+            Some(sc) => *self.scope_ix.get(sc)?,
+        };
+        let space = Space { ty, scope };
+        if self.spaces.len() <= 16 {
+            self.spaces.iter().position(|s| *s == space).map(|ix| ix as u32)
+        } else {
+            self.space_ix.get(&space).copied()
+        }
+    }
+
     pub(super) fn intern_type(&mut self, name: &str) -> Result<u16> {
         if let Some(ix) = self.type_of(name) {
             return Ok(ix);

@@ -12,7 +12,8 @@
 //! - `slot`: customers, in slots of 48 bytes, their data packed into one small allocation
 //!   (`packed`); `customers` creates and reads them;
 //! - `rings`: merges, as a union-find over slots whose root is the business survivor, and each
-//!   customer's identities, as a circular list through their entries;
+//!   customer's identities, as a circular list through their entries; `held` counts them by
+//!   type and scope, so that a resolve's limit checks cost the same however many it holds;
 //! - `entry`: identities, in entries of 48 bytes that keep short values in place, found by
 //!   hash through an index of entry numbers (`key_index`, `identities`);
 //! - `space` and `intern`: the types, scopes and `(type, scope)` combinations that entries
@@ -31,6 +32,7 @@ mod customers;
 mod entry;
 mod erase;
 mod event;
+mod held;
 mod identities;
 mod ids;
 mod intern;

@@ -8,11 +8,12 @@
 //!
 //! The tables are plain data; what they do is written beside the part it concerns:
 //! `customers` (slots), `identities` (entries and the index), `intern` (types, scopes and
-//! spaces), `rings` (merges and each customer's identities), `log` (history) and `erase`.
+//! spaces), `rings` (merges and each customer's identities), `held` (their counts), `log` (history) and `erase`.
 
 use super::arena::{Chunked, TextArena};
 use super::entry::Entry;
 use super::event::{Event, StoredCause};
+use super::held::Held;
 use super::ids::IdBlocks;
 use super::key_index::KeyIndex;
 use super::pages;
@@ -59,6 +60,8 @@ pub(super) struct Tables {
     /// Distinct conflicting identities seen with an entry's identity, by entry (only
     /// entries with the `SUSPECTED` bit have one).
     pub(super) suspicion_counts: FastMap<u32, u32>,
+    /// Counts by space of the rings longer than `held::SMALL_RING`, by slot (`held`).
+    pub(super) held: FastMap<u32, Held>,
     pub(super) events: Chunked<Event>,
     /// Causes of recorded events; consecutive events of one request share one.
     pub(super) causes: Chunked<StoredCause>,
@@ -99,6 +102,7 @@ impl Tables {
             values: TextArena::default(),
             suspicions: Default::default(),
             suspicion_counts: FastMap::default(),
+            held: FastMap::default(),
             events: Chunked::default(),
             causes: Chunked::default(),
             cause_texts: TextArena::default(),
