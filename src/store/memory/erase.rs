@@ -108,6 +108,10 @@ impl Tables {
         }
         s.slots[root].ring = NONE;
         s.held_cleared(root);
+        // The root is the one of them that may be live (a deleted customer can be erased).
+        if s.slots[root].is_active() {
+            s.live -= 1;
+        }
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
             let slot = &mut s.slots[m];

@@ -187,9 +187,11 @@ mod tests {
         }
     }
 
-    /// Every live slot's counts are what walking its ring finds, and only large rings keep
-    /// them.
+    /// Every live slot's counts are what walking its ring finds, only large rings keep
+    /// them, and the tenant counts its live customers.
     fn check(s: &Tables) {
+        let active = (0..s.slots.len()).filter(|&ix| s.slots[ix].is_active()).count();
+        assert_eq!(s.live as usize, active, "the count of live customers");
         for slot in 0..s.slots.len() {
             let walked = s.ring(slot).count() as u32;
             if !s.slots[slot].is_active() {

@@ -20,6 +20,8 @@
 //!   name by number;
 //! - `event` and `log`: history, as one append-only log of 24-byte events;
 //! - `erase`: erasure, which scrubs every value a customer held;
+//! - `query`: queries and counts, answered from the slots and packed bytes, building only the
+//!   page;
 //! - `txn`: the store's transactions, through which the engine reads and writes all of it.
 //!
 //! The chunks of slots, entries and events grow with the tenant (from a few elements, up to
@@ -40,6 +42,7 @@ mod key_index;
 mod log;
 mod packed;
 mod pages;
+mod query;
 mod rings;
 mod shards;
 mod slot;

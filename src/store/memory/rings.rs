@@ -172,6 +172,7 @@ impl Tables {
         self.parent[from_slot as usize].store(into_slot, Ordering::Relaxed);
         let merged = &mut self.slots[from_slot];
         merged.set_merged_into(into_slot);
+        self.live -= 1;
         merged.updated = micros;
         self.record_at(from_slot, micros, Kind::MergedInto(into_slot), cause)?;
         self.record_at(into_slot, micros, Kind::Merged(from_slot), cause)?;

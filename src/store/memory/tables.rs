@@ -34,6 +34,8 @@ pub(super) struct Tables {
     /// The customer ids this tenant's slots stand for.
     pub(super) ids: IdBlocks,
     pub(super) slots: Chunked<Slot>,
+    /// How many slots are active (live customers): a query without a filter's total.
+    pub(super) live: u32,
     /// Union-find parent of each slot; atomics so reads through `&self` can compress paths.
     pub(super) parent: Vec<AtomicU32>,
     pub(super) entries: Chunked<Entry>,
@@ -87,6 +89,7 @@ impl Tables {
             tenant,
             ids: IdBlocks::default(),
             slots: Chunked::default(),
+            live: 0,
             parent: Vec::new(),
             entries: Chunked::default(),
             index: KeyIndex::default(),

@@ -258,29 +258,11 @@ macro_rules! reads {
         }
 
         fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-            let matches = query.filter.matcher();
-            let mut rows: Vec<Customer> = self
-                .tables
-                .of(tenant)?
-                .live_customers()
-                .filter(|c| matches(c))
-                .collect();
-            let total = rows.len() as u64;
-            rows.sort_by(|a, b| query.compare(a, b));
-            let size = query.size.min(crate::limits::MAX_PAGE_SIZE) as usize;
-            let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
-            let rows = rows.into_iter().skip(offset).take(size).collect();
-            Ok(CustomerPage { rows, total })
+            Ok(self.tables.of(tenant)?.query_page(query))
         }
 
         fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
-            let matches = filter.matcher();
-            Ok(self
-                .tables
-                .of(tenant)?
-                .live_customers()
-                .filter(|c| matches(c))
-                .count() as u64)
+            Ok(self.tables.of(tenant)?.count_matching(filter))
         }
 
         fn shared(&self) -> Option<&(dyn ReadTxn + Sync)> {
@@ -402,6 +384,7 @@ impl Txn for MemoryTxn<'_> {
         let slot_ref = &mut s.slots[slot];
         slot_ref.ring = NONE;
         slot_ref.set_gone(false);
+        s.live -= 1;
         slot_ref.updated = micros(at);
         s.record(slot, at, Kind::Deleted, cause)?;
         Ok(())
