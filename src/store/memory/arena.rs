@@ -120,7 +120,6 @@ impl<T> Chunked<T> {
     }
 
     /// Every element, in index order.
-    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.chunks.iter().flatten()
     }

@@ -11,11 +11,16 @@
 //! Every total stays exact: a filter is tested on every candidate.
 
 use super::packed::{self, Packed};
+use super::slot::Slot;
 use super::tables::Tables;
 use crate::model::Field;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
+use std::ops::ControlFlow;
+
+/// How many slots ahead a scan that reads packed fields starts loading them.
+const PREFETCH_AHEAD: u32 = 16;
 
 /// A filter, ready to test slots.
 struct Matcher<'a> {
@@ -73,20 +78,36 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    /// The slots to test, in order (every slot, or those of the id list).
-    fn candidates<'s>(&'s self, s: &'s Tables, descending: bool) -> Box<dyn Iterator<Item = u32> + 's> {
+    /// Calls `each` with every slot to test, in order (every slot, or those of the id list),
+    /// until it breaks.
+    fn scan<'s>(
+        &self,
+        s: &'s Tables,
+        descending: bool,
+        mut each: impl FnMut(u32, &'s Slot) -> ControlFlow<()>,
+    ) {
         match (&self.slots, descending) {
-            (Some(slots), false) => Box::new(slots.iter().copied()),
-            (Some(slots), true) => Box::new(slots.iter().rev().copied()),
-            (None, false) => Box::new(0..s.slots.len()),
-            (None, true) => Box::new((0..s.slots.len()).rev()),
+            (Some(slots), false) => {
+                let _ = slots.iter().try_for_each(|&ix| each(ix, &s.slots[ix]));
+            }
+            (Some(slots), true) => {
+                let _ = slots.iter().rev().try_for_each(|&ix| each(ix, &s.slots[ix]));
+            }
+            // In chunk order: no index arithmetic per slot.
+            (None, false) => {
+                let _ = (0..)
+                    .zip(s.slots.iter())
+                    .try_for_each(|(ix, slot)| each(ix, slot));
+            }
+            (None, true) => {
+                let _ = (0..s.slots.len()).rev().try_for_each(|ix| each(ix, &s.slots[ix]));
+            }
         }
     }
 
     /// Whether the customer in slot `ix` is live and matches (`CustomerFilter::matches`), the
     /// id list aside: candidates come from it.
-    fn matches(&self, s: &Tables, ix: u32) -> bool {
-        let slot = &s.slots[ix];
+    fn matches(&self, s: &Tables, ix: u32, slot: &Slot) -> bool {
         if !slot.is_active() {
             return false;
         }
@@ -97,6 +118,13 @@ impl<'a> Matcher<'a> {
         let within = |t: i64, (from, to): (i64, i64)| from <= t && t <= to;
         if !(within(slot.created, self.created) && within(slot.updated, self.updated)) {
             return false;
+        }
+        // The packed bytes are the scan's cache misses: start loading those a few slots on.
+        if let Some(ahead) = s.slots.get(ix.wrapping_add(PREFETCH_AHEAD))
+            && let Some(bytes) = ahead.data.as_deref()
+            && let Some(first) = bytes.first()
+        {
+            crate::prefetch::prefetch(first);
         }
         let data = slot.data.as_deref();
         let text_is = |field: Field, want: &str| {
@@ -157,24 +185,66 @@ impl<'a> Matcher<'a> {
     }
 }
 
-/// The best `k` items by `cmp`, in order, keeping at most `2k` at a time: a partial
-/// selection each time the buffer fills, so the cost is linear in the items seen.
-fn top<T>(items: impl Iterator<Item = T>, k: usize, cmp: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
-    let mut kept: Vec<T> = Vec::new();
-    if k == 0 {
-        items.for_each(drop);
-        return kept;
-    }
-    for item in items {
-        kept.push(item);
-        if kept.len() >= k.saturating_mul(2) {
-            kept.select_nth_unstable_by(k - 1, &cmp);
-            kept.truncate(k);
+/// The best `k` items by `cmp` among those offered: a binary heap with the worst kept on
+/// top, so an item no better than it costs one comparison and a better one `log k`.
+struct Best<T, F> {
+    k: usize,
+    heap: Vec<T>,
+    cmp: F,
+}
+
+impl<T, F: Fn(&T, &T) -> Ordering> Best<T, F> {
+    fn new(k: usize, cmp: F) -> Self {
+        Self {
+            k,
+            heap: Vec::new(),
+            cmp,
         }
     }
-    kept.sort_unstable_by(&cmp);
-    kept.truncate(k);
-    kept
+
+    fn offer(&mut self, item: T) {
+        let cmp = &self.cmp;
+        let heap = &mut self.heap;
+        if heap.len() < self.k {
+            // Sift up: the worse of parent and child on top.
+            heap.push(item);
+            let mut at = heap.len() - 1;
+            while at > 0 {
+                let parent = (at - 1) / 2;
+                if cmp(&heap[at], &heap[parent]) != Ordering::Greater {
+                    break;
+                }
+                heap.swap(at, parent);
+                at = parent;
+            }
+        } else if self.k > 0 && cmp(&item, &heap[0]) == Ordering::Less {
+            // Replaces the worst kept, and sifts down.
+            heap[0] = item;
+            let mut at = 0;
+            loop {
+                let (l, r) = (2 * at + 1, 2 * at + 2);
+                let mut worst = at;
+                if l < heap.len() && cmp(&heap[l], &heap[worst]) == Ordering::Greater {
+                    worst = l;
+                }
+                if r < heap.len() && cmp(&heap[r], &heap[worst]) == Ordering::Greater {
+                    worst = r;
+                }
+                if worst == at {
+                    break;
+                }
+                heap.swap(at, worst);
+                at = worst;
+            }
+        }
+    }
+
+    /// What was kept, best first.
+    fn into_sorted(self) -> Vec<T> {
+        let mut kept = self.heap;
+        kept.sort_unstable_by(&self.cmp);
+        kept
+    }
 }
 
 impl Tables {
@@ -193,55 +263,68 @@ impl Tables {
                 let mut page = Vec::new();
                 let mut seen = 0usize;
                 let every = m.slots.is_none() && !m.fields;
-                for ix in m.candidates(self, desc) {
-                    if !m.matches(self, ix) {
-                        continue;
+                m.scan(self, desc, |ix, slot| {
+                    if m.matches(self, ix, slot) {
+                        if (offset..k).contains(&seen) {
+                            page.push(ix);
+                        }
+                        seen += 1;
+                        // Without a filter the total is known: stop at the page.
+                        if every && seen >= k {
+                            return ControlFlow::Break(());
+                        }
                     }
-                    if (offset..k).contains(&seen) {
-                        page.push(ix);
-                    }
-                    seen += 1;
-                    // Without a filter the total is known: stop at the page.
-                    if every && seen >= k {
-                        break;
-                    }
-                }
+                    ControlFlow::Continue(())
+                });
                 total = if every { u64::from(self.live) } else { seen as u64 };
                 page
             }
             SortKey::DateCreated | SortKey::LastUpdated => {
                 let created = query.sort == SortKey::DateCreated;
-                let keyed = m
-                    .candidates(self, false)
-                    .filter(|&ix| m.matches(self, ix))
-                    .map(|ix| {
-                        total += 1;
-                        let slot = &self.slots[ix];
-                        (if created { slot.created } else { slot.updated }, ix)
-                    });
-                let best = top(keyed, k, |a, b| {
+                let mut best = Best::new(k, |a: &(i64, u32), b: &(i64, u32)| {
                     let order = a.cmp(b);
                     if desc { order.reverse() } else { order }
                 });
-                best.into_iter().skip(offset).map(|(_, ix)| ix).collect()
+                // In the sort's direction: times mostly grow with slots, so after the first
+                // rows nearly every slot is passed over with one comparison.
+                m.scan(self, desc, |ix, slot| {
+                    if m.matches(self, ix, slot) {
+                        total += 1;
+                        best.offer((if created { slot.created } else { slot.updated }, ix));
+                    }
+                    ControlFlow::Continue(())
+                });
+                best.into_sorted()
+                    .into_iter()
+                    .skip(offset)
+                    .map(|(_, ix)| ix)
+                    .collect()
             }
             SortKey::Field(field) => {
-                let matching = m
-                    .candidates(self, false)
-                    .filter(|&ix| m.matches(self, ix))
-                    .inspect(|_| total += 1);
-                let value = |ix: u32| packed::field(self.slots[ix].data.as_deref(), field);
-                let best = top(matching, k, |&a, &b| {
-                    let order = match (value(a), value(b)) {
-                        (Some(x), Some(y)) => x.compare(&y),
+                // Each candidate's value read once, borrowed from its packed bytes.
+                type Keyed<'a> = (Option<Packed<'a>>, u32);
+                let mut best = Best::new(k, |(x, a): &Keyed<'_>, (y, b): &Keyed<'_>| {
+                    let order = match (x, y) {
+                        (Some(x), Some(y)) => x.compare(y),
                         (Some(_), None) => Ordering::Less,
                         (None, Some(_)) => Ordering::Greater,
                         (None, None) => Ordering::Equal,
                     }
-                    .then(a.cmp(&b));
+                    .then(a.cmp(b));
                     if desc { order.reverse() } else { order }
                 });
-                best.into_iter().skip(offset).collect()
+                m.scan(self, false, |ix, slot| {
+                    if m.matches(self, ix, slot) {
+                        total += 1;
+                        best.offer((packed::field(slot.data.as_deref(), field), ix));
+                    }
+                    ControlFlow::Continue(())
+                });
+                best.into_sorted()
+                    .into_iter()
+                    .skip(offset)
+                    .map(|(_, ix)| ix)
+                    .collect()
             }
         };
         CustomerPage {
@@ -256,9 +339,12 @@ impl Tables {
         if m.slots.is_none() && !m.fields {
             return u64::from(self.live);
         }
-        m.candidates(self, false)
-            .filter(|&ix| m.matches(self, ix))
-            .count() as u64
+        let mut n = 0;
+        m.scan(self, false, |ix, slot| {
+            n += u64::from(m.matches(self, ix, slot));
+            ControlFlow::Continue(())
+        });
+        n
     }
 }
 
