@@ -4,15 +4,20 @@
 //! They are few and repeat in every request, so each is kept once per tenant and named in 2
 //! or 4 bytes. Finding one favours the usual case over hashing: a type by a scan for the very
 //! string interned (the engine passes the same strings back), and a space without a scope by
-//! its type in one load. A tenant holds at most 65,536 identity types, its own: another
-//! tenant's types neither count against it nor cost it anything.
+//! its type in one load. A tenant holds at most `limits::MAX_TENANT_IDENTITY_TYPES` (65,536)
+//! identity types, its own: another tenant's types neither count against it nor cost it
+//! anything.
 
 use super::arena::NONE;
 use super::space::Space;
 use super::tables::Tables;
 use crate::error::{Error, Result};
+use crate::limits::{self, MAX_TENANT_IDENTITY_TYPES};
 use crate::model::IdentityType;
 use std::sync::Arc;
+
+// Entries name a type in 2 bytes.
+const _: () = assert!(MAX_TENANT_IDENTITY_TYPES <= u16::MAX as usize + 1);
 
 impl Tables {
     /// The interned index of a type name. Types are few, and the engine's type names are
@@ -60,11 +65,16 @@ impl Tables {
         }
         let ty = IdentityType::new(name)
             .ok_or_else(|| Error::Invariant(format!("{name:?} is not an identity type")))?;
-        let ix = u16::try_from(self.types.len()).map_err(|_| {
-            Error::Capacity(format!(
-                "a tenant of the memory store holds at most 65,536 identity types; {name:?} would be one more"
-            ))
-        })?;
+        let ix = u16::try_from(self.types.len())
+            .ok()
+            .filter(|_| self.types.len() < MAX_TENANT_IDENTITY_TYPES)
+            .ok_or_else(|| {
+                Error::Capacity(format!(
+                    "a tenant of the memory store holds at most {} identity types \
+                     (limits::MAX_TENANT_IDENTITY_TYPES); {name:?} would be one more",
+                    limits::grouped(MAX_TENANT_IDENTITY_TYPES)
+                ))
+            })?;
         self.type_ptrs.push((ty.as_str().as_ptr() as usize, ty.len()));
         self.types.push(ty);
         self.type_ix.insert(name.into(), ix);

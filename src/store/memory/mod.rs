@@ -72,9 +72,10 @@ use txn::{MemoryReader, MemoryTxn};
 ///
 /// Each tenant's tables are bounded on their own, and a write that would pass a bound fails
 /// with [`Error::Capacity`](crate::Error::Capacity), in that tenant only: 65,536 identity
-/// types and 2^32 − 1 customers, history events and causes; 2^32 − 3 identity links; 4 GiB
-/// of identity values longer than 30 bytes and 4 GiB of cause references. The store as a
-/// whole hands out at most 2^42 customer ids.
+/// types ([`MAX_TENANT_IDENTITY_TYPES`](crate::limits::MAX_TENANT_IDENTITY_TYPES)) and
+/// 2^32 − 1 customers, history events and causes; 2^32 − 3 identity links; 4 GiB of identity
+/// values longer than 30 bytes and 4 GiB of cause references. The store as a whole hands out
+/// at most 2^42 customer ids, in blocks: one tenant's 2^32 customers take 1/1,024 of them.
 ///
 /// ```
 /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
@@ -299,6 +300,7 @@ mod tests {
             panic!("a 65,537th type is refused");
         };
         assert!(message.contains("65,536 identity types"), "{message}");
+        assert!(message.contains("limits::MAX_TENANT_IDENTITY_TYPES"), "{message}");
         txn.commit().unwrap();
         // A resolve of the full tenant that needs a new type is refused, and writes nothing.
         let new_type = ResolveRequest::new([IdentityInput::new("t65536", "1")]);
