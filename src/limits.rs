@@ -96,6 +96,11 @@ pub const MAX_ATTR_DEPTH: usize = 32;
 /// the stack.
 pub const MAX_JSON_DEPTH: usize = 128;
 
+/// The most identity types one tenant of the memory store holds (its own: other tenants'
+/// types neither count against it nor cost it anything). A link of one more type is refused
+/// with `Error::Capacity`, in that tenant only; the SQL stores have no such bound.
+pub const MAX_TENANT_IDENTITY_TYPES: usize = 65_536;
+
 /// The years a time may fall in: the SQL stores keep times as fixed-width RFC 3339 text, which
 /// holds the years 0000 to 9999 (and sorts as time only within them).
 pub const STORABLE_YEARS: RangeInclusive<i32> = 0..=9999;
@@ -107,4 +112,33 @@ pub(crate) fn storable_years_text() -> String {
         STORABLE_YEARS.start(),
         STORABLE_YEARS.end()
     )
+}
+
+/// `n` with its thousands grouped by commas ("65,536"), for error messages.
+pub(crate) fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grouped_thousands() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (65_536, "65,536"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(super::grouped(n), text);
+        }
+    }
 }

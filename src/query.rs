@@ -2,8 +2,8 @@
 //! `customers/count`, sorting and paging.
 //!
 //! A [`CustomerFilter`] is plain data so that SQL stores can push it down into a `WHERE`
-//! clause instead of scanning; [`CustomerFilter::matches`] is its reference meaning, used by
-//! the in-memory store and by tests.
+//! clause instead of scanning; [`CustomerFilter::matches`] is its reference meaning, which the
+//! in-memory store reads from its packed data and tests compare stores with.
 
 use crate::model::{Customer, CustomerId, Field, FieldValue};
 use chrono::{DateTime, Utc};
@@ -50,14 +50,6 @@ impl CustomerFilter {
     /// Whether a live customer matches every set criterion.
     pub fn matches(&self, c: &Customer) -> bool {
         self.matches_but_ids(c) && self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
-    }
-
-    /// [`matches`](Self::matches) for many customers: the id list becomes a set once, so a
-    /// long list costs no more per customer than a short one.
-    pub(crate) fn matcher(&self) -> impl Fn(&Customer) -> bool + '_ {
-        let ids: Option<std::collections::HashSet<CustomerId>> =
-            self.ids.as_ref().map(|ids| ids.iter().copied().collect());
-        move |c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && self.matches_but_ids(c)
     }
 
     /// Refuses a filter past its bounds, the same for every store: a search key longer than
@@ -405,7 +397,7 @@ fn compare_values(a: &FieldValue, b: &FieldValue) -> std::cmp::Ordering {
 
 /// Orders two decimal texts (`[+-]digits[.digits]`, as fields admit them) by their value:
 /// `"9"` before `"10"`, `"-2"` before `"-1.5"`, `"1.50"` equal to `"+01.5"`.
-fn compare_decimals(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn compare_decimals(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     // Sign, integer digits without leading zeros, fraction digits without trailing zeros.
     fn parts(s: &str) -> (bool, &str, &str) {

@@ -12,11 +12,11 @@ use super::outcome::{Changed, RefusalReason, RefusedMerge, RejectReason, Rejecti
 use super::prepare::Prep;
 use crate::error::{Error, Result};
 use crate::model::{
-    Customer, CustomerId, CustomerPatch, HashedKey, Identity, IdentityType, ResolveRequest, TargetStrategy,
-    TenantId, blank_field, check_held, repeats,
+    Customer, CustomerId, CustomerPatch, HashedKey, IdentityType, ResolveRequest, TargetStrategy, TenantId,
+    blank_field, check_held, repeats,
 };
 use crate::settings::IdentitySettings;
-use crate::store::{Lookup, ReadTxn};
+use crate::store::{KindCount, Lookup, ReadTxn};
 use chrono::{DateTime, Utc};
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -271,9 +271,7 @@ fn plan_with<T: ReadTxn + ?Sized>(
                     _ => {
                         let key = prep.key(i);
                         let c = target_id.expect("only an existing target holds identities");
-                        txn.identities_of_type(tenant, c, key.identity_type, key.scope)?
-                            .into_iter()
-                            .next()
+                        txn.first_of_type(tenant, c, key.identity_type, key.scope)?
                             .ok_or_else(|| Error::Invariant(format!("customer {c} lost an identity")))?
                     }
                 };
@@ -304,7 +302,7 @@ fn plan_with<T: ReadTxn + ?Sized>(
     if request.options.auto_merge && !others.is_empty() {
         for &other in &others {
             let held = if settings.has_limits() {
-                txn.identities_matching(tenant, other, &|ty| settings.limit(ty).is_some())?
+                txn.kinds_matching(tenant, other, &|ty| settings.limit(ty).is_some())?
             } else {
                 Vec::new()
             };
@@ -342,7 +340,7 @@ fn plan_with<T: ReadTxn + ?Sized>(
                     &h.identity_type,
                     h.scope.as_ref(),
                 )?
-                .merged += 1;
+                .merged += h.count;
             }
             merged.push(other);
         }
@@ -602,8 +600,8 @@ fn quarantine<T: ReadTxn + ?Sized>(
     Ok(())
 }
 
-/// Why merging `other` (holding the limited identities `held`) into the target would break a
-/// limit, if it would.
+/// Why merging `other` (holding `held` of the limited kinds, in the order of their first
+/// links) into the target would break a limit, if it would.
 fn merge_refusal<T: ReadTxn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
@@ -611,29 +609,28 @@ fn merge_refusal<T: ReadTxn + ?Sized>(
     target: Target,
     limited: &mut SmallVec<[LimitedCount; 4]>,
     other: CustomerId,
-    held: &[Identity],
+    held: &[KindCount],
 ) -> Result<Option<RefusedMerge>> {
-    for identity in held {
+    for kind in held {
         let limit = settings
-            .limit(&identity.identity_type)
+            .limit(&kind.identity_type)
             .expect("holdings are limited types");
-        let same = |h: &&Identity| h.identity_type == identity.identity_type && h.scope == identity.scope;
-        let other_holds = held.iter().filter(same).count();
+        let other_holds = kind.count;
         let target_holds = limited_count(
             limited,
             txn,
             tenant,
             target,
-            &identity.identity_type,
-            identity.scope.as_ref(),
+            &kind.identity_type,
+            kind.scope.as_ref(),
         )?
         .total();
         if target_holds + other_holds > limit as usize {
             return Ok(Some(RefusedMerge {
                 customer: other,
                 reason: RefusalReason::Limit {
-                    identity_type: identity.identity_type.clone(),
-                    scope: identity.scope.clone(),
+                    identity_type: kind.identity_type.clone(),
+                    scope: kind.scope.clone(),
                     limit,
                     target_holds,
                     other_holds,

@@ -4,10 +4,13 @@
 use super::StoredSettings;
 use crate::error::Result;
 use crate::history::{Cause, HistoryEvent, Operation};
-use crate::model::{Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, TenantId};
+use crate::model::{
+    Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
+};
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// What a store knows of an identity: its live owner and how many distinct conflicting
 /// identities were seen with it.
@@ -17,6 +20,18 @@ pub struct Lookup {
     pub owner: Option<CustomerId>,
     /// How many distinct conflicting identities were recorded against it.
     pub suspicion: u32,
+}
+
+/// How many identities of one type and scope a customer holds
+/// ([`ReadTxn::kinds_matching`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCount {
+    /// The identities' type.
+    pub identity_type: IdentityType,
+    /// Their scope, if any.
+    pub scope: Option<Arc<str>>,
+    /// How many the customer holds (at least one).
+    pub count: usize,
 }
 
 /// What a resolve writes of its target's data.
@@ -173,6 +188,50 @@ pub trait ReadTxn {
         scope: Option<&str>,
     ) -> Result<usize> {
         Ok(self.identities_of_type(tenant, id, identity_type, scope)?.len())
+    }
+
+    /// The first identity linked (in link order) of one type and scope a customer (after
+    /// following merges) holds, if any: the one a refusal over a limit names. The default
+    /// takes the first of [`identities_of_type`](Self::identities_of_type); stores that can
+    /// find it without building the rest override it.
+    fn first_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<Option<Identity>> {
+        Ok(self
+            .identities_of_type(tenant, id, identity_type, scope)?
+            .into_iter()
+            .next())
+    }
+
+    /// How many identities of each type and scope whose type `wanted` accepts a customer
+    /// (after following merges) holds, each kind once, in the order of its first identity's
+    /// link. A resolve asks it of each customer it would merge, for the limited types. The
+    /// default counts [`identities_matching`](Self::identities_matching); stores that count
+    /// by kind override it.
+    fn kinds_matching(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<KindCount>> {
+        let mut kinds: Vec<KindCount> = Vec::new();
+        for identity in self.identities_matching(tenant, id, wanted)? {
+            let same =
+                |k: &&mut KindCount| k.identity_type == identity.identity_type && k.scope == identity.scope;
+            match kinds.iter_mut().find(same) {
+                Some(kind) => kind.count += 1,
+                None => kinds.push(KindCount {
+                    identity_type: identity.identity_type,
+                    scope: identity.scope,
+                    count: 1,
+                }),
+            }
+        }
+        Ok(kinds)
     }
 
     /// The events that made a customer: its own and those of every customer merged into it,

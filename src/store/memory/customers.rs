@@ -5,7 +5,6 @@
 //! blocks are used up (`ids`). Its data is packed (`packed`) when written and unpacked when
 //! read.
 
-use super::arena::NONE;
 use super::event::Kind;
 use super::ids::BlockCounter;
 use super::slot::{Slot, Status, instant, micros};
@@ -14,6 +13,12 @@ use super::{packed, pages};
 use crate::error::Result;
 use crate::model::{Customer, CustomerStatus};
 use std::sync::atomic::AtomicU32;
+
+#[cfg(test)]
+thread_local! {
+    /// Customers built from slots on this thread, for tests of what a read costs.
+    pub(super) static UNPACKED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 impl Tables {
     /// Creates an active customer holding `data`, at `micros`, of the interned cause `cause`;
@@ -30,14 +35,8 @@ impl Tables {
         if self.ids.needs_block(ix) {
             self.ids.push(blocks.take()?);
         }
-        self.slots.push(Slot {
-            ring: NONE,
-            last_event: NONE,
-            status: Status::Active,
-            created: micros,
-            updated: micros,
-            data,
-        });
+        self.slots.push(Slot::new(micros, data));
+        self.live += 1;
         pages::reserve_huge(&mut self.parent, 1);
         self.parent.push(AtomicU32::new(ix));
         self.record_at(ix, micros, Kind::Created, cause)?;
@@ -55,16 +54,17 @@ impl Tables {
         );
         stored.created = micros(customer.created);
         stored.updated = micros(customer.updated);
-        stored.status = Status::Active;
     }
 
     /// The customer slot `ix` holds.
     pub(super) fn customer_at(&self, ix: u32) -> Customer {
+        #[cfg(test)]
+        UNPACKED.set(UNPACKED.get() + 1);
         let slot = &self.slots[ix];
         let data = packed::unpack(slot.data.as_deref());
         Customer {
             id: self.ids.id_of(ix),
-            status: match slot.status {
+            status: match slot.status() {
                 Status::Active => CustomerStatus::Active,
                 Status::MergedInto(into) => CustomerStatus::Merged {
                     into: self.ids.id_of(into),
@@ -79,14 +79,5 @@ impl Tables {
             created: instant(slot.created),
             updated: instant(slot.updated),
         }
-    }
-
-    /// The live customers (each once: merged slots are skipped).
-    pub(super) fn live_customers(&self) -> impl Iterator<Item = Customer> + '_ {
-        self.slots
-            .iter()
-            .zip(0..)
-            .filter(|(s, _)| s.is_active())
-            .map(|(_, ix)| self.customer_at(ix))
     }
 }

@@ -10,7 +10,7 @@
 use super::arena::NONE;
 use super::entry::ERASED_BIT;
 use super::event::Kind;
-use super::slot::{Status, micros};
+use super::slot::micros;
 use super::space::Space;
 use super::tables::Tables;
 use crate::error::{Error, Result};
@@ -107,10 +107,15 @@ impl Tables {
             }
         }
         s.slots[root].ring = NONE;
+        s.held_cleared(root);
+        // The root is the one of them that may be live (a deleted customer can be erased).
+        if s.slots[root].is_active() {
+            s.live -= 1;
+        }
         let mut erased = Vec::with_capacity(members.len());
         for &m in &members {
             let slot = &mut s.slots[m];
-            slot.status = Status::Erased;
+            slot.set_gone(true);
             slot.updated = micros(at);
             slot.data = None;
             erased.push(s.ids.id_of(m));

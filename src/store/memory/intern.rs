@@ -4,15 +4,20 @@
 //! They are few and repeat in every request, so each is kept once per tenant and named in 2
 //! or 4 bytes. Finding one favours the usual case over hashing: a type by a scan for the very
 //! string interned (the engine passes the same strings back), and a space without a scope by
-//! its type in one load. A tenant holds at most 65,536 identity types, its own: another
-//! tenant's types neither count against it nor cost it anything.
+//! its type in one load. A tenant holds at most `limits::MAX_TENANT_IDENTITY_TYPES` (65,536)
+//! identity types, its own: another tenant's types neither count against it nor cost it
+//! anything.
 
 use super::arena::NONE;
 use super::space::Space;
 use super::tables::Tables;
 use crate::error::{Error, Result};
+use crate::limits::{self, MAX_TENANT_IDENTITY_TYPES};
 use crate::model::IdentityType;
 use std::sync::Arc;
+
+// Entries name a type in 2 bytes.
+const _: () = assert!(MAX_TENANT_IDENTITY_TYPES <= u16::MAX as usize + 1);
 
 impl Tables {
     /// The interned index of a type name. Types are few, and the engine's type names are
@@ -33,17 +38,43 @@ impl Tables {
         self.type_ix.get(name).copied()
     }
 
+    /// The interned space of a type and scope, if entries name it (without interning it).
+    pub(super) fn space_named(&self, identity_type: &str, scope: Option<&str>) -> Option<u32> {
+        let ty = self.type_of(identity_type)?;
+        let scope = match scope {
+            None => {
+                return self
+                    .plain_spaces
+                    .get(usize::from(ty))
+                    .copied()
+                    .filter(|&ix| ix != NONE);
+            }
+            Some(sc) => *self.scope_ix.get(sc)?,
+        };
+        let space = Space { ty, scope };
+        if self.spaces.len() <= 16 {
+            self.spaces.iter().position(|s| *s == space).map(|ix| ix as u32)
+        } else {
+            self.space_ix.get(&space).copied()
+        }
+    }
+
     pub(super) fn intern_type(&mut self, name: &str) -> Result<u16> {
         if let Some(ix) = self.type_of(name) {
             return Ok(ix);
         }
         let ty = IdentityType::new(name)
             .ok_or_else(|| Error::Invariant(format!("{name:?} is not an identity type")))?;
-        let ix = u16::try_from(self.types.len()).map_err(|_| {
-            Error::Capacity(format!(
-                "a tenant of the memory store holds at most 65,536 identity types; {name:?} would be one more"
-            ))
-        })?;
+        let ix = u16::try_from(self.types.len())
+            .ok()
+            .filter(|_| self.types.len() < MAX_TENANT_IDENTITY_TYPES)
+            .ok_or_else(|| {
+                Error::Capacity(format!(
+                    "a tenant of the memory store holds at most {} identity types \
+                     (limits::MAX_TENANT_IDENTITY_TYPES); {name:?} would be one more",
+                    limits::grouped(MAX_TENANT_IDENTITY_TYPES)
+                ))
+            })?;
         self.type_ptrs.push((ty.as_str().as_ptr() as usize, ty.len()));
         self.types.push(ty);
         self.type_ix.insert(name.into(), ix);

@@ -93,7 +93,7 @@ impl Tables {
                 let e = &self.entries[entry];
                 // An erased customer's links say nothing personal, even where the value was
                 // released and now belongs to someone else.
-                let identity = if self.slots[slot].status == Status::Erased {
+                let identity = if self.slots[slot].status() == Status::Erased {
                     redacted(self.type_name(e))
                 } else {
                     self.identity_of(e)

@@ -12,13 +12,16 @@
 //! - `slot`: customers, in slots of 48 bytes, their data packed into one small allocation
 //!   (`packed`); `customers` creates and reads them;
 //! - `rings`: merges, as a union-find over slots whose root is the business survivor, and each
-//!   customer's identities, as a circular list through their entries;
+//!   customer's identities, as a circular list through their entries; `held` counts them by
+//!   type and scope, so that a resolve's limit checks cost the same however many it holds;
 //! - `entry`: identities, in entries of 48 bytes that keep short values in place, found by
 //!   hash through an index of entry numbers (`key_index`, `identities`);
 //! - `space` and `intern`: the types, scopes and `(type, scope)` combinations that entries
 //!   name by number;
 //! - `event` and `log`: history, as one append-only log of 24-byte events;
 //! - `erase`: erasure, which scrubs every value a customer held;
+//! - `query`: queries and counts, answered from the slots and packed bytes, building only the
+//!   page;
 //! - `txn`: the store's transactions, through which the engine reads and writes all of it.
 //!
 //! The chunks of slots, entries and events grow with the tenant (from a few elements, up to
@@ -31,6 +34,7 @@ mod customers;
 mod entry;
 mod erase;
 mod event;
+mod held;
 mod identities;
 mod ids;
 mod intern;
@@ -38,6 +42,7 @@ mod key_index;
 mod log;
 mod packed;
 mod pages;
+mod query;
 mod rings;
 mod shards;
 mod slot;
@@ -67,9 +72,10 @@ use txn::{MemoryReader, MemoryTxn};
 ///
 /// Each tenant's tables are bounded on their own, and a write that would pass a bound fails
 /// with [`Error::Capacity`](crate::Error::Capacity), in that tenant only: 65,536 identity
-/// types and 2^32 − 1 customers, history events and causes; 2^32 − 3 identity links; 4 GiB
-/// of identity values longer than 30 bytes and 4 GiB of cause references. The store as a
-/// whole hands out at most 2^42 customer ids.
+/// types ([`MAX_TENANT_IDENTITY_TYPES`](crate::limits::MAX_TENANT_IDENTITY_TYPES)) and
+/// 2^32 − 1 customers, history events and causes; 2^32 − 3 identity links; 4 GiB of identity
+/// values longer than 30 bytes and 4 GiB of cause references. The store as a whole hands out
+/// at most 2^42 customer ids, in blocks: one tenant's 2^32 customers take 1/1,024 of them.
 ///
 /// ```
 /// use oneid::{IdentityInput, MemoryStore, ResolveRequest, Resolver, TenantId};
@@ -294,6 +300,7 @@ mod tests {
             panic!("a 65,537th type is refused");
         };
         assert!(message.contains("65,536 identity types"), "{message}");
+        assert!(message.contains("limits::MAX_TENANT_IDENTITY_TYPES"), "{message}");
         txn.commit().unwrap();
         // A resolve of the full tenant that needs a new type is refused, and writes nothing.
         let new_type = ResolveRequest::new([IdentityInput::new("t65536", "1")]);

@@ -190,8 +190,39 @@ pub(super) fn holds(bytes: Option<&[u8]>, fields: &Fields) -> bool {
     wanted.peek().is_none()
 }
 
+/// The value of one field, read from the bytes without unpacking the rest (a query filters
+/// and sorts on this).
+pub(super) fn field(bytes: Option<&[u8]>, field: Field) -> Option<Packed<'_>> {
+    let mut r = Reader { bytes: bytes?, at: 0 };
+    for _ in 0..r.byte() {
+        let packed_field = r.byte();
+        let value = r.value();
+        if packed_field == field as u8 {
+            return Some(value);
+        }
+        // Packed in field order: past it, the field is missing.
+        if packed_field > field as u8 {
+            return None;
+        }
+    }
+    None
+}
+
+/// Whether tags, attributes or groups follow the fields (what [`unpack`] parses as JSON).
+pub(super) fn has_extras(bytes: Option<&[u8]>) -> bool {
+    let Some(bytes) = bytes else {
+        return false;
+    };
+    let mut r = Reader { bytes, at: 0 };
+    for _ in 0..r.byte() {
+        r.byte();
+        r.value();
+    }
+    r.at < bytes.len()
+}
+
 /// A packed field value, borrowed from the bytes.
-enum Packed<'a> {
+pub(super) enum Packed<'a> {
     Text(&'a [u8]),
     Decimal(&'a [u8]),
     Bool(bool),
@@ -201,6 +232,38 @@ enum Packed<'a> {
 }
 
 impl Packed<'_> {
+    /// Its text, if it is a text or a decimal (what `Fields::text` reads).
+    pub(super) fn text(&self) -> Option<&[u8]> {
+        match *self {
+            Packed::Text(b) | Packed::Decimal(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Its integer, if it is one.
+    pub(super) fn int(&self) -> Option<i64> {
+        match *self {
+            Packed::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Orders two values as `CustomerQuery::compare` orders the values they pack: texts by
+    /// their bytes (UTF-8 orders as its characters), decimals by value, dates, instants,
+    /// integers and booleans as themselves; values of different kinds as equal.
+    pub(super) fn compare(&self, other: &Packed<'_>) -> std::cmp::Ordering {
+        use Packed::*;
+        match (self, other) {
+            (Text(x), Text(y)) => x.cmp(y),
+            (Decimal(x), Decimal(y)) => crate::query::compare_decimals(utf8(x), utf8(y)),
+            (Bool(x), Bool(y)) => x.cmp(y),
+            (Int(x), Int(y)) => x.cmp(y),
+            (Date(x), Date(y)) => x.cmp(y),
+            (Timestamp(xs, xn), Timestamp(ys, yn)) => (xs, xn).cmp(&(ys, yn)),
+            _ => std::cmp::Ordering::Equal,
+        }
+    }
+
     /// The value it packs.
     fn to_value(&self) -> FieldValue {
         let text = |b| std::str::from_utf8(b).expect("packed texts are UTF-8");
@@ -233,6 +296,10 @@ impl Packed<'_> {
             _ => false,
         }
     }
+}
+
+fn utf8(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("packed texts are UTF-8")
 }
 
 struct Reader<'a> {

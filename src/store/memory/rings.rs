@@ -13,13 +13,18 @@ use super::arena::{NONE, ShortText};
 use super::entry::{Entry, SUSPECTED_BIT};
 use super::event::Kind;
 use super::key_index;
-use super::slot::Status;
 use super::space::Space;
 use super::tables::Tables;
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, HashedKey};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+#[cfg(test)]
+thread_local! {
+    /// Entries read by walking rings on this thread, for tests of what a read costs.
+    pub(super) static RING_STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 impl Tables {
     /// Union-find root of a slot, compressing the path.
@@ -62,6 +67,8 @@ impl Tables {
                 return None;
             }
             let ix = cur;
+            #[cfg(test)]
+            RING_STEPS.set(RING_STEPS.get() + 1);
             let next = self.entries[cur].next;
             cur = if next == start { NONE } else { next };
             Some(ix)
@@ -134,6 +141,7 @@ impl Tables {
             key_index::Probe::Found { at, .. } => self.index.replace_at(at, e, slot),
             key_index::Probe::Vacant(at) => self.index.insert_at(at, hash as u32, e, slot),
         }
+        self.held_linked(slot, space, e);
         self.record_at(slot, micros, Kind::Linked(e), cause)?;
         Ok(())
     }
@@ -145,6 +153,7 @@ impl Tables {
                 "a tenant of the memory store holds at most 2^32 - 1 history events".into(),
             ));
         }
+        self.held_merged(from_slot, into_slot);
         // Splice rings: swapping the successors of the two tails appends `from`'s list to
         // `into`'s, and `from`'s tail becomes the tail.
         let (a, b) = (self.slots[from_slot].ring, self.slots[into_slot].ring);
@@ -162,7 +171,8 @@ impl Tables {
         self.slots[from_slot].ring = NONE;
         self.parent[from_slot as usize].store(into_slot, Ordering::Relaxed);
         let merged = &mut self.slots[from_slot];
-        merged.status = Status::MergedInto(into_slot);
+        merged.set_merged_into(into_slot);
+        self.live -= 1;
         merged.updated = micros;
         self.record_at(from_slot, micros, Kind::MergedInto(into_slot), cause)?;
         self.record_at(into_slot, micros, Kind::Merged(from_slot), cause)?;
@@ -213,5 +223,7 @@ impl Tables {
         let entry = &mut self.entries[e];
         entry.linked_to = NONE;
         entry.next = NONE;
+        let space = entry.space;
+        self.held_cut(slot, space, e);
     }
 }

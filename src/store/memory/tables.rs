@@ -8,11 +8,12 @@
 //!
 //! The tables are plain data; what they do is written beside the part it concerns:
 //! `customers` (slots), `identities` (entries and the index), `intern` (types, scopes and
-//! spaces), `rings` (merges and each customer's identities), `log` (history) and `erase`.
+//! spaces), `rings` (merges and each customer's identities), `held` (their counts), `log` (history) and `erase`.
 
 use super::arena::{Chunked, TextArena};
 use super::entry::Entry;
 use super::event::{Event, StoredCause};
+use super::held::Held;
 use super::ids::IdBlocks;
 use super::key_index::KeyIndex;
 use super::pages;
@@ -33,6 +34,8 @@ pub(super) struct Tables {
     /// The customer ids this tenant's slots stand for.
     pub(super) ids: IdBlocks,
     pub(super) slots: Chunked<Slot>,
+    /// How many slots are active (live customers): a query without a filter's total.
+    pub(super) live: u32,
     /// Union-find parent of each slot; atomics so reads through `&self` can compress paths.
     pub(super) parent: Vec<AtomicU32>,
     pub(super) entries: Chunked<Entry>,
@@ -59,6 +62,8 @@ pub(super) struct Tables {
     /// Distinct conflicting identities seen with an entry's identity, by entry (only
     /// entries with the `SUSPECTED` bit have one).
     pub(super) suspicion_counts: FastMap<u32, u32>,
+    /// Counts by space of the rings longer than `held::SMALL_RING`, by slot (`held`).
+    pub(super) held: FastMap<u32, Held>,
     pub(super) events: Chunked<Event>,
     /// Causes of recorded events; consecutive events of one request share one.
     pub(super) causes: Chunked<StoredCause>,
@@ -84,6 +89,7 @@ impl Tables {
             tenant,
             ids: IdBlocks::default(),
             slots: Chunked::default(),
+            live: 0,
             parent: Vec::new(),
             entries: Chunked::default(),
             index: KeyIndex::default(),
@@ -99,6 +105,7 @@ impl Tables {
             values: TextArena::default(),
             suspicions: Default::default(),
             suspicion_counts: FastMap::default(),
+            held: FastMap::default(),
             events: Chunked::default(),
             causes: Chunked::default(),
             cause_texts: TextArena::default(),

@@ -14,15 +14,14 @@ use super::event::{Event, Kind};
 use super::ids::BlockCounter;
 use super::packed;
 use super::shards::{ReadGuard, WriteGuard};
-use super::slot::{Status, micros};
-use super::space::Space;
+use super::slot::micros;
 use super::tables::Tables;
 use crate::error::{Error, Result};
 use crate::history::{Cause, HistoryEvent};
 use crate::model::{Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, TenantId};
 use crate::prefetch::prefetch;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
-use crate::store::{Lookup, ReadTxn, ResolveWrites, StoredSettings, TargetData, Txn};
+use crate::store::{KindCount, Lookup, ReadTxn, ResolveWrites, StoredSettings, TargetData, Txn};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -187,24 +186,58 @@ macro_rules! reads {
             scope: Option<&str>,
         ) -> Result<usize> {
             let s = self.tables.of(tenant)?;
-            let Some(slot) = s.live_slot(id) else {
-                return Ok(0);
-            };
-            // Compared as interned spaces: the ring's entries name theirs in 4 bytes.
-            let Some(ty) = s.type_of(identity_type) else {
-                return Ok(0);
-            };
-            let scope = match scope {
-                None => NONE,
-                Some(sc) => match s.scope_ix.get(sc) {
-                    Some(&ix) => ix,
-                    None => return Ok(0),
+            // Counted by interned space, without walking a large ring (`held`).
+            Ok(
+                match (s.live_slot(id), s.space_named(identity_type, scope)) {
+                    (Some(slot), Some(space)) => s.count_in(slot, space),
+                    _ => 0,
                 },
+            )
+        }
+
+        fn first_of_type(
+            &self,
+            tenant: &TenantId,
+            id: CustomerId,
+            identity_type: &str,
+            scope: Option<&str>,
+        ) -> Result<Option<Identity>> {
+            let s = self.tables.of(tenant)?;
+            Ok(
+                match (s.live_slot(id), s.space_named(identity_type, scope)) {
+                    (Some(slot), Some(space)) => s
+                        .first_in(slot, space)
+                        .map(|e| s.identity_of(&s.entries[e])),
+                    _ => None,
+                },
+            )
+        }
+
+        fn kinds_matching(
+            &self,
+            tenant: &TenantId,
+            id: CustomerId,
+            wanted: &dyn Fn(&str) -> bool,
+        ) -> Result<Vec<KindCount>> {
+            let s = self.tables.of(tenant)?;
+            let Some(slot) = s.live_slot(id) else {
+                return Ok(Vec::new());
             };
-            let wanted = Space { ty, scope };
-            Ok(s.ring(slot)
-                .filter(|&e| s.space_of(&s.entries[e]) == wanted)
-                .count())
+            let mut held = s.held(slot);
+            held.retain(|h| wanted(s.types[s.spaces[h.space as usize].ty as usize].as_str()));
+            // In the order of each kind's first link, as the identities would list them.
+            held.sort_unstable_by_key(|h| h.first);
+            Ok(held
+                .iter()
+                .map(|h| {
+                    let space = s.spaces[h.space as usize];
+                    KindCount {
+                        identity_type: s.types[space.ty as usize].clone(),
+                        scope: (space.scope != NONE).then(|| s.scopes[space.scope as usize].clone()),
+                        count: h.count as usize,
+                    }
+                })
+                .collect())
         }
 
         fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
@@ -225,30 +258,15 @@ macro_rules! reads {
         }
 
         fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-            let matches = query.filter.matcher();
-            let mut rows: Vec<Customer> = self
-                .tables
-                .of(tenant)?
-                .live_customers()
-                .filter(|c| matches(c))
-                .collect();
-            let total = rows.len() as u64;
-            query.check_sort(total)?;
-            rows.sort_by(|a, b| query.compare(a, b));
-            let size = query.size.min(crate::limits::MAX_PAGE_SIZE) as usize;
-            let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
-            let rows = rows.into_iter().skip(offset).take(size).collect();
-            Ok(CustomerPage { rows, total })
+            let page = self.tables.of(tenant)?.query_page(query);
+            // Refused on the same total as every store, though the page cost no sort of
+            // the whole match here.
+            query.check_sort(page.total)?;
+            Ok(page)
         }
 
         fn count(&self, tenant: &TenantId, filter: &CustomerFilter) -> Result<u64> {
-            let matches = filter.matcher();
-            Ok(self
-                .tables
-                .of(tenant)?
-                .live_customers()
-                .filter(|c| matches(c))
-                .count() as u64)
+            Ok(self.tables.of(tenant)?.count_matching(filter))
         }
 
         fn shared(&self) -> Option<&(dyn ReadTxn + Sync)> {
@@ -366,9 +384,11 @@ impl Txn for MemoryTxn<'_> {
             cur = if e.next == start { NONE } else { e.next };
             e.next = NONE;
         }
+        s.held_cleared(slot);
         let slot_ref = &mut s.slots[slot];
         slot_ref.ring = NONE;
-        slot_ref.status = Status::Deleted;
+        slot_ref.set_gone(false);
+        s.live -= 1;
         slot_ref.updated = micros(at);
         s.record(slot, at, Kind::Deleted, cause)?;
         Ok(())
