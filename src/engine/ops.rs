@@ -310,16 +310,14 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                 None => {}
             }
             if let Some(limit) = limit {
-                let held = txn.identities_of_type(
-                    tenant,
-                    customer,
-                    &identity.identity_type,
-                    identity.scope.as_deref(),
-                )?;
-                if held.len() >= limit as usize {
+                let (ty, scope) = (&identity.identity_type, identity.scope.as_deref());
+                if txn.count_of_type(tenant, customer, ty, scope)? >= limit as usize {
+                    let with = txn
+                        .first_of_type(tenant, customer, ty, scope)?
+                        .ok_or_else(|| Error::Invariant(format!("customer {customer} lost an identity")))?;
                     return Err(Error::IdentityConflict {
                         identity: identity.to_string(),
-                        with: held[0].to_string(),
+                        with: with.to_string(),
                         limit,
                     });
                 }

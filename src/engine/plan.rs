@@ -12,8 +12,8 @@ use super::outcome::{Changed, RefusalReason, RefusedMerge, RejectReason, Rejecti
 use super::prepare::Prep;
 use crate::error::{Error, Result};
 use crate::model::{
-    Customer, CustomerId, CustomerPatch, HashedKey, Identity, IdentityType, ResolveRequest, TargetStrategy,
-    TenantId, blank_field, check_held, repeats,
+    Customer, CustomerId, CustomerPatch, HashedKey, IdentityType, ResolveRequest, TargetStrategy, TenantId,
+    blank_field, check_held, repeats,
 };
 use crate::settings::IdentitySettings;
 use crate::store::{Lookup, ReadTxn};
@@ -271,9 +271,7 @@ fn plan_with<T: ReadTxn + ?Sized>(
                     _ => {
                         let key = prep.key(i);
                         let c = target_id.expect("only an existing target holds identities");
-                        txn.identities_of_type(tenant, c, key.identity_type, key.scope)?
-                            .into_iter()
-                            .next()
+                        txn.first_of_type(tenant, c, key.identity_type, key.scope)?
                             .ok_or_else(|| Error::Invariant(format!("customer {c} lost an identity")))?
                     }
                 };
@@ -304,7 +302,7 @@ fn plan_with<T: ReadTxn + ?Sized>(
     if request.options.auto_merge && !others.is_empty() {
         for &other in &others {
             let held = if settings.has_limits() {
-                txn.identities_matching(tenant, other, &|ty| settings.limit(ty).is_some())?
+                txn.kinds_matching(tenant, other, &|ty| settings.limit(ty).is_some())?
             } else {
                 Vec::new()
             };
@@ -333,16 +331,8 @@ fn plan_with<T: ReadTxn + ?Sized>(
                 continue;
             }
             reconcile(settings, data, &incoming, changed);
-            for h in &held {
-                limited_count(
-                    &mut limited,
-                    txn,
-                    tenant,
-                    target,
-                    &h.identity_type,
-                    h.scope.as_ref(),
-                )?
-                .merged += 1;
+            for (identity_type, scope, n) in &held {
+                limited_count(&mut limited, txn, tenant, target, identity_type, scope.as_ref())?.merged += n;
             }
             merged.push(other);
         }
@@ -602,8 +592,8 @@ fn quarantine<T: ReadTxn + ?Sized>(
     Ok(())
 }
 
-/// Why merging `other` (holding the limited identities `held`) into the target would break a
-/// limit, if it would.
+/// Why merging `other` (holding `held`: how many identities of each limited type and scope)
+/// into the target would break a limit, if it would.
 fn merge_refusal<T: ReadTxn + ?Sized>(
     txn: &T,
     settings: &IdentitySettings,
@@ -611,29 +601,21 @@ fn merge_refusal<T: ReadTxn + ?Sized>(
     target: Target,
     limited: &mut SmallVec<[LimitedCount; 4]>,
     other: CustomerId,
-    held: &[Identity],
+    held: &[(IdentityType, Option<Arc<str>>, usize)],
 ) -> Result<Option<RefusedMerge>> {
-    for identity in held {
-        let limit = settings
-            .limit(&identity.identity_type)
-            .expect("holdings are limited types");
-        let same = |h: &&Identity| h.identity_type == identity.identity_type && h.scope == identity.scope;
-        let other_holds = held.iter().filter(same).count();
-        let target_holds = limited_count(
-            limited,
-            txn,
-            tenant,
-            target,
-            &identity.identity_type,
-            identity.scope.as_ref(),
-        )?
-        .total();
+    for (identity_type, scope, other_holds) in held {
+        let Some(limit) = settings.limit(identity_type) else {
+            continue;
+        };
+        let other_holds = *other_holds;
+        let target_holds =
+            limited_count(limited, txn, tenant, target, identity_type, scope.as_ref())?.total();
         if target_holds + other_holds > limit as usize {
             return Ok(Some(RefusedMerge {
                 customer: other,
                 reason: RefusalReason::Limit {
-                    identity_type: identity.identity_type.clone(),
-                    scope: identity.scope.clone(),
+                    identity_type: identity_type.clone(),
+                    scope: scope.clone(),
                     limit,
                     target_holds,
                     other_holds,

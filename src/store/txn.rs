@@ -4,10 +4,13 @@
 use super::StoredSettings;
 use crate::error::Result;
 use crate::history::{Cause, HistoryEvent, Operation};
-use crate::model::{Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, TenantId};
+use crate::model::{
+    Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
+};
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// What a store knows of an identity: its live owner and how many distinct conflicting
 /// identities were seen with it.
@@ -173,6 +176,47 @@ pub trait ReadTxn {
         scope: Option<&str>,
     ) -> Result<usize> {
         Ok(self.identities_of_type(tenant, id, identity_type, scope)?.len())
+    }
+
+    /// The first identity, in link order, of one type and scope a customer holds (what a
+    /// refusal for a limit names). The default takes the first of
+    /// [`identities_of_type`](Self::identities_of_type); stores that know it without listing
+    /// them override it.
+    fn first_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<Option<Identity>> {
+        Ok(self
+            .identities_of_type(tenant, id, identity_type, scope)?
+            .into_iter()
+            .next())
+    }
+
+    /// How many identities of each type and scope a customer (after following merges) holds,
+    /// for the types `wanted` accepts, in the order the first of each was linked. A resolve
+    /// asks it of each customer it would merge. The default counts
+    /// [`identities_matching`](Self::identities_matching); stores that keep counts override
+    /// it.
+    fn kinds_matching(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<(IdentityType, Option<Arc<str>>, usize)>> {
+        let mut kinds: Vec<(IdentityType, Option<Arc<str>>, usize)> = Vec::new();
+        for identity in self.identities_matching(tenant, id, wanted)? {
+            match kinds
+                .iter_mut()
+                .find(|(ty, scope, _)| *ty == identity.identity_type && *scope == identity.scope)
+            {
+                Some(kind) => kind.2 += 1,
+                None => kinds.push((identity.identity_type, identity.scope, 1)),
+            }
+        }
+        Ok(kinds)
     }
 
     /// The events that made a customer: its own and those of every customer merged into it,
