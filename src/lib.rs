@@ -185,7 +185,9 @@ pub use settings::{IdentitySettings, MergeRule, normalize::Normalizer};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
-pub use store::{Lookup, MemoryStore, ReadTxn, ResolveWrites, Store, StoredSettings, TargetData, Txn};
+pub use store::{
+    HeldKind, Lookup, MemoryStore, ReadTxn, ResolveWrites, Store, StoredSettings, TargetData, Txn,
+};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::{PostgresOptions, PostgresStore};

@@ -16,7 +16,7 @@ use crate::model::{
     blank_field, check_held, repeats,
 };
 use crate::settings::IdentitySettings;
-use crate::store::{Lookup, ReadTxn};
+use crate::store::{HeldKind, Lookup, ReadTxn};
 use chrono::{DateTime, Utc};
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -601,7 +601,7 @@ fn merge_refusal<T: ReadTxn + ?Sized>(
     target: Target,
     limited: &mut SmallVec<[LimitedCount; 4]>,
     other: CustomerId,
-    held: &[(IdentityType, Option<Arc<str>>, usize)],
+    held: &[HeldKind],
 ) -> Result<Option<RefusedMerge>> {
     for (identity_type, scope, other_holds) in held {
         let Some(limit) = settings.limit(identity_type) else {

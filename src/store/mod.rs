@@ -37,7 +37,7 @@ mod stored_settings;
 mod txn;
 
 pub use stored_settings::StoredSettings;
-pub use txn::{Lookup, ReadTxn, ResolveWrites, TargetData, Txn};
+pub use txn::{HeldKind, Lookup, ReadTxn, ResolveWrites, TargetData, Txn};
 
 use crate::error::Result;
 use crate::model::TenantId;

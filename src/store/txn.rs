@@ -22,6 +22,10 @@ pub struct Lookup {
     pub suspicion: u32,
 }
 
+/// How many identities of one type and scope a customer holds: the type, the scope, the
+/// count (what [`ReadTxn::kinds_matching`] answers).
+pub type HeldKind = (IdentityType, Option<Arc<str>>, usize);
+
 /// What a resolve writes of its target's data.
 #[derive(Debug)]
 pub enum TargetData {
@@ -205,8 +209,8 @@ pub trait ReadTxn {
         tenant: &TenantId,
         id: CustomerId,
         wanted: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<(IdentityType, Option<Arc<str>>, usize)>> {
-        let mut kinds: Vec<(IdentityType, Option<Arc<str>>, usize)> = Vec::new();
+    ) -> Result<Vec<HeldKind>> {
+        let mut kinds: Vec<HeldKind> = Vec::new();
         for identity in self.identities_matching(tenant, id, wanted)? {
             match kinds
                 .iter_mut()

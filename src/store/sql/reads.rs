@@ -19,6 +19,7 @@ use super::codec::{CUSTOMER_COLUMNS, customer_from_row, id_param, identity_from}
 use super::{SqlBackend, SqlTxn, SqlValue};
 use crate::error::{Error, Result};
 use crate::model::{Customer, CustomerId, CustomerStatus, Identity, IdentityType, TenantId};
+use crate::store::HeldKind;
 use std::sync::Arc;
 
 /// The most links a set's root can be above a member: merges link the smaller set under the
@@ -37,9 +38,6 @@ pub(super) struct SetRoot {
     /// The customer every id of the set leads to.
     pub(super) survivor: u64,
 }
-
-/// A kind of identity a customer holds, with how many.
-pub(crate) type HeldKind = (IdentityType, Option<Arc<str>>, usize);
 
 #[expect(private_bounds, reason = "the methods are crate-private (see `SqlTxn`)")]
 impl<B: SqlBackend> SqlTxn<B> {

@@ -20,7 +20,7 @@ use crate::model::{
     Customer, CustomerId, CustomerStatus, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
-use crate::store::{Lookup, ReadTxn, StoredSettings, Txn};
+use crate::store::{HeldKind, Lookup, ReadTxn, StoredSettings, Txn};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -230,7 +230,7 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         tenant: &TenantId,
         id: CustomerId,
         wanted: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<(IdentityType, Option<Arc<str>>, usize)>> {
+    ) -> Result<Vec<HeldKind>> {
         match self.root_id(tenant, id)? {
             Some(root) => self.held_kinds(root.0, wanted),
             None => Ok(Vec::new()),
