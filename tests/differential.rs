@@ -345,7 +345,7 @@ fn postgres_store() -> oneid::PostgresStore {
             "TRUNCATE oneid_differential.oneid_customers, oneid_differential.oneid_identities, \
              oneid_differential.oneid_tags, oneid_differential.oneid_groups, oneid_differential.oneid_history, \
              oneid_differential.oneid_suspicions, oneid_differential.oneid_tenants, \
-             oneid_differential.oneid_settings RESTART IDENTITY",
+             oneid_differential.oneid_settings, oneid_differential.oneid_counts RESTART IDENTITY",
         )
         .unwrap();
     store

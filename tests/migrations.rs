@@ -3,7 +3,10 @@
 //! version of the crate is refused with a clear error.
 //!
 //! Version 2 added the tenants' settings (`oneid_tenants`, `oneid_settings`) and nothing
-//! else, so a version-1 database is a version-2 one without those two tables.
+//! else, so a version-1 database is a version-2 one without those two tables. Version 3 keeps
+//! merges as sets (`parent`, `weight`, `survivor`) and identity counts (`oneid_counts`): a
+//! version-2 database is made from a new one by undoing that, laying its data out as version
+//! 2 kept it (a merged customer's identities at its survivor, every alias pointing at it).
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 use oneid::{Error, IdentityInput, ResolveRequest, Resolver, TenantId};
@@ -26,7 +29,7 @@ fn sqlite_versions() {
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     // Reopening an up-to-date database keeps everything.
     let r = Resolver::new(oneid::SqliteStore::open(&path).unwrap());
     assert_eq!(r.owner_of(&t, &IdentityInput::new("qq", "1")).unwrap(), id);
@@ -37,7 +40,7 @@ fn sqlite_versions() {
     match oneid::SqliteStore::open(&path) {
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 2,
+            supported: 3,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -72,16 +75,165 @@ fn postgres_versions() {
     match oneid::PostgresStore::connect_in_schema(&url, "oneid_migrations") {
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 2,
+            supported: 3,
         }) => {}
         other => panic!("{other:?}"),
     }
     assert!(oneid::PostgresStore::connect_in_schema(&url, "bad; DROP").is_err());
 }
 
-/// A version-1 database, made by taking version 2's tables away from a new one.
+/// A version-1 database, made by taking version 2's tables away from a version-2 one.
 const TO_V1: &str = "DROP TABLE oneid_tenants; DROP TABLE oneid_settings; DELETE FROM oneid_schema; \
                      INSERT INTO oneid_schema (version) VALUES (1)";
+
+/// A version-2 database, made from a new one holding [`fixture`]'s data: version 3's tables,
+/// columns and indexes taken away, and the data laid out as version 2 kept it (customers 2
+/// and 3 were merged into 1: their identities move to 1, and they point at it).
+const TO_V2: &str = "DROP TABLE oneid_counts; DROP INDEX oneid_customers_parent; DROP INDEX oneid_identities_kind; \
+                     CREATE INDEX oneid_identities_customer ON oneid_identities (customer); \
+                     UPDATE oneid_identities SET customer = 1 WHERE customer IN (2, 3); \
+                     UPDATE oneid_customers SET merged_into = 1 WHERE status = 'merged'; \
+                     ALTER TABLE oneid_customers DROP COLUMN parent; \
+                     ALTER TABLE oneid_customers DROP COLUMN weight; \
+                     ALTER TABLE oneid_customers DROP COLUMN survivor; \
+                     DELETE FROM oneid_schema; INSERT INTO oneid_schema (version) VALUES (2)";
+
+/// Customers 1, 2, 3 with `qq` 1, 2, 3; 3 merged into 2, then 2 into 1; customer 4 with a
+/// mobile. Returns what reads of them give.
+fn fixture<S: oneid::Store>(r: &Resolver<S>, t: &TenantId) -> String {
+    for ids in [&["1"][..], &["2"], &["3"], &["2", "3"], &["1", "2"]] {
+        r.resolve(
+            t,
+            &ResolveRequest::new(ids.iter().map(|v| IdentityInput::new("qq", *v))),
+        )
+        .unwrap();
+    }
+    r.resolve(
+        t,
+        &ResolveRequest::new([IdentityInput::new("mobile", "13912345678")]),
+    )
+    .unwrap();
+    reads(r, t)
+}
+
+/// Everything the reads of [`fixture`]'s customers say.
+fn reads<S: oneid::Store>(r: &Resolver<S>, t: &TenantId) -> String {
+    let ids: Vec<oneid::CustomerId> = (1..=4).map(oneid::CustomerId).collect();
+    let mut out = format!("{:?}\n", r.identities_of(t, &ids).unwrap());
+    for &id in &ids {
+        out += &format!("{:?}\n{:?}\n", r.get(t, id).unwrap(), r.history(t, id).unwrap());
+    }
+    for v in ["1", "2", "3"] {
+        out += &format!("{:?}\n", r.owner_of(t, &IdentityInput::new("qq", v)).unwrap());
+    }
+    out
+}
+
+/// What a version-2 database held reads the same after the upgrade, and limits and merges
+/// work on it: the counts were filled, and the sets were.
+fn upgraded_from_v2<S: oneid::Store>(r: Resolver<S>, t: &TenantId, before: &str) {
+    assert_eq!(reads(&r, t), before);
+    let limited = oneid::IdentitySettings::default()
+        .with_limit("qq", Some(3))
+        .unwrap();
+    r.set_settings(t, &limited, None).unwrap();
+    let out = r
+        .resolve(
+            t,
+            &ResolveRequest::new([IdentityInput::new("qq", "3"), IdentityInput::new("qq", "4")]),
+        )
+        .unwrap();
+    assert_eq!(out.customer, Some(oneid::CustomerId(1)));
+    // The three qq of customers merged at version 2 count, and the first of them is named.
+    match &out.rejected[..] {
+        [
+            oneid::Rejection {
+                identity,
+                reason: oneid::RejectReason::Conflict { with, limit: 3 },
+            },
+        ] => {
+            assert_eq!(&*identity.identity_value, "4");
+            assert_eq!(&*with.identity_value, "1");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Customer 1's set (made at version 2) merges into customer 4.
+    let out = r
+        .resolve(
+            t,
+            &ResolveRequest::new([
+                IdentityInput::new("mobile", "13912345678"),
+                IdentityInput::new("qq", "2"),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(out.merged, [oneid::CustomerId(1)], "{out:?}");
+    for (id, v) in [(1, "1"), (2, "2"), (3, "3")] {
+        assert_eq!(
+            r.owner_of(t, &IdentityInput::new("qq", v)).unwrap(),
+            Some(oneid::CustomerId(4))
+        );
+        assert_eq!(
+            r.get(t, oneid::CustomerId(id)).unwrap().unwrap().id,
+            oneid::CustomerId(4)
+        );
+    }
+    assert_eq!(r.identities_of(t, &[oneid::CustomerId(4)]).unwrap()[0].1.len(), 4);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_upgrades_version_2() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("from_v2.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let t = TenantId::new("t");
+    let r = Resolver::new(oneid::SqliteStore::open(&path).unwrap());
+    let before = fixture(&r, &t);
+    drop(r);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(TO_V2).unwrap();
+    upgraded_from_v2(
+        Resolver::new(oneid::SqliteStore::open(&path).unwrap()),
+        &t,
+        &before,
+    );
+    let version: i64 = conn
+        .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_upgrades_version_2() {
+    let url =
+        std::env::var("ONEID_PG_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("DROP SCHEMA IF EXISTS oneid_from_v2 CASCADE")
+        .unwrap();
+    let t = TenantId::new("t");
+    let r = Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_from_v2").unwrap());
+    let before = fixture(&r, &t);
+    drop(r);
+    admin
+        .batch_execute(&format!("SET search_path TO oneid_from_v2; {TO_V2}"))
+        .unwrap();
+    upgraded_from_v2(
+        Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_from_v2").unwrap()),
+        &t,
+        &before,
+    );
+    let version: i64 = admin
+        .query_one("SELECT MAX(version) FROM oneid_from_v2.oneid_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 3);
+}
 
 /// What a version-1 database held reads the same after the upgrade, and the tenants' settings
 /// work: stored, read back, honoured.
@@ -118,12 +270,13 @@ fn sqlite_upgrades_version_1() {
         .customer;
     drop(r);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(TO_V2).unwrap();
     conn.execute_batch(TO_V1).unwrap();
     upgraded_from_v1(Resolver::new(oneid::SqliteStore::open(&path).unwrap()), &t, id);
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[cfg(feature = "postgres")]
@@ -143,7 +296,7 @@ fn postgres_upgrades_version_1() {
         .customer;
     drop(r);
     admin
-        .batch_execute(&format!("SET search_path TO oneid_from_v1; {TO_V1}"))
+        .batch_execute(&format!("SET search_path TO oneid_from_v1; {TO_V2}; {TO_V1}"))
         .unwrap();
     upgraded_from_v1(
         Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_from_v1").unwrap()),
@@ -154,5 +307,5 @@ fn postgres_upgrades_version_1() {
         .query_one("SELECT MAX(version) FROM oneid_from_v1.oneid_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }

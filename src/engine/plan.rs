@@ -612,9 +612,9 @@ fn merge_refusal<T: ReadTxn + ?Sized>(
     held: &[KindCount],
 ) -> Result<Option<RefusedMerge>> {
     for kind in held {
-        let limit = settings
-            .limit(&kind.identity_type)
-            .expect("holdings are limited types");
+        let Some(limit) = settings.limit(&kind.identity_type) else {
+            continue;
+        };
         let other_holds = kind.count;
         let target_holds = limited_count(
             limited,

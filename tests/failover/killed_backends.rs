@@ -221,13 +221,21 @@ fn resolve_through(schema: &str, url: &str, disrupt: impl FnOnce() + Send) {
             .unwrap_or_else(|_| id.identity_value.to_string())
     };
 
-    // No identity has two owners, and every owner is live.
+    // No identity has two owners, and every owner is live: the survivor of the merge set of
+    // the customer an identity was linked to (up its `parent` links to the set's root).
     let mut admin = crate::support::admin();
     let stray: i64 = admin
         .query_one(
             &format!(
-                "SELECT COUNT(*) FROM {schema}.oneid_identities i JOIN {schema}.oneid_customers c \
-                 ON c.id = i.customer WHERE c.status <> 'active'"
+                "WITH RECURSIVE up (id, at) AS ( \
+                     SELECT id, id FROM {schema}.oneid_customers \
+                     UNION ALL SELECT up.id, c.parent FROM up JOIN {schema}.oneid_customers c ON c.id = up.at \
+                     WHERE c.parent IS NOT NULL), \
+                 owner (id, live) AS ( \
+                     SELECT up.id, COALESCE(r.survivor, r.id) FROM up JOIN {schema}.oneid_customers r \
+                     ON r.id = up.at WHERE r.parent IS NULL) \
+                 SELECT COUNT(*) FROM {schema}.oneid_identities i JOIN owner o ON o.id = i.customer \
+                 JOIN {schema}.oneid_customers c ON c.id = o.live WHERE c.status <> 'active'"
             ),
             &[],
         )

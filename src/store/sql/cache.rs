@@ -61,6 +61,53 @@ impl hashbrown::Equivalent<OwnedKey> for KeyRef<'_> {
     }
 }
 
+/// `(customer, type, scope)`: one kind of identity a customer holds, owned.
+#[derive(PartialEq, Eq)]
+pub(super) struct KindKey(u64, [Box<str>; 2]);
+
+/// The same, borrowed.
+pub(super) struct KindRef<'a>(u64, [&'a str; 2]);
+
+impl<'a> KindRef<'a> {
+    pub(super) fn new(customer: u64, identity_type: &'a str, scope: Option<&'a str>) -> Self {
+        KindRef(customer, [identity_type, scope.unwrap_or("")])
+    }
+
+    pub(super) fn owned(&self) -> KindKey {
+        KindKey(self.0, self.1.map(Box::from))
+    }
+}
+
+impl std::hash::Hash for KindKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+        for part in &self.1 {
+            state.write(part.as_bytes());
+            state.write_u8(0xff);
+        }
+    }
+}
+
+impl std::hash::Hash for KindRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+        for part in &self.1 {
+            state.write(part.as_bytes());
+            state.write_u8(0xff);
+        }
+    }
+}
+
+impl hashbrown::Equivalent<KindKey> for KindRef<'_> {
+    fn equivalent(&self, key: &KindKey) -> bool {
+        self.0 == key.0 && self.1.iter().zip(&key.1).all(|(a, b)| *a == &**b)
+    }
+}
+
+/// What `oneid_counts` holds for one kind of a customer: how many, and the `seq` of the first
+/// in link order; `None`: no row (none held).
+pub(super) type StoredCount = Option<(usize, i64)>;
+
 /// What a transaction has read, and the writes it holds back until commit.
 #[derive(Default)]
 pub(super) struct Cache {
@@ -74,6 +121,14 @@ pub(super) struct Cache {
     /// Customers created in this transaction whose row does not exist yet (their id was
     /// reserved); written with an `INSERT` when the held-back writes go out.
     pub(super) fresh: hashbrown::HashSet<u64, foldhash::fast::RandomState>,
+    /// The live customer each customer id read leads to (its set's survivor).
+    pub(super) survivors: FastMap<u64, u64>,
+    /// Counts read from `oneid_counts` (without the held-back links).
+    pub(super) counts: FastMap<KindKey, StoredCount>,
+    /// The held-back links of each kind: how many, and where the first is in `links`.
+    pub(super) pending: FastMap<KindKey, (usize, usize)>,
+    /// Where in `links` the first held-back link of each kind to a customer is, in order.
+    pub(super) pending_kinds: FastMap<u64, Vec<usize>>,
     /// Held-back links, in order: (tenant, identity, customer).
     pub(super) links: Vec<(TenantId, Identity, u64)>,
     /// The owners held-back links give their identities.

@@ -26,11 +26,14 @@
 //! The schema:
 //!
 //! - `oneid_customers`: one row per customer id ever assigned; `status` (`active`, `merged`,
-//!   `deleted`, `erased`), `merged_into` (always the *live* survivor: a merge repoints every
-//!   alias of the merged customer, so reads need one hop), the full data as JSON, and
-//!   indexed columns for what queries filter and sort on;
+//!   `deleted`, `erased`), `merged_into` (the customer it was merged into), its merge set
+//!   (`parent`, and at a set's root `weight` and `survivor`: see `reads`), the full data as
+//!   JSON, and indexed columns for what queries filter and sort on;
 //! - `oneid_identities`: only *owned* identities, `UNIQUE (tenant, type, scope, value)` — so
-//!   an identity's single owner is a database fact; `customer` is always the live owner;
+//!   an identity's single owner is a database fact; `customer` is the customer it was linked
+//!   to, whose set's survivor is its live owner;
+//! - `oneid_counts`: how many identities of each type and scope each live customer holds,
+//!   and the first of them;
 //! - `oneid_tags`, `oneid_groups`: side tables the tag and group filters use;
 //! - `oneid_history`: every event, in recording order;
 //! - `oneid_suspicions`: quarantine evidence;
@@ -46,6 +49,8 @@ mod cache;
 mod codec;
 mod filter;
 mod reads;
+#[cfg(all(test, feature = "sqlite"))]
+mod rows_read;
 mod schema;
 mod txn;
 mod value;
@@ -106,7 +111,10 @@ impl<B: SqlBackend> SqlTxn<B> {
     }
 
     fn rows(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
-        self.conn.borrow_mut().query(sql, params)
+        let rows = self.conn.borrow_mut().query(sql, params)?;
+        #[cfg(all(test, feature = "sqlite"))]
+        rows_read::count(rows.len());
+        Ok(rows)
     }
 
     /// Like [`rows`](Self::rows), locking the rows read until the transaction ends.

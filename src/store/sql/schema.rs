@@ -11,9 +11,16 @@
 //! - Version 2: each tenant's settings (`oneid_tenants` holds the current version, which
 //!   PostgreSQL writers read again under a share lock as they commit; `oneid_settings`
 //!   every version stored).
+//! - Version 3: merges as a union-find over customer rows, and identity counts. A merged
+//!   customer's identities stay where they were linked; `parent` links a customer into its
+//!   set (the smaller set under the larger: a set of n customers is at most log2(n) links
+//!   deep), and the root of a set keeps its `weight` (how many customers it holds) and its
+//!   `survivor` (the customer every id of the set leads to; none: the root itself).
+//!   `oneid_counts` keeps how many identities of each type and scope each live customer
+//!   holds, and the first of them in link order.
 
 /// The current schema version.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// The statements that take a database at schema `from` (0 for a new one) to
 /// [`SCHEMA_VERSION`], in a dialect.
@@ -24,6 +31,9 @@ pub(crate) fn migration(d: &Dialect, from: i64) -> Vec<String> {
     }
     if from < 2 {
         steps.push(schema_v2(d));
+    }
+    if from < 3 {
+        steps.push(schema_v3(d));
     }
     steps
         .iter()
@@ -44,6 +54,30 @@ fn schema_v2(d: &Dialect) -> String {
             changed TEXT NOT NULL, cause TEXT,
             PRIMARY KEY (tenant, version)
         )"
+    )
+}
+
+/// Version 3's steps: merge sets and identity counts, filled from what version 2 kept (where
+/// `merged_into` is always the survivor and every identity sits at its live owner).
+fn schema_v3(d: &Dialect) -> String {
+    let Dialect { int, .. } = d;
+    format!(
+        "ALTER TABLE oneid_customers ADD COLUMN parent {int};
+        ALTER TABLE oneid_customers ADD COLUMN weight {int} NOT NULL DEFAULT 1;
+        ALTER TABLE oneid_customers ADD COLUMN survivor {int};
+        UPDATE oneid_customers SET parent = merged_into WHERE merged_into IS NOT NULL;
+        UPDATE oneid_customers SET weight = 1 + (SELECT COUNT(*) FROM oneid_customers m WHERE m.parent = oneid_customers.id)
+            WHERE parent IS NULL AND id IN (SELECT parent FROM oneid_customers WHERE parent IS NOT NULL);
+        CREATE INDEX oneid_customers_parent ON oneid_customers (parent);
+        CREATE INDEX oneid_identities_kind ON oneid_identities (customer, itype, scope, seq);
+        DROP INDEX oneid_identities_customer;
+        CREATE TABLE oneid_counts (
+            customer {int} NOT NULL, itype TEXT NOT NULL, scope TEXT NOT NULL, n {int} NOT NULL,
+            first_seq {int} NOT NULL,
+            PRIMARY KEY (customer, itype, scope)
+        );
+        INSERT INTO oneid_counts (customer, itype, scope, n, first_seq)
+            SELECT customer, itype, scope, COUNT(*), MIN(seq) FROM oneid_identities GROUP BY customer, itype, scope"
     )
 }
 

@@ -7,7 +7,7 @@
 //! forget what was read; history reads, queries and counts flush first too, as they read the
 //! database itself.
 
-use super::cache::KeyRef;
+use super::cache::{KeyRef, KindRef};
 use super::codec::{
     CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_C, customer_from_row, data_json, id_param, identity_from, key_params,
     operation_from, parse_ts, ts,
@@ -20,7 +20,7 @@ use crate::model::{
     Customer, CustomerId, CustomerStatus, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
 };
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
-use crate::store::{Lookup, ReadTxn, StoredSettings, Txn};
+use crate::store::{KindCount, Lookup, ReadTxn, StoredSettings, Txn};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -147,14 +147,9 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         if let Some(list) = self.cache.borrow().identities.get(&root.0) {
             return Ok(list.clone());
         }
-        self.read_identities(tenant, &[root.0])?;
-        Ok(self
-            .cache
-            .borrow()
-            .identities
-            .get(&root.0)
-            .cloned()
-            .unwrap_or_default())
+        let list = self.read_identities(tenant, root, None)?;
+        self.cache.borrow_mut().identities.insert(root.0, list.clone());
+        Ok(list)
     }
 
     fn identities_of_type(
@@ -164,9 +159,82 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         identity_type: &str,
         scope: Option<&str>,
     ) -> Result<Vec<Identity>> {
-        let mut all = self.identities(tenant, id)?;
-        all.retain(|i| i.identity_type.as_str() == identity_type && i.scope.as_deref() == scope);
-        Ok(all)
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(Vec::new());
+        };
+        let same = |i: &Identity| i.identity_type.as_str() == identity_type && i.scope.as_deref() == scope;
+        if let Some(list) = self.cache.borrow().identities.get(&root.0) {
+            return Ok(list.iter().filter(|i| same(i)).cloned().collect());
+        }
+        if self.stored_count(root.0, identity_type, scope)?.is_some() {
+            return self.read_identities(tenant, root, Some((identity_type, scope)));
+        }
+        // None stored: only links held back, if any.
+        let cache = self.cache.borrow();
+        Ok(match self.pending_count(root.0, identity_type, scope) {
+            Some((_, first)) => cache.links[first..]
+                .iter()
+                .filter(|(t, i, owner)| t == tenant && *owner == root.0 && same(i))
+                .map(|(_, i, _)| i.clone())
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
+    fn count_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<usize> {
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(0);
+        };
+        let stored = self
+            .stored_count(root.0, identity_type, scope)?
+            .map_or(0, |(n, _)| n);
+        let pending = self
+            .pending_count(root.0, identity_type, scope)
+            .map_or(0, |(n, _)| n);
+        Ok(stored + pending)
+    }
+
+    fn first_of_type(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        identity_type: &str,
+        scope: Option<&str>,
+    ) -> Result<Option<Identity>> {
+        let Some(root) = self.root_id(tenant, id)? else {
+            return Ok(None);
+        };
+        if let Some((_, first)) = self.stored_count(root.0, identity_type, scope)? {
+            let rows = self.rows(
+                "SELECT itype, scope, value, name FROM oneid_identities WHERE seq = ?1",
+                &[first.into()],
+            )?;
+            let r = rows
+                .first()
+                .ok_or_else(|| Error::Corrupt(format!("customer {root}'s first {identity_type} is gone")))?;
+            return identity_from(r[0].text()?, r[1].text()?, r[2].text()?, r[3].opt_text()?).map(Some);
+        }
+        Ok(self
+            .pending_count(root.0, identity_type, scope)
+            .map(|(_, first)| self.cache.borrow().links[first].1.clone()))
+    }
+
+    fn kinds_matching(
+        &self,
+        tenant: &TenantId,
+        id: CustomerId,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<KindCount>> {
+        match self.root_id(tenant, id)? {
+            Some(root) => self.held_kinds(root.0, wanted),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn history(&self, tenant: &TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
@@ -443,6 +511,15 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             if cache.linked.insert(key, id.0).is_some() {
                 return Err(Error::Invariant(format!("identity {identity} linked twice")));
             }
+            let at = cache.links.len();
+            let kind = KindRef::new(id.0, identity.identity_type.as_str(), identity.scope.as_deref());
+            match cache.pending.get_mut(&kind) {
+                Some(held) => held.0 += 1,
+                None => {
+                    cache.pending.insert(kind.owned(), (1, at));
+                    cache.pending_kinds.entry(id.0).or_default().push(at);
+                }
+            }
             cache.links.push((tenant.clone(), identity.clone(), id.0));
             if let Some(list) = cache.identities.get_mut(&id.0) {
                 list.push(identity.clone());
@@ -477,18 +554,53 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             )));
         }
         let (f, i, t) = (id_param(from)?, id_param(into)?, SqlValue::from(tenant.as_str()));
+        // The smaller set goes under the larger, whichever survives: no chain grows longer
+        // than log2 of its set's customers. Identities stay where they were linked.
+        let (rf, ri) = (self.set_root(tenant, from.0)?, self.set_root(tenant, into.0)?);
+        if rf.id == ri.id {
+            return Err(Error::Corrupt(format!(
+                "customers {from} and {into} share a merge set"
+            )));
+        }
+        let (under, over) = if rf.weight <= ri.weight {
+            (&rf, &ri)
+        } else {
+            (&ri, &rf)
+        };
         self.exec(
-            "UPDATE oneid_identities SET customer = ?3 WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
-            &[t.clone(), f.clone(), i.clone()],
+            "UPDATE oneid_customers SET parent = ?3 WHERE id = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+            &[t.clone(), id_param(CustomerId(under.id))?, id_param(CustomerId(over.id))?],
+        )?;
+        self.exec(
+            "UPDATE oneid_customers SET weight = ?3, survivor = ?4 WHERE id = ?2 \
+             AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+            &[
+                t.clone(),
+                id_param(CustomerId(over.id))?,
+                (rf.weight + ri.weight).into(),
+                if over.id == into.0 {
+                    SqlValue::Null
+                } else {
+                    i.clone()
+                },
+            ],
         )?;
         self.exec(
             "UPDATE oneid_customers SET status = 'merged', merged_into = ?3, updated = ?4 WHERE tenant = ?1 AND id = ?2",
             &[t.clone(), f.clone(), i.clone(), ts(&at).into()],
         )?;
-        // Every alias of `from` now reads `into` in one hop.
+        // The survivor's counts take in the merged customer's, kind by kind.
         self.exec(
-            "UPDATE oneid_customers SET merged_into = ?3 WHERE merged_into = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
-            &[t, f, i],
+            "INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) \
+             SELECT ?2, itype, scope, n, first_seq FROM oneid_counts WHERE customer = ?1 \
+             ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n, \
+             first_seq = CASE WHEN excluded.first_seq < oneid_counts.first_seq THEN excluded.first_seq \
+             ELSE oneid_counts.first_seq END",
+            &[f.clone(), i.clone()],
+        )?;
+        self.exec(
+            "DELETE FROM oneid_counts WHERE customer = ?1",
+            std::slice::from_ref(&f),
         )?;
         self.lists.borrow_mut().insert(from.0, (Vec::new(), Vec::new()));
         self.exec("DELETE FROM oneid_tags WHERE customer = ?1", &[id_param(from)?])?;
@@ -502,10 +614,8 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         let root = self.live_root(tenant, id)?;
         self.forget();
         let (t, r) = (SqlValue::from(tenant.as_str()), id_param(root)?);
-        self.exec(
-            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
-            &[t.clone(), r.clone()],
-        )?;
+        let members = self.set_members(tenant, root)?;
+        self.release(tenant, root, &members)?;
         self.exec(
             "UPDATE oneid_customers SET status = 'deleted', updated = ?3 WHERE tenant = ?1 AND id = ?2",
             &[t, r, ts(&at).into()],
@@ -540,10 +650,8 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                 ));
             }
         }
-        self.exec(
-            "DELETE FROM oneid_identities WHERE customer = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
-            &[t.clone(), id_param(root)?],
-        )?;
+        let ids: Vec<u64> = members.iter().map(|m| m.0).collect();
+        self.release(tenant, root, &ids)?;
         for (ty, scope, value) in &identities {
             let p = [
                 t.clone(),
@@ -595,17 +703,21 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         self.forget();
         let params = key_params(tenant, key);
         let rows = self.rows(
-            "SELECT customer, itype, scope, value, name FROM oneid_identities \
+            "SELECT customer, itype, scope, value, name, seq FROM oneid_identities \
              WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
             &params,
         )?;
         let Some(row) = rows.first() else { return Ok(false) };
-        let owner = CustomerId(row[0].int()? as u64);
+        let held_by = CustomerId(row[0].int()? as u64);
+        let owner = self
+            .root_id(tenant, held_by)?
+            .ok_or_else(|| Error::Corrupt(format!("identity {} held by no customer {held_by}", key.value)))?;
         let identity = identity_from(row[1].text()?, row[2].text()?, row[3].text()?, row[4].opt_text()?)?;
         self.exec(
             "DELETE FROM oneid_identities WHERE tenant = ?1 AND itype = ?2 AND scope = ?3 AND value = ?4",
             &params,
         )?;
+        self.uncount(tenant, owner, key, row[5].int()?)?;
         self.record(tenant, owner, at, &EventKind::Unlinked { identity }, cause)?;
         Ok(true)
     }
@@ -745,7 +857,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         let mut sql = format!(
             "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
              WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
-             {CUSTOMER_COLUMNS_C} FROM "
+             {CUSTOMER_COLUMNS_C}, c.parent, c.survivor FROM "
         );
         if !joins_values {
             // SQLite: one index search per key (its "multi-index OR"); its
@@ -784,17 +896,38 @@ impl<B: SqlBackend> SqlTxn<B> {
             }
         }
         let rows = self.rows(&sql, &params)?;
-        let mut owners: Vec<u64> = Vec::new();
         for row in &rows {
             let (ty, scope, value) = (row[0].text()?, row[1].text()?, row[2].text()?);
-            let owner = row[3].int()? as u64;
-            // A merge that committed between reading the identity and locking its owner
-            // leaves the owner merged: the whole operation runs again on the new state.
-            if row[6].text()? != "active" {
-                return Err(Error::Transient(format!(
-                    "the owner of {ty} {value} changed concurrently"
-                )));
-            }
+            // The customer the identity was linked to, and the live customer its merge set
+            // leads to now (read locked, for a writer).
+            let held_by = row[3].int()? as u64;
+            let owner = match row[6].text()? {
+                "active" => {
+                    if self.cache.borrow().customer(tenant, held_by).is_none() {
+                        self.remember(tenant, customer_from_row(&row[5..])?.0);
+                    }
+                    held_by
+                }
+                "merged" => {
+                    let survivor =
+                        self.survivor_of(tenant, held_by, row[11].opt_int()?, row[12].opt_int()?)?;
+                    match self.resolve_row(tenant, CustomerId(survivor))? {
+                        Some(c) if c.is_active() => c.id.0,
+                        _ => {
+                            return Err(Error::Transient(format!(
+                                "the owner of {ty} {value} changed concurrently"
+                            )));
+                        }
+                    }
+                }
+                // A merge or delete that committed between reading the identity and locking
+                // its owner: the whole operation runs again on the new state.
+                _ => {
+                    return Err(Error::Transient(format!(
+                        "the owner of {ty} {value} changed concurrently"
+                    )));
+                }
+            };
             let suspicion = u32::try_from(row[4].int()?).unwrap_or(u32::MAX);
             for &n in ask {
                 let key = keys[n];
@@ -805,14 +938,7 @@ impl<B: SqlBackend> SqlTxn<B> {
                     };
                 }
             }
-            if !owners.contains(&owner) {
-                owners.push(owner);
-                if self.cache.borrow().customer(tenant, owner).is_none() {
-                    self.remember(tenant, customer_from_row(&row[5..])?.0);
-                }
-            }
         }
-        self.read_identities(tenant, &owners)?;
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use super::codec::{customer_values, id_param, key_params, operation_name, ts};
 use super::{SqlBackend, SqlTxn, SqlValue};
 use crate::error::{Error, Result};
 use crate::history::{Cause, EventKind};
-use crate::model::{Customer, CustomerId, Identity, TenantId};
+use crate::model::{Customer, CustomerId, Identity, IdentityKey, TenantId};
 use chrono::{DateTime, Utc};
 
 #[expect(private_bounds, reason = "the methods are crate-private (see `SqlTxn`)")]
@@ -42,7 +42,6 @@ impl<B: SqlBackend> SqlTxn<B> {
              nick_name, gender, stage, source) VALUES ",
             "",
             rows,
-            |_| Ok(()),
         )?;
         // Links, in order: the unique key still decides who owns an identity.
         let links = std::mem::take(&mut cache.links);
@@ -61,18 +60,39 @@ impl<B: SqlBackend> SqlTxn<B> {
                 ])
             })
             .collect::<Result<_>>()?;
-        self.insert_rows(
+        let claimed = self.insert_rows(
             "INSERT INTO oneid_identities (tenant, itype, scope, value, name, customer) VALUES ",
-            " ON CONFLICT DO NOTHING RETURNING seq",
+            " ON CONFLICT DO NOTHING RETURNING seq, customer, itype, scope",
             rows,
-            |claimed| {
-                if claimed {
-                    Ok(())
-                } else {
-                    Err(Error::Transient("an identity was claimed concurrently".into()))
-                }
-            },
         )?;
+        if claimed.len() != links.len() {
+            return Err(Error::Transient("an identity was claimed concurrently".into()));
+        }
+        cache.pending.clear();
+        cache.pending_kinds.clear();
+        // Each customer's counts grow by its links of each kind; a kind it held none of
+        // starts at the first of them.
+        let mut grown: indexmap::IndexMap<(i64, &str, &str), (i64, i64)> = indexmap::IndexMap::new();
+        for r in &claimed {
+            let seq = r[0].int()?;
+            let at = grown
+                .entry((r[1].int()?, r[2].text()?, r[3].text()?))
+                .or_insert((0, seq));
+            at.0 += 1;
+            at.1 = at.1.min(seq);
+        }
+        let counts: Vec<Vec<SqlValue>> = grown
+            .iter()
+            .map(|(&(customer, ty, scope), &(n, first))| {
+                vec![customer.into(), ty.into(), scope.into(), n.into(), first.into()]
+            })
+            .collect();
+        self.insert_rows(
+            "INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) VALUES ",
+            " ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n",
+            counts,
+        )?;
+        cache.counts.clear();
         let history: Vec<Vec<SqlValue>> = std::mem::take(&mut cache.history)
             .into_iter()
             .map(Vec::from)
@@ -82,7 +102,6 @@ impl<B: SqlBackend> SqlTxn<B> {
              operation, reference) VALUES ",
             "",
             history,
-            |_| Ok(()),
         )?;
         // Changed customers that already had a row: their final state, once.
         for id in &dirty {
@@ -100,18 +119,13 @@ impl<B: SqlBackend> SqlTxn<B> {
     }
 
     /// Inserts rows with multi-row `INSERT`s of at most 64 rows (in chunks of powers of two,
-    /// so few statement texts are prepared). With a `RETURNING` suffix, `check` is told
-    /// whether every row came back.
-    fn insert_rows(
-        &self,
-        head: &str,
-        tail: &str,
-        rows: Vec<Vec<SqlValue>>,
-        check: impl Fn(bool) -> Result<()>,
-    ) -> Result<()> {
+    /// so few statement texts are prepared). Returns the rows a `RETURNING` suffix brings
+    /// back.
+    fn insert_rows(&self, head: &str, tail: &str, rows: Vec<Vec<SqlValue>>) -> Result<Vec<Vec<SqlValue>>> {
         use std::fmt::Write;
         let mut left = rows.len();
         let mut rows = rows.into_iter();
+        let mut back = Vec::new();
         while left > 0 {
             let n = 1usize << left.min(64).ilog2();
             left -= n;
@@ -133,13 +147,93 @@ impl<B: SqlBackend> SqlTxn<B> {
             }
             sql.push_str(tail);
             let params: Vec<SqlValue> = chunk.into_iter().flatten().collect();
-            if tail.is_empty() {
-                self.exec(&sql, &params)?;
+            if tail.contains("RETURNING") {
+                back.extend(self.rows(&sql, &params)?);
             } else {
-                let back = self.rows(&sql, &params)?;
-                check(back.len() == n)?;
+                self.exec(&sql, &params)?;
             }
         }
+        Ok(back)
+    }
+
+    /// Removes every identity the members of a merge set hold, and the counts of its
+    /// survivor `root` (a delete or an erasure).
+    pub(super) fn release(&self, tenant: &TenantId, root: CustomerId, members: &[u64]) -> Result<()> {
+        for ids in members.chunks(512) {
+            let holes: Vec<String> = (0..ids.len()).map(|n| format!("?{}", n + 2)).collect();
+            let mut params = vec![SqlValue::from(tenant.as_str())];
+            for &id in ids {
+                params.push(id_param(CustomerId(id))?);
+            }
+            self.exec(
+                &format!(
+                    "DELETE FROM oneid_identities WHERE customer IN ({}) \
+                     AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+                    holes.join(", ")
+                ),
+                &params,
+            )?;
+        }
+        self.exec("DELETE FROM oneid_counts WHERE customer = ?1", &[id_param(root)?])?;
+        self.cache.borrow_mut().counts.clear();
+        Ok(())
+    }
+
+    /// Takes an unlinked identity (`seq` in `oneid_identities`) off its live owner's count;
+    /// when it was the first of its kind, the next one is found among the owner's set.
+    pub(super) fn uncount(
+        &self,
+        tenant: &TenantId,
+        owner: CustomerId,
+        key: IdentityKey<'_>,
+        seq: i64,
+    ) -> Result<()> {
+        let stored = self.stored_count(owner.0, key.identity_type, key.scope)?;
+        self.cache.borrow_mut().counts.clear();
+        let kind = [
+            id_param(owner)?,
+            key.identity_type.into(),
+            key.scope.unwrap_or("").into(),
+        ];
+        let Some((n, first)) = stored else {
+            return Err(Error::Corrupt(format!(
+                "customer {owner} held an uncounted {}",
+                key.identity_type
+            )));
+        };
+        if n <= 1 {
+            self.exec(
+                "DELETE FROM oneid_counts WHERE customer = ?1 AND itype = ?2 AND scope = ?3",
+                &kind,
+            )?;
+            return Ok(());
+        }
+        let mut next = first;
+        if first == seq {
+            next = i64::MAX;
+            for ids in self.set_members(tenant, owner)?.chunks(512) {
+                let holes: Vec<String> = (0..ids.len()).map(|n| format!("?{}", n + 4)).collect();
+                let mut params = vec![SqlValue::from(tenant.as_str()), kind[1].clone(), kind[2].clone()];
+                for &id in ids {
+                    params.push(id_param(CustomerId(id))?);
+                }
+                let rows = self.rows(
+                    &format!(
+                        "SELECT MIN(seq) FROM oneid_identities WHERE customer IN ({}) AND itype = ?2 AND scope = ?3 \
+                         AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+                        holes.join(", ")
+                    ),
+                    &params,
+                )?;
+                if let Some(found) = rows.first().map(|r| r[0].opt_int()).transpose()?.flatten() {
+                    next = next.min(found);
+                }
+            }
+        }
+        self.exec(
+            "UPDATE oneid_counts SET n = n - 1, first_seq = ?4 WHERE customer = ?1 AND itype = ?2 AND scope = ?3",
+            &[kind[0].clone(), kind[1].clone(), kind[2].clone(), next.into()],
+        )?;
         Ok(())
     }
 
