@@ -30,6 +30,7 @@
 //! the TLB as well.
 
 mod arena;
+mod counts;
 mod customers;
 mod entry;
 mod erase;

@@ -11,9 +11,9 @@
 //! spaces), `rings` (merges and each customer's identities), `held` (their counts), `log` (history) and `erase`.
 
 use super::arena::{Chunked, TextArena};
+use super::counts::Held;
 use super::entry::Entry;
 use super::event::{Event, StoredCause};
-use super::held::Held;
 use super::ids::IdBlocks;
 use super::key_index::KeyIndex;
 use super::pages;

@@ -50,7 +50,7 @@ mod codec;
 mod filter;
 mod reads;
 #[cfg(all(test, feature = "sqlite"))]
-mod rows_read;
+pub(super) mod rows_read;
 mod schema;
 mod txn;
 mod value;
