@@ -125,6 +125,9 @@ pub(super) struct Cache {
     pub(super) survivors: FastMap<u64, u64>,
     /// Counts read from `oneid_counts` (without the held-back links).
     pub(super) counts: FastMap<KindKey, StoredCount>,
+    /// Customers every count of which was read at once (a batch's owners, looked up ahead):
+    /// a kind missing from `counts` is one they hold none of.
+    pub(super) counted: hashbrown::HashSet<u64, foldhash::fast::RandomState>,
     /// The held-back links of each kind: how many, and where the first is in `links`.
     pub(super) pending: FastMap<KindKey, (usize, usize)>,
     /// Where in `links` the first held-back link of each kind to a customer is, in order.
@@ -145,6 +148,12 @@ pub(super) struct Cache {
 impl Cache {
     pub(super) fn pending(&self) -> bool {
         !self.dirty.is_empty() || !self.links.is_empty() || !self.history.is_empty()
+    }
+
+    /// Forgets the counts read, once they may have changed.
+    pub(super) fn forget_counts(&mut self) {
+        self.counts.clear();
+        self.counted.clear();
     }
 
     pub(super) fn customer(&self, tenant: &TenantId, id: u64) -> Option<&Customer> {

@@ -7,15 +7,19 @@
 //! whether reads must lock the rows they return (PostgreSQL, where writers run at once) and in
 //! who numbers new customers (an SQLite transaction, the only writer, numbers them itself); a
 //! [`SqlBackend`] answers each. Every statement is written once, with SQLite's numbered `?1`
-//! parameters (rewritten to `$1` for PostgreSQL, whose reads also add `FOR UPDATE`); only the
-//! batched identity lookup takes a different form on each database, the one its planner
-//! answers with an index search per key.
+//! parameters (rewritten to `$1` for PostgreSQL, whose reads also add `FOR UPDATE`). Batches
+//! take a form per database: on PostgreSQL, where every statement is a round trip, a
+//! transaction's held-back rows of a table go as one array per column in one statement, and
+//! the batched identity lookup looks each key up in a subquery of its own; on SQLite rows go
+//! as multi-row `VALUES` and the lookup is an `OR` of keys. Each is the form the database's
+//! planner answers with an index search per key, statistics or none.
 //!
 //! One file per part:
 //!
 //! - `schema`: the tables, in either database's spelling, and their version;
 //! - `value`: [`SqlValue`], the one type parameters and columns cross a backend in;
 //! - `codec`: customers, identities, times and causes as column values, and back;
+//! - `columns`: a batch of rows as one array per column, for PostgreSQL's `unnest`;
 //! - `filter`: a customer filter and a sort as `WHERE` and `ORDER BY`;
 //! - `cache`: what a transaction has read, and the writes it holds back;
 //! - `backend`: [`SqlBackend`] and its SQLite and PostgreSQL implementations;
@@ -47,6 +51,7 @@
 pub(crate) mod backend;
 mod cache;
 mod codec;
+mod columns;
 mod filter;
 mod reads;
 #[cfg(all(test, feature = "sqlite"))]

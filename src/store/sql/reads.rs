@@ -223,7 +223,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         cache.identities.clear();
         cache.looked_up.clear();
         cache.survivors.clear();
-        cache.counts.clear();
+        cache.forget_counts();
     }
 
     /// The identities the live (or deleted) customer `root` holds, in link order, of one
@@ -279,8 +279,14 @@ impl<B: SqlBackend> SqlTxn<B> {
         scope: Option<&str>,
     ) -> Result<StoredCount> {
         let key = KindRef::new(customer, identity_type, scope);
-        if let Some(&found) = self.cache.borrow().counts.get(&key) {
-            return Ok(found);
+        {
+            let cache = self.cache.borrow();
+            if let Some(&found) = cache.counts.get(&key) {
+                return Ok(found);
+            }
+            if cache.counted.contains(&customer) {
+                return Ok(None);
+            }
         }
         let rows = self.rows(
             "SELECT n, first_seq FROM oneid_counts WHERE customer = ?1 AND itype = ?2 AND scope = ?3",
@@ -296,6 +302,41 @@ impl<B: SqlBackend> SqlTxn<B> {
         };
         self.cache.borrow_mut().counts.insert(key.owned(), found);
         Ok(found)
+    }
+
+    /// Reads every count of the live customers `ids` in one statement, for the limit checks of
+    /// a batch's requests to come.
+    pub(super) fn count_ahead(&self, ids: &[u64]) -> Result<()> {
+        let mut list: Vec<i64> = {
+            let cache = self.cache.borrow();
+            ids.iter()
+                .filter(|id| !cache.counted.contains(*id))
+                .filter_map(|&id| i64::try_from(id).ok())
+                .collect()
+        };
+        list.sort_unstable();
+        list.dedup();
+        if list.is_empty() {
+            return Ok(());
+        }
+        let sql = if self.conn.borrow().binds_arrays() {
+            "SELECT customer, itype, scope, n, first_seq FROM oneid_counts WHERE customer = ANY(?1)"
+        } else {
+            "SELECT customer, itype, scope, n, first_seq FROM oneid_counts \
+             WHERE customer IN (SELECT value FROM json_each(?1))"
+        };
+        let rows = self.rows(sql, &[SqlValue::IntList(list.clone())])?;
+        let mut cache = self.cache.borrow_mut();
+        for r in &rows {
+            let (customer, ty, scope) = (r[0].int()? as u64, r[1].text()?, r[2].text()?);
+            let scope = (!scope.is_empty()).then_some(scope);
+            let found = Some((usize::try_from(r[3].int()?).unwrap_or(0), r[4].int()?));
+            cache
+                .counts
+                .insert(KindRef::new(customer, ty, scope).owned(), found);
+        }
+        cache.counted.extend(list.iter().map(|&id| id as u64));
+        Ok(())
     }
 
     /// The held-back links of one kind to a customer: how many, and where the first is.

@@ -9,7 +9,7 @@
 
 use super::cache::{KeyRef, KindRef};
 use super::codec::{
-    CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_C, customer_from_row, data_json, id_param, identity_from, key_params,
+    CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_C, customer_from_row, id_param, identity_from, key_params,
     operation_from, parse_ts, ts,
 };
 use super::filter::{filter_sql, order_sql};
@@ -98,13 +98,17 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         }
         let mut out = vec![Lookup::default(); keys.len()];
         self.fetch_lookups(tenant, &keys, &ask, &mut out)?;
-        let mut cache = self.cache.borrow_mut();
-        for &n in &ask {
-            cache
-                .looked_up
-                .insert(KeyRef::new(tenant, keys[n]).owned(), out[n]);
+        {
+            let mut cache = self.cache.borrow_mut();
+            for &n in &ask {
+                cache
+                    .looked_up
+                    .insert(KeyRef::new(tenant, keys[n]).owned(), out[n]);
+            }
         }
-        Ok(())
+        // The owners' counts, which their limit checks read.
+        let owners: Vec<u64> = ask.iter().filter_map(|&n| out[n].owner).map(|c| c.0).collect();
+        self.count_ahead(&owners)
     }
 
     /// Where every read is a round trip to a server (PostgreSQL); SQLite reads in process.
@@ -442,34 +446,26 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
 
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
         let empty = Customer::new(CustomerId(0), at);
-        let reserved = {
-            let next = self.cache.borrow().next_id;
-            match next {
-                Some(n) => Some(n),
-                None => self.conn.borrow_mut().first_free_id()?,
+        // The row is written with the rest of what is held back, with the customer's data.
+        let next = self.cache.borrow().next_id;
+        let n = match next {
+            Some(n) => n,
+            None => {
+                let (n, numbers_itself) = self.conn.borrow_mut().new_customer_id()?;
+                if numbers_itself {
+                    self.cache.borrow_mut().next_id = Some(n);
+                }
+                n
             }
         };
-        let id = match reserved {
-            // The row is written at commit, with the customer's data.
-            Some(n) => {
-                let mut cache = self.cache.borrow_mut();
+        let id = {
+            let mut cache = self.cache.borrow_mut();
+            if cache.next_id.is_some() {
                 cache.next_id = Some(n + 1);
-                cache.fresh.insert(n as u64);
-                cache.dirty.insert(n as u64);
-                CustomerId(n as u64)
             }
-            None => {
-                let rows = self.rows(
-                    "INSERT INTO oneid_customers (tenant, status, created, updated, data) VALUES (?1, 'active', ?2, ?2, ?3) RETURNING id",
-                    &[tenant.as_str().into(), ts(&at).into(), data_json(&empty).into()],
-                )?;
-                CustomerId(
-                    rows.first().ok_or_else(|| {
-                        Error::Corrupt("the database returned no id for a new customer".into())
-                    })?[0]
-                        .int()? as u64,
-                )
-            }
+            cache.fresh.insert(n as u64);
+            cache.dirty.insert(n as u64);
+            CustomerId(n as u64)
         };
         let mut customer = empty;
         customer.id = id;
@@ -819,9 +815,8 @@ fn stored_settings(row: &[SqlValue]) -> Result<StoredSettings> {
 impl<B: SqlBackend> SqlTxn<B> {
     /// Looks up the keys `ask` names in the database, in one round trip, into `out`: the
     /// identities, their owners' rows and the evidence counts, with the identity and owner
-    /// rows locked until the transaction ends (for a writer); then the owners' identity lists,
-    /// in one more, which resolves go on to read (limits, quarantine). Each database gets the
-    /// form its planner always answers with one index search per key.
+    /// rows locked until the transaction ends (for a writer). Each database gets the form its
+    /// planner always answers with one index search per key, whatever statistics it has.
     fn fetch_lookups(
         &self,
         tenant: &TenantId,
@@ -829,70 +824,27 @@ impl<B: SqlBackend> SqlTxn<B> {
         ask: &[usize],
         out: &mut [Lookup],
     ) -> Result<()> {
-        use std::fmt::Write;
-        let joins_values = self.conn.borrow().joins_values();
-        // PostgreSQL prepares each statement text once per connection: the keys go in lists of
-        // a power-of-two length (the last key repeated to fill one), at most 64, so that a
-        // few texts serve every count.
-        const MOST: usize = 64;
-        if joins_values && (ask.len() > MOST || !ask.len().is_power_of_two()) {
-            for chunk in ask.chunks(MOST) {
-                let mut padded = chunk.to_vec();
-                let last = *chunk.last().expect("chunks are not empty");
-                padded.resize(chunk.len().next_power_of_two(), last);
-                self.fetch_lookups(tenant, keys, &padded, out)?;
-            }
-            return Ok(());
-        }
-        let mut params = vec![SqlValue::from(tenant.as_str())];
-        for &n in ask {
-            let key = keys[n];
-            params.extend([
-                key.identity_type.into(),
-                key.scope.unwrap_or("").into(),
-                key.value.into(),
-            ]);
-        }
+        let arrays = self.conn.borrow().binds_arrays();
         let lock = self.conn.borrow().lock_rows();
-        let mut sql = format!(
-            "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
-             WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
-             {CUSTOMER_COLUMNS_C}, c.parent, c.survivor FROM "
-        );
-        if !joins_values {
-            // SQLite: one index search per key (its "multi-index OR"); its
-            // planner may scan a whole tenant for a join to a VALUES list.
-            sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
-            for j in 0..ask.len() {
-                let p = 3 * j + 1;
-                if j > 0 {
-                    sql.push_str(" OR ");
-                }
-                let _ = write!(
-                    sql,
-                    "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
-                    p + 1,
-                    p + 2,
-                    p + 3
-                );
-            }
+        let sql = lookup_sql(arrays, lock, ask.len());
+        let mut params = vec![SqlValue::from(tenant.as_str())];
+        if arrays {
+            let column = |f: &dyn Fn(IdentityKey<'_>) -> &str| {
+                SqlValue::Column(ask.iter().map(|&n| SqlValue::from(f(keys[n]))).collect())
+            };
+            params.extend([
+                column(&|k| k.identity_type),
+                column(&|k| k.scope.unwrap_or("")),
+                column(&|k| k.value),
+            ]);
         } else {
-            // PostgreSQL: a VALUES list joined to the unique index; the generic plan it caches
-            // for an OR of keys may scan the tenant instead.
-            sql.push_str("(VALUES ");
-            for j in 0..ask.len() {
-                let p = 3 * j + 1;
-                if j > 0 {
-                    sql.push_str(", ");
-                }
-                let _ = write!(sql, "(?{}, ?{}, ?{})", p + 1, p + 2, p + 3);
-            }
-            sql.push_str(
-                ") AS k JOIN oneid_identities i ON i.tenant = ?1 AND i.itype = k.column1 AND i.scope = k.column2 \
-                 AND i.value = k.column3 JOIN oneid_customers c ON c.id = i.customer",
-            );
-            if !lock.is_empty() {
-                let _ = write!(sql, "{lock} OF i, c");
+            for &n in ask {
+                let key = keys[n];
+                params.extend([
+                    key.identity_type.into(),
+                    key.scope.unwrap_or("").into(),
+                    key.value.into(),
+                ]);
             }
         }
         let rows = self.rows(&sql, &params)?;
@@ -940,5 +892,121 @@ impl<B: SqlBackend> SqlTxn<B> {
             }
         }
         Ok(())
+    }
+}
+
+/// The batched identity lookup for `keys` keys (parameters: the tenant, then the keys' types,
+/// scopes and values), each key answered by one index search whatever statistics the
+/// database has: on PostgreSQL (`arrays`) the keys come as three arrays and each is looked up
+/// in a subquery of its own, which the planner cannot turn into a join that reads the whole
+/// tenant (the plan it picks for a join to a list of keys when it has no statistics) and which
+/// locks what it returns (`lock`); on SQLite an `OR` of keys, which its planner answers with
+/// one index search each (its "multi-index OR"; it may scan a tenant for a join).
+fn lookup_sql(arrays: bool, lock: &str, keys: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = format!(
+        "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
+         WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
+         {CUSTOMER_COLUMNS_C}, c.parent, c.survivor FROM "
+    );
+    if arrays {
+        let _ = write!(
+            sql,
+            "unnest(?2::text[], ?3::text[], ?4::text[]) AS k(itype, scope, value) \
+             CROSS JOIN LATERAL (SELECT * FROM oneid_identities i WHERE i.tenant = ?1 AND i.itype = k.itype \
+             AND i.scope = k.scope AND i.value = k.value OFFSET 0{lock}) i \
+             CROSS JOIN LATERAL (SELECT * FROM oneid_customers c WHERE c.id = i.customer OFFSET 0{lock}) c"
+        );
+        return sql;
+    }
+    sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
+    for j in 0..keys {
+        let p = 3 * j + 1;
+        if j > 0 {
+            sql.push_str(" OR ");
+        }
+        let _ = write!(
+            sql,
+            "(i.tenant = ?1 AND i.itype = ?{} AND i.scope = ?{} AND i.value = ?{})",
+            p + 1,
+            p + 2,
+            p + 3
+        );
+    }
+    sql
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod plans {
+    //! The plans PostgreSQL keeps for the writers' statements stay index searches on tables
+    //! it has no statistics for (a new database, or autovacuum off): a plan that reads a whole
+    //! tenant costs a resolve more as the tenant grows.
+
+    use crate::{IdentityInput, PostgresStore, ResolveRequest, Resolver, TenantId};
+
+    fn url() -> String {
+        std::env::var("ONEID_PG_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
+    }
+
+    #[test]
+    fn the_batched_lookup_searches_the_key_index_without_statistics() {
+        let schema = "oneid_plans";
+        let mut admin = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .unwrap();
+        let store = PostgresStore::connect_in_schema(&url(), schema).unwrap();
+        let resolver = Resolver::new(store);
+        let tenant = TenantId::new("t");
+        // Enough rows that reading the tenant costs more than a few index searches.
+        let requests: Vec<ResolveRequest> = (0..2000)
+            .map(|n| ResolveRequest::new([IdentityInput::new("email", format!("p{n}@example.com"))]))
+            .collect();
+        for chunk in requests.chunks(500) {
+            resolver.resolve_batch(&tenant, chunk).unwrap();
+        }
+        let keys = 32;
+        let sql = super::lookup_sql(true, " FOR UPDATE", keys);
+        let mut text = String::new();
+        let mut chars = sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            text.push(if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+                '$'
+            } else {
+                c
+            });
+        }
+        admin
+            .batch_execute(&format!(
+                "SET search_path TO {schema}; SET plan_cache_mode = force_generic_plan; \
+                 PREPARE lookup(text, text[], text[], text[]) AS {text}"
+            ))
+            .unwrap();
+        let values: Vec<String> = (0..keys).map(|n| format!("'p{n}@example.com'")).collect();
+        let plan: String = admin
+            .query(
+                &format!(
+                    "EXPLAIN EXECUTE lookup('t', array_fill('email'::text, ARRAY[{keys}]), \
+                     array_fill(''::text, ARRAY[{keys}]), ARRAY[{}])",
+                    values.join(", ")
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0) + "\n")
+            .collect();
+        admin
+            .batch_execute(&format!("DEALLOCATE lookup; DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
+        assert!(
+            !plan.contains("Hash Join"),
+            "a join that reads the tenant: {plan}"
+        );
+        assert!(!plan.contains("Seq Scan"), "a scan of a whole table: {plan}");
+        assert!(
+            plan.contains("oneid_identities_tenant_itype_scope_value_key"),
+            "no search of the identity key: {plan}"
+        );
     }
 }

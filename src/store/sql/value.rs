@@ -19,6 +19,11 @@ pub(crate) enum SqlValue {
     /// A list of integers, as one parameter (never a column): an array on PostgreSQL, a
     /// JSON array's text on SQLite, so that a statement's text does not depend on the list.
     IntList(Vec<i64>),
+    /// A column of many rows' values, as one array parameter (never a column), each element
+    /// `NULL`, an integer or text as the array's type in the statement says: PostgreSQL reads
+    /// a batch of rows with `unnest`, one statement text for any number of rows. SQLite
+    /// statements never take one.
+    Column(Vec<SqlValue>),
 }
 
 impl SqlValue {

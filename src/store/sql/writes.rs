@@ -10,11 +10,74 @@
 //! and groups are rewritten only when they differ from what the side tables hold.
 
 use super::codec::{customer_values, id_param, key_params, operation_name, ts};
+use super::columns::unnest;
 use super::{SqlBackend, SqlTxn, SqlValue};
 use crate::error::{Error, Result};
 use crate::history::{Cause, EventKind};
 use crate::model::{Customer, CustomerId, Identity, IdentityKey, TenantId};
 use chrono::{DateTime, Utc};
+
+/// `oneid_customers`' columns in [`customer_values`] order, with their types.
+const CUSTOMER_COLUMNS: &[(&str, &str)] = &[
+    ("tenant", "text"),
+    ("id", "bigint"),
+    ("status", "text"),
+    ("created", "text"),
+    ("updated", "text"),
+    ("data", "text"),
+    ("mobile", "text"),
+    ("email", "text"),
+    ("name", "text"),
+    ("nick_name", "text"),
+    ("gender", "bigint"),
+    ("stage", "text"),
+    ("source", "text"),
+];
+
+/// The columns of a held-back link's `oneid_identities` row.
+const IDENTITY_COLUMNS: &[(&str, &str)] = &[
+    ("tenant", "text"),
+    ("itype", "text"),
+    ("scope", "text"),
+    ("value", "text"),
+    ("name", "text"),
+    ("customer", "bigint"),
+];
+
+/// The columns of an `oneid_counts` row.
+const COUNT_COLUMNS: &[(&str, &str)] = &[
+    ("customer", "bigint"),
+    ("itype", "text"),
+    ("scope", "text"),
+    ("n", "bigint"),
+    ("first_seq", "bigint"),
+];
+
+/// The columns of an `oneid_history` row after `seq`, in the order
+/// [`SqlTxn::record`] holds them.
+const HISTORY_COLUMNS: &[(&str, &str)] = &[
+    ("tenant", "text"),
+    ("customer", "bigint"),
+    ("at", "text"),
+    ("kind", "text"),
+    ("itype", "text"),
+    ("iscope", "text"),
+    ("ivalue", "text"),
+    ("iname", "text"),
+    ("other", "bigint"),
+    ("operation", "text"),
+    ("reference", "text"),
+];
+
+/// Writes a live customer's row (parameters in [`customer_values`] order).
+const UPDATE_LIVE_CUSTOMER: &str = "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, \
+     mobile = ?7, email = ?8, name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 \
+     WHERE id = ?2 AND (CASE WHEN tenant = ?1 AND status = 'active' THEN 1 ELSE 0 END) = 1";
+
+/// `a, b, c`: the names of `columns`.
+fn column_names(columns: &[(&str, &str)]) -> String {
+    columns.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+}
 
 #[expect(private_bounds, reason = "the methods are crate-private (see `SqlTxn`)")]
 impl<B: SqlBackend> SqlTxn<B> {
@@ -24,7 +87,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         if !cache.pending() {
             return Ok(());
         }
-        // New customers: one multi-row INSERT per chunk.
+        // New customers.
         let dirty = std::mem::take(&mut cache.dirty);
         let cache = &mut *cache;
         let fresh: Vec<&Customer> = dirty
@@ -37,12 +100,7 @@ impl<B: SqlBackend> SqlTxn<B> {
             .iter()
             .map(|c| customer_values(&tenant_of(&c.id), c, "active"))
             .collect::<Result<_>>()?;
-        self.insert_rows(
-            "INSERT INTO oneid_customers (tenant, id, status, created, updated, data, mobile, email, name, \
-             nick_name, gender, stage, source) VALUES ",
-            "",
-            rows,
-        )?;
+        self.insert_rows("oneid_customers", CUSTOMER_COLUMNS, "", rows)?;
         // Links, in order: the unique key still decides who owns an identity.
         let links = std::mem::take(&mut cache.links);
         cache.linked.clear();
@@ -60,18 +118,67 @@ impl<B: SqlBackend> SqlTxn<B> {
                 ])
             })
             .collect::<Result<_>>()?;
-        let claimed = self.insert_rows(
-            "INSERT INTO oneid_identities (tenant, itype, scope, value, name, customer) VALUES ",
-            " ON CONFLICT DO NOTHING RETURNING seq, customer, itype, scope",
-            rows,
-        )?;
-        if claimed.len() != links.len() {
+        let claimed = self.claim(rows)?;
+        if claimed != links.len() {
             return Err(Error::Transient("an identity was claimed concurrently".into()));
         }
         cache.pending.clear();
         cache.pending_kinds.clear();
-        // Each customer's counts grow by its links of each kind; a kind it held none of
-        // starts at the first of them.
+        cache.forget_counts();
+        let history: Vec<Vec<SqlValue>> = std::mem::take(&mut cache.history)
+            .into_iter()
+            .map(Vec::from)
+            .collect();
+        self.insert_rows("oneid_history", HISTORY_COLUMNS, "", history)?;
+        // Changed customers that already had a row: their final state, once.
+        let changed: Vec<u64> = dirty
+            .iter()
+            .copied()
+            .filter(|id| !cache.fresh.contains(id))
+            .collect();
+        let rows: Vec<Vec<SqlValue>> = changed
+            .iter()
+            .map(|id| {
+                let (tenant, c) = &cache.customers[id];
+                customer_values(tenant, c, "active")
+            })
+            .collect::<Result<_>>()?;
+        if self.update_live_customers(rows)? != changed.len() as u64 {
+            return Err(Error::Invariant(
+                "a customer changed underneath a transaction".into(),
+            ));
+        }
+        for id in &dirty {
+            self.write_side_tables(&cache.customers[id].1)?;
+        }
+        cache.fresh.clear();
+        Ok(())
+    }
+
+    /// Inserts held-back links (`oneid_identities` rows) where no other customer holds the
+    /// identity, and adds them to their customers' counts (a kind a customer held none of
+    /// starts at the first of them). Returns how many were inserted: fewer than given means
+    /// a concurrent writer claimed one.
+    fn claim(&self, rows: Vec<Vec<SqlValue>>) -> Result<usize> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        const CLAIMED: &str = " ON CONFLICT DO NOTHING RETURNING seq, customer, itype, scope";
+        const GROW: &str =
+            " ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n";
+        if self.conn.borrow().binds_arrays() {
+            // One statement: the links, and the counts they grow.
+            let (arrays, params) = unnest(IDENTITY_COLUMNS, rows);
+            let sql = format!(
+                "WITH claimed AS (INSERT INTO oneid_identities ({}) SELECT * FROM {arrays}{CLAIMED}), \
+                 grown AS (INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) \
+                 SELECT customer, itype, scope, COUNT(*), MIN(seq) FROM claimed GROUP BY customer, itype, scope{GROW}) \
+                 SELECT COUNT(*) FROM claimed",
+                column_names(IDENTITY_COLUMNS)
+            );
+            return Ok(self.rows(&sql, &params)?[0][0].int()? as usize);
+        }
+        let claimed = self.insert_rows("oneid_identities", IDENTITY_COLUMNS, CLAIMED, rows)?;
         let mut grown: indexmap::IndexMap<(i64, &str, &str), (i64, i64)> = indexmap::IndexMap::new();
         for r in &claimed {
             let seq = r[0].int()?;
@@ -87,42 +194,75 @@ impl<B: SqlBackend> SqlTxn<B> {
                 vec![customer.into(), ty.into(), scope.into(), n.into(), first.into()]
             })
             .collect();
-        self.insert_rows(
-            "INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) VALUES ",
-            " ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n",
-            counts,
-        )?;
-        cache.counts.clear();
-        let history: Vec<Vec<SqlValue>> = std::mem::take(&mut cache.history)
-            .into_iter()
-            .map(Vec::from)
-            .collect();
-        self.insert_rows(
-            "INSERT INTO oneid_history (tenant, customer, at, kind, itype, iscope, ivalue, iname, other, \
-             operation, reference) VALUES ",
-            "",
-            history,
-        )?;
-        // Changed customers that already had a row: their final state, once.
-        for id in &dirty {
-            let (tenant, c) = &cache.customers[id];
-            if cache.fresh.contains(id) {
-                self.write_side_tables(c)?;
-            } else if self.write_customer(tenant, c, "active", true)? != 1 {
-                return Err(Error::Invariant(format!(
-                    "customer {id} changed underneath a transaction"
-                )));
-            }
-        }
-        cache.fresh.clear();
-        Ok(())
+        self.insert_rows("oneid_counts", COUNT_COLUMNS, GROW, counts)?;
+        Ok(claimed.len())
     }
 
-    /// Inserts rows with multi-row `INSERT`s of at most 64 rows (in chunks of powers of two,
-    /// so few statement texts are prepared). Returns the rows a `RETURNING` suffix brings
-    /// back.
-    fn insert_rows(&self, head: &str, tail: &str, rows: Vec<Vec<SqlValue>>) -> Result<Vec<Vec<SqlValue>>> {
+    /// Writes the rows of live customers (values in [`customer_values`] order); returns how
+    /// many were live and written. One statement on PostgreSQL, one per customer on SQLite.
+    fn update_live_customers(&self, rows: Vec<Vec<SqlValue>>) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        if self.conn.borrow().binds_arrays() {
+            // The ids again as a list the primary key answers, so that the plan PostgreSQL
+            // keeps for the statement searches the index whatever it guessed the sizes were.
+            let ids: Vec<i64> = rows.iter().map(|r| r[1].int()).collect::<Result<_>>()?;
+            let (arrays, mut params) = unnest(CUSTOMER_COLUMNS, rows);
+            params.push(SqlValue::IntList(ids));
+            let set: Vec<String> = CUSTOMER_COLUMNS[2..]
+                .iter()
+                .map(|(name, _)| format!("{name} = u.{name}"))
+                .collect();
+            return self.exec(
+                &format!(
+                    "UPDATE oneid_customers AS c SET {} FROM {arrays} WHERE c.id = ANY(?{}) \
+                     AND c.id = u.id AND c.tenant = u.tenant AND c.status = 'active'",
+                    set.join(", "),
+                    params.len()
+                ),
+                &params,
+            );
+        }
+        let mut written = 0;
+        for row in rows {
+            written += self.exec(UPDATE_LIVE_CUSTOMER, &row)?;
+        }
+        Ok(written)
+    }
+
+    /// Inserts rows into `table` (`columns` names each value of a row and gives its SQL
+    /// type), returning the rows a `RETURNING` suffix in `tail` brings back. On PostgreSQL the
+    /// rows go as one array per column in one statement, whatever their number; on SQLite,
+    /// where a statement costs no round trip, as multi-row `INSERT`s of at most 64 rows (in
+    /// chunks of powers of two, so few statement texts are prepared).
+    fn insert_rows(
+        &self,
+        table: &str,
+        columns: &[(&str, &str)],
+        tail: &str,
+        rows: Vec<Vec<SqlValue>>,
+    ) -> Result<Vec<Vec<SqlValue>>> {
         use std::fmt::Write;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let into = format!("{table} ({})", column_names(columns));
+        let returns = tail.contains("RETURNING");
+        let run = |sql: &str, params: &[SqlValue]| -> Result<Vec<Vec<SqlValue>>> {
+            if returns {
+                self.rows(sql, params)
+            } else {
+                self.exec(sql, params).map(|_| Vec::new())
+            }
+        };
+        if self.conn.borrow().binds_arrays() {
+            let (arrays, params) = unnest(columns, rows);
+            return run(
+                &format!("INSERT INTO {into} SELECT * FROM {arrays}{tail}"),
+                &params,
+            );
+        }
         let mut left = rows.len();
         let mut rows = rows.into_iter();
         let mut back = Vec::new();
@@ -131,8 +271,8 @@ impl<B: SqlBackend> SqlTxn<B> {
             left -= n;
             let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(n).collect();
             let width = chunk[0].len();
-            let mut sql = String::with_capacity(head.len() + tail.len() + n * width * 5);
-            sql.push_str(head);
+            let mut sql = String::with_capacity(into.len() + tail.len() + n * width * 5 + 20);
+            let _ = write!(sql, "INSERT INTO {into} VALUES ");
             let mut k = 0;
             for r in 0..n {
                 sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -147,11 +287,7 @@ impl<B: SqlBackend> SqlTxn<B> {
             }
             sql.push_str(tail);
             let params: Vec<SqlValue> = chunk.into_iter().flatten().collect();
-            if tail.contains("RETURNING") {
-                back.extend(self.rows(&sql, &params)?);
-            } else {
-                self.exec(&sql, &params)?;
-            }
+            back.extend(run(&sql, &params)?);
         }
         Ok(back)
     }
@@ -175,7 +311,7 @@ impl<B: SqlBackend> SqlTxn<B> {
             )?;
         }
         self.exec("DELETE FROM oneid_counts WHERE customer = ?1", &[id_param(root)?])?;
-        self.cache.borrow_mut().counts.clear();
+        self.cache.borrow_mut().forget_counts();
         Ok(())
     }
 
@@ -189,7 +325,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         seq: i64,
     ) -> Result<()> {
         let stored = self.stored_count(owner.0, key.identity_type, key.scope)?;
-        self.cache.borrow_mut().counts.clear();
+        self.cache.borrow_mut().forget_counts();
         let kind = [
             id_param(owner)?,
             key.identity_type.into(),
@@ -320,9 +456,7 @@ impl<B: SqlBackend> SqlTxn<B> {
         only_active: bool,
     ) -> Result<u64> {
         let sql = if only_active {
-            "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
-             name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 \
-             WHERE id = ?2 AND (CASE WHEN tenant = ?1 AND status = 'active' THEN 1 ELSE 0 END) = 1"
+            UPDATE_LIVE_CUSTOMER
         } else {
             "UPDATE oneid_customers SET status = ?3, created = ?4, updated = ?5, data = ?6, mobile = ?7, email = ?8, \
              name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 WHERE tenant = ?1 AND id = ?2"

@@ -3,8 +3,8 @@
 //!
 //! The trait is small on purpose: run a statement, run a query, commit, and the few answers
 //! that capture how the databases differ (whether reads must lock rows, whether the
-//! transaction may number new customers itself, which form of the batched lookup its planner
-//! answers well, how a list parameter binds). Everything else is shared, the SQL included; a
+//! transaction may number new customers itself, how lists and batches of rows bind, which
+//! also picks the form of the batched lookup). Everything else is shared, the SQL included; a
 //! backend only converts [`SqlValue`]s to its driver's types, prepares and caches statements,
 //! begins and ends its transaction on a connection it holds, and maps its driver's errors to
 //! the crate's.
@@ -35,14 +35,10 @@ pub(crate) trait SqlBackend {
     fn lock_rows(&self) -> &'static str {
         ""
     }
-    /// Whether the batched identity lookup joins a `VALUES` list to the identity index
-    /// (PostgreSQL's planner answers that with an index search per key) rather than an `OR`
-    /// of keys (SQLite's does).
-    fn joins_values(&self) -> bool {
-        false
-    }
-    /// Whether a [`SqlValue::IntList`] parameter binds as an array, tested with `= ANY(?n)`
-    /// (PostgreSQL), rather than as a JSON array's text, read with `json_each` (SQLite).
+    /// Whether a [`SqlValue::IntList`] parameter binds as an array, tested with `= ANY(?n)`,
+    /// and [`SqlValue::Column`]s carry batches of rows for `unnest` (PostgreSQL), rather than a
+    /// list binding as a JSON array's text, read with `json_each`, and rows going as
+    /// multi-row `VALUES` (SQLite).
     fn binds_arrays(&self) -> bool {
         false
     }
@@ -51,11 +47,9 @@ pub(crate) trait SqlBackend {
     fn round_trips(&self) -> bool {
         false
     }
-    /// The next free customer id, for a database where this transaction is the only writer
-    /// (it may then number the customers it creates itself and write their rows later, with
-    /// the rest of what it holds back); `None` where concurrent writers need the database to
-    /// assign ids.
-    fn first_free_id(&mut self) -> Result<Option<i64>> {
-        Ok(None)
-    }
+    /// An id for a new customer, whose row the transaction writes later with the rest of what
+    /// it holds back; and whether the transaction may number the customers it creates after
+    /// it itself (it is the only writer: SQLite), rather than take each from the database (a
+    /// sequence concurrent writers share: PostgreSQL).
+    fn new_customer_id(&mut self) -> Result<(i64, bool)>;
 }

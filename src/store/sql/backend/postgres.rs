@@ -70,10 +70,21 @@ impl ToSql for SqlValue {
         out: &mut bytes::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         // A list goes only where an array is expected, and a scalar only where none is.
-        match (self, *ty == Type::INT8_ARRAY) {
+        let array = *ty == Type::INT8_ARRAY || *ty == Type::TEXT_ARRAY;
+        match (self, array) {
             (SqlValue::Null, _) => Ok(IsNull::Yes),
-            (SqlValue::IntList(list), true) => list.to_sql(ty, out),
-            (SqlValue::IntList(_), false) | (_, true) => {
+            (SqlValue::IntList(list), true) if *ty == Type::INT8_ARRAY => list.to_sql(ty, out),
+            (SqlValue::Column(values), true) if *ty == Type::INT8_ARRAY => values
+                .iter()
+                .map(SqlValue::opt_int)
+                .collect::<Result<Vec<Option<i64>>>>()?
+                .to_sql(ty, out),
+            (SqlValue::Column(values), true) => values
+                .iter()
+                .map(SqlValue::opt_text)
+                .collect::<Result<Vec<Option<&str>>>>()?
+                .to_sql(ty, out),
+            (SqlValue::IntList(_) | SqlValue::Column(_), _) | (_, true) => {
                 Err(format!("postgres: {self:?} does not fit a parameter of type {ty}").into())
             }
             (SqlValue::Int(i), false) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
@@ -85,7 +96,7 @@ impl ToSql for SqlValue {
     fn accepts(ty: &Type) -> bool {
         matches!(
             *ty,
-            Type::INT8 | Type::INT4 | Type::TEXT | Type::VARCHAR | Type::INT8_ARRAY
+            Type::INT8 | Type::INT4 | Type::TEXT | Type::VARCHAR | Type::INT8_ARRAY | Type::TEXT_ARRAY
         )
     }
 
@@ -284,8 +295,22 @@ impl SqlBackend for PostgresBackend {
         if self.read_only { "" } else { " FOR UPDATE" }
     }
 
-    fn joins_values(&self) -> bool {
-        true
+    fn new_customer_id(&mut self) -> Result<(i64, bool)> {
+        // Drawn alone rather than by inserting an empty row: the row is inserted once, in
+        // its final state, with the transaction's other new rows.
+        let rows = self.query(
+            "SELECT nextval(pg_get_serial_sequence('oneid_customers', 'id'))",
+            &[],
+        )?;
+        let id = rows
+            .first()
+            .and_then(|r| r.first())
+            .map(SqlValue::int)
+            .transpose()?;
+        Ok((
+            id.ok_or_else(|| Error::Corrupt("postgres: the id sequence returned no id".into()))?,
+            false,
+        ))
     }
 
     fn round_trips(&self) -> bool {

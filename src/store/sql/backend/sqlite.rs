@@ -93,6 +93,11 @@ impl rusqlite::ToSql for SqlValue {
                 json.push(']');
                 ToSqlOutput::Owned(Value::Text(json))
             }
+            SqlValue::Column(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "sqlite: a column of values is bound only on PostgreSQL".into(),
+                ));
+            }
         })
     }
 }
@@ -142,7 +147,7 @@ impl SqlBackend for SqliteBackend<'_> {
 
     /// `BEGIN IMMEDIATE` makes this transaction the only writer: it numbers new customers
     /// itself, as `AUTOINCREMENT` would (never reusing an id), and writes their rows at commit.
-    fn first_free_id(&mut self) -> Result<Option<i64>> {
+    fn new_customer_id(&mut self) -> Result<(i64, bool)> {
         self.conn
             .query_row(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'oneid_customers'), 0), \
@@ -150,7 +155,7 @@ impl SqlBackend for SqliteBackend<'_> {
                 [],
                 |r| r.get(0),
             )
-            .map(Some)
+            .map(|n| (n, true))
             .map_err(store_error)
     }
 }
