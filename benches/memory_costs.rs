@@ -60,7 +60,7 @@ fn customer(i: u64) -> ResolveRequest {
         .unwrap()
         .with(Field::Gender, (i % 3) as i64)
         .unwrap();
-    if i % 1000 == 0 {
+    if i.is_multiple_of(1000) {
         patch = patch.with(Field::Stage, "won").unwrap();
     }
     ResolveRequest::new([IdentityInput::new(

@@ -814,6 +814,17 @@ mod tests {
         }
     }
 
+    /// A page of 10 of `filter`'s customers in that order.
+    fn page_of(filter: &CustomerFilter, sort: SortKey, descending: bool) -> CustomerQuery {
+        CustomerQuery {
+            filter: filter.clone(),
+            sort,
+            descending,
+            size: 10,
+            ..CustomerQuery::default()
+        }
+    }
+
     #[test]
     fn a_query_builds_only_its_page() {
         let (store, t, _) = tenant(5_000);
@@ -829,13 +840,7 @@ mod tests {
             (SortKey::Field(Field::Name), CustomerFilter::default()),
         ] {
             for descending in [false, true] {
-                let query = CustomerQuery {
-                    filter: filter.clone(),
-                    sort,
-                    descending,
-                    size: 10,
-                    ..CustomerQuery::default()
-                };
+                let query = page_of(&filter, sort, descending);
                 UNPACKED.set(0);
                 let page = reader.query(&t, &query).unwrap();
                 assert_eq!(page.rows.len(), 10);
@@ -883,13 +888,7 @@ mod tests {
         ];
         for (sort, filter, most) in cases {
             for descending in [false, true] {
-                let query = CustomerQuery {
-                    filter: filter.clone(),
-                    sort,
-                    descending,
-                    size: 10,
-                    ..CustomerQuery::default()
-                };
+                let query = page_of(&filter, sort, descending);
                 VISITED.set(0);
                 let page = reader.query(&t, &query).unwrap();
                 let tested = VISITED.get();
