@@ -9,7 +9,9 @@
 //!   quarantine evidence read the customer's counts, so the time stays flat in `N`;
 //! - `query_1m/...`: a page of 10 of a tenant of 1,000,000 customers (built once with
 //!   `resolve_batch`), in id order without a filter and with a filter on a slot's time or a
-//!   packed field, and in other orders (which scan, keeping only the best rows).
+//!   packed field (`gender`, a third of the tenant; `stage`, one in 1,000), sorted by
+//!   `lastUpdated` with and without a filter, and sorted by a field over a third of the tenant
+//!   (refused past `limits::MAX_FIELD_SORT_MATCHES`).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use oneid::{
@@ -50,13 +52,17 @@ fn visits(c: &mut Criterion) {
     group.finish();
 }
 
+/// Customer `i`: one of five names, gender `i % 3`, and the stage `won` for one in 1,000.
 fn customer(i: u64) -> ResolveRequest {
     let names = ["赵娜", "Ann", "Bob", "Chen Wei", "Li"];
-    let patch = CustomerPatch::new()
+    let mut patch = CustomerPatch::new()
         .with(Field::Name, names[(i % 5) as usize])
         .unwrap()
         .with(Field::Gender, (i % 3) as i64)
         .unwrap();
+    if i.is_multiple_of(1000) {
+        patch = patch.with(Field::Stage, "won").unwrap();
+    }
     ResolveRequest::new([IdentityInput::new(
         "mobile",
         format!("1{:010}", 3_000_000_000 + i),
@@ -92,6 +98,10 @@ fn queries(c: &mut Criterion) {
         gender: Some(2),
         ..CustomerFilter::default()
     };
+    let won = CustomerFilter {
+        stage: Some("won".into()),
+        ..CustomerFilter::default()
+    };
     let none = CustomerFilter::default;
     let mut group = c.benchmark_group("query_1m");
     group.sample_size(20).measurement_time(Duration::from_secs(3));
@@ -104,7 +114,11 @@ fn queries(c: &mut Criterion) {
             "last_updated_desc_no_filter",
             page(none(), SortKey::LastUpdated, true),
         ),
-        ("name_gender", page(women, SortKey::Field(Field::Name), false)),
+        (
+            "last_updated_desc_gender",
+            page(women.clone(), SortKey::LastUpdated, true),
+        ),
+        ("id_stage_rare", page(won, SortKey::Id, true)),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {
@@ -114,6 +128,11 @@ fn queries(c: &mut Criterion) {
             })
         });
     }
+    // Sorted by a field, a third of the tenant matches: refused, past its bound.
+    let refused = page(women, SortKey::Field(Field::Name), false);
+    group.bench_function("name_gender_refused", |b| {
+        b.iter(|| resolver.query(&t, &refused).unwrap_err())
+    });
     group.finish();
 }
 

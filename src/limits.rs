@@ -57,6 +57,13 @@ pub const MAX_SEARCH_CHARS: usize = 256;
 /// The largest page a query may ask for (`rows`, `size`).
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
+/// The most rows a query may skip: its offset, `(page - 1) × rows`. Every store reads past
+/// the rows it skips (an index walk on the SQL stores, kept candidates in memory), so a deep
+/// page costs what its offset does; this bound keeps that near a page's cost. To read further,
+/// narrow the filter instead: sort by `lastUpdated` (or `dateCreated`) and ask for the rows
+/// from the last time read on (`lastUpdatedFrom`), or by id within an id list.
+pub const MAX_QUERY_OFFSET: u64 = 10_000;
+
 /// The most distinct ids a query's id list (002 `idList`) may name; repeats of an id select
 /// nothing more and are not counted. As many as one page holds ([`MAX_PAGE_SIZE`]), so every
 /// customer a list names can come back in one page, and a list as a URL parameter stays near

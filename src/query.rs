@@ -207,7 +207,9 @@ impl CustomerQuery {
     /// `simpleQuery` (`groupId`, `searchKey`, `startTime`/`endTime` on the creation time,
     /// `current`, `size`), plus `tag`. Unknown parameters and malformed values are errors.
     ///
-    /// Bounds: `rows` is 1 to [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE); `idList` names
+    /// Bounds: `rows` is 1 to [`MAX_PAGE_SIZE`](crate::limits::MAX_PAGE_SIZE); a query skips
+    /// at most [`MAX_QUERY_OFFSET`](crate::limits::MAX_QUERY_OFFSET) rows (`(page - 1) ×
+    /// rows`, so at 20 rows a page up to 501); `idList` names
     /// at most [`MAX_ID_LIST`](crate::limits::MAX_ID_LIST) distinct ids. `sidx` is `id` (the
     /// default), `dateCreated`, `lastUpdated` or a field's name: an index gives the first
     /// three orders (see [`SortKey::is_indexed`]); a field has none, so a query sorted by a
@@ -232,6 +234,12 @@ impl CustomerQuery {
     /// let e = CustomerQuery::from_params([("idList", ids.join(",").as_str())]).unwrap_err();
     /// assert_eq!(e.kind(), ErrorKind::Input);
     /// assert!(e.to_string().contains("at most 1000 distinct ids"), "{e}");
+    ///
+    /// // So is a page past the offset bound: 20 rows a page, page 501 skips 10,000 rows.
+    /// assert!(CustomerQuery::from_params([("rows", "20"), ("page", "501")]).is_ok());
+    /// let e = CustomerQuery::from_params([("rows", "20"), ("page", "502")]).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Input);
+    /// assert!(e.to_string().contains("at most 10000 rows"), "{e}");
     /// ```
     pub fn from_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> crate::Result<Self> {
         use crate::error::Error;
@@ -334,7 +342,27 @@ impl CustomerQuery {
                 }
             }
         }
+        q.check()?;
         Ok(q)
+    }
+
+    /// Refuses a query past its bounds, the same for every store: its filter's
+    /// ([`CustomerFilter::check`]) and an offset past
+    /// [`MAX_QUERY_OFFSET`](crate::limits::MAX_QUERY_OFFSET).
+    pub(crate) fn check(&self) -> crate::Result<()> {
+        self.filter.check()?;
+        let limit = crate::limits::MAX_QUERY_OFFSET;
+        if self.offset() > limit {
+            return Err(crate::Error::field(
+                "page",
+                format!(
+                    "a query skips at most {limit} rows ((page - 1) × rows), and this one skips {}: \
+                     narrow the filter instead (e.g. lastUpdatedFrom the last row's time)",
+                    self.offset()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses to sort `matches` customers by a field (no index gives its order) when they

@@ -433,7 +433,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// A page of live customers matching a query (001 `simpleQuery`, 002 `GET customers`),
     /// with the total.
     pub fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
-        query.filter.check()?;
+        query.check()?;
         self.reading(tenant, "query", |txn| txn.query(tenant, query))
     }
 

@@ -120,6 +120,7 @@ impl<T> Chunked<T> {
     }
 
     /// Every element, in index order.
+    #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.chunks.iter().flatten()
     }

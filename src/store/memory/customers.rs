@@ -36,6 +36,7 @@ impl Tables {
             self.ids.push(blocks.take()?);
         }
         self.slots.push(Slot::new(micros, data));
+        self.filters.add(&self.slots, ix);
         self.live += 1;
         pages::reserve_huge(&mut self.parent, 1);
         self.parent.push(AtomicU32::new(ix));
@@ -43,17 +44,39 @@ impl Tables {
         Ok(ix)
     }
 
-    /// Overwrites a live slot's data with a customer's.
+    /// Overwrites a live slot's data with a customer's, and its values in the query indexes.
     pub(super) fn put_in(&mut self, slot: u32, customer: &Customer) {
-        let stored = &mut self.slots[slot];
-        stored.data = packed::pack(
+        let data = packed::pack(
             &customer.fields,
             &customer.attrs,
             &customer.tags,
             &customer.groups,
         );
-        stored.created = micros(customer.created);
-        stored.updated = micros(customer.updated);
+        let created = micros(customer.created);
+        let stored = &self.slots[slot];
+        // The same bytes hold the same values: only the update time may move.
+        if stored.data != data || stored.created != created {
+            self.filters.remove(&self.slots[slot], slot);
+            let stored = &mut self.slots[slot];
+            stored.data = data;
+            stored.created = created;
+            self.filters.add(&self.slots, slot);
+        }
+        self.set_updated(slot, micros(customer.updated));
+    }
+
+    /// Sets live slot `ix`'s update time, in the slot and in the query index.
+    pub(super) fn set_updated(&mut self, ix: u32, micros: i64) {
+        let slot = &mut self.slots[ix];
+        if slot.updated != micros {
+            self.filters.move_updated(ix, slot.updated, micros);
+            slot.updated = micros;
+        }
+    }
+
+    /// Takes live slot `ix` out of the query indexes, before it stops being live.
+    pub(super) fn unindex(&mut self, ix: u32) {
+        self.filters.remove(&self.slots[ix], ix);
     }
 
     /// The customer slot `ix` holds.

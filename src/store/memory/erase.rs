@@ -110,6 +110,7 @@ impl Tables {
         s.held_cleared(root);
         // The root is the one of them that may be live (a deleted customer can be erased).
         if s.slots[root].is_active() {
+            s.unindex(root);
             s.live -= 1;
         }
         let mut erased = Vec::with_capacity(members.len());

@@ -20,8 +20,10 @@
 //!   name by number;
 //! - `event` and `log`: history, as one append-only log of 24-byte events;
 //! - `erase`: erasure, which scrubs every value a customer held;
-//! - `query`: queries and counts, answered from the slots and packed bytes, building only the
-//!   page;
+//! - `filter_index`: the live customers by each value of the columns queries filter on, and
+//!   by creation and update time, in sets that count (`ranked`), kept by every write;
+//! - `query`: queries and counts, answered from those indexes, the slots and packed bytes,
+//!   building only the page;
 //! - `txn`: the store's transactions, through which the engine reads and writes all of it.
 //!
 //! The chunks of slots, entries and events grow with the tenant (from a few elements, up to
@@ -35,6 +37,7 @@ mod customers;
 mod entry;
 mod erase;
 mod event;
+mod filter_index;
 mod held;
 mod identities;
 mod ids;
@@ -44,6 +47,7 @@ mod log;
 mod packed;
 mod pages;
 mod query;
+mod ranked;
 mod rings;
 mod shards;
 mod slot;

@@ -170,6 +170,7 @@ impl Tables {
         }
         self.slots[from_slot].ring = NONE;
         self.parent[from_slot as usize].store(into_slot, Ordering::Relaxed);
+        self.unindex(from_slot);
         let merged = &mut self.slots[from_slot];
         merged.set_merged_into(into_slot);
         self.live -= 1;

@@ -8,12 +8,14 @@
 //!
 //! The tables are plain data; what they do is written beside the part it concerns:
 //! `customers` (slots), `identities` (entries and the index), `intern` (types, scopes and
-//! spaces), `rings` (merges and each customer's identities), `held` (their counts), `log` (history) and `erase`.
+//! spaces), `rings` (merges and each customer's identities), `held` (their counts), `log` (history),
+//! `filter_index` (what queries find customers by) and `erase`.
 
 use super::arena::{Chunked, TextArena};
 use super::counts::Held;
 use super::entry::Entry;
 use super::event::{Event, StoredCause};
+use super::filter_index::FilterIndex;
 use super::ids::IdBlocks;
 use super::key_index::KeyIndex;
 use super::pages;
@@ -36,6 +38,8 @@ pub(super) struct Tables {
     pub(super) slots: Chunked<Slot>,
     /// How many slots are active (live customers): a query without a filter's total.
     pub(super) live: u32,
+    /// The live customers by the values and times queries filter on (`filter_index`).
+    pub(super) filters: FilterIndex,
     /// Union-find parent of each slot; atomics so reads through `&self` can compress paths.
     pub(super) parent: Vec<AtomicU32>,
     pub(super) entries: Chunked<Entry>,
@@ -90,6 +94,7 @@ impl Tables {
             ids: IdBlocks::default(),
             slots: Chunked::default(),
             live: 0,
+            filters: FilterIndex::default(),
             parent: Vec::new(),
             entries: Chunked::default(),
             index: KeyIndex::default(),
@@ -129,6 +134,7 @@ impl Tables {
             v.capacity() * size_of::<T>()
         }
         self.slots.allocated()
+            + self.filters.allocated()
             + vec(&self.parent)
             + self.entries.allocated()
             + self.index.allocated()

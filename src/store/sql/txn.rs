@@ -289,6 +289,7 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
     }
 
     fn query(&self, tenant: &TenantId, query: &CustomerQuery) -> Result<CustomerPage> {
+        query.check()?;
         self.flush()?;
         let (filter, mut params) = filter_sql(tenant, &query.filter, self.conn.borrow().binds_arrays());
         let total = self.rows(
