@@ -42,9 +42,10 @@
 //!
 //! ## Where things are
 //!
-//! Every public item has one path. Types, traits and functions are at the crate root; two
-//! modules group what reads better under a name: [`normalize`] (the built-in normalizers)
-//! and [`limits`] (the bounds on what a request may hold).
+//! Every public item has one path. Types, traits and functions are at the crate root; three
+//! modules group what reads better under a name: [`normalize`] (the built-in normalizers),
+//! [`limits`] (the bounds on what a request may hold) and [`dialect`] (the four sources' wire
+//! formats: reading their bodies with their defaults, writing their responses).
 //!
 //! - **Model**: [`Customer`] with its [`Fields`], extended attributes ([`ExtAttr`]), tags and
 //!   groups; [`Identity`] and [`IdentityInput`]; [`TenantId`]; the [`ResolveRequest`] with
@@ -144,6 +145,7 @@
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod clock;
+pub mod dialect;
 mod engine;
 mod error;
 mod history;

@@ -284,7 +284,8 @@ impl CustomerQuery {
                 "dateCreatedFrom" | "startTime" => f.created_from = Some(time(key, v)?),
                 "dateCreatedTo" | "endTime" => f.created_to = Some(time(key, v)?),
                 "lastUpdatedFrom" => f.updated_from = Some(time(key, v)?),
-                "lastUpdatedTo" => f.updated_to = Some(time(key, v)?),
+                // 002 spells it `lastUpdateTo` in `customers/count`.
+                "lastUpdatedTo" | "lastUpdateTo" => f.updated_to = Some(time(key, v)?),
                 "select" => {
                     q.select = Some(
                         v.split(',')
