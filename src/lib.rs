@@ -131,6 +131,7 @@
 //!   share.
 //! - `tokio`: [`AsyncResolver`], the async handle, every operation on tokio's blocking pool.
 //! - `tracing`: a `tracing` span per operation, and an event per retry.
+//! - `http`: [`http::router`], the four sources' HTTP APIs (axum) over the async handle.
 //!
 // Items of features that are off link to the list above instead.
 #![cfg_attr(not(feature = "sqlite"), doc = "[`SqliteStore`]: #features")]
@@ -149,6 +150,9 @@ pub mod dialect;
 mod engine;
 mod error;
 mod history;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod limits;
 mod model;
 mod prefetch;

@@ -423,7 +423,7 @@ fn baiyao_page_and_attributes_have_the_tables_keys() {
         baiyao::ok(Value::Null),
         json!({"code": 0, "msg": "success", "data": null})
     );
-    let e = baiyao::error(&oneid::Error::CustomerNotFound(CustomerId(9)));
+    let e = baiyao::error(&oneid::Error::CustomerNotFound(CustomerId(9)).to_string());
     assert_eq!(
         (keys_of(&e), e["code"].clone(), e["data"].clone()),
         (vec!["code", "msg", "data"], json!(-1), Value::Null)
@@ -546,7 +546,8 @@ fn beauty_add_customer_reads_every_parameter() {
     assert_eq!(info["customerInfo"]["sex"], 2);
     assert_eq!(info["customerInfo"]["description"], "想做双眼皮");
     assert_eq!(beauty::added(), fixture("003_addCustomer.response.json"));
-    let failure = beauty::error(&oneid::Error::CustomerNotFound(id));
+    let e = oneid::Error::CustomerNotFound(id);
+    let failure = beauty::error(e.kind().http_status(), &e.to_string());
     assert_like(
         &fixture("003_addCustomer.error.json"),
         &failure,

@@ -1,7 +1,6 @@
 //! 001 (Baiyao CDP open API) responses: the `{code, msg, data}` envelope and what it carries.
 
 use super::values::{attr, field, first_of, flag_01, numeric_field};
-use crate::error::Error;
 use crate::model::{Customer, CustomerId, FLAT_ATTR_KEYS, Field, Identity, IdentityType};
 use crate::query::{CustomerPage, CustomerQuery};
 use indexmap::IndexMap;
@@ -63,9 +62,9 @@ pub fn ok(data: Value) -> Value {
     json!({"code": 0, "msg": "success", "data": data})
 }
 
-/// 001's failure envelope: `{"code": -1, "msg": the error, "data": null}`.
-pub fn error(e: &Error) -> Value {
-    json!({"code": -1, "msg": e.to_string(), "data": null})
+/// 001's failure envelope: `{"code": -1, "msg": message, "data": null}`.
+pub fn error(message: &str) -> Value {
+    json!({"code": -1, "msg": message, "data": null})
 }
 
 /// 001's customer detail: every key of [`CUSTOMER_KEYS`], `null` where unset; flags as

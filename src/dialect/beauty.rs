@@ -1,7 +1,6 @@
 //! 003 (beauty-clinic SDK) responses: the `{errNum, errMsg}` envelope and its customer info.
 
 use super::values::{attr, field};
-use crate::error::Error;
 use crate::model::{Customer, Field};
 use serde_json::{Map, Value, json};
 
@@ -79,7 +78,8 @@ pub fn added() -> Value {
     json!({"errNum": 0})
 }
 
-/// A failure: `{"errNum": the HTTP status of Error::kind (never 0), "errMsg"}`.
-pub fn error(e: &Error) -> Value {
-    json!({"errNum": e.kind().http_status(), "errMsg": e.to_string()})
+/// A failure: `{"errNum", "errMsg"}`, `errNum` being the HTTP status answered (never 0; for
+/// an [`Error`](crate::Error), its [`kind`](crate::Error::kind)'s [`http_status`](crate::ErrorKind::http_status)).
+pub fn error(status: u16, message: &str) -> Value {
+    json!({"errNum": status, "errMsg": message})
 }

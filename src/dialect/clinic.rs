@@ -2,7 +2,6 @@
 //! prints no bodies; the shapes here are that table's (**Decision**).
 
 use super::values::{attr, field, seconds};
-use crate::error::Error;
 use crate::model::{Customer, CustomerId, Field, FieldValue, Identity, write_id_name};
 use serde_json::{Map, Value, json};
 
@@ -91,7 +90,9 @@ pub fn linked_accounts(owner: CustomerId, identities: &[Identity]) -> Value {
     )
 }
 
-/// 000's error body: `{"code": the HTTP status of Error::kind, "message"}`.
-pub fn error(e: &Error) -> Value {
-    json!({"code": e.kind().http_status(), "message": e.to_string()})
+/// 000's error body (**Decision**: its document prints none): `{"code", "message"}`, the
+/// code being the HTTP status answered (for an [`Error`](crate::Error), its [`kind`](crate::Error::kind)'s
+/// [`http_status`](crate::ErrorKind::http_status)).
+pub fn error(status: u16, message: &str) -> Value {
+    json!({"code": status, "message": message})
 }

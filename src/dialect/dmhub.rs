@@ -1,7 +1,6 @@
 //! 002 (Convertlab DM Hub) responses, as its document prints them.
 
 use super::values::{field, flag, seconds};
-use crate::error::Error;
 use crate::model::{Customer, CustomerId, Field, Identity};
 use serde_json::{Map, Value};
 
@@ -138,7 +137,8 @@ pub fn identities(owners: &[(CustomerId, Vec<Identity>)]) -> Value {
 }
 
 /// 002's error body (**Decision**: its document prints none): `{"error": {"code",
-/// "message"}}`, the code being the HTTP status of [`Error::kind`].
-pub fn error(e: &Error) -> Value {
-    serde_json::json!({"error": {"code": e.kind().http_status(), "message": e.to_string()}})
+/// "message"}}`, the code being the HTTP status answered (for an [`Error`](crate::Error), its
+/// [`kind`](crate::Error::kind)'s [`http_status`](crate::ErrorKind::http_status)).
+pub fn error(status: u16, message: &str) -> Value {
+    serde_json::json!({"error": {"code": status, "message": message}})
 }
