@@ -8,7 +8,9 @@
 //! ```
 //!
 //! The tenant is the `x-tenant-id` header, or with `--tenant-in-path` the first path segment
-//! (`/shop1/v1/customers/7`). Ctrl-C stops it.
+//! (`/shop1/v1/customers/7`). Ctrl-C stops it. `--check` serves on a free port of 127.0.0.1,
+//! sends 002's create with identities and reads the customer back over the socket, prints
+//! both and exits (`cargo test` runs it).
 
 use oneid::http::{HttpConfig, TenantFrom, router};
 use oneid::{AsyncResolver, MemoryStore, Resolver, Store};
@@ -21,6 +23,7 @@ struct Args {
     addr: SocketAddr,
     store: StoreArg,
     config: HttpConfig,
+    check: bool,
 }
 
 enum StoreArg {
@@ -31,13 +34,15 @@ enum StoreArg {
     Postgres(String),
 }
 
-const USAGE: &str = "usage: server [--addr ADDR] [--sqlite PATH | --postgres URL] [--tenant-in-path]";
+const USAGE: &str =
+    "usage: server [--addr ADDR] [--sqlite PATH | --postgres URL] [--tenant-in-path] [--check]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         store: StoreArg::Memory,
         config: HttpConfig::default(),
+        check: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -56,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             #[cfg(not(feature = "postgres"))]
             "--postgres" => return Err("--postgres needs the postgres feature".into()),
             "--tenant-in-path" => args.config = HttpConfig::default().with_tenant(TenantFrom::Path),
+            "--check" => args.check = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
@@ -106,12 +112,56 @@ async fn open_and_serve(args: &Args) -> Result<(), BoxError> {
 }
 
 async fn serve<S: Store + 'static>(args: &Args, resolver: AsyncResolver<S>) -> Result<(), BoxError> {
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    let addr = if args.check {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        args.addr
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    if args.check {
+        let app = router(resolver, args.config.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        return check(addr).await;
+    }
     axum::serve(listener, router(resolver, args.config.clone()))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    Ok(())
+}
+
+/// One call of 002 and a read back, over the socket.
+async fn check(addr: SocketAddr) -> Result<(), BoxError> {
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({
+        "customer": {"name": "小D", "mobile": "18612341234"},
+        "customerIdentities": [{"identityType": "wechat", "identityValue": "o123456"}]
+    });
+    let created = client
+        .post(format!("http://{addr}/v1/customerandidentities"))
+        .header("x-tenant-id", "shop")
+        .json(&body)
+        .send()
+        .await?;
+    let status = created.status();
+    let customer: serde_json::Value = created.json().await?;
+    println!(
+        "POST /v1/customerandidentities -> {status} customer {} {}",
+        customer["id"], customer["name"]
+    );
+    let read = client
+        .get(format!("http://{addr}/v1/customers/{}", customer["id"]))
+        .header("x-tenant-id", "shop")
+        .send()
+        .await?;
+    let status = read.status();
+    let customer: serde_json::Value = read.json().await?;
+    println!(
+        "GET /v1/customers/{} -> {status} mobile {}",
+        customer["id"], customer["mobile"]
+    );
     Ok(())
 }

@@ -356,7 +356,7 @@ impl CustomerPatch {
     /// copying it is safe; lists longer than their bound are refused before they are copied.
     pub(crate) fn read_key(&mut self, key: &str, v: &serde_json::Value) -> Result<()> {
         use serde_json::Value;
-        if super::id_name::read_id_name(self, key, v)? {
+        if super::id_name::read_id_name(&mut self.fields, key, v)? {
             return Ok(());
         }
         if let Some(field) = Field::from_name(key) {

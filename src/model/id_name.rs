@@ -1,8 +1,7 @@
 //! 000's `IdName` values: `fromReferrer`, `fromActivity` and `fromChannel` as `{id, name}`
 //! objects, kept as two text fields each.
 
-use super::customer::CustomerPatch;
-use super::fields::Field;
+use super::fields::{Field, Fields};
 use crate::error::{Error, Result};
 use serde_json::Value;
 
@@ -19,7 +18,7 @@ pub(crate) fn id_name_fields(key: &str) -> Option<(Field, Field)> {
 /// Reads `{"id": …, "name": …}` (either may be absent or `null`; a numeric id is read as its
 /// text) into the key's two fields. `false` when `v` is not an object, which the key's id
 /// field then reads as plain text.
-pub(crate) fn read_id_name(patch: &mut CustomerPatch, key: &str, v: &Value) -> Result<bool> {
+pub(crate) fn read_id_name(fields: &mut Fields, key: &str, v: &Value) -> Result<bool> {
     let (Some((id_field, name_field)), Value::Object(map)) = (id_name_fields(key), v) else {
         return Ok(false);
     };
@@ -42,7 +41,7 @@ pub(crate) fn read_id_name(patch: &mut CustomerPatch, key: &str, v: &Value) -> R
             .parse_json(&part)
             .map_err(|e| Error::field(key, e.to_string()))?
         {
-            patch.fields.insert_unchecked(field, value);
+            fields.insert_unchecked(field, value);
         }
     }
     Ok(true)
@@ -50,7 +49,7 @@ pub(crate) fn read_id_name(patch: &mut CustomerPatch, key: &str, v: &Value) -> R
 
 /// The `{id, name}` object of a key, from the customer's two fields; `None` when neither is
 /// set, so a writer can print `null`.
-pub(crate) fn write_id_name(fields: &super::Fields, key: &str) -> Option<Value> {
+pub(crate) fn write_id_name(fields: &Fields, key: &str) -> Option<Value> {
     let (id_field, name_field) = id_name_fields(key)?;
     let id = fields.text(id_field);
     let name = fields.text(name_field);
