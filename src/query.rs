@@ -203,7 +203,8 @@ impl Default for CustomerQuery {
 impl CustomerQuery {
     /// Reads the query parameters of 002 `GET customers` / `customers/count` (`stage` with
     /// `_empty`, `source`, `mobile`, `email`, `gender`, `idList`, `dateCreatedFrom/To`,
-    /// `lastUpdatedFrom/To`, `select`, `rows`, `page`, `sidx`, `sord`) and of 001
+    /// `lastUpdatedFrom/To`, also `lastUpdateTo` as `count` spells it, `select`, `rows`, `page`,
+    /// `sidx`, `sord`) and of 001
     /// `simpleQuery` (`groupId`, `searchKey`, `startTime`/`endTime` on the creation time,
     /// `current`, `size`), plus `tag`. Unknown parameters and malformed values are errors.
     ///
