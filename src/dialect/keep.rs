@@ -40,17 +40,27 @@ pub(crate) const BEAUTY_KEPT: &[&str] = &[
 /// Reads a source's customer object: the keys in `kept` as attributes, the rest as a customer
 /// object of any source reads them.
 pub(crate) fn read_keeping(body: &Value, kept: &[&str]) -> Result<CustomerPatch> {
+    read_each(body, |patch, key, v| {
+        if kept.contains(&key) {
+            crate::model::keep_attr(patch, key, v)
+        } else {
+            patch.read_key(key, v)
+        }
+    })
+}
+
+/// Reads a customer object key by key with `read`, bounded as every customer object is.
+pub(crate) fn read_each(
+    body: &Value,
+    read: impl Fn(&mut CustomerPatch, &str, &Value) -> Result<()>,
+) -> Result<CustomerPatch> {
     crate::model::check_depth(body)?;
     let map = body
         .as_object()
         .ok_or_else(|| crate::Error::Payload("a customer must be a JSON object".into()))?;
     let mut patch = CustomerPatch::new();
     for (key, v) in map {
-        if kept.contains(&key.as_str()) {
-            crate::model::keep_attr(&mut patch, key, v)?;
-        } else {
-            patch.read_key(key, v)?;
-        }
+        read(&mut patch, key, v)?;
     }
     crate::model::check_count(
         "attr",

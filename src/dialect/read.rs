@@ -1,7 +1,7 @@
 //! Reading a source's request bodies with that source's defaults (SEMANTICS §10).
 
 use super::Dialect;
-use super::keep::{BEAUTY_KEPT, CLINIC_KEPT, read_keeping};
+use super::keep::{BEAUTY_KEPT, CLINIC_KEPT, read_each, read_keeping};
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, CustomerPatch, Field, IdentityInput, ResolveRequest};
 use serde_json::Value;
@@ -103,23 +103,7 @@ impl Dialect {
             Dialect::DmHub => CustomerPatch::from_json(body),
             Dialect::Clinic => read_keeping(body, CLINIC_KEPT),
             Dialect::Beauty => read_keeping(body, BEAUTY_KEPT),
-            Dialect::Baiyao => {
-                crate::model::check_depth(body)?;
-                let map = body
-                    .as_object()
-                    .ok_or_else(|| Error::Payload("a customer must be a JSON object".into()))?;
-                let mut patch = CustomerPatch::new();
-                for (key, v) in map {
-                    crate::model::read_flat_key(&mut patch, key, v)?;
-                }
-                crate::model::check_count(
-                    "attr",
-                    patch.attrs.len(),
-                    crate::limits::MAX_ATTRS,
-                    "extended attributes",
-                )?;
-                Ok(patch)
-            }
+            Dialect::Baiyao => read_each(body, crate::model::read_flat_key),
         }
     }
 

@@ -3,13 +3,13 @@
 
 use super::call::{Call, found, json_body};
 use super::failure::Failure;
+use super::ops;
 use super::state::App;
 use crate::clock::Clock;
 use crate::dialect::{Dialect, baiyao};
 use crate::engine::PlainCreate;
 use crate::error::ErrorKind;
 use crate::model::{CustomerId, IdentityInput, ResolveRequest};
-use crate::query::CustomerQuery;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Bytes;
@@ -63,13 +63,8 @@ async fn add<S: Store + 'static, C: Clock + 'static>(
     call: Call,
     body: Bytes,
 ) -> Answer {
-    let patch = D.read_patch(&json_body(D, &body)?).map_err(Failure::of(D))?;
-    let outcome = app
-        .resolver
-        .create(call.tenant(D)?, patch, PlainCreate::MobileOnly)
-        .await
-        .map_err(Failure::of(D))?;
-    ok(outcome.customer.map_or(Value::Null, |id| Value::from(id.0)))
+    let id = ops::create(&app, &call, D, &body, PlainCreate::MobileOnly).await?;
+    ok(Value::from(id.0))
 }
 
 async fn create_by_identity<S: Store + 'static, C: Clock + 'static>(
@@ -92,18 +87,7 @@ async fn detail<S: Store + 'static, C: Clock + 'static>(
     call: &Call,
     id: CustomerId,
 ) -> Answer {
-    let tenant = call.tenant(D)?;
-    let customer = app
-        .resolver
-        .get(tenant.clone(), id)
-        .await
-        .map_err(Failure::of(D))?;
-    let customer = found(D, &id.to_string(), customer)?;
-    let identities = app
-        .resolver
-        .identities(tenant, customer.id)
-        .await
-        .map_err(Failure::of(D))?;
+    let (customer, identities) = ops::customer_with_identities(app, call, D, id).await?;
     ok(baiyao::customer(&customer, &identities))
 }
 
@@ -150,28 +134,16 @@ async fn by_identity<S: Store + 'static, C: Clock + 'static>(
 }
 
 async fn delete<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let id = call.required_id(D, "customerId")?;
-    app.resolver
-        .delete(call.tenant(D)?, id)
-        .await
-        .map_err(Failure::of(D))?;
+    ops::delete(&app, &call, D, call.required_id(D, "customerId")?).await?;
     ok(Value::Null)
 }
 
 async fn query<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let tenant = call.tenant(D)?;
-    let params = call.query(D)?;
-    let query = CustomerQuery::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(Failure::of(D))?;
-    let page = app
-        .resolver
-        .query(tenant.clone(), query.clone())
-        .await
-        .map_err(Failure::of(D))?;
+    let (query, page) = ops::query(&app, &call, D).await?;
     let ids = page.rows.iter().map(|c| c.id).collect();
     let identities = app
         .resolver
-        .identities_of(tenant, ids)
+        .identities_of(call.tenant(D)?, ids)
         .await
         .map_err(Failure::of(D))?;
     ok(baiyao::page(&page, &query, &identities))
@@ -238,16 +210,10 @@ async fn attrs<S: Store + 'static, C: Clock + 'static>(
         customer_id: Id,
     }
     let body: Body = body_of(&body)?;
-    let (tenant, id) = (call.tenant(D)?, body.customer_id.id()?);
-    let customer = app
-        .resolver
-        .get(tenant.clone(), id)
-        .await
-        .map_err(Failure::of(D))?;
-    let customer = found(D, &id.to_string(), customer)?;
+    let customer = ops::customer(&app, &call, D, body.customer_id.id()?).await?;
     let values = app
         .resolver
-        .attributes(tenant, customer.id, body.attr_key_list)
+        .attributes(call.tenant(D)?, customer.id, body.attr_key_list)
         .await
         .map_err(Failure::of(D))?;
     ok(baiyao::attributes(&customer, &values))

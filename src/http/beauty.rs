@@ -1,8 +1,9 @@
 //! 003 (beauty-clinic SDK)'s calls: one route per SDK function, its parameters as query
 //! parameters (`addCustomer`'s as a JSON body).
 
-use super::call::{Call, found, json_body};
+use super::call::{Call, found};
 use super::failure::Failure;
+use super::ops;
 use super::state::App;
 use crate::clock::Clock;
 use crate::dialect::{Dialect, beauty};
@@ -50,13 +51,8 @@ async fn follower<S: Store + 'static, C: Clock + 'static>(
 }
 
 async fn by_id<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let id = call.required_id(D, "cusId")?;
-    let customer = app
-        .resolver
-        .get(call.tenant(D)?, id)
-        .await
-        .map_err(Failure::of(D))?;
-    Ok(json(beauty::customer(&found(D, &id.to_string(), customer)?)))
+    let customer = ops::customer(&app, &call, D, call.required_id(D, "cusId")?).await?;
+    Ok(json(beauty::customer(&customer)))
 }
 
 async fn by_telnum<S: Store + 'static, C: Clock + 'static>(
@@ -78,10 +74,6 @@ async fn add<S: Store + 'static, C: Clock + 'static>(
     call: Call,
     body: Bytes,
 ) -> Answer {
-    let patch = D.read_patch(&json_body(D, &body)?).map_err(Failure::of(D))?;
-    app.resolver
-        .create(call.tenant(D)?, patch, PlainCreate::MobileOnly)
-        .await
-        .map_err(Failure::of(D))?;
+    ops::create(&app, &call, D, &body, PlainCreate::MobileOnly).await?;
     Ok(json(beauty::added()))
 }

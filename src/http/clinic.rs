@@ -1,12 +1,11 @@
 //! 000 (clinic/shop)'s calls, under `/customer/v1/`.
 
-use super::call::{Call, found, json_body};
+use super::call::Call;
 use super::failure::Failure;
+use super::ops;
 use super::state::App;
 use crate::clock::Clock;
 use crate::dialect::{Dialect, clinic};
-use crate::model::UpdatePatch;
-use crate::query::CustomerQuery;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Bytes;
@@ -38,25 +37,13 @@ async fn create<S: Store + 'static, C: Clock + 'static>(
     call: Call,
     body: Bytes,
 ) -> Answer {
-    let request = D.read_resolve(&json_body(D, &body)?).map_err(Failure::of(D))?;
-    let (_, customer) = app
-        .resolver
-        .resolve_and_get(call.tenant(D)?, request)
-        .await
-        .map_err(Failure::of(D))?;
+    let customer = ops::resolve(&app, &call, D, &body).await?;
     Ok((StatusCode::CREATED, json(clinic::customer(&customer))).into_response())
 }
 
 /// **Decision:** 000 documents no parameters for its list; it takes 002's query parameters.
 async fn list<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let params = call.query(D)?;
-    let query = CustomerQuery::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(Failure::of(D))?;
-    let page = app
-        .resolver
-        .query(call.tenant(D)?, query)
-        .await
-        .map_err(Failure::of(D))?;
+    let (_, page) = ops::query(&app, &call, D).await?;
     Ok(json(clinic::list(&page.rows)))
 }
 
@@ -64,29 +51,13 @@ async fn list<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C
 /// sign-in status is outside the crate).
 async fn linked<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
     let id = call.required_id(D, "customerId")?;
-    let tenant = call.tenant(D)?;
-    let customer = app
-        .resolver
-        .get(tenant.clone(), id)
-        .await
-        .map_err(Failure::of(D))?;
-    let customer = found(D, &id.to_string(), customer)?;
-    let identities = app
-        .resolver
-        .identities(tenant, customer.id)
-        .await
-        .map_err(Failure::of(D))?;
+    let (customer, identities) = ops::customer_with_identities(&app, &call, D, id).await?;
     Ok(json(clinic::linked_accounts(customer.id, &identities)))
 }
 
 async fn read<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let id = call.path_id(D)?;
-    let customer = app
-        .resolver
-        .get(call.tenant(D)?, id)
-        .await
-        .map_err(Failure::of(D))?;
-    Ok(json(clinic::customer(&found(D, &id.to_string(), customer)?)))
+    let customer = ops::customer(&app, &call, D, call.path_id(D)?).await?;
+    Ok(json(clinic::customer(&customer)))
 }
 
 /// `PATCH` answers the customer after the update.
@@ -95,21 +66,11 @@ async fn update<S: Store + 'static, C: Clock + 'static>(
     call: Call,
     body: Bytes,
 ) -> Answer {
-    let id = call.path_id(D)?;
-    let patch = UpdatePatch::from_json(&json_body(D, &body)?).map_err(Failure::of(D))?;
-    let updated = app
-        .resolver
-        .update(call.tenant(D)?, id, patch)
-        .await
-        .map_err(Failure::of(D))?;
+    let updated = ops::update(&app, &call, D, &body).await?;
     Ok(json(clinic::customer(&updated.customer)))
 }
 
 async fn delete<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let id = call.path_id(D)?;
-    app.resolver
-        .delete(call.tenant(D)?, id)
-        .await
-        .map_err(Failure::of(D))?;
+    ops::delete(&app, &call, D, call.path_id(D)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,14 +1,14 @@
 //! 002 (DM Hub)'s calls, under `/v1/`.
 
-use super::call::{Call, found, json_body, parse_id};
+use super::call::{Call, json_body, parse_id};
 use super::failure::Failure;
+use super::ops;
 use super::state::App;
 use crate::clock::Clock;
 use crate::dialect::{Dialect, dmhub};
 use crate::engine::PlainCreate;
 use crate::error::ErrorKind;
-use crate::model::{IdentityInput, UpdatePatch};
-use crate::query::CustomerQuery;
+use crate::model::IdentityInput;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Bytes;
@@ -45,12 +45,7 @@ async fn create_with_identities<S: Store + 'static, C: Clock + 'static>(
     call: Call,
     body: Bytes,
 ) -> Answer {
-    let request = D.read_resolve(&json_body(D, &body)?).map_err(Failure::of(D))?;
-    let (_, customer) = app
-        .resolver
-        .resolve_and_get(call.tenant(D)?, request)
-        .await
-        .map_err(Failure::of(D))?;
+    let customer = ops::resolve(&app, &call, D, &body).await?;
     Ok(json(dmhub::customer(&customer)))
 }
 
@@ -59,26 +54,13 @@ async fn create<S: Store + 'static, C: Clock + 'static>(
     call: Call,
     body: Bytes,
 ) -> Answer {
-    let tenant = call.tenant(D)?;
-    let patch = D.read_patch(&json_body(D, &body)?).map_err(Failure::of(D))?;
-    let outcome = app
-        .resolver
-        .create(tenant.clone(), patch, PlainCreate::MobileAndEmail)
-        .await
-        .map_err(Failure::of(D))?;
-    let id = found(D, "created", outcome.customer)?;
-    let customer = app.resolver.get(tenant, id).await.map_err(Failure::of(D))?;
-    Ok(json(dmhub::customer(&found(D, "created", customer)?)))
+    let id = ops::create(&app, &call, D, &body, PlainCreate::MobileAndEmail).await?;
+    Ok(json(dmhub::customer(&ops::customer(&app, &call, D, id).await?)))
 }
 
 async fn read<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let id = call.path_id(D)?;
-    let customer = app
-        .resolver
-        .get(call.tenant(D)?, id)
-        .await
-        .map_err(Failure::of(D))?;
-    Ok(json(dmhub::customer(&found(D, &id.to_string(), customer)?)))
+    let customer = ops::customer(&app, &call, D, call.path_id(D)?).await?;
+    Ok(json(dmhub::customer(&customer)))
 }
 
 /// 002's `PUT` answers the customer as it was before the update.
@@ -87,43 +69,22 @@ async fn update<S: Store + 'static, C: Clock + 'static>(
     call: Call,
     body: Bytes,
 ) -> Answer {
-    let id = call.path_id(D)?;
-    let patch = UpdatePatch::from_json(&json_body(D, &body)?).map_err(Failure::of(D))?;
-    let updated = app
-        .resolver
-        .update(call.tenant(D)?, id, patch)
-        .await
-        .map_err(Failure::of(D))?;
+    let updated = ops::update(&app, &call, D, &body).await?;
     Ok(json(dmhub::customer(&updated.before)))
 }
 
 async fn delete<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let id = call.path_id(D)?;
-    app.resolver
-        .delete(call.tenant(D)?, id)
-        .await
-        .map_err(Failure::of(D))?;
+    ops::delete(&app, &call, D, call.path_id(D)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn customer_query(call: &Call) -> Result<CustomerQuery, Failure> {
-    let params = call.query(D)?;
-    CustomerQuery::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(Failure::of(D))
-}
-
 async fn query<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let query = customer_query(&call)?;
-    let select = query.select.clone();
-    let page = app
-        .resolver
-        .query(call.tenant(D)?, query)
-        .await
-        .map_err(Failure::of(D))?;
-    Ok(json(dmhub::rows(&page.rows, select.as_deref())))
+    let (query, page) = ops::query(&app, &call, D).await?;
+    Ok(json(dmhub::rows(&page.rows, query.select.as_deref())))
 }
 
 async fn count<S: Store + 'static, C: Clock + 'static>(State(app): State<App<S, C>>, call: Call) -> Answer {
-    let query = customer_query(&call)?;
+    let query = ops::customer_query(&call, D)?;
     let n = app
         .resolver
         .count(call.tenant(D)?, query.filter)

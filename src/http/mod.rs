@@ -36,6 +36,7 @@ mod clinic;
 mod config;
 mod dmhub;
 mod failure;
+mod ops;
 mod state;
 
 pub use config::{HttpConfig, TenantFrom};
