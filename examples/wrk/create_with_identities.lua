@@ -3,13 +3,12 @@
 -- person), spread over the threads, each thread stopping after its share.
 --
 --   cargo run --release --example server --features http -- --addr 127.0.0.1:8080 &
---   THREADS=2 REQUESTS=20000 PEOPLE=5000 wrk -t2 -c16 -d60s --latency \
---       -s examples/wrk/create_with_identities.lua http://127.0.0.1:8080
---   curl -s -H 'x-tenant-id: load' http://127.0.0.1:8080/v1/customers/count   # PEOPLE
+--   examples/wrk/run.sh http://127.0.0.1:8080
 --
 -- wrk keeps every connection busy, so a thread may send up to its connections' count of
 -- requests past its share before it stops: repeats of earlier ones, which change nothing.
--- `-d` only bounds the run in time.
+-- wrk itself runs for its whole `-d`: a thread that is done leaves a file in DONE_DIR, and
+-- run.sh interrupts wrk once every thread has, so its figures cover the run alone.
 
 local counter = 0
 
@@ -41,7 +40,12 @@ end
 
 function response(status, headers, body)
    answered = answered + 1
-   if answered >= share then
+   if answered == share then
+      local dir = os.getenv("DONE_DIR")
+      if dir then
+         local f = io.open(dir .. "/thread-" .. id, "w")
+         if f then f:close() end
+      end
       wrk.thread:stop()
    end
 end
