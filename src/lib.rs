@@ -42,9 +42,10 @@
 //!
 //! ## Where things are
 //!
-//! Every public item has one path. Types, traits and functions are at the crate root; two
-//! modules group what reads better under a name: [`normalize`] (the built-in normalizers)
-//! and [`limits`] (the bounds on what a request may hold).
+//! Every public item has one path. Types, traits and functions are at the crate root; three
+//! modules group what reads better under a name: [`normalize`] (the built-in normalizers),
+//! [`limits`] (the bounds on what a request may hold) and [`dialect`] (the four sources' wire
+//! formats: reading their bodies with their defaults, writing their responses).
 //!
 //! - **Model**: [`Customer`] with its [`Fields`], extended attributes ([`ExtAttr`]), tags and
 //!   groups; [`Identity`] and [`IdentityInput`]; [`TenantId`]; the [`ResolveRequest`] with
@@ -130,6 +131,7 @@
 //!   share.
 //! - `tokio`: [`AsyncResolver`], the async handle, every operation on tokio's blocking pool.
 //! - `tracing`: a `tracing` span per operation, and an event per retry.
+//! - `http`: [`http::router`], the four sources' HTTP APIs (axum) over the async handle.
 //!
 // Items of features that are off link to the list above instead.
 #![cfg_attr(not(feature = "sqlite"), doc = "[`SqliteStore`]: #features")]
@@ -144,9 +146,13 @@
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod clock;
+pub mod dialect;
 mod engine;
 mod error;
 mod history;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod limits;
 mod model;
 mod prefetch;

@@ -203,7 +203,8 @@ impl Default for CustomerQuery {
 impl CustomerQuery {
     /// Reads the query parameters of 002 `GET customers` / `customers/count` (`stage` with
     /// `_empty`, `source`, `mobile`, `email`, `gender`, `idList`, `dateCreatedFrom/To`,
-    /// `lastUpdatedFrom/To`, `select`, `rows`, `page`, `sidx`, `sord`) and of 001
+    /// `lastUpdatedFrom/To`, also `lastUpdateTo` as `count` spells it, `select`, `rows`, `page`,
+    /// `sidx`, `sord`) and of 001
     /// `simpleQuery` (`groupId`, `searchKey`, `startTime`/`endTime` on the creation time,
     /// `current`, `size`), plus `tag`. Unknown parameters and malformed values are errors.
     ///
@@ -292,7 +293,8 @@ impl CustomerQuery {
                 "dateCreatedFrom" | "startTime" => f.created_from = Some(time(key, v)?),
                 "dateCreatedTo" | "endTime" => f.created_to = Some(time(key, v)?),
                 "lastUpdatedFrom" => f.updated_from = Some(time(key, v)?),
-                "lastUpdatedTo" => f.updated_to = Some(time(key, v)?),
+                // 002 spells it `lastUpdateTo` in `customers/count`.
+                "lastUpdatedTo" | "lastUpdateTo" => f.updated_to = Some(time(key, v)?),
                 "select" => {
                     q.select = Some(
                         v.split(',')

@@ -24,6 +24,9 @@ fn features() -> String {
     if cfg!(feature = "tokio") {
         on.push("tokio");
     }
+    if cfg!(feature = "http") {
+        on.push("http");
+    }
     on.join(",")
 }
 
@@ -162,6 +165,12 @@ examples! {
         "(bad mobile) -> 400 Input",
         "16 concurrent POST /v1/customerandidentities -> 1 customer, 1 created",
         "self-test passed",
+    ];
+    // The four sources' router, one call over a socket and a read back.
+    #[cfg(feature = "http")]
+    server: ["--check"] => [
+        "POST /v1/customerandidentities -> 200 OK customer 1 \"小D\"",
+        "GET /v1/customers/1 -> 200 OK mobile \"18612341234\"",
     ];
     // The main job with limits, blocked values and quarantine off: plain connected components.
     resolve: ["--quiet", "--plain"] => [

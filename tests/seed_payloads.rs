@@ -867,17 +867,35 @@ fn clinic_last_signin_as_a_date() {
     assert!(patch.fields.get(Field::LastSigninAt).is_some());
 }
 
-/// 000 types `fromReferrer` and `fromActivity` as `IdName` (an id with its name); the crate
-/// keeps them as text and refuses an `{"id", "name"}` object.
+/// 000 types `fromReferrer` and `fromActivity` as `IdName` (an id with its name), and
+/// `fromChannel` may be one too: each object fills the id field and its name field.
 #[test]
-#[ignore = "BUG?: 000 fromReferrer / fromActivity (IdName) refuse an {id, name} object"]
 fn clinic_id_name_fields() {
-    let patch = CustomerPatch::from_json(&json!({
+    let body = json!({
         "fromReferrer": {"id": "r-1", "name": "王五"},
-        "fromActivity": {"id": "a-9", "name": "开业活动"}
-    }))
-    .unwrap();
-    assert!(patch.fields.get(Field::Referrer).is_some());
+        "fromActivity": {"id": 9, "name": "开业活动"},
+        "fromChannel": {"id": "c-2", "name": "美团"}
+    });
+    // Both readings (through a value, and serde straight from the text) agree.
+    let patch = CustomerPatch::from_json(&body).unwrap();
+    assert_eq!(
+        serde_json::from_str::<CustomerPatch>(&body.to_string()).unwrap(),
+        patch
+    );
+    assert_eq!(
+        fields_of(&patch),
+        [
+            (Field::Referrer, text("r-1")),
+            (Field::ReferrerName, text("王五")),
+            (Field::Channel, text("c-2")),
+            (Field::Activity, text("9")),
+            (Field::ActivityName, text("开业活动")),
+            (Field::ChannelName, text("美团")),
+        ]
+    );
+    // An IdName with another key is refused, naming it.
+    let e = CustomerPatch::from_json(&json!({"fromReferrer": {"id": "r", "phone": "1"}})).unwrap_err();
+    assert!(e.to_string().contains("phone"), "{e}");
 }
 
 #[test]

@@ -174,6 +174,12 @@ impl<'de> Deserialize<'de> for CustomerPatch {
                 let mut entries: IndexMap<std::borrow::Cow<'de, str>, Entry<'de>> = IndexMap::new();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let entry = match Field::from_name(&key) {
+                        // An `{id, name}` object fills two fields: read as a whole.
+                        Some(_) if super::id_name::id_name_fields(&key).is_some() => {
+                            Entry::Other(map.next_value_seed(Bounded {
+                                levels: MAX_JSON_DEPTH - 1,
+                            })?)
+                        }
                         // Well-known fields read their value straight from the input.
                         Some(field) => Entry::Field(field, map.next_value_seed(ScalarSeed)?),
                         // Bounded as `from_json` bounds the customer object it reads.
@@ -350,6 +356,9 @@ impl CustomerPatch {
     /// copying it is safe; lists longer than their bound are refused before they are copied.
     pub(crate) fn read_key(&mut self, key: &str, v: &serde_json::Value) -> Result<()> {
         use serde_json::Value;
+        if super::id_name::read_id_name(&mut self.fields, key, v)? {
+            return Ok(());
+        }
         if let Some(field) = Field::from_name(key) {
             if let Some(value) = field.parse_json(v)? {
                 self.fields.insert_unchecked(field, value);

@@ -150,13 +150,13 @@ fields! {
     OwnerId = "ownerId": Text | "chargeId";
     /// Owner (sales rep) name.
     OwnerName = "ownerName": Text;
-    /// Referrer id (000 `fromReferrer`).
+    /// Referrer id (000 `fromReferrer`, its `id` when an object).
     Referrer = "referrer": Text | "fromReferrer";
     /// Referrer name.
     ReferrerName = "referrerName": Text;
-    /// Acquisition channel (000 `fromChannel`, 003 `channel`).
+    /// Acquisition channel (000 `fromChannel`, its `id` when an object).
     Channel = "channel": Text | "fromChannel";
-    /// Acquisition activity (000 `fromActivity`).
+    /// Acquisition activity (000 `fromActivity`, its `id` when an object).
     Activity = "activity": Text | "fromActivity";
     /// WeChat follow source.
     SubscribeSource = "subscribeSource": Text;
@@ -180,6 +180,10 @@ fields! {
     LastSigninAt = "lastSigninAt": Timestamp | "LastSigninAt";
     /// Free-text remark.
     Remark = "remark": Text;
+    /// Acquisition activity name (the `name` of 000's `fromActivity` object).
+    ActivityName = "activityName": Text;
+    /// Acquisition channel name (the `name` of 000's `fromChannel` object; 003 `channelName`).
+    ChannelName = "channelName": Text;
 }
 
 impl fmt::Display for Field {

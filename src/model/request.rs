@@ -200,42 +200,7 @@ impl ResolveRequest {
                     "openId" => open_id = text(),
                     "appId" => app_id = text(),
                     "unionId" => union_id = text(),
-                    // 001's `isEmployee` is inverted: 0 means yes, 1 means no.
-                    "isEmployee" => {
-                        if let Some(value) = super::Field::IsEmployee.parse_json(v)? {
-                            let is = match (v, value) {
-                                // 0/1, as a number or as text, are 001's inverted flag;
-                                // true/false mean what they say.
-                                (serde_json::Value::Number(_), super::FieldValue::Bool(b)) => !b,
-                                (serde_json::Value::String(t), super::FieldValue::Bool(b))
-                                    if matches!(t.trim(), "0" | "1") =>
-                                {
-                                    !b
-                                }
-                                (_, super::FieldValue::Bool(b)) => b,
-                                _ => unreachable!("IsEmployee is a Bool field"),
-                            };
-                            patch
-                                .fields
-                                .insert_unchecked(super::Field::IsEmployee, super::FieldValue::Bool(is));
-                        }
-                    }
-                    // 001-only keys with no well-known field: kept as extended attributes so
-                    // nothing the caller sent is lost.
-                    "userIdList" | "deptCodeList" | "editable" | "source1" | "source2" | "source3"
-                    | "source4" | "source5" | "source6" | "source7" | "source8" => {
-                        if !v.is_null() {
-                            super::bounds::check_attr_size(key, v)?;
-                            patch.attrs.insert(
-                                key.clone(),
-                                super::ExtAttr {
-                                    name: None,
-                                    value: v.clone(),
-                                },
-                            );
-                        }
-                    }
-                    _ => patch.read_key(key, v)?,
+                    _ => super::flat::read_flat_key(&mut patch, key, v)?,
                 }
             }
             super::bounds::check_count(
