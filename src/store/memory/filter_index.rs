@@ -1,6 +1,7 @@
 //! The query indexes: which live customers hold each value of the columns the sources filter
-//! on, and the live customers in the order of their creation and update times, kept by every
-//! write so that a query finds its candidates and its total without visiting the tenant.
+//! on, and the live customers in the order of their creation and update times, so that a
+//! query finds its candidates and its total without visiting the tenant. A tenant's indexes
+//! are built by its first query and kept by every write after it.
 //!
 //! A value's customers (a *posting*) are their slots, ascending (slot order is id order), in a
 //! [`Ranked`] set, so a posting's length is its count and a walk from either end is a page in
@@ -92,8 +93,60 @@ impl Posting {
 }
 
 /// One tenant's query indexes.
+/// A tenant's query indexes, built from its live customers by the first query that asks and
+/// kept by every write from then on: a tenant that is never queried (a bulk job) pays nothing
+/// for them on its writes, and the first query pays one pass over the tenant.
 #[derive(Default)]
 pub(super) struct FilterIndex {
+    built: std::sync::OnceLock<Built>,
+}
+
+impl FilterIndex {
+    /// The indexes, built now from the live slots of `slots` if no query asked before.
+    pub(super) fn get(&self, slots: &Chunked<Slot>) -> &Built {
+        self.built.get_or_init(|| {
+            let mut built = Built::default();
+            for ix in 0..slots.len() {
+                if slots[ix].is_active() {
+                    built.add(slots, ix);
+                }
+            }
+            built
+        })
+    }
+
+    /// Adds live slot `ix` to the indexes, once built.
+    pub(super) fn add(&mut self, slots: &Chunked<Slot>, ix: u32) {
+        if let Some(built) = self.built.get_mut() {
+            built.add(slots, ix);
+        }
+    }
+
+    /// Takes live slot `ix` out of the indexes, once built.
+    pub(super) fn remove(&mut self, slot: &Slot, ix: u32) {
+        if let Some(built) = self.built.get_mut() {
+            built.remove(slot, ix);
+        }
+    }
+
+    /// Moves live slot `ix` from update time `from` to `to`, once built.
+    pub(super) fn move_updated(&mut self, ix: u32, from: i64, to: i64) {
+        if let Some(built) = self.built.get_mut() {
+            built.move_updated(ix, from, to);
+        }
+    }
+
+    /// The bytes the time indexes hold room for (postings left out), for tests of what a
+    /// tenant costs.
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.built.get().map_or(0, Built::allocated)
+    }
+}
+
+/// The indexes themselves.
+#[derive(Default)]
+pub(super) struct Built {
     hasher: foldhash::fast::RandomState,
     postings: hashbrown::HashMap<u64, Posting, foldhash::fast::RandomState>,
     /// `(created, slot)` of every live customer.
@@ -102,7 +155,7 @@ pub(super) struct FilterIndex {
     pub(super) updated: Ranked<(i64, u32)>,
 }
 
-impl FilterIndex {
+impl Built {
     pub(super) fn key(&self, column: Column, value: Value<'_>) -> u64 {
         key(&self.hasher, column, value)
     }
@@ -118,10 +171,8 @@ impl FilterIndex {
         holds_only(&self.hasher, slot, column, value, key)
     }
 
-    /// The bytes the time indexes hold room for (postings left out), for tests of what a
-    /// tenant costs.
     #[cfg(test)]
-    pub(super) fn allocated(&self) -> usize {
+    fn allocated(&self) -> usize {
         self.created.allocated() + self.updated.allocated()
     }
 }
@@ -200,7 +251,7 @@ fn holds_only(
 /// a few tags and groups fit without allocating.
 type Keyed<'a> = smallvec::SmallVec<[(Column, Value<'a>, u64); 8]>;
 
-impl FilterIndex {
+impl Built {
     /// Adds live slot `ix`'s values and times (`slots` holds it, and the postings' members).
     pub(super) fn add(&mut self, slots: &Chunked<Slot>, ix: u32) {
         let slot = &slots[ix];

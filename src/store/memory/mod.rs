@@ -21,7 +21,8 @@
 //! - `event` and `log`: history, as one append-only log of 24-byte events;
 //! - `erase`: erasure, which scrubs every value a customer held;
 //! - `filter_index`: the live customers by each value of the columns queries filter on, and
-//!   by creation and update time, in sets that count (`ranked`), kept by every write;
+//!   by creation and update time, in sets that count (`ranked`), built by a tenant's first
+//!   query and kept by every write after it;
 //! - `query`: queries and counts, answered from those indexes, the slots and packed bytes,
 //!   building only the page;
 //! - `txn`: the store's transactions, through which the engine reads and writes all of it.

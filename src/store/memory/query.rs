@@ -297,7 +297,7 @@ impl Tables {
             };
         }
         let f = m.filter;
-        let index = &self.filters;
+        let index = self.filters.get(&self.slots);
         let nobody = Plan {
             source: Source::Nobody,
             candidates: 0,
@@ -401,11 +401,8 @@ impl Tables {
             }
             Source::Posting(p) => p.walk(0, usize::MAX, descending, each),
             Source::Times { created, from, to } => {
-                let times = if created {
-                    &self.filters.created
-                } else {
-                    &self.filters.updated
-                };
+                let index = self.filters.get(&self.slots);
+                let times = if created { &index.created } else { &index.updated };
                 times.walk(from, to, descending, |(_, ix)| each(ix));
             }
         }
@@ -625,14 +622,20 @@ mod tests {
 
     /// A tenant of `n` customers with varied fields, tags, groups and times, some merged
     /// and some deleted.
-    fn tenant(n: u64) -> (MemoryStore, TenantId, DateTime<Utc>) {
+    /// A tenant of `n` customers, merged, deleted, rewritten, touched and erased. With
+    /// `queried_early`, a query builds the indexes halfway through the creations, so that every
+    /// later write keeps them; otherwise the first query after all writes builds them.
+    fn tenant_built(n: u64, queried_early: bool) -> (MemoryStore, TenantId, DateTime<Utc>) {
         let t = TenantId::new("t");
         let store = MemoryStore::new();
         let base = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let mut txn = store.write(&t).unwrap();
         let mut ids = Vec::new();
-        for _ in 0..n {
+        for i in 0..n {
+            if queried_early && i == n / 2 {
+                txn.query(&t, &CustomerQuery::default()).unwrap();
+            }
             let id = txn.create_customer(&t, base, &cause()).unwrap();
             let mut c = Customer::new(
                 id,
@@ -754,9 +757,19 @@ mod tests {
         (store, t, base)
     }
 
+    fn tenant(n: u64) -> (MemoryStore, TenantId, DateTime<Utc>) {
+        tenant_built(n, false)
+    }
+
     #[test]
     fn pages_and_totals_are_the_reference_ones() {
-        let (store, t, base) = tenant(600);
+        for queried_early in [false, true] {
+            pages_and_totals_match_the_reference(queried_early);
+        }
+    }
+
+    fn pages_and_totals_match_the_reference(queried_early: bool) {
+        let (store, t, base) = tenant_built(600, queried_early);
         let reader = store.read(&t).unwrap();
         let s = &*reader.tables;
         let all: Vec<Customer> = (0..s.slots.len()).map(|ix| s.customer_at(ix)).collect();
@@ -809,7 +822,11 @@ mod tests {
                 .cloned()
                 .collect();
             let got = reader.query(&t, &query).unwrap();
-            assert_eq!((got.total, &got.rows), (total, &rows), "round {round}: {query:?}");
+            assert_eq!(
+                (got.total, &got.rows),
+                (total, &rows),
+                "round {round} (queried early: {queried_early}): {query:?}"
+            );
             assert_eq!(reader.count(&t, &query.filter).unwrap(), total, "{query:?}");
         }
     }
