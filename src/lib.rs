@@ -170,7 +170,7 @@ pub mod normalize {
 pub use asynchronous::AsyncResolver;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ChangedField, Outcome, OutcomeView, PlainCreate, RefusalReason, RefusedMerge, RejectReason, Rejection,
+    BulkLoad, ChangedField, Outcome, OutcomeView, PlainCreate, RefusalReason, RefusedMerge, RejectReason, Rejection,
     Resolver, Updated,
 };
 pub use error::{Error, ErrorKind, InvalidIdentityReason, Result};
@@ -186,7 +186,7 @@ pub use settings::{IdentitySettings, MergeRule, normalize::Normalizer};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
 pub use store::{
-    KindCount, Lookup, MemoryStore, ReadTxn, ResolveWrites, Store, StoredSettings, TargetData, Txn,
+    BulkStore, KindCount, Lookup, MemoryStore, ReadTxn, ResolveWrites, Store, StoredSettings, TargetData, Txn,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -20,6 +20,7 @@
 
 mod apply;
 mod batch;
+mod bulk;
 mod begin;
 mod decision;
 mod fields;
@@ -33,6 +34,7 @@ mod retry;
 mod tenant_settings;
 mod view;
 
+pub use bulk::BulkLoad;
 pub use ops::Updated;
 pub use outcome::{ChangedField, Outcome, RefusalReason, RefusedMerge, RejectReason, Rejection};
 pub use resolver::{PlainCreate, Resolver};

@@ -19,6 +19,7 @@
 //! All reads resolve merge aliases: asking for a merged customer's id answers with the live
 //! customer it was merged into (possibly through several merges).
 
+pub(crate) mod bulk;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -27,6 +28,7 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use bulk::BulkStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};

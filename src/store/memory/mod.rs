@@ -35,6 +35,7 @@ mod customers;
 mod entry;
 mod erase;
 mod event;
+mod export;
 mod held;
 mod identities;
 mod ids;
@@ -58,6 +59,8 @@ use ids::BlockCounter;
 use shards::Shards;
 use std::marker::PhantomData;
 use txn::{MemoryReader, MemoryTxn};
+
+pub(crate) use export::{EventRef, TenantExport};
 
 /// The in-memory store. `Default` gives an empty store.
 ///
