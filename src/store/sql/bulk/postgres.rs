@@ -96,7 +96,7 @@ impl CopyRows for PostgresBackend {
 
     fn plain_indexes(&mut self, table: &str) -> Result<Vec<(String, String)>> {
         self.query(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = ?1 AND i.schemaname = current_schema() \
+            "SELECT i.indexname::text, i.indexdef FROM pg_indexes i WHERE i.tablename::text = ?1 AND i.schemaname = current_schema() \
              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)",
             &[table.into()],
         )?
