@@ -169,8 +169,11 @@ pub mod normalize {
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use asynchronous::AsyncResolver;
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use engine::BulkLoad;
 pub use engine::{
-    BulkLoad, ChangedField, Outcome, OutcomeView, PlainCreate, RefusalReason, RefusedMerge, RejectReason, Rejection,
+    ChangedField, Outcome, OutcomeView, PlainCreate, RefusalReason, RefusedMerge, RejectReason, Rejection,
     Resolver, Updated,
 };
 pub use error::{Error, ErrorKind, InvalidIdentityReason, Result};
@@ -182,11 +185,14 @@ pub use model::{
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize::Normalizer};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use store::BulkStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
 pub use store::{
-    BulkStore, KindCount, Lookup, MemoryStore, ReadTxn, ResolveWrites, Store, StoredSettings, TargetData, Txn,
+    KindCount, Lookup, MemoryStore, ReadTxn, ResolveWrites, Store, StoredSettings, TargetData, Txn,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -16,7 +16,10 @@ fn t() -> TenantId {
 }
 
 fn clock() -> ManualClock {
-    ManualClock::ticking("2024-01-01T00:00:00Z".parse().unwrap(), chrono::Duration::seconds(7))
+    ManualClock::ticking(
+        "2024-01-01T00:00:00Z".parse().unwrap(),
+        chrono::Duration::seconds(7),
+    )
 }
 
 fn mobile(p: usize) -> IdentityInput {
@@ -34,7 +37,10 @@ fn workload(n: usize, people: usize, seed: usize) -> Vec<ResolveRequest> {
             let p = r % people;
             let mut ids = vec![mobile(p)];
             match r % 9 {
-                0 => ids.push(IdentityInput::new("email", format!("p{}@example.com", (p + 1) % people))),
+                0 => ids.push(IdentityInput::new(
+                    "email",
+                    format!("p{}@example.com", (p + 1) % people),
+                )),
                 1 | 2 => ids.push(IdentityInput::new("email", format!("p{p}@example.com"))),
                 3 => ids.push(IdentityInput::new("idcard", format!("ID{p:06}"))),
                 4 => ids.push(IdentityInput::new("idcard", format!("ID{:06}", r % 97))),
@@ -43,10 +49,11 @@ fn workload(n: usize, people: usize, seed: usize) -> Vec<ResolveRequest> {
             }
             let mut patch = CustomerPatch::default();
             patch.tags.push(format!("tag{}", r % 4));
-            if r % 3 == 0 {
+            if r.is_multiple_of(3) {
                 patch.groups.push((r % 5) as i64);
             }
-            let patch_json = serde_json::json!({"name": format!("Person {p}"), "city": format!("c{}", r % 6)});
+            let patch_json =
+                serde_json::json!({"name": format!("Person {p}"), "city": format!("c{}", r % 6)});
             let fields = CustomerPatch::from_json(&patch_json).unwrap();
             patch.fields = fields.fields;
             patch.attrs = fields.attrs;
@@ -70,8 +77,14 @@ fn bulk<S: BulkStore>(resolver: &Resolver<S, ManualClock>, requests: &[ResolveRe
 }
 
 /// Resolves `requests` one by one, returning each outcome.
-fn one_by_one<S: Store>(resolver: &Resolver<S, ManualClock>, requests: &[ResolveRequest]) -> Vec<oneid::Outcome> {
-    requests.iter().map(|r| resolver.resolve(&t(), r).unwrap()).collect()
+fn one_by_one<S: Store>(
+    resolver: &Resolver<S, ManualClock>,
+    requests: &[ResolveRequest],
+) -> Vec<oneid::Outcome> {
+    requests
+        .iter()
+        .map(|r| resolver.resolve(&t(), r).unwrap())
+        .collect()
 }
 
 /// Every table the stores keep.
@@ -91,9 +104,17 @@ const TABLES: &[&str] = &[
 fn same_by_api<A: Store, B: Store>(a: &Resolver<A, ManualClock>, b: &Resolver<B, ManualClock>, ids: u64) {
     for id in 1..=ids {
         let id = oneid::CustomerId(id);
-        assert_eq!(a.canonical_id(&t(), id).unwrap(), b.canonical_id(&t(), id).unwrap(), "{id}");
+        assert_eq!(
+            a.canonical_id(&t(), id).unwrap(),
+            b.canonical_id(&t(), id).unwrap(),
+            "{id}"
+        );
         assert_eq!(a.get(&t(), id).unwrap(), b.get(&t(), id).unwrap(), "{id}");
-        assert_eq!(a.identities(&t(), id).unwrap(), b.identities(&t(), id).unwrap(), "{id}");
+        assert_eq!(
+            a.identities(&t(), id).unwrap(),
+            b.identities(&t(), id).unwrap(),
+            "{id}"
+        );
         let (ha, hb) = (a.history(&t(), id).unwrap(), b.history(&t(), id).unwrap());
         assert_eq!(ha.len(), hb.len(), "{id}");
         assert_eq!(ha, hb, "{id}");
@@ -112,7 +133,10 @@ mod lite {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        (Resolver::new(SqliteStore::open(&path).unwrap()).with_clock(clock()), path)
+        (
+            Resolver::new(SqliteStore::open(&path).unwrap()).with_clock(clock()),
+            path,
+        )
     }
 
     /// Every row of every table, as text, sorted.
@@ -153,8 +177,14 @@ mod lite {
         let (stepped, stepped_path) = store("stepped");
         bulk(&loaded, &requests, 200);
         let outcomes = one_by_one(&stepped, &requests);
-        assert!(outcomes.iter().any(|o| !o.merged.is_empty()), "the workload merges");
-        assert!(outcomes.iter().any(|o| !o.rejected.is_empty()), "the workload meets limits");
+        assert!(
+            outcomes.iter().any(|o| !o.merged.is_empty()),
+            "the workload merges"
+        );
+        assert!(
+            outcomes.iter().any(|o| !o.rejected.is_empty()),
+            "the workload meets limits"
+        );
         drop((loaded, stepped));
         assert_same_rows(&loaded_path, &stepped_path);
     }
@@ -177,12 +207,19 @@ mod lite {
     fn a_tenant_with_customers_is_refused_and_others_load_past_its_ids() {
         let (resolver, _) = store("refused");
         let other = TenantId::new("other");
-        resolver.resolve(&other, &ResolveRequest::new([mobile(1)])).unwrap();
+        resolver
+            .resolve(&other, &ResolveRequest::new([mobile(1)]))
+            .unwrap();
         assert!(matches!(resolver.bulk_load(&other), Err(Error::TenantNotEmpty(t)) if t == other));
         let requests = workload(50, 20, 4);
         bulk(&resolver, &requests, 50);
-        let first = resolver.find_by_identity(&t(), &requests[0].identities[0]).unwrap();
-        assert!(first.is_some_and(|c| c.id.0 > 1024), "ids past the other tenant's block");
+        let first = resolver
+            .find_by_identity(&t(), &requests[0].identities[0])
+            .unwrap();
+        assert!(
+            first.is_some_and(|c| c.id.0 > 1024),
+            "ids past the other tenant's block"
+        );
         assert!(matches!(resolver.bulk_load(&t()), Err(Error::TenantNotEmpty(_))));
     }
 
@@ -207,7 +244,8 @@ mod pg {
     use oneid::PostgresStore;
 
     fn url() -> String {
-        std::env::var("ONEID_PG_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_string())
+        std::env::var("ONEID_PG_URL")
+            .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_string())
     }
 
     fn store(schema: &str) -> Resolver<PostgresStore, ManualClock> {
@@ -250,8 +288,14 @@ mod pg {
         let stepped = store("bulk_stepped");
         bulk(&loaded, &requests, 200);
         let outcomes = one_by_one(&stepped, &requests);
-        assert!(outcomes.iter().any(|o| !o.merged.is_empty()), "the workload merges");
-        assert!(outcomes.iter().any(|o| !o.rejected.is_empty()), "the workload meets limits");
+        assert!(
+            outcomes.iter().any(|o| !o.merged.is_empty()),
+            "the workload merges"
+        );
+        assert!(
+            outcomes.iter().any(|o| !o.rejected.is_empty()),
+            "the workload meets limits"
+        );
         assert_same_rows("bulk_loaded", "bulk_stepped");
     }
 
@@ -276,12 +320,26 @@ mod pg {
         // Another tenant loads, numbered past the first tenant's ids.
         let other = TenantId::new("other");
         let load = resolver.bulk_load(&other).unwrap();
-        let id = load.resolve(&ResolveRequest::new([mobile(2)])).unwrap().customer.unwrap();
+        let id = load
+            .resolve(&ResolveRequest::new([mobile(2)]))
+            .unwrap()
+            .customer
+            .unwrap();
         load.finish().unwrap();
         assert_eq!(id.0, 1025);
-        assert_eq!(resolver.find_by_identity(&other, &mobile(2)).unwrap().map(|c| c.id), Some(id));
+        assert_eq!(
+            resolver
+                .find_by_identity(&other, &mobile(2))
+                .unwrap()
+                .map(|c| c.id),
+            Some(id)
+        );
         // Ordinary creates go on past the load's ids.
-        let next = resolver.resolve(&t(), &ResolveRequest::new([mobile(3)])).unwrap().customer.unwrap();
+        let next = resolver
+            .resolve(&t(), &ResolveRequest::new([mobile(3)]))
+            .unwrap()
+            .customer
+            .unwrap();
         assert!(next.0 > id.0);
     }
 }

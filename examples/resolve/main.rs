@@ -149,6 +149,10 @@ struct Args {
     out: Option<PathBuf>,
     sqlite: Option<PathBuf>,
     postgres: Option<String>,
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "postgres")),
+        expect(dead_code, reason = "only a durable store resolves one by one")
+    )]
     one_by_one: bool,
     plain: bool,
     parallel_planning: bool,
@@ -183,6 +187,9 @@ fn parse_args() -> Result<Args, String> {
     // Without a file, the sample that ships with the crate.
     let input =
         input.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/sample.jsonl"));
+    if one_by_one && sqlite.is_none() && postgres.is_none() {
+        return Err("--one-by-one needs --sqlite or --postgres".into());
+    }
     if sqlite.is_some() && postgres.is_some() {
         return Err("--sqlite and --postgres: one store at a time".into());
     }
@@ -326,6 +333,7 @@ impl<S: oneid::Store> Job for Resolver<S> {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<S: oneid::BulkStore> Job for oneid::BulkLoad<'_, S, oneid::SystemClock> {
     fn resolve_chunk(
         &self,

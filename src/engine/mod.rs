@@ -20,8 +20,9 @@
 
 mod apply;
 mod batch;
-mod bulk;
 mod begin;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod bulk;
 mod decision;
 mod fields;
 mod group_commit;
@@ -34,6 +35,7 @@ mod retry;
 mod tenant_settings;
 mod view;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use bulk::BulkLoad;
 pub use ops::Updated;
 pub use outcome::{ChangedField, Outcome, RefusalReason, RefusedMerge, RejectReason, Rejection};

@@ -8,34 +8,18 @@
 //! order a SQL store numbers them in), the evidence and the settings, all borrowed from the
 //! tables, nothing copied but a map from events to their customers.
 
+use super::MemoryStore;
 use super::arena::NONE;
 use super::event::Kind;
+use super::evidence::Evidence;
 use super::ids::BlockCounter;
 use super::shards::Shards;
 use super::slot::instant;
 use super::tables::Tables;
-use super::MemoryStore;
 use crate::history::Operation;
-use crate::model::{Customer, CustomerId, IdentityKey, TenantId};
+use crate::model::{Customer, CustomerId, TenantId};
 use crate::store::StoredSettings;
 use chrono::{DateTime, Utc};
-
-/// One piece of quarantine evidence as text: the suspect identity and the conflicting one,
-/// each `[type, scope ("" for none), value]`.
-pub(crate) struct Evidence {
-    pub(crate) suspect: [Box<str>; 3],
-    pub(crate) conflicting: [Box<str>; 3],
-}
-
-impl Evidence {
-    pub(super) fn new(suspect: IdentityKey<'_>, conflicting: IdentityKey<'_>) -> Self {
-        let text = |k: IdentityKey<'_>| [k.identity_type.into(), k.scope.unwrap_or("").into(), k.value.into()];
-        Self {
-            suspect: text(suspect),
-            conflicting: text(conflicting),
-        }
-    }
-}
 
 /// An identity as a history event names it, borrowed.
 pub(crate) struct IdentityRef<'a> {
@@ -74,7 +58,12 @@ pub struct TenantExport<'a> {
 impl MemoryStore {
     /// An empty store for a bulk load into `tenant`: its ids start at block `first_block`
     /// (id `first_block * 1024 + 1`), and the tenant keeps its evidence as text.
-    pub(crate) fn for_bulk_load(tenant: &TenantId, first_block: u32, customers: usize, identities: usize) -> Self {
+    pub(crate) fn for_bulk_load(
+        tenant: &TenantId,
+        first_block: u32,
+        customers: usize,
+        identities: usize,
+    ) -> Self {
         let store = Self {
             shards: Shards::new(Some((customers, identities))),
             blocks: BlockCounter::starting_at(first_block),
@@ -140,9 +129,7 @@ impl<'a> TenantExport<'a> {
                 at: instant(event.at),
                 kind,
                 operation: stored.operation,
-                reference: stored
-                    .has_reference
-                    .then(|| t.cause_texts.get(stored.reference)),
+                reference: stored.has_reference.then(|| t.cause_texts.get(stored.reference)),
             }
         })
     }

@@ -30,6 +30,7 @@ pub(super) struct BlockCounter(AtomicU64);
 
 impl BlockCounter {
     /// A counter whose first block is `block` (ids from `block * 1024 + 1`).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(super) fn starting_at(block: u32) -> Self {
         Self(AtomicU64::new(u64::from(block)))
     }

@@ -35,6 +35,9 @@ mod customers;
 mod entry;
 mod erase;
 mod event;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod evidence;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod export;
 mod held;
 mod identities;
@@ -60,6 +63,7 @@ use shards::Shards;
 use std::marker::PhantomData;
 use txn::{MemoryReader, MemoryTxn};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use export::{EventRef, TenantExport};
 
 /// The in-memory store. `Default` gives an empty store.

@@ -64,7 +64,8 @@ pub(super) struct Tables {
     pub(super) suspicion_counts: FastMap<u32, u32>,
     /// The evidence recorded, as text, in recording order: kept only for a tenant that will
     /// be written out to another store (`export`), as the hash pairs above cannot be read back.
-    pub(super) evidence: Option<Vec<super::export::Evidence>>,
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(super) evidence: Option<Vec<super::evidence::Evidence>>,
     /// Counts by space of the rings longer than `held::SMALL_RING`, by slot (`held`).
     pub(super) held: FastMap<u32, Held>,
     pub(super) events: Chunked<Event>,
@@ -108,6 +109,7 @@ impl Tables {
             values: TextArena::default(),
             suspicions: Default::default(),
             suspicion_counts: FastMap::default(),
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
             evidence: None,
             held: FastMap::default(),
             events: Chunked::default(),

@@ -109,7 +109,10 @@ fn not_empty(tenant: &TenantId) -> Error {
 /// The refusal of a load whose start no longer holds: nothing was written, and the load may
 /// be run again.
 fn changed(what: String) -> Error {
-    Error::Contention { attempts: 1, last: what }
+    Error::Contention {
+        attempts: 1,
+        last: what,
+    }
 }
 
 /// The ids a load numbers from: past every id in use, rounded up to the memory store's blocks.
@@ -205,7 +208,9 @@ pub(super) fn write<B: CopyRows>(
         return Err(not_empty(tenant));
     }
     if (conn.next_free("oneid_customers", "id")? as u64) > start.first_id {
-        return Err(changed("customers were created in the database while the bulk load ran".into()));
+        return Err(changed(
+            "customers were created in the database while the bulk load ran".into(),
+        ));
     }
     let version = conn.query(
         "SELECT COALESCE(MAX(version), 0) FROM oneid_settings WHERE tenant = ?1",
@@ -270,17 +275,36 @@ pub(super) fn write<B: CopyRows>(
 
     // Customers, with their merge sets; the live ones' tags and groups.
     let mut customers = export.customers();
-    let (mut tags, mut groups): (Vec<(i64, SqlValue)>, Vec<(i64, SqlValue)>) = (Vec::new(), Vec::new());
+    // (customer, tag) and (customer, group) rows of the live customers.
+    let mut tags: Vec<(i64, SqlValue)> = Vec::new();
+    let mut groups: Vec<(i64, SqlValue)> = Vec::new();
     fill_table(
         conn,
         "oneid_customers",
         &[
-            "tenant", "id", "status", "created", "updated", "data", "mobile", "email", "name", "nick_name",
-            "gender", "stage", "source", "merged_into", "parent", "weight", "survivor",
+            "tenant",
+            "id",
+            "status",
+            "created",
+            "updated",
+            "data",
+            "mobile",
+            "email",
+            "name",
+            "nick_name",
+            "gender",
+            "stage",
+            "source",
+            "merged_into",
+            "parent",
+            "weight",
+            "survivor",
         ],
         n,
         &mut |row| {
-            let Some(c) = customers.next() else { return Ok(false) };
+            let Some(c) = customers.next() else {
+                return Ok(false);
+            };
             let (status, into) = match c.status {
                 CustomerStatus::Active => {
                     let id = c.id.0 as i64;
@@ -289,7 +313,12 @@ pub(super) fn write<B: CopyRows>(
                     ("active", None)
                 }
                 CustomerStatus::Merged { into } => ("merged", Some(into)),
-                _ => return Err(Error::Invariant(format!("a bulk load left customer {} gone", c.id))),
+                _ => {
+                    return Err(Error::Invariant(format!(
+                        "a bulk load left customer {} gone",
+                        c.id
+                    )));
+                }
             };
             for v in customer_values(tenant, &c, status)? {
                 row.value(&v);
@@ -310,7 +339,9 @@ pub(super) fn write<B: CopyRows>(
         let count = rows.len();
         let mut rows = rows.into_iter();
         fill_table(conn, table, &["customer", column], count, &mut |row| {
-            let Some((id, value)) = rows.next() else { return Ok(false) };
+            let Some((id, value)) = rows.next() else {
+                return Ok(false);
+            };
             row.int(id);
             row.value(&value);
             Ok(true)
@@ -321,12 +352,17 @@ pub(super) fn write<B: CopyRows>(
     let mut counts: hashbrown::HashMap<(u32, u32), (i64, i64), foldhash::fast::RandomState> =
         hashbrown::HashMap::default();
     for (k, &(at, kind)) in links.iter().enumerate() {
-        let entry = counts.entry((sets.live(at), kind)).or_insert((0, identity_base + k as i64));
+        let entry = counts
+            .entry((sets.live(at), kind))
+            .or_insert((0, identity_base + k as i64));
         entry.0 += 1;
     }
     // In the order of the table's key, so its index grows at one end.
     let mut counts: Vec<((u32, u32), (i64, i64))> = counts.into_iter().collect();
-    counts.sort_unstable_by(|((a, ka), _), ((b, kb), _)| a.cmp(b).then_with(|| kinds[*ka as usize].cmp(&kinds[*kb as usize])));
+    counts.sort_unstable_by(|((a, ka), _), ((b, kb), _)| {
+        a.cmp(b)
+            .then_with(|| kinds[*ka as usize].cmp(&kinds[*kb as usize]))
+    });
     let count = counts.len();
     let mut counts = counts.into_iter();
     fill_table(
@@ -335,7 +371,9 @@ pub(super) fn write<B: CopyRows>(
         &["customer", "itype", "scope", "n", "first_seq"],
         count,
         &mut |row| {
-            let Some(((at, kind), (count, first))) = counts.next() else { return Ok(false) };
+            let Some(((at, kind), (count, first))) = counts.next() else {
+                return Ok(false);
+            };
             let (ty, scope) = kinds[kind as usize];
             row.int((start.first_id + u64::from(at)) as i64);
             row.text(ty);
@@ -355,12 +393,24 @@ pub(super) fn write<B: CopyRows>(
         conn,
         "oneid_history",
         &[
-            "seq", "tenant", "customer", "at", "kind", "itype", "iscope", "ivalue", "iname", "other",
-            "operation", "reference",
+            "seq",
+            "tenant",
+            "customer",
+            "at",
+            "kind",
+            "itype",
+            "iscope",
+            "ivalue",
+            "iname",
+            "other",
+            "operation",
+            "reference",
         ],
         export.events().count(),
         &mut |row| {
-            let Some(event) = events.next() else { return Ok(false) };
+            let Some(event) = events.next() else {
+                return Ok(false);
+            };
             row.int(seq);
             seq += 1;
             row.text(t);
@@ -405,7 +455,9 @@ pub(super) fn write<B: CopyRows>(
         &["tenant", "itype", "scope", "value", "ctype", "cscope", "cvalue"],
         export.evidence().len(),
         &mut |row| {
-            let Some(e) = evidence.next() else { return Ok(false) };
+            let Some(e) = evidence.next() else {
+                return Ok(false);
+            };
             row.text(t);
             for part in e.suspect.iter().chain(&e.conflicting) {
                 row.text(part);

@@ -58,7 +58,10 @@ impl CopyRows for PostgresBackend {
                 break;
             }
             if row.len() != columns.len() {
-                return Err(Error::Invariant(format!("a bulk row of {table} has {} values", row.len())));
+                return Err(Error::Invariant(format!(
+                    "a bulk row of {table} has {} values",
+                    row.len()
+                )));
             }
             for (n, v) in row.values().enumerate() {
                 if n > 0 {

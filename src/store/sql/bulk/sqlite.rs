@@ -1,8 +1,8 @@
 //! Bulk loads into SQLite: prepared single-row `INSERT`s in one `IMMEDIATE` transaction,
 //! with a page cache large enough for the indexes while it runs.
 
-use super::rows::{RowBuf, Value};
 use super::CopyRows;
+use super::rows::{RowBuf, Value};
 use crate::error::{Error, Result};
 use crate::model::TenantId;
 use crate::store::bulk::sealed::{BulkStart, Target};
@@ -22,7 +22,11 @@ impl CopyRows for SqliteBackend<'_> {
         fill: &mut dyn FnMut(&mut RowBuf) -> Result<bool>,
     ) -> Result<()> {
         let holes: Vec<String> = (1..=columns.len()).map(|n| format!("?{n}")).collect();
-        let sql = format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), holes.join(", "));
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            columns.join(", "),
+            holes.join(", ")
+        );
         let mut stmt = self.connection().prepare(&sql).map_err(store_error)?;
         let mut row = RowBuf::default();
         loop {
@@ -31,7 +35,10 @@ impl CopyRows for SqliteBackend<'_> {
                 return Ok(());
             }
             if row.len() != columns.len() {
-                return Err(Error::Invariant(format!("a bulk row of {table} has {} values", row.len())));
+                return Err(Error::Invariant(format!(
+                    "a bulk row of {table} has {} values",
+                    row.len()
+                )));
             }
             for (n, v) in row.values().enumerate() {
                 match v {
