@@ -163,6 +163,10 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A bulk load ([`Resolver::bulk_load`](crate::Resolver::bulk_load)) was asked to load
+    /// into a tenant that already holds customers; nothing was written.
+    #[error("tenant {0} already holds customers: a bulk load only fills an empty tenant")]
+    TenantNotEmpty(crate::model::TenantId),
     /// A transient conflict with a concurrent writer (a serialization failure, a deadlock, an
     /// identity claimed at the same moment). Nothing was applied; the engine retries the whole
     /// operation, so callers only see this through [`Error::Contention`].
@@ -291,9 +295,10 @@ impl Error {
             | Self::InvalidSettings(_)
             | Self::InvalidAttributeName { .. } => ErrorKind::Input,
             Self::CustomerNotFound(_) => ErrorKind::NotFound,
-            Self::IdentityOwned { .. } | Self::IdentityConflict { .. } | Self::IdentityBlocked { .. } => {
-                ErrorKind::Conflict
-            }
+            Self::IdentityOwned { .. }
+            | Self::IdentityConflict { .. }
+            | Self::IdentityBlocked { .. }
+            | Self::TenantNotEmpty(_) => ErrorKind::Conflict,
             Self::Capacity(_) => ErrorKind::Input,
             Self::Transient(_)
             | Self::Contention { .. }
@@ -372,6 +377,7 @@ impl Error {
                 name: name.clone(),
                 reason: reason.clone(),
             },
+            Self::TenantNotEmpty(t) => Self::TenantNotEmpty(t.clone()),
             Self::Transient(m) => Self::Transient(m.clone()),
             Self::Contention { attempts, last } => Self::Contention {
                 attempts: *attempts,

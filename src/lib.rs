@@ -175,6 +175,9 @@ pub mod normalize {
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use asynchronous::AsyncResolver;
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use engine::BulkLoad;
 pub use engine::{
     ChangedField, Outcome, OutcomeView, PlainCreate, RefusalReason, RefusedMerge, RejectReason, Rejection,
     Resolver, Updated,
@@ -188,6 +191,9 @@ pub use model::{
 };
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize::Normalizer};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use store::BulkStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;

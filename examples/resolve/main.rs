@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example resolve -- [FILE.jsonl] [--out clusters.jsonl] [--plain] [--parallel-planning] [--quiet]
 //! cargo run --release --features sqlite --example resolve -- FILE.jsonl --sqlite customers.db
+//! cargo run --release --features postgres --example resolve -- FILE.jsonl --postgres "host=localhost user=postgres"
 //! ```
 //!
 //! Without a file it resolves `examples/data/sample.jsonl` (4,294 records of 2,000 people
@@ -19,7 +20,11 @@
 //! `{"record_id","cluster"}` line per record: the customer the record ended in, after all
 //! merges. `--plain` turns off limits, blocked values and quarantine (autoMerge stays on):
 //! plain connected components, for comparison with graph tools. `--sqlite DB` (with the
-//! `sqlite` feature) resolves into a SQLite database you keep, a batch per commit.
+//! `sqlite` feature) and `--postgres URL` (with the `postgres` feature) resolve into a durable
+//! store with a bulk load (`Resolver::bulk_load`): the records are resolved in memory by the
+//! same engine and settings, then the tenant is written to the database in one transaction
+//! (which must not hold the tenant `default` already). `--one-by-one` resolves into the
+//! durable store itself instead, a batch per commit.
 //! `--parallel-planning` turns on `Resolver::with_parallel_planning` (slower here: both
 //! cores are already busy, and a person's records sit next to each other).
 //!
@@ -37,7 +42,9 @@ mod packed;
 mod reader;
 mod record;
 
-use oneid::{CustomerId, IdentitySettings, MemoryStore, OutcomeView, RejectReason, Resolver, TenantId};
+use oneid::{
+    CustomerId, IdentitySettings, MemoryStore, OutcomeView, RejectReason, ResolveRequest, Resolver, TenantId,
+};
 use packed::PackedStrings;
 use reader::spawn_reader;
 use std::collections::HashSet;
@@ -141,6 +148,12 @@ struct Args {
     input: PathBuf,
     out: Option<PathBuf>,
     sqlite: Option<PathBuf>,
+    postgres: Option<String>,
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "postgres")),
+        expect(dead_code, reason = "only a durable store resolves one by one")
+    )]
+    one_by_one: bool,
     plain: bool,
     parallel_planning: bool,
     quiet: bool,
@@ -149,11 +162,19 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
     let (mut input, mut out, mut sqlite, mut plain, mut quiet) = (None, None, None, false, false);
-    let mut parallel_planning = false;
+    let (mut parallel_planning, mut postgres, mut one_by_one) = (false, None, false);
     while let Some(a) = args.next() {
         match a.to_str() {
             Some("--out") => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
             Some("--sqlite") => sqlite = Some(PathBuf::from(args.next().ok_or("--sqlite needs a path")?)),
+            Some("--postgres") => {
+                postgres = Some(
+                    args.next()
+                        .and_then(|a| a.into_string().ok())
+                        .ok_or("--postgres needs a connection string")?,
+                )
+            }
+            Some("--one-by-one") => one_by_one = true,
             Some("--plain") => plain = true,
             Some("--parallel-planning") => parallel_planning = true,
             Some("--quiet") => quiet = true,
@@ -166,10 +187,18 @@ fn parse_args() -> Result<Args, String> {
     // Without a file, the sample that ships with the crate.
     let input =
         input.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/sample.jsonl"));
+    if one_by_one && sqlite.is_none() && postgres.is_none() {
+        return Err("--one-by-one needs --sqlite or --postgres".into());
+    }
+    if sqlite.is_some() && postgres.is_some() {
+        return Err("--sqlite and --postgres: one store at a time".into());
+    }
     Ok(Args {
         input,
         out,
         sqlite,
+        postgres,
+        one_by_one,
         plain,
         parallel_planning,
         quiet,
@@ -219,7 +248,7 @@ fn main() {
                 eprintln!("error: {e}");
             }
             eprintln!(
-                "usage: resolve [FILE.jsonl] [--out clusters.jsonl] [--sqlite DB] [--plain] [--parallel-planning] [--quiet]"
+                "usage: resolve [FILE.jsonl] [--out clusters.jsonl] [--sqlite DB | --postgres URL] [--one-by-one] [--plain] [--parallel-planning] [--quiet]"
             );
             std::process::exit(2);
         }
@@ -229,13 +258,13 @@ fn main() {
     } else {
         IdentitySettings::default()
     };
-    let result = match &args.sqlite {
-        None => {
-            // Size the store's one tenant for the file (records run about 250 bytes, with one
-            // new identity and half a new customer each), so its identity index never rehashes
-            // on the way.
-            let bytes = std::fs::metadata(&args.input).map_or(0, |m| m.len()) as usize;
-            let store = MemoryStore::with_capacity(bytes / 500, bytes / 200);
+    // Sized for the file (records run about 250 bytes, with one new identity and half a new
+    // customer each), so the identity index never rehashes on the way.
+    let bytes = std::fs::metadata(&args.input).map_or(0, |m| m.len()) as usize;
+    let (customers, identities) = (bytes / 500, bytes / 200);
+    let result = match (&args.sqlite, &args.postgres) {
+        (None, None) => {
+            let store = MemoryStore::with_capacity(customers, identities);
             run(
                 &args,
                 Resolver::new(store)
@@ -244,12 +273,21 @@ fn main() {
             )
         }
         #[cfg(feature = "sqlite")]
-        Some(path) => oneid::SqliteStore::open(path)
+        (Some(path), _) => oneid::SqliteStore::open(path)
             .map_err(Into::into)
-            .and_then(|store| run(&args, Resolver::new(store).with_default_settings(settings))),
+            .and_then(|store| durable(&args, Resolver::new(store).with_default_settings(settings), (customers, identities))),
         #[cfg(not(feature = "sqlite"))]
-        Some(_) => Err(
+        (Some(_), _) => Err(
             "--sqlite needs the sqlite feature: cargo run --release --features sqlite --example resolve"
+                .into(),
+        ),
+        #[cfg(feature = "postgres")]
+        (_, Some(url)) => oneid::PostgresStore::connect(url)
+            .map_err(Into::into)
+            .and_then(|store| durable(&args, Resolver::new(store).with_default_settings(settings), (customers, identities))),
+        #[cfg(not(feature = "postgres"))]
+        (_, Some(_)) => Err(
+            "--postgres needs the postgres feature: cargo run --release --features postgres --example resolve"
                 .into(),
         ),
     };
@@ -264,8 +302,75 @@ fn main() {
 /// memory only to fault it in again (zeroed, a huge page at a time) costs a sixth of the run.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Resolves the file into whatever store the resolver has.
-fn run<S: oneid::Store>(args: &Args, resolver: Resolver<S>) -> Result<(), Box<dyn std::error::Error>> {
+/// What the main job resolves into: a resolver (and its store), or a bulk load of a durable
+/// store.
+trait Job {
+    fn resolve_chunk(
+        &self,
+        tenant: &TenantId,
+        requests: &[ResolveRequest],
+        each: &mut dyn FnMut(usize, oneid::Result<OutcomeView<'_>>),
+    ) -> oneid::Result<()>;
+    fn canonical(&self, tenant: &TenantId, id: CustomerId) -> oneid::Result<Option<CustomerId>>;
+    /// Ends the job: a bulk load writes to its store.
+    fn finish(self) -> oneid::Result<()>;
+}
+
+impl<S: oneid::Store> Job for Resolver<S> {
+    fn resolve_chunk(
+        &self,
+        tenant: &TenantId,
+        requests: &[ResolveRequest],
+        each: &mut dyn FnMut(usize, oneid::Result<OutcomeView<'_>>),
+    ) -> oneid::Result<()> {
+        self.resolve_batch_with(tenant, requests, each)
+    }
+    fn canonical(&self, tenant: &TenantId, id: CustomerId) -> oneid::Result<Option<CustomerId>> {
+        self.canonical_id(tenant, id)
+    }
+    fn finish(self) -> oneid::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl<S: oneid::BulkStore> Job for oneid::BulkLoad<'_, S, oneid::SystemClock> {
+    fn resolve_chunk(
+        &self,
+        _tenant: &TenantId,
+        requests: &[ResolveRequest],
+        each: &mut dyn FnMut(usize, oneid::Result<OutcomeView<'_>>),
+    ) -> oneid::Result<()> {
+        self.resolve_batch_with(requests, each)
+    }
+    fn canonical(&self, _tenant: &TenantId, id: CustomerId) -> oneid::Result<Option<CustomerId>> {
+        self.canonical_id(id)
+    }
+    fn finish(self) -> oneid::Result<()> {
+        oneid::BulkLoad::finish(self)
+    }
+}
+
+/// Resolves the file into a durable store: with a bulk load, or one by one (`--one-by-one`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn durable<S: oneid::BulkStore>(
+    args: &Args,
+    resolver: Resolver<S>,
+    (customers, identities): (usize, usize),
+) -> Result<(), Box<dyn std::error::Error>> {
+    if args.one_by_one {
+        return run(args, resolver);
+    }
+    let load = resolver.bulk_load(&TenantId::new(TENANT))?;
+    load.reserve(customers, identities);
+    run(args, load)
+}
+
+/// The tenant the job resolves into.
+const TENANT: &str = "default";
+
+/// Resolves the file into whatever the job resolves into.
+fn run(args: &Args, job: impl Job) -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: sets a process-wide allocator option; mimalloc reads it on every purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     // Transparent huge pages off for this process. A huge page is zeroed whole on first
@@ -277,7 +382,7 @@ fn run<S: oneid::Store>(args: &Args, resolver: Resolver<S>) -> Result<(), Box<dy
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
     let started = Instant::now();
-    let tenant = TenantId::new("default");
+    let tenant = TenantId::new(TENANT);
 
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let mut last_report = Instant::now();
@@ -293,7 +398,7 @@ fn run<S: oneid::Store>(args: &Args, resolver: Resolver<S>) -> Result<(), Box<dy
         }
         bad_lines += chunk.bad_lines.len();
         let requests = &chunk.requests;
-        resolver.resolve_batch_with(&tenant, requests, |i, outcome| match outcome {
+        job.resolve_chunk(&tenant, requests, &mut |i, outcome| match outcome {
             Ok(outcome) => {
                 tally.add(&outcome);
                 targets.push(outcome.customer().expect("a resolve always has a target"));
@@ -324,13 +429,14 @@ fn run<S: oneid::Store>(args: &Args, resolver: Resolver<S>) -> Result<(), Box<dy
         .map(|t| {
             Ok(match t.0 {
                 UNRESOLVED => UNRESOLVED,
-                _ => resolver.canonical_id(&tenant, t)?.unwrap_or(t).0,
+                _ => job.canonical(&tenant, t)?.unwrap_or(t).0,
             })
         })
         .collect::<oneid::Result<Vec<u64>>>()?;
-    // The store is not needed any more. What it held is free for what follows (the
-    // allocator keeps it), so the output and the scoring add nothing to the peak.
-    drop(resolver);
+    // A bulk load writes its tenant to the durable store now. The store is not needed any
+    // more: what it held is free for what follows (the allocator keeps it), so the output and
+    // the scoring add nothing to the peak.
+    job.finish()?;
     if let Some(path) = &args.out {
         write_clusters(path, &clusters, &labels.record_ids)?;
     }

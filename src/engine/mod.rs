@@ -21,6 +21,8 @@
 mod apply;
 mod batch;
 mod begin;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod bulk;
 mod decision;
 mod fields;
 mod group_commit;
@@ -33,6 +35,8 @@ mod retry;
 mod tenant_settings;
 mod view;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use bulk::BulkLoad;
 pub use ops::Updated;
 pub use outcome::{ChangedField, Outcome, RefusalReason, RefusedMerge, RejectReason, Rejection};
 pub use resolver::{PlainCreate, Resolver};

@@ -89,13 +89,13 @@ pub enum PlainCreate {
 /// ```
 pub struct Resolver<S, C = SystemClock> {
     pub(super) store: Arc<S>,
-    clock: Arc<C>,
+    pub(super) clock: Arc<C>,
     pub(super) defaults: Defaults,
     pub(super) settings: Arc<TenantSettings>,
-    parallel_planning: bool,
+    pub(super) parallel_planning: bool,
     /// Resolves queued per tenant and committed together, when on (see
     /// [`with_group_commit`](Self::with_group_commit)).
-    groups: Option<Arc<Groups>>,
+    pub(super) groups: Option<Arc<Groups>>,
 }
 
 impl<S, C> Clone for Resolver<S, C> {

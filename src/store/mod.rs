@@ -19,6 +19,8 @@
 //! All reads resolve merge aliases: asking for a merged customer's id answers with the live
 //! customer it was merged into (possibly through several merges).
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod bulk;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -27,6 +29,8 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use bulk::BulkStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};

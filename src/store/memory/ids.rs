@@ -29,6 +29,12 @@ const BLOCK_MASK: u32 = (1 << BLOCK_BITS) - 1;
 pub(super) struct BlockCounter(AtomicU64);
 
 impl BlockCounter {
+    /// A counter whose first block is `block` (ids from `block * 1024 + 1`).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(super) fn starting_at(block: u32) -> Self {
+        Self(AtomicU64::new(u64::from(block)))
+    }
+
     /// Takes a block. A block taken by a write that then fails is left unused: ids need only
     /// be unique, not dense.
     pub(super) fn take(&self) -> Result<u32> {

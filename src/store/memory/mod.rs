@@ -38,6 +38,10 @@ mod customers;
 mod entry;
 mod erase;
 mod event;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod evidence;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod export;
 mod filter_index;
 mod held;
 mod identities;
@@ -63,6 +67,9 @@ use ids::BlockCounter;
 use shards::Shards;
 use std::marker::PhantomData;
 use txn::{MemoryReader, MemoryTxn};
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use export::{EventRef, TenantExport};
 
 /// The in-memory store. `Default` gives an empty store.
 ///

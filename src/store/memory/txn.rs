@@ -308,6 +308,10 @@ impl Txn for MemoryTxn<'_> {
         if s.suspicions.insert((key.hash, conflicting.hash)) {
             *s.suspicion_counts.entry(e).or_insert(0) += 1;
             s.entries[e].flags |= SUSPECTED_BIT;
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            if let Some(kept) = &mut s.evidence {
+                kept.push(super::evidence::Evidence::new(key.key, conflicting.key));
+            }
         }
         Ok(())
     }

@@ -49,6 +49,7 @@
 //! over the one on the id. A `CASE` cannot use an index, so the id's index is the only choice.
 
 pub(crate) mod backend;
+mod bulk;
 mod cache;
 mod codec;
 mod columns;

@@ -800,7 +800,7 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
 }
 
 /// A row of `oneid_settings` (version, document, changed, cause).
-fn stored_settings(row: &[SqlValue]) -> Result<StoredSettings> {
+pub(super) fn stored_settings(row: &[SqlValue]) -> Result<StoredSettings> {
     Ok(StoredSettings {
         version: row[0].int()? as u64,
         document: row[1].text()?.to_owned(),

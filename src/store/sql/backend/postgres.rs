@@ -205,6 +205,10 @@ impl PostgresBackend {
             read_only,
         })
     }
+    /// The client the transaction runs on (a bulk load copies rows through it directly).
+    pub(crate) fn client(&mut self) -> &mut postgres::Client {
+        &mut self.conn.client
+    }
 }
 
 impl Drop for PostgresBackend {

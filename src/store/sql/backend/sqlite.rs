@@ -65,6 +65,11 @@ impl<'a> SqliteBackend<'a> {
             .map_err(store_error)?;
         Ok(Self { conn, open: true })
     }
+
+    /// The connection the transaction runs on (a bulk load writes through it directly).
+    pub(crate) fn connection(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
 }
 
 impl Drop for SqliteBackend<'_> {
