@@ -150,6 +150,9 @@ pub(crate) struct Batch<'a> {
     pub(crate) tenant: &'a TenantId,
     pub(crate) requests: &'a [ResolveRequest],
     pub(crate) times: &'a [DateTime<Utc>],
+    /// The requests whose target is read back right after they resolve (into their
+    /// decision's `read_back`), if any.
+    pub(crate) read_back: Option<&'a [bool]>,
 }
 
 /// Resolves a batch in order inside one transaction, leaving each request's decision (or its
@@ -393,6 +396,7 @@ impl<'a> Applier<'a> {
             tenant,
             requests,
             times,
+            ..
         } = self.batch;
         let request = &requests[i];
         let fresh = |ahead: &Ahead| {
@@ -409,6 +413,11 @@ impl<'a> Applier<'a> {
             _ => plan::plan(txn, settings, tenant, request, prep, times[i], decided)?,
         };
         apply::apply(txn, tenant, plan, decided, prep, request, Operation::Resolve)?;
+        if self.batch.read_back.is_some_and(|wanted| wanted[i])
+            && let Some(id) = decided.customer
+        {
+            decided.read_back = txn.customer(tenant, id)?.map(|c| Box::new(c.into_owned()));
+        }
         if self.track {
             self.touched_keys
                 .extend((0..prep.len()).map(|j| prep.hashed(j).hash));
@@ -429,6 +438,7 @@ fn run_planned_ahead<T: Txn>(txn: &mut T, batch: Batch<'_>, scratch: &mut BatchS
         tenant,
         requests,
         times,
+        ..
     } = batch;
     let chunks: Vec<&[ResolveRequest]> = requests.chunks(BLOCK).collect();
     let mut blocks: Vec<PreparedBlock> = chunks.iter().map(|_| scratch.spare_block()).collect();

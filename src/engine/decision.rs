@@ -7,7 +7,7 @@
 //! one is asked for.
 
 use super::outcome::{Changed, RefusedMerge, RejectReason, Rejection};
-use crate::model::CustomerId;
+use crate::model::{Customer, CustomerId};
 use smallvec::SmallVec;
 
 /// Requests rarely carry more identities than this; per-identity scratch lists up to this
@@ -42,6 +42,9 @@ pub(crate) struct Decided {
     pub(crate) merged: SmallVec<[CustomerId; 2]>,
     pub(crate) refused_merges: Vec<RefusedMerge>,
     pub(crate) changed: Changed,
+    /// The target as the resolve left it, read in its transaction when the caller asked
+    /// (a batch's `read_back`).
+    pub(crate) read_back: Option<Box<Customer>>,
 }
 
 impl Decided {

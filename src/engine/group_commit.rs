@@ -9,22 +9,29 @@
 //! durable. Requests that arrive while a batch runs form the next one. Up to [`MAX_LEADERS`]
 //! batches of one tenant run at once, so that one batch's reads overlap another's flush.
 //!
+//! A caller may also ask for its target customer as its resolve leaves it, read in the
+//! batch's transaction right after its request (`Resolver::resolve_and_get`).
+//!
 //! A caller alone sees its own request resolved at once (a batch of one). An invalid request
 //! gets its own error and the others go on; a failure of the whole batch (the store lost, a
 //! conflict that outlasted every retry) reaches every caller in it.
 
 use super::outcome::Outcome;
 use crate::error::{Error, Result};
-use crate::model::{ResolveRequest, TenantId};
+use crate::model::{Customer, ResolveRequest, TenantId};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Resolves a batch of requests, handing each its outcome by index: the handle's
-/// `resolve_batch_with`.
-type ResolveBatch<'a> = dyn Fn(&[ResolveRequest], &mut dyn FnMut(usize, Result<Outcome>)) -> Result<()> + 'a;
+/// What a caller gets: its outcome, and its target customer as its resolve left it if it
+/// asked.
+type Answer = Result<(Outcome, Option<Customer>)>;
+
+/// Resolves a batch of requests, reading back the targets of those marked, and hands each
+/// its answer by index: the handle's batch resolution.
+type ResolveBatch<'a> = dyn Fn(&[ResolveRequest], &[bool], &mut dyn FnMut(usize, Answer)) -> Result<()> + 'a;
 
 /// The most requests one batch takes.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -53,24 +60,29 @@ struct Queue {
     leaders: usize,
 }
 
-/// A caller's request, and the outcome its batch leaves for it.
+/// A caller's request (and whether it wants its target read back), and the answer its batch
+/// leaves for it.
 struct Waiter {
     request: Mutex<Option<ResolveRequest>>,
-    outcome: Mutex<Option<Result<Outcome>>>,
+    read_back: bool,
+    outcome: Mutex<Option<Answer>>,
 }
 
 impl Groups {
-    /// Resolves `request` in a batch with whatever else `tenant`'s callers have queued:
-    /// `resolve_batch` is the handle's batch resolution.
+    /// Resolves `request` in a batch with whatever else `tenant`'s callers have queued, with
+    /// its target customer as its resolve leaves it if `read_back`: `resolve_batch` is the
+    /// handle's batch resolution.
     pub(crate) fn resolve(
         &self,
         tenant: &TenantId,
         request: &ResolveRequest,
-        resolve_batch: impl Fn(&[ResolveRequest], &mut dyn FnMut(usize, Result<Outcome>)) -> Result<()>,
-    ) -> Result<Outcome> {
+        read_back: bool,
+        resolve_batch: impl Fn(&[ResolveRequest], &[bool], &mut dyn FnMut(usize, Answer)) -> Result<()>,
+    ) -> Answer {
         let group = self.tenants.lock().entry(tenant.clone()).or_default().clone();
         let me = Arc::new(Waiter {
             request: Mutex::new(Some(request.clone())),
+            read_back,
             outcome: Mutex::new(None),
         });
         let mut queue = group.state.lock();
@@ -113,9 +125,10 @@ impl Lead<'_> {
             .iter()
             .map(|w| w.request.lock().take().expect("a queued request is taken once"))
             .collect();
+        let read_back: Vec<bool> = self.batch.iter().map(|w| w.read_back).collect();
         let batch = self.batch;
-        let result = resolve_batch(&requests, &mut |i, outcome| {
-            *batch[i].outcome.lock() = Some(outcome);
+        let result = resolve_batch(&requests, &read_back, &mut |i, answer| {
+            *batch[i].outcome.lock() = Some(answer);
         });
         if let Err(e) = result {
             for w in batch {

@@ -192,6 +192,7 @@ fn plan_with<T: ReadTxn + ?Sized>(
         merged,
         refused_merges,
         changed,
+        read_back: _,
     } = decided;
     let owners = |i: usize| lookups[i].owner;
 

@@ -320,30 +320,50 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     /// nothing was written.
     pub fn resolve(&self, tenant: &TenantId, request: &ResolveRequest) -> Result<Outcome> {
         match &self.groups {
-            Some(groups) => {
-                // Queuing copies the request: one past its bounds (a value nested too deep to
-                // copy safely, among others) is refused first, as its batch would refuse it.
-                super::begin::check_tenant(tenant)?;
-                prepare::check_request(request)?;
-                groups.resolve(tenant, request, |requests, each| {
-                    self.resolve_batch_with(tenant, requests, |i, outcome| {
-                        each(i, outcome.map(|o| o.to_outcome()))
-                    })
-                })
-            }
+            Some(groups) => self
+                .resolve_queued(groups, tenant, request, false)
+                .map(|(outcome, _)| outcome),
             None => self.resolve_as(tenant, request, Operation::Resolve, None),
         }
     }
 
+    /// Resolves `request` in a batch with the requests other callers queued (group commit),
+    /// reading its target back if `read_back`. Whichever caller leads a batch resolves every
+    /// request in it, so every leader reads back what any caller asked for.
+    fn resolve_queued(
+        &self,
+        groups: &Groups,
+        tenant: &TenantId,
+        request: &ResolveRequest,
+        read_back: bool,
+    ) -> Result<(Outcome, Option<Customer>)> {
+        // Queuing copies the request: one past its bounds (a value nested too deep to copy
+        // safely, among others) is refused first, as its batch would refuse it.
+        super::begin::check_tenant(tenant)?;
+        prepare::check_request(request)?;
+        groups.resolve(tenant, request, read_back, |requests, read_back, each| {
+            self.resolve_batch_reading(tenant, requests, Some(read_back), |i, outcome, customer| {
+                each(i, outcome.map(|o| (o.to_outcome(), customer)))
+            })
+        })
+    }
+
     /// [`resolve`](Self::resolve), and the target customer as it is after the resolve, read
-    /// in the same transaction (what 002 answers with).
+    /// in the same transaction (what 002 answers with). With group commit it queues like
+    /// `resolve`, and its batch reads the target right after resolving it.
     pub fn resolve_and_get(
         &self,
         tenant: &TenantId,
         request: &ResolveRequest,
     ) -> Result<(Outcome, Customer)> {
-        let mut customer = None;
-        let outcome = self.resolve_as(tenant, request, Operation::Resolve, Some(&mut customer))?;
+        let (outcome, customer) = match &self.groups {
+            Some(groups) => self.resolve_queued(groups, tenant, request, true)?,
+            None => {
+                let mut customer = None;
+                let outcome = self.resolve_as(tenant, request, Operation::Resolve, Some(&mut customer))?;
+                (outcome, customer)
+            }
+        };
         let customer =
             customer.ok_or_else(|| Error::Invariant("a resolve's target could not be read back".into()))?;
         Ok((outcome, customer))
@@ -493,6 +513,22 @@ impl<S: Store, C: Clock> Resolver<S, C> {
     where
         F: FnMut(usize, Result<OutcomeView<'_>>),
     {
+        self.resolve_batch_reading(tenant, requests, None, |i, outcome, _| each(i, outcome))
+    }
+
+    /// [`resolve_batch_with`](Self::resolve_batch_with), also reading, for each request
+    /// `read_back` marks, its target customer right after it resolves, in the batch's
+    /// transaction; `each` gets it beside the outcome.
+    fn resolve_batch_reading<F>(
+        &self,
+        tenant: &TenantId,
+        requests: &[ResolveRequest],
+        read_back: Option<&[bool]>,
+        mut each: F,
+    ) -> Result<()>
+    where
+        F: FnMut(usize, Result<OutcomeView<'_>>, Option<Customer>),
+    {
         // Read the clock in request order, as one-by-one resolution would.
         let times = requests
             .iter()
@@ -521,6 +557,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
                     tenant,
                     requests,
                     times: &times,
+                    read_back,
                 };
                 batch::run(&mut txn, batch, scratch, parallel)?;
                 txn.commit()
@@ -530,11 +567,15 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             let mut decided = std::mem::take(&mut scratch.decided);
             for (i, d) in decided.iter_mut().enumerate() {
                 match d {
-                    Ok(d) => each(
-                        i,
-                        Ok(OutcomeView::new(d, scratch.prep(i).expect("prepared"), false)),
-                    ),
-                    Err(e) => each(i, Err(std::mem::replace(e, Error::handed_over()))),
+                    Ok(d) => {
+                        let customer = d.read_back.take().map(|c| *c);
+                        each(
+                            i,
+                            Ok(OutcomeView::new(d, scratch.prep(i).expect("prepared"), false)),
+                            customer,
+                        )
+                    }
+                    Err(e) => each(i, Err(std::mem::replace(e, Error::handed_over())), None),
                 }
             }
             scratch.decided = decided;
