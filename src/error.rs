@@ -163,7 +163,7 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// A bulk load ([`Resolver::bulk_load`](crate::Resolver::bulk_load)) was asked to load
+    /// A bulk load (`Resolver::bulk_load`, with the `sqlite` or `postgres` feature) was asked to load
     /// into a tenant that already holds customers; nothing was written.
     #[error("tenant {0} already holds customers: a bulk load only fills an empty tenant")]
     TenantNotEmpty(crate::model::TenantId),

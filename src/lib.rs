@@ -137,6 +137,7 @@
 #![cfg_attr(not(feature = "sqlite"), doc = "[`SqliteStore`]: #features")]
 #![cfg_attr(not(feature = "postgres"), doc = "[`PostgresStore`]: #features")]
 #![cfg_attr(not(feature = "tokio"), doc = "[`AsyncResolver`]: #features")]
+#![cfg_attr(not(feature = "http"), doc = "[`http::router`]: #features")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Two functions allow unsafe code, each with its reasoning beside it: the memory store's

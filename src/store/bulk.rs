@@ -11,8 +11,8 @@
 
 use super::Store;
 
-/// A durable store a tenant can be bulk loaded into: [`SqliteStore`](crate::SqliteStore)
-/// and [`PostgresStore`](crate::PostgresStore) (see [`Resolver::bulk_load`](crate::Resolver::bulk_load)).
+/// A durable store a tenant can be bulk loaded into: `SqliteStore` and `PostgresStore`, each
+/// with its feature (see [`Resolver::bulk_load`](crate::Resolver::bulk_load)).
 ///
 /// Sealed: the crate implements it for its stores, and nothing else can.
 #[expect(private_bounds, reason = "sealed: the store's part is crate-private")]
