@@ -968,15 +968,7 @@ mod plans {
         }
         let keys = 32;
         let sql = super::lookup_sql(true, " FOR UPDATE", keys);
-        let mut text = String::new();
-        let mut chars = sql.chars().peekable();
-        while let Some(c) = chars.next() {
-            text.push(if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
-                '$'
-            } else {
-                c
-            });
-        }
+        let text = crate::store::sql::backend::postgres::dollar(&sql);
         admin
             .batch_execute(&format!(
                 "SET search_path TO {schema}; SET plan_cache_mode = force_generic_plan; \

@@ -221,7 +221,7 @@ impl Drop for PostgresBackend {
 }
 
 /// `?1` → `$1`: the shared statements use SQLite's numbered parameters.
-fn dollar(sql: &str) -> String {
+pub(crate) fn dollar(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
