@@ -1,5 +1,5 @@
 //! The async handle (feature `tokio`): [`AsyncResolver`], every operation of a [`Resolver`]
-//! as an `async fn` that runs on tokio's blocking pool.
+//! as an `async fn` that never holds a runtime worker on I/O.
 //!
 //! The engine is synchronous on purpose: it plans in memory and commits through a store
 //! transaction, and the SQL stores use synchronous drivers. Called from a runtime worker,
@@ -8,13 +8,26 @@
 //! each operation is handed to [`tokio::task::spawn_blocking`] with a clone of the handle and
 //! owned arguments, and awaited: the workers only ever wait on a join handle.
 //!
+//! The memory store is the exception ([`Store::may_block`] is `false`): an operation sized
+//! by its request (a resolve, a read of one customer, an update) is a few microseconds of
+//! work in memory, less than handing it to another thread and back costs, so it runs on the
+//! calling task. Operations whose work grows with the data (batches, queries and counts,
+//! history, identity listings, delete and erasure, settings changes) still go to the pool,
+//! and while one of them runs the handle sends the short ones there too rather than let
+//! them wait for it on a worker. (A long operation run on the synchronous handle, from a
+//! thread of the caller's own, is not seen by the async handle: a resolve of the same
+//! tenant then waits for it on its worker.) A resolver with group commit on runs every
+//! operation on the pool, since a resolve there waits for its group.
+//!
 //! What that means for a caller:
 //!
 //! - **Dropping the future does not cancel the operation.** A blocking task cannot be
 //!   stopped: it runs to its end (committed, or failed and rolled back), only its answer is
-//!   lost. A resolve is idempotent, so a client that gave up can send it again.
-//! - **A panic stays a panic.** If the operation panics on the blocking pool, the panic
-//!   resumes in the task that awaited it, as it would have in a synchronous call.
+//!   lost. A resolve is idempotent, so a client that gave up can send it again. (One run on
+//!   the calling task is done, or not begun, whenever the future is dropped.)
+//! - **A panic stays a panic.** If the operation panics, on the blocking pool or on the
+//!   calling task, the panic resumes in the task that awaited it, as it would have in a
+//!   synchronous call.
 //! - **How many operations run at once** is bounded by the runtime's blocking pool
 //!   (`max_blocking_threads`, 512 by default) and, for the SQL stores, by their connection
 //!   pools: an operation past the pool waits for a connection on its blocking thread.
@@ -34,11 +47,14 @@ use crate::settings::IdentitySettings;
 use crate::store::{Store, StoredSettings};
 use indexmap::IndexMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The async handle over a [`Resolver`] (feature `tokio`): the same operations, each an
 /// `async fn` that runs the synchronous one on tokio's blocking pool
 /// ([`tokio::task::spawn_blocking`]), so no runtime worker waits on a store, sleeps between
-/// retries, or starts the PostgreSQL driver's runtime inside its own.
+/// retries, or starts the PostgreSQL driver's runtime inside its own. Over the memory store,
+/// the operations sized by their request run on the calling task instead (the
+/// [module docs](self) say when).
 ///
 /// Like the [`Resolver`], a cheap shared handle: `Clone + Send + Sync`, every operation on
 /// `&self`; keep one in a service's state and clone it into every task. Arguments are owned
@@ -100,6 +116,13 @@ struct Held<S, C> {
     /// How to let go of it: set where the bounds that allow another thread hold, so that
     /// the handle's type needs none.
     release: fn(Resolver<S, C>),
+    /// Whether operations sized by their request run on the calling task: the store never
+    /// blocks ([`Store::may_block`]) and no resolve waits for a group to commit with.
+    inline: bool,
+    /// Operations sized by the data (batches, queries, erasure) on the blocking pool now.
+    /// While one runs it may hold a tenant for long, so the others go to the pool as well
+    /// rather than wait for it on a runtime worker.
+    long_in_flight: AtomicUsize,
 }
 
 impl<S, C> Held<S, C> {
@@ -160,10 +183,13 @@ impl<S: Store, C: Clock> From<Resolver<S, C>> for AsyncResolver<S, C> {
 impl<S: Store, C: Clock> AsyncResolver<S, C> {
     /// The async handle over `resolver` (which it shares with the resolver's other clones).
     pub fn new(resolver: Resolver<S, C>) -> Self {
+        let inline = !resolver.store().may_block() && !resolver.commits_in_groups();
         Self {
             shared: Arc::new(Held {
                 resolver: Some(resolver),
                 release: release::<S, C>,
+                inline,
+                long_in_flight: AtomicUsize::new(0),
             }),
         }
     }
@@ -201,9 +227,33 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
         join(tokio::task::spawn_blocking(build)).await.map(Self::new)
     }
 
-    /// Runs `op` with the synchronous handle on the blocking pool and awaits its answer
-    /// (inside the caller's `tracing` span, with the feature).
+    /// Runs `op`, an operation whose work is bounded by its request, with the synchronous
+    /// handle: on the calling task where the store never blocks and no long operation of
+    /// this handle is running, else as [`run_long`](Self::run_long) does without counting.
     async fn run<T, F>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(&Resolver<S, C>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.shared.inline && self.shared.long_in_flight.load(Ordering::Acquire) == 0 {
+            return op(self.shared.resolver());
+        }
+        self.on_pool(op, false).await
+    }
+
+    /// Runs `op`, an operation whose work grows with the data, with the synchronous handle
+    /// on the blocking pool and awaits its answer.
+    async fn run_long<T, F>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(&Resolver<S, C>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.on_pool(op, self.shared.inline).await
+    }
+
+    /// Runs `op` on the blocking pool (inside the caller's `tracing` span, with the
+    /// feature), counted among the long operations in flight if `long`.
+    async fn on_pool<T, F>(&self, op: F, long: bool) -> Result<T>
     where
         F: FnOnce(&Resolver<S, C>) -> Result<T> + Send + 'static,
         T: Send + 'static,
@@ -211,9 +261,13 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
         let shared = self.shared.clone();
         #[cfg(feature = "tracing")]
         let caller = tracing::Span::current();
+        // Counted from before the task is queued until it ends (or panics), so that no
+        // operation of this handle starts on a worker while it may hold a tenant.
+        let counted = long.then(|| InFlight::new(shared.clone()));
         join(tokio::task::spawn_blocking(move || {
             #[cfg(feature = "tracing")]
             let _caller = caller.enter();
+            let _counted = counted;
             op(shared.resolver())
         }))
         .await
@@ -240,7 +294,7 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
     where
         R: AsRef<[ResolveRequest]> + Send + 'static,
     {
-        self.run(move |r| r.resolve_batch(&tenant, requests.as_ref()))
+        self.run_long(move |r| r.resolve_batch(&tenant, requests.as_ref()))
             .await
     }
 
@@ -280,7 +334,7 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
 
     /// [`Resolver::identities`]: the identities a customer holds.
     pub async fn identities(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<Identity>> {
-        self.run(move |r| r.identities(&tenant, id)).await
+        self.run_long(move |r| r.identities(&tenant, id)).await
     }
 
     /// [`Resolver::identities_of`]: the identities of several customers, in the order asked.
@@ -289,7 +343,7 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
         tenant: TenantId,
         ids: Vec<CustomerId>,
     ) -> Result<Vec<(CustomerId, Vec<Identity>)>> {
-        self.run(move |r| r.identities_of(&tenant, &ids)).await
+        self.run_long(move |r| r.identities_of(&tenant, &ids)).await
     }
 
     /// [`Resolver::owner_of`]: the live owner of an identity.
@@ -299,7 +353,7 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
 
     /// [`Resolver::history`]: the links and merges that made a customer, oldest first.
     pub async fn history(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<HistoryEvent>> {
-        self.run(move |r| r.history(&tenant, id)).await
+        self.run_long(move |r| r.history(&tenant, id)).await
     }
 
     /// [`Resolver::attributes`]: the values of named attributes.
@@ -314,7 +368,7 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
         I::Item: Into<String>,
     {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        self.run(move |r| {
+        self.run_long(move |r| {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             r.attributes(&tenant, id, &names)
         })
@@ -418,17 +472,17 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
 
     /// [`Resolver::delete`]: logically deletes a customer and releases its identities.
     pub async fn delete(&self, tenant: TenantId, id: CustomerId) -> Result<()> {
-        self.run(move |r| r.delete(&tenant, id)).await
+        self.run_long(move |r| r.delete(&tenant, id)).await
     }
 
     /// [`Resolver::erase`]: erases a customer's personal data for good.
     pub async fn erase(&self, tenant: TenantId, id: CustomerId) -> Result<Vec<CustomerId>> {
-        self.run(move |r| r.erase(&tenant, id)).await
+        self.run_long(move |r| r.erase(&tenant, id)).await
     }
 
     /// [`Resolver::query`]: a page of live customers matching a query, with the total.
     pub async fn query(&self, tenant: TenantId, query: CustomerQuery) -> Result<CustomerPage> {
-        self.run(move |r| r.query(&tenant, &query)).await
+        self.run_long(move |r| r.query(&tenant, &query)).await
     }
 
     /// [`Resolver::query_json`]: a page of customers as JSON, restricted to the query's
@@ -438,12 +492,12 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
         tenant: TenantId,
         query: CustomerQuery,
     ) -> Result<(Vec<serde_json::Value>, u64)> {
-        self.run(move |r| r.query_json(&tenant, &query)).await
+        self.run_long(move |r| r.query_json(&tenant, &query)).await
     }
 
     /// [`Resolver::count`]: how many live customers match a filter.
     pub async fn count(&self, tenant: TenantId, filter: CustomerFilter) -> Result<u64> {
-        self.run(move |r| r.count(&tenant, &filter)).await
+        self.run_long(move |r| r.count(&tenant, &filter)).await
     }
 
     /// [`Resolver::explain`]: why two identities are the same customer.
@@ -453,7 +507,7 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
         a: IdentityInput,
         b: IdentityInput,
     ) -> Result<Option<Explanation>> {
-        self.run(move |r| r.explain(&tenant, &a, &b)).await
+        self.run_long(move |r| r.explain(&tenant, &a, &b)).await
     }
 
     /// [`Resolver::set_settings`]: stores a tenant's next settings version.
@@ -463,7 +517,7 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
         settings: IdentitySettings,
         cause: Option<String>,
     ) -> Result<u64> {
-        self.run(move |r| r.set_settings(&tenant, &settings, cause.as_deref()))
+        self.run_long(move |r| r.set_settings(&tenant, &settings, cause.as_deref()))
             .await
     }
 
@@ -474,7 +528,23 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
 
     /// [`Resolver::settings_history`]: every stored version of a tenant's settings.
     pub async fn settings_history(&self, tenant: TenantId) -> Result<Vec<StoredSettings>> {
-        self.run(move |r| r.settings_history(&tenant)).await
+        self.run_long(move |r| r.settings_history(&tenant)).await
+    }
+}
+
+/// One long operation in flight, counted in its handle until dropped.
+struct InFlight<S, C>(Arc<Held<S, C>>);
+
+impl<S, C> InFlight<S, C> {
+    fn new(held: Arc<Held<S, C>>) -> Self {
+        held.long_in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(held)
+    }
+}
+
+impl<S, C> Drop for InFlight<S, C> {
+    fn drop(&mut self) {
+        self.0.long_in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -535,17 +605,23 @@ mod tests {
     }
 
     #[test]
-    fn a_panic_on_the_blocking_pool_resumes_in_the_caller() {
+    fn a_panic_of_an_operation_resumes_in_the_caller() {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let r = AsyncResolver::new(Resolver::new(MemoryStore::new()).with_clock(Broken));
+        let request = || ResolveRequest::new([IdentityInput::new("qq", "1")]);
+        // On the calling task (a resolve) and on the blocking pool (a batch) alike.
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(r.resolve(
-                TenantId::new("t"),
-                ResolveRequest::new([IdentityInput::new("qq", "1")]),
-            ))
+            runtime.block_on(r.resolve(TenantId::new("t"), request()))
         }));
         let panic = caught.expect_err("the panic resumes");
         assert_eq!(panic.downcast_ref::<&str>(), Some(&"the clock broke"));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(r.resolve_batch(TenantId::new("t"), vec![request()]))
+        }));
+        let panic = caught.expect_err("the panic resumes");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"the clock broke"));
+        // A long operation that panicked no longer counts as in flight.
+        assert_eq!(r.shared.long_in_flight.load(Ordering::Acquire), 0);
         // The handle still serves what needs no clock.
         let found = runtime.block_on(r.owner_of(TenantId::new("t"), IdentityInput::new("qq", "1")));
         assert_eq!(found.unwrap(), None);
@@ -561,5 +637,105 @@ mod tests {
         let awaiting = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let out = awaiting.block_on(join(task));
         assert!(matches!(out, Err(Error::Unavailable { .. })), "{out:?}");
+    }
+
+    /// A clock that notes the thread of every reading, and holds the first reading made off
+    /// the test's own thread until told to go on.
+    #[derive(Debug, Clone)]
+    struct Watching {
+        test_thread: std::thread::ThreadId,
+        readings: Arc<std::sync::Mutex<Vec<std::thread::ThreadId>>>,
+        gate: Arc<std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>>,
+    }
+
+    impl Clock for Watching {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            let me = std::thread::current().id();
+            self.readings.lock().unwrap().push(me);
+            if me != self.test_thread {
+                let gate = self.gate.lock().unwrap().take();
+                if let Some(gate) = gate {
+                    let _ = gate.recv();
+                }
+            }
+            chrono::Utc::now()
+        }
+    }
+
+    impl Watching {
+        fn last(&self) -> std::thread::ThreadId {
+            *self.readings.lock().unwrap().last().expect("the clock was read")
+        }
+    }
+
+    #[test]
+    fn memory_store_operations_run_on_the_calling_task_unless_a_long_one_is_in_flight() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (go, gate) = std::sync::mpsc::channel();
+        let clock = Watching {
+            test_thread: std::thread::current().id(),
+            readings: Arc::default(),
+            gate: Arc::new(std::sync::Mutex::new(Some(gate))),
+        };
+        let r = AsyncResolver::new(Resolver::new(MemoryStore::new()).with_clock(clock.clone()));
+        let request = |v: &str| ResolveRequest::new([IdentityInput::new("qq", v)]);
+        let here = std::thread::current().id();
+
+        // Lets the held batch go when dropped, on a failed assertion as well: the runtime
+        // waits for its blocking tasks before it goes.
+        struct Release(std::sync::mpsc::Sender<()>);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let go = Release(go);
+
+        runtime.block_on(async {
+            r.resolve(TenantId::new("a"), request("1")).await.unwrap();
+            assert_eq!(clock.last(), here, "a resolve runs on the calling task");
+
+            // A batch on the pool, held at its first clock reading: it is in flight.
+            let batch = tokio::spawn({
+                let r = r.clone();
+                async move { r.resolve_batch(TenantId::new("b"), vec![request("2")]).await }
+            });
+            while !clock.readings.lock().unwrap().iter().any(|t| *t != here) {
+                tokio::task::yield_now().await;
+            }
+            r.resolve(TenantId::new("a"), request("3")).await.unwrap();
+            assert_ne!(
+                clock.last(),
+                here,
+                "beside a long operation a resolve goes to the pool"
+            );
+
+            drop(go);
+            batch.await.unwrap().unwrap();
+            assert_eq!(r.shared.long_in_flight.load(Ordering::Acquire), 0);
+            r.resolve(TenantId::new("a"), request("4")).await.unwrap();
+            assert_eq!(clock.last(), here, "once it ended, on the calling task again");
+        });
+    }
+
+    #[test]
+    fn group_commit_runs_every_operation_on_the_pool() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let clock = Watching {
+            test_thread: std::thread::current().id(),
+            readings: Arc::default(),
+            gate: Arc::default(),
+        };
+        let resolver = Resolver::new(MemoryStore::new())
+            .with_clock(clock.clone())
+            .with_group_commit(true);
+        let r = AsyncResolver::new(resolver);
+        runtime
+            .block_on(r.resolve(
+                TenantId::new("a"),
+                ResolveRequest::new([IdentityInput::new("qq", "1")]),
+            ))
+            .unwrap();
+        assert_ne!(clock.last(), std::thread::current().id());
     }
 }

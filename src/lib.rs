@@ -91,9 +91,10 @@
 //!
 //! Its operations block: the SQL stores use synchronous drivers, and a conflict with another
 //! writer pauses the thread before the next attempt. In an async service, use the
-//! `AsyncResolver` (feature `tokio`): the same operations as `async fn`s, each run on
-//! tokio's blocking pool, so no runtime worker waits on the store (and the PostgreSQL
-//! driver, which may not run on one, never does). `AsyncResolver::open` builds the resolver
+//! `AsyncResolver` (feature `tokio`): the same operations as `async fn`s, run on tokio's
+//! blocking pool, so no runtime worker waits on the store (and the PostgreSQL driver, which
+//! may not run on one, never does); over the memory store, which never waits, the short
+//! ones run on the calling task. `AsyncResolver::open` builds the resolver
 //! there too, since opening a SQL store connects and migrates.
 //!
 #![cfg_attr(feature = "tokio", doc = "```")]
@@ -129,7 +130,7 @@
 //!   bundled: nothing to install).
 //! - `postgres`: [`PostgresStore`], the store many service instances
 //!   share.
-//! - `tokio`: [`AsyncResolver`], the async handle, every operation on tokio's blocking pool.
+//! - `tokio`: [`AsyncResolver`], the async handle: no runtime worker waits on a store.
 //! - `tracing`: a `tracing` span per operation, and an event per retry.
 //! - `http`: [`http::router`], the four sources' HTTP APIs (axum) over the async handle.
 //!

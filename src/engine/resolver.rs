@@ -299,6 +299,12 @@ impl<S: Store, C: Clock> Resolver<S, C> {
         &self.store
     }
 
+    /// Whether resolves wait for a group of others to commit with
+    /// ([`with_group_commit`](Self::with_group_commit)).
+    pub(crate) fn commits_in_groups(&self) -> bool {
+        self.groups.is_some()
+    }
+
     /// Runs `read` in a read transaction of `tenant`, again on a transient failure.
     pub(super) fn reading<T>(
         &self,

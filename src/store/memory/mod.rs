@@ -173,6 +173,10 @@ impl Store for MemoryStore {
             blocks: &self.blocks,
         })
     }
+
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
