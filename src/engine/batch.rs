@@ -324,6 +324,27 @@ struct Applier<'a> {
     touched_customers: FastSet<CustomerId>,
 }
 
+/// How many of a block's requests will create a customer, as the lookups a store made ahead
+/// tell (answered from what it read, no round trip): those none of whose identities is owned
+/// or carried by an earlier request of the block. A request refused later makes it one too
+/// many.
+fn expected_creates<T: Txn>(txn: &T, tenant: &TenantId, block: &PreparedBlock) -> Result<usize> {
+    let mut carried: FastSet<u64> = FastSet::default();
+    let mut creates = 0;
+    for prep in (0..block.items.len()).filter_map(|k| block.prep(k)) {
+        let mut found = (0..prep.len()).any(|j| carried.contains(&prep.hashed(j).hash));
+        for j in 0..prep.len() {
+            let key = prep.hashed(j);
+            if !found && txn.lookup(tenant, key.key)?.owner.is_some() {
+                found = true;
+            }
+            carried.insert(key.hash);
+        }
+        creates += usize::from(!found);
+    }
+    Ok(creates)
+}
+
 impl<'a> Applier<'a> {
     fn new(batch: Batch<'a>) -> Self {
         Self {
@@ -351,6 +372,8 @@ impl<'a> Applier<'a> {
                 .flat_map(|prep| (0..prep.len()).map(move |j| prep.hashed(j)))
                 .collect();
             txn.warm(self.batch.tenant, &keys)?;
+            let creates = expected_creates(txn, self.batch.tenant, block)?;
+            txn.expect_creates(creates)?;
         }
         for k in 0..block.items.len() {
             // The index lines of a request a little ahead start loading now, and arrive while

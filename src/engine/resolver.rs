@@ -407,9 +407,9 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             retry(|| {
                 attempts += 1;
                 let mut txn = write_in(&*self.store, tenant)?;
-                let current = self
-                    .settings
-                    .current_after(&txn, tenant, &self.defaults, seen.as_ref())?;
+                let current =
+                    self.settings
+                        .current_after(&txn, tenant, &self.defaults, seen.as_ref(), false)?;
                 let settings = &current.settings;
                 if !prepared_under.as_ref().is_some_and(|p| Arc::ptr_eq(p, settings)) {
                     prepared_under = None;
@@ -547,7 +547,11 @@ impl<S: Store, C: Clock> Resolver<S, C> {
             retry(|| {
                 attempts += 1;
                 let mut txn = write_in(&*self.store, tenant)?;
-                let current = self.settings.current(&txn, tenant, &self.defaults)?;
+                // A batch always commits, even when every request in it was refused, so the
+                // settings seen last may be taken (checked at commit) on its first attempt.
+                let current =
+                    self.settings
+                        .current_after(&txn, tenant, &self.defaults, None, attempts == 1)?;
                 // At the first time a request of the batch may keep (one whose event time is
                 // refused writes nothing); if none may, nothing of the batch is written.
                 let storable = times.iter().copied().find(|t| {

@@ -92,12 +92,16 @@ impl TenantSettings {
         tenant: &TenantId,
         defaults: &Defaults,
     ) -> Result<Current> {
-        self.current_after(txn, tenant, defaults, None)
+        self.current_after(txn, tenant, defaults, None, false)
     }
 
     /// [`current`](Self::current), given what [`last_seen`](Self::last_seen) returned before
     /// the transaction began: when the version is the one seen, its settings are taken
-    /// without looking the tenant up again (a resolve's hot path).
+    /// without looking the tenant up again (a resolve's hot path). With `assume`, for a
+    /// transaction that always commits, the version seen last (given, or the one this handle
+    /// parsed last) is taken without reading it where the store checks it at commit
+    /// ([`ReadTxn::assume_settings_version`]); a commit that finds it changed runs the
+    /// operation again, which should then read it (`assume` false).
     #[inline]
     pub(crate) fn current_after<T: ReadTxn + ?Sized>(
         &self,
@@ -105,7 +109,22 @@ impl TenantSettings {
         tenant: &TenantId,
         defaults: &Defaults,
         seen: Option<&(u64, Arc<IdentitySettings>)>,
+        assume: bool,
     ) -> Result<Current> {
+        if assume {
+            let known = match seen {
+                Some(seen) => Some(seen.clone()),
+                None => self.last_seen(tenant),
+            };
+            if let Some((version, settings)) = known
+                && txn.assume_settings_version(tenant, version)?
+            {
+                return Ok(Current {
+                    settings,
+                    unstored: false,
+                });
+            }
+        }
         let version = txn.settings_version(tenant)?;
         if version == 0 {
             return Ok(Current {

@@ -25,6 +25,8 @@
 //!   a lock, and again under a share lock as it commits; a version changed meanwhile makes
 //!   it run again under the new settings ([`Error::Transient`]). A settings change so waits
 //!   only for writers that are committing, not for every writer that overlaps the next one.
+//!   A batch of resolves skips the first read: it runs under the version its handle saw
+//!   last, which its commit checks.
 //! - **Plain SQL:** no advisory locks, no stored procedures, no recursive queries (aliases are
 //!   one hop: a merge repoints every alias). The statements use `ON CONFLICT`, `RETURNING`,
 //!   identity columns, multi-row `VALUES` and `FOR UPDATE OF`. They are tested on PostgreSQL
@@ -282,5 +284,73 @@ impl Store for PostgresStore {
 
     fn write(&self, _tenant: &TenantId) -> Result<Self::Writer<'_>> {
         self.begin(false)
+    }
+}
+
+/// The statements a batch of resolves sends do not grow with the batch: a round trip each
+/// for the transaction, the lookup, the new customers' ids and the writes, plus a merge's.
+#[cfg(test)]
+mod round_trips {
+    use super::super::sql::backend::round_trips::statements_sent;
+    use crate::{IdentityInput, PostgresStore, ResolveRequest, Resolver, TenantId};
+
+    fn url() -> String {
+        std::env::var("ONEID_PG_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
+    }
+
+    fn email(n: u64) -> IdentityInput {
+        IdentityInput::new("email", format!("p{n}@example.com"))
+    }
+
+    fn mobile(n: u64) -> IdentityInput {
+        IdentityInput::new("mobile", format!("1{:010}", 3_000_000_000 + n))
+    }
+
+    /// Statements of a batch of 8 resolves through `resolve_batch` (on this thread), each
+    /// request made of `request(n)` for the batch's `n`s.
+    fn sent(
+        r: &Resolver<PostgresStore>,
+        t: &TenantId,
+        first: u64,
+        request: impl Fn(u64) -> ResolveRequest,
+    ) -> usize {
+        let batch: Vec<ResolveRequest> = (first..first + 8).map(request).collect();
+        statements_sent(|| {
+            for outcome in r.resolve_batch(t, &batch).unwrap() {
+                outcome.unwrap();
+            }
+        })
+    }
+
+    #[test]
+    fn a_batch_of_resolves_takes_a_few_round_trips() {
+        let schema = "oneid_round_trips";
+        let mut admin = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .unwrap();
+        let r = Resolver::new(PostgresStore::connect_in_schema(&url(), schema).unwrap());
+        let t = TenantId::new("t");
+        // The tenant's settings stored, and every statement prepared once.
+        r.resolve(&t, &ResolveRequest::new([email(1_000)])).unwrap();
+        sent(&r, &t, 2_000, |n| ResolveRequest::new([email(n)]));
+        sent(&r, &t, 2_000, |n| ResolveRequest::new([email(n), mobile(n)]));
+        sent(&r, &t, 3_000, |n| ResolveRequest::new([email(n)]));
+        sent(&r, &t, 3_000, |n| ResolveRequest::new([mobile(n)]));
+        sent(&r, &t, 3_000, |n| ResolveRequest::new([email(n), mobile(n)]));
+
+        // Eight new customers: BEGIN, the lookup, their ids, the writes, COMMIT.
+        let created = sent(&r, &t, 0, |n| ResolveRequest::new([email(n)]));
+        // A new identity linked to each: BEGIN, the lookup, the writes, COMMIT.
+        let linked = sent(&r, &t, 0, |n| ResolveRequest::new([email(n), mobile(n)]));
+        // Eight pairs of customers merged.
+        sent(&r, &t, 100, |n| ResolveRequest::new([email(n)]));
+        sent(&r, &t, 100, |n| ResolveRequest::new([mobile(n)]));
+        let merged = sent(&r, &t, 100, |n| ResolveRequest::new([email(n), mobile(n)]));
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
+        assert_eq!((created, linked), (5, 4));
+        assert!(merged <= 4 + 8 * 7, "{merged} statements for eight merges");
     }
 }

@@ -256,6 +256,19 @@ pub trait ReadTxn {
     /// by another writer waits for it (or the store serializes writers anyway).
     fn settings_version(&self, tenant: &TenantId) -> Result<u64>;
 
+    /// Takes `version` (a version of the tenant's settings read before, not `0`) as the one
+    /// this transaction runs under without reading it now, where the store reads it again
+    /// as the transaction commits and fails the commit with [`Error::Transient`] if it is
+    /// not the current one, so that the operation runs again: a read saved where every read
+    /// is a round trip. Returns whether the store took it; the default does not, and the
+    /// caller reads the version with [`settings_version`](Self::settings_version).
+    ///
+    /// [`Error::Transient`]: crate::Error::Transient
+    fn assume_settings_version(&self, tenant: &TenantId, version: u64) -> Result<bool> {
+        let _ = (tenant, version);
+        Ok(false)
+    }
+
     /// The tenant's current identity settings, `None` when none are stored.
     fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>>;
 
@@ -275,6 +288,15 @@ pub trait ReadTxn {
 pub trait Txn: ReadTxn {
     /// Creates an active customer with no data and returns its new id.
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId>;
+
+    /// A hint that this transaction is about to create about `n` customers (a batch whose
+    /// lookups found none of some requests' identities owned): a store that draws each id
+    /// from its database in a round trip of its own can draw them all at once. Ids drawn
+    /// and not used are skipped. The default does nothing.
+    fn expect_creates(&mut self, n: usize) -> Result<()> {
+        let _ = n;
+        Ok(())
+    }
 
     /// Creates an active customer whose data is `patch` applied to none (what a resolve that
     /// creates its target writes): blank values (`""`) left out, tags and groups each once.

@@ -143,6 +143,8 @@ pub(super) struct Cache {
     pub(super) history: Vec<[SqlValue; 11]>,
     /// The next customer id to hand out, where the backend lets the transaction assign ids.
     pub(super) next_id: Option<i64>,
+    /// Ids drawn ahead for the customers a batch expects to create, the next one last.
+    pub(super) drawn_ids: Vec<i64>,
 }
 
 impl Cache {

@@ -11,7 +11,18 @@ use super::SqlValue;
 /// [`SqlValue::Column`] per column): `columns` names each value of a row and gives its SQL
 /// type. The rows come out in the order given, which for an `INSERT` is the order their
 /// serial numbers are drawn in.
+#[cfg(test)]
 pub(super) fn unnest(columns: &[(&str, &str)], rows: Vec<Vec<SqlValue>>) -> (String, Vec<SqlValue>) {
+    unnest_at(columns, rows, 1)
+}
+
+/// [`unnest`] with its parameters numbered from `first` on, for a statement with others
+/// before them.
+pub(super) fn unnest_at(
+    columns: &[(&str, &str)],
+    rows: Vec<Vec<SqlValue>>,
+    first: usize,
+) -> (String, Vec<SqlValue>) {
     use std::fmt::Write;
     let mut arrays: Vec<Vec<SqlValue>> = columns.iter().map(|_| Vec::with_capacity(rows.len())).collect();
     for row in rows {
@@ -21,7 +32,7 @@ pub(super) fn unnest(columns: &[(&str, &str)], rows: Vec<Vec<SqlValue>>) -> (Str
     }
     let mut sql = String::from("unnest(");
     for (n, (_, ty)) in columns.iter().enumerate() {
-        let _ = write!(sql, "{}?{}::{ty}[]", if n == 0 { "" } else { ", " }, n + 1);
+        let _ = write!(sql, "{}?{}::{ty}[]", if n == 0 { "" } else { ", " }, n + first);
     }
     let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
     let _ = write!(sql, ") AS u({})", names.join(", "));

@@ -395,6 +395,16 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         Ok(read(locked)?.unwrap_or(0))
     }
 
+    /// A writer that reads the version again as it commits (PostgreSQL's, under a share
+    /// lock) takes it; SQLite's writers exclude each other, and read it at no round trip.
+    fn assume_settings_version(&self, tenant: &TenantId, version: u64) -> Result<bool> {
+        if version == 0 || self.conn.borrow().lock_rows().is_empty() {
+            return Ok(false);
+        }
+        *self.settings_read.borrow_mut() = Some((tenant.clone(), version));
+        Ok(true)
+    }
+
     fn settings(&self, tenant: &TenantId) -> Result<Option<StoredSettings>> {
         let rows = self.rows(
             "SELECT s.version, s.document, s.changed, s.cause FROM oneid_settings s \
@@ -448,10 +458,14 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     fn create_customer(&mut self, tenant: &TenantId, at: DateTime<Utc>, cause: &Cause) -> Result<CustomerId> {
         let empty = Customer::new(CustomerId(0), at);
         // The row is written with the rest of what is held back, with the customer's data.
-        let next = self.cache.borrow().next_id;
-        let n = match next {
-            Some(n) => n,
-            None => {
+        let (next, drawn) = {
+            let mut cache = self.cache.borrow_mut();
+            (cache.next_id, cache.drawn_ids.pop())
+        };
+        let n = match (next, drawn) {
+            (Some(n), _) => n,
+            (None, Some(n)) => n,
+            (None, None) => {
                 let (n, numbers_itself) = self.conn.borrow_mut().new_customer_id()?;
                 if numbers_itself {
                     self.cache.borrow_mut().next_id = Some(n);
@@ -478,6 +492,20 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         self.lists.borrow_mut().insert(id.0, (Vec::new(), Vec::new()));
         self.record(tenant, id, at, &EventKind::Created, cause)?;
         Ok(id)
+    }
+
+    fn expect_creates(&mut self, n: usize) -> Result<()> {
+        let short = n.saturating_sub(self.cache.borrow().drawn_ids.len());
+        if short == 0 {
+            return Ok(());
+        }
+        let mut ids = self.conn.borrow_mut().new_customer_ids(short)?;
+        ids.reverse();
+        let mut cache = self.cache.borrow_mut();
+        // The earliest drawn are handed out first.
+        ids.append(&mut cache.drawn_ids);
+        cache.drawn_ids = ids;
+        Ok(())
     }
 
     fn link(
@@ -564,44 +592,84 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         } else {
             (&ri, &rf)
         };
-        self.exec(
-            "UPDATE oneid_customers SET parent = ?3 WHERE id = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
-            &[t.clone(), id_param(CustomerId(under.id))?, id_param(CustomerId(over.id))?],
-        )?;
-        self.exec(
-            "UPDATE oneid_customers SET weight = ?3, survivor = ?4 WHERE id = ?2 \
-             AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
-            &[
-                t.clone(),
-                id_param(CustomerId(over.id))?,
-                (rf.weight + ri.weight).into(),
-                if over.id == into.0 {
-                    SqlValue::Null
-                } else {
-                    i.clone()
-                },
-            ],
-        )?;
-        self.exec(
-            "UPDATE oneid_customers SET status = 'merged', merged_into = ?3, updated = ?4 WHERE tenant = ?1 AND id = ?2",
-            &[t.clone(), f.clone(), i.clone(), ts(&at).into()],
-        )?;
-        // The survivor's counts take in the merged customer's, kind by kind.
-        self.exec(
-            "INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) \
-             SELECT ?2, itype, scope, n, first_seq FROM oneid_counts WHERE customer = ?1 \
-             ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n, \
-             first_seq = CASE WHEN excluded.first_seq < oneid_counts.first_seq THEN excluded.first_seq \
-             ELSE oneid_counts.first_seq END",
-            &[f.clone(), i.clone()],
-        )?;
-        self.exec(
-            "DELETE FROM oneid_counts WHERE customer = ?1",
-            std::slice::from_ref(&f),
-        )?;
-        self.lists.borrow_mut().insert(from.0, (Vec::new(), Vec::new()));
-        self.exec("DELETE FROM oneid_tags WHERE customer = ?1", &[id_param(from)?])?;
-        self.exec("DELETE FROM oneid_groups WHERE customer = ?1", &[id_param(from)?])?;
+        let survivor = if over.id == into.0 {
+            SqlValue::Null
+        } else {
+            i.clone()
+        };
+        if self.conn.borrow().binds_arrays() {
+            // One round trip: the three rows (which may be the same one) in one update, and
+            // the merged customer's counts moved to the survivor.
+            self.exec(
+                "WITH linked AS (UPDATE oneid_customers SET \
+                 parent = CASE WHEN id = ?2 THEN ?3 ELSE parent END, \
+                 weight = CASE WHEN id = ?3 THEN ?4 ELSE weight END, \
+                 survivor = CASE WHEN id = ?3 THEN ?5 ELSE survivor END, \
+                 status = CASE WHEN id = ?6 THEN 'merged' ELSE status END, \
+                 merged_into = CASE WHEN id = ?6 THEN ?7 ELSE merged_into END, \
+                 updated = CASE WHEN id = ?6 THEN ?8 ELSE updated END \
+                 WHERE id = ANY(?9) AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1), \
+                 moved AS (DELETE FROM oneid_counts WHERE customer = ?6 RETURNING itype, scope, n, first_seq) \
+                 INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) \
+                 SELECT ?7, itype, scope, n, first_seq FROM moved \
+                 ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n, \
+                 first_seq = CASE WHEN excluded.first_seq < oneid_counts.first_seq THEN excluded.first_seq \
+                 ELSE oneid_counts.first_seq END",
+                &[
+                    t.clone(),
+                    id_param(CustomerId(under.id))?,
+                    id_param(CustomerId(over.id))?,
+                    (rf.weight + ri.weight).into(),
+                    survivor,
+                    f.clone(),
+                    i.clone(),
+                    ts(&at).into(),
+                    SqlValue::IntList(vec![under.id as i64, over.id as i64, from.0 as i64]),
+                ],
+            )?;
+        } else {
+            self.exec(
+                "UPDATE oneid_customers SET parent = ?3 WHERE id = ?2 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+                &[t.clone(), id_param(CustomerId(under.id))?, id_param(CustomerId(over.id))?],
+            )?;
+            self.exec(
+                "UPDATE oneid_customers SET weight = ?3, survivor = ?4 WHERE id = ?2 \
+                 AND (CASE WHEN tenant = ?1 THEN 1 ELSE 0 END) = 1",
+                &[
+                    t.clone(),
+                    id_param(CustomerId(over.id))?,
+                    (rf.weight + ri.weight).into(),
+                    survivor,
+                ],
+            )?;
+            self.exec(
+                "UPDATE oneid_customers SET status = 'merged', merged_into = ?3, updated = ?4 WHERE tenant = ?1 AND id = ?2",
+                &[t.clone(), f.clone(), i.clone(), ts(&at).into()],
+            )?;
+            // The survivor's counts take in the merged customer's, kind by kind.
+            self.exec(
+                "INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) \
+                 SELECT ?2, itype, scope, n, first_seq FROM oneid_counts WHERE customer = ?1 \
+                 ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n, \
+                 first_seq = CASE WHEN excluded.first_seq < oneid_counts.first_seq THEN excluded.first_seq \
+                 ELSE oneid_counts.first_seq END",
+                &[f.clone(), i.clone()],
+            )?;
+            self.exec(
+                "DELETE FROM oneid_counts WHERE customer = ?1",
+                std::slice::from_ref(&f),
+            )?;
+        }
+        // The merged customer's tags and groups go, unless it is known to hold none.
+        let held = self
+            .lists
+            .borrow_mut()
+            .insert(from.0, (Vec::new(), Vec::new()))
+            .is_none_or(|(tags, groups)| !tags.is_empty() || !groups.is_empty());
+        if held {
+            self.exec("DELETE FROM oneid_tags WHERE customer = ?1", &[id_param(from)?])?;
+            self.exec("DELETE FROM oneid_groups WHERE customer = ?1", &[id_param(from)?])?;
+        }
         self.record(tenant, from, at, &EventKind::MergedInto { into }, cause)?;
         self.record(tenant, into, at, &EventKind::Merged { from }, cause)
     }
@@ -780,15 +848,22 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 
     fn commit(self) -> Result<()> {
-        self.flush()?;
-        if let Some((tenant, read)) = self.settings_read.take() {
+        let settings_read = self.settings_read.take();
+        // The last writes read the settings version too where they go in one statement.
+        let checked = self.flush_checking(settings_read.as_ref().map(|(tenant, _)| tenant))?;
+        if let Some((tenant, read)) = settings_read {
             // Held from here until the commit: a settings change commits before this read
             // (which then sees it) or after this transaction.
-            let rows = self.rows(
-                "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE",
-                &[tenant.as_str().into()],
-            )?;
-            let now = rows.first().map(|r| r[0].int()).transpose()?;
+            let now = match checked {
+                Some(now) => now,
+                None => {
+                    let rows = self.rows(
+                        "SELECT settings_version FROM oneid_tenants WHERE tenant = ?1 FOR SHARE",
+                        &[tenant.as_str().into()],
+                    )?;
+                    rows.first().map(|r| r[0].int()).transpose()?
+                }
+            };
             if now != Some(read as i64) {
                 return Err(Error::Transient(format!(
                     "the settings of tenant {tenant} changed while an operation ran"
@@ -859,6 +934,9 @@ impl<B: SqlBackend> SqlTxn<B> {
                     if self.cache.borrow().customer(tenant, held_by).is_none() {
                         self.remember(tenant, customer_from_row(&row[5..])?.0);
                     }
+                    if arrays {
+                        self.counted_with_lookup(held_by, &row[13..17])?;
+                    }
                     held_by
                 }
                 "merged" => {
@@ -896,6 +974,42 @@ impl<B: SqlBackend> SqlTxn<B> {
     }
 }
 
+#[expect(private_bounds, reason = "the methods are crate-private")]
+impl<B: SqlBackend> SqlTxn<B> {
+    /// Keeps the counts of a live customer that a batched lookup brought (as four arrays:
+    /// types, scopes, numbers, first `seq`s), unless its counts were read already.
+    fn counted_with_lookup(&self, customer: u64, arrays: &[SqlValue]) -> Result<()> {
+        let mut cache = self.cache.borrow_mut();
+        if cache.counted.contains(&customer) {
+            return Ok(());
+        }
+        let [types, scopes, ns, firsts] = arrays else {
+            return Err(Error::Corrupt("a lookup returned too few count columns".into()));
+        };
+        let (types, scopes, ns, firsts) = (
+            types.elements()?,
+            scopes.elements()?,
+            ns.elements()?,
+            firsts.elements()?,
+        );
+        if scopes.len() != types.len() || ns.len() != types.len() || firsts.len() != types.len() {
+            return Err(Error::Corrupt(
+                "a lookup returned counts of different lengths".into(),
+            ));
+        }
+        for k in 0..types.len() {
+            let scope = scopes[k].text()?;
+            let scope = (!scope.is_empty()).then_some(scope);
+            let found = Some((usize::try_from(ns[k].int()?).unwrap_or(0), firsts[k].int()?));
+            cache
+                .counts
+                .insert(KindRef::new(customer, types[k].text()?, scope).owned(), found);
+        }
+        cache.counted.insert(customer);
+        Ok(())
+    }
+}
+
 /// The batched identity lookup for `keys` keys (parameters: the tenant, then the keys' types,
 /// scopes and values), each key answered by one index search whatever statistics the
 /// database has: on PostgreSQL (`arrays`) the keys come as three arrays and each is looked up
@@ -908,7 +1022,12 @@ fn lookup_sql(arrays: bool, lock: &str, keys: usize) -> String {
     let mut sql = format!(
         "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
          WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
-         {CUSTOMER_COLUMNS_C}, c.parent, c.survivor FROM "
+         {CUSTOMER_COLUMNS_C}, c.parent, c.survivor{} FROM ",
+        if arrays {
+            ", n.itypes, n.scopes, n.ns, n.firsts"
+        } else {
+            ""
+        }
     );
     if arrays {
         let _ = write!(
@@ -916,7 +1035,9 @@ fn lookup_sql(arrays: bool, lock: &str, keys: usize) -> String {
             "unnest(?2::text[], ?3::text[], ?4::text[]) AS k(itype, scope, value) \
              CROSS JOIN LATERAL (SELECT * FROM oneid_identities i WHERE i.tenant = ?1 AND i.itype = k.itype \
              AND i.scope = k.scope AND i.value = k.value OFFSET 0{lock}) i \
-             CROSS JOIN LATERAL (SELECT * FROM oneid_customers c WHERE c.id = i.customer OFFSET 0{lock}) c"
+             CROSS JOIN LATERAL (SELECT * FROM oneid_customers c WHERE c.id = i.customer OFFSET 0{lock}) c \
+             CROSS JOIN LATERAL (SELECT array_agg(n.itype) AS itypes, array_agg(n.scope) AS scopes, \
+             array_agg(n.n) AS ns, array_agg(n.first_seq) AS firsts FROM oneid_counts n WHERE n.customer = c.id) n"
         );
         return sql;
     }
@@ -943,10 +1064,49 @@ mod plans {
     //! it has no statistics for (a new database, or autovacuum off): a plan that reads a whole
     //! tenant costs a resolve more as the tenant grows.
 
+    use crate::store::Store;
     use crate::{IdentityInput, PostgresStore, ResolveRequest, Resolver, TenantId};
 
     fn url() -> String {
         std::env::var("ONEID_PG_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
+    }
+
+    /// Writers run their statements' generic plans from the first run, rather than plan
+    /// each run again; readers plan their queries for their parameters.
+    #[test]
+    fn writers_use_generic_plans_and_readers_plan_for_their_parameters() {
+        let schema = "oneid_plan_mode";
+        let mut admin = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .unwrap();
+        let store = PostgresStore::connect_in_schema(&url(), schema).unwrap();
+        let t = TenantId::new("t");
+        let mode = |txn: &super::SqlTxn<_>| -> String {
+            txn.rows("SELECT current_setting('plan_cache_mode')", &[])
+                .unwrap()[0][0]
+                .text()
+                .unwrap()
+                .to_owned()
+        };
+        let writer = store.write(&t).unwrap();
+        let written = mode(&writer);
+        drop(writer);
+        let reader = store.read(&t).unwrap();
+        let read = mode(&reader);
+        drop(reader);
+        // The connection the reader had serves a writer again.
+        let writer = store.write(&t).unwrap();
+        let written_again = mode(&writer);
+        drop(writer);
+        drop(store);
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
+        assert_eq!(
+            (written.as_str(), read.as_str(), written_again.as_str()),
+            ("force_generic_plan", "auto", "force_generic_plan")
+        );
     }
 
     #[test]

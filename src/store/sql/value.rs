@@ -19,10 +19,11 @@ pub(crate) enum SqlValue {
     /// A list of integers, as one parameter (never a column): an array on PostgreSQL, a
     /// JSON array's text on SQLite, so that a statement's text does not depend on the list.
     IntList(Vec<i64>),
-    /// A column of many rows' values, as one array parameter (never a column), each element
-    /// `NULL`, an integer or text as the array's type in the statement says: PostgreSQL reads
-    /// a batch of rows with `unnest`, one statement text for any number of rows. SQLite
-    /// statements never take one.
+    /// A column of many rows' values, as one array parameter, each element `NULL`, an
+    /// integer or text as the array's type in the statement says: PostgreSQL reads a batch
+    /// of rows with `unnest`, one statement text for any number of rows. Also an array that
+    /// a PostgreSQL query returns (a batched lookup brings each owner's counts as arrays).
+    /// SQLite statements never take or return one.
     Column(Vec<SqlValue>),
 }
 
@@ -47,6 +48,15 @@ impl SqlValue {
         match self {
             SqlValue::Text(s) => Ok(s),
             other => Err(Error::Corrupt(format!("expected a text column, got {other:?}"))),
+        }
+    }
+
+    /// The elements of an array column; `NULL` is an empty array.
+    pub(super) fn elements(&self) -> Result<&[SqlValue]> {
+        match self {
+            SqlValue::Null => Ok(&[]),
+            SqlValue::Column(values) => Ok(values),
+            other => Err(Error::Corrupt(format!("expected an array column, got {other:?}"))),
         }
     }
 

@@ -3,14 +3,17 @@
 //!
 //! Links, history events and the customers the transaction numbered itself wait in the
 //! cache, and a changed customer is written once, in its final state: [`SqlTxn::flush`]
-//! inserts the waiting rows in multi-row `INSERT`s of at most 64 rows (in chunks of powers of
-//! two, so that few statement texts are prepared), then updates the rows of the other changed
-//! customers. New identities are claimed with `ON CONFLICT DO NOTHING RETURNING`: a row that
+//! writes them all. On PostgreSQL, where every statement is a round trip, that is one
+//! statement: each table's rows as one array per column, in a data-modifying `WITH` query of
+//! their own, and at commit the settings check besides. On SQLite it inserts the waiting rows
+//! in multi-row `INSERT`s of at most 64 rows (in chunks of powers of two, so that few
+//! statement texts are prepared), then updates the rows of the other changed customers. New
+//! identities are claimed with `ON CONFLICT DO NOTHING RETURNING`: a row that
 //! does not come back was claimed by a concurrent writer, and the operation is run again. Tags
 //! and groups are rewritten only when they differ from what the side tables hold.
 
 use super::codec::{customer_values, id_param, key_params, operation_name, ts};
-use super::columns::unnest;
+use super::columns::unnest_at;
 use super::{SqlBackend, SqlTxn, SqlValue};
 use crate::error::{Error, Result};
 use crate::history::{Cause, EventKind};
@@ -74,6 +77,21 @@ const UPDATE_LIVE_CUSTOMER: &str = "UPDATE oneid_customers SET status = ?3, crea
      mobile = ?7, email = ?8, name = ?9, nick_name = ?10, gender = ?11, stage = ?12, source = ?13 \
      WHERE id = ?2 AND (CASE WHEN tenant = ?1 AND status = 'active' THEN 1 ELSE 0 END) = 1";
 
+/// How a link claims its identity: only where no other customer holds it.
+const CLAIMED: &str = " ON CONFLICT DO NOTHING RETURNING seq, customer, itype, scope";
+
+/// How claimed links grow their customers' counts.
+const GROW: &str = " ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n";
+
+/// `status = u.status, …`: a customer row's columns after its key, set from `u`.
+fn update_set() -> String {
+    CUSTOMER_COLUMNS[2..]
+        .iter()
+        .map(|(name, _)| format!("{name} = u.{name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `a, b, c`: the names of `columns`.
 fn column_names(columns: &[(&str, &str)]) -> String {
     columns.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
@@ -83,9 +101,17 @@ fn column_names(columns: &[(&str, &str)]) -> String {
 impl<B: SqlBackend> SqlTxn<B> {
     /// Writes everything held back, so the database is up to date.
     pub(super) fn flush(&self) -> Result<()> {
+        self.flush_checking(None).map(|_| ())
+    }
+
+    /// [`flush`](Self::flush), and where the held-back rows go in one statement
+    /// (PostgreSQL), that statement also reads `check`'s settings version under a share lock
+    /// (held until the transaction ends): `Some(version read)` if it did, `None` if the
+    /// caller must read it itself.
+    pub(super) fn flush_checking(&self, check: Option<&TenantId>) -> Result<Option<Option<i64>>> {
         let mut cache = self.cache.borrow_mut();
         if !cache.pending() {
-            return Ok(());
+            return Ok(None);
         }
         // New customers.
         let dirty = std::mem::take(&mut cache.dirty);
@@ -96,15 +122,14 @@ impl<B: SqlBackend> SqlTxn<B> {
             .map(|id| &cache.customers[id].1)
             .collect();
         let tenant_of = |id: &CustomerId| cache.customers[&id.0].0.clone();
-        let rows: Vec<Vec<SqlValue>> = fresh
+        let made: Vec<Vec<SqlValue>> = fresh
             .iter()
             .map(|c| customer_values(&tenant_of(&c.id), c, "active"))
             .collect::<Result<_>>()?;
-        self.insert_rows("oneid_customers", CUSTOMER_COLUMNS, "", rows)?;
         // Links, in order: the unique key still decides who owns an identity.
         let links = std::mem::take(&mut cache.links);
         cache.linked.clear();
-        let rows: Vec<Vec<SqlValue>> = links
+        let linked: Vec<Vec<SqlValue>> = links
             .iter()
             .map(|(tenant, identity, customer)| {
                 let [t, a, b, c] = key_params(tenant, identity.key());
@@ -118,10 +143,6 @@ impl<B: SqlBackend> SqlTxn<B> {
                 ])
             })
             .collect::<Result<_>>()?;
-        let claimed = self.claim(rows)?;
-        if claimed != links.len() {
-            return Err(Error::Transient("an identity was claimed concurrently".into()));
-        }
         cache.pending.clear();
         cache.pending_kinds.clear();
         cache.forget_counts();
@@ -129,7 +150,6 @@ impl<B: SqlBackend> SqlTxn<B> {
             .into_iter()
             .map(Vec::from)
             .collect();
-        self.insert_rows("oneid_history", HISTORY_COLUMNS, "", history)?;
         // Changed customers that already had a row: their final state, once.
         let changed: Vec<u64> = dirty
             .iter()
@@ -143,7 +163,19 @@ impl<B: SqlBackend> SqlTxn<B> {
                 customer_values(tenant, c, "active")
             })
             .collect::<Result<_>>()?;
-        if self.update_live_customers(rows)? != changed.len() as u64 {
+        let (claimed, written, checked) = if self.conn.borrow().binds_arrays() {
+            let (claimed, written, version) = self.write_at_once(made, linked, history, rows, check)?;
+            (claimed, written, Some(version))
+        } else {
+            self.insert_rows("oneid_customers", CUSTOMER_COLUMNS, "", made)?;
+            let claimed = self.claim(linked)?;
+            self.insert_rows("oneid_history", HISTORY_COLUMNS, "", history)?;
+            (claimed, self.update_live_customers(rows)?, None)
+        };
+        if claimed != links.len() {
+            return Err(Error::Transient("an identity was claimed concurrently".into()));
+        }
+        if written != changed.len() as u64 {
             return Err(Error::Invariant(
                 "a customer changed underneath a transaction".into(),
             ));
@@ -152,31 +184,111 @@ impl<B: SqlBackend> SqlTxn<B> {
             self.write_side_tables(&cache.customers[id].1)?;
         }
         cache.fresh.clear();
-        Ok(())
+        Ok(checked.filter(|_| check.is_some()))
     }
 
-    /// Inserts held-back links (`oneid_identities` rows) where no other customer holds the
-    /// identity, and adds them to their customers' counts (a kind a customer held none of
+    /// Writes held-back rows in one statement (PostgreSQL): new customers (`made`), links
+    /// (claimed where no other customer holds the identity, and added to their customers'
+    /// counts), history events and the rows of changed customers, each table's rows as one
+    /// array per column; and reads `check`'s settings version under a share lock. Returns
+    /// how many links were claimed, how many live customers were written, and the version
+    /// read. Each part is a data-modifying `WITH` query; they touch different rows, so none
+    /// needs to see another's changes (the counts read the claimed links' `RETURNING`). One
+    /// statement text serves every batch with the same parts.
+    fn write_at_once(
+        &self,
+        made: Vec<Vec<SqlValue>>,
+        linked: Vec<Vec<SqlValue>>,
+        history: Vec<Vec<SqlValue>>,
+        changed: Vec<Vec<SqlValue>>,
+        check: Option<&TenantId>,
+    ) -> Result<(usize, u64, Option<i64>)> {
+        fn arrays(columns: &[(&str, &str)], rows: Vec<Vec<SqlValue>>, params: &mut Vec<SqlValue>) -> String {
+            let (sql, p) = unnest_at(columns, rows, params.len() + 1);
+            params.extend(p);
+            sql
+        }
+        let mut parts: Vec<String> = Vec::new();
+        let mut outputs: Vec<String> = Vec::new();
+        let mut params: Vec<SqlValue> = Vec::new();
+        if !made.is_empty() {
+            let from = arrays(CUSTOMER_COLUMNS, made, &mut params);
+            parts.push(format!(
+                "made AS (INSERT INTO oneid_customers ({}) SELECT * FROM {from})",
+                column_names(CUSTOMER_COLUMNS)
+            ));
+        }
+        let claims = !linked.is_empty();
+        if claims {
+            let from = arrays(IDENTITY_COLUMNS, linked, &mut params);
+            parts.push(format!(
+                "claimed AS (INSERT INTO oneid_identities ({}) SELECT * FROM {from}{CLAIMED}), \
+                 grown AS (INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) \
+                 SELECT customer, itype, scope, COUNT(*), MIN(seq) FROM claimed GROUP BY customer, itype, scope{GROW})",
+                column_names(IDENTITY_COLUMNS)
+            ));
+            outputs.push("(SELECT COUNT(*) FROM claimed)".into());
+        }
+        if !history.is_empty() {
+            let from = arrays(HISTORY_COLUMNS, history, &mut params);
+            parts.push(format!(
+                "recorded AS (INSERT INTO oneid_history ({}) SELECT * FROM {from})",
+                column_names(HISTORY_COLUMNS)
+            ));
+        }
+        let updates = !changed.is_empty();
+        if updates {
+            // The ids again as a list the primary key answers, so that the plan PostgreSQL
+            // keeps for the statement searches the index whatever it guessed the sizes were.
+            let ids: Vec<i64> = changed.iter().map(|r| r[1].int()).collect::<Result<_>>()?;
+            let from = arrays(CUSTOMER_COLUMNS, changed, &mut params);
+            params.push(SqlValue::IntList(ids));
+            parts.push(format!(
+                "written AS (UPDATE oneid_customers AS c SET {} FROM {from} WHERE c.id = ANY(?{}) \
+                 AND c.id = u.id AND c.tenant = u.tenant AND c.status = 'active' RETURNING 1)",
+                update_set(),
+                params.len()
+            ));
+            outputs.push("(SELECT COUNT(*) FROM written)".into());
+        }
+        if let Some(tenant) = check {
+            params.push(tenant.as_str().into());
+            outputs.push(format!(
+                "(SELECT settings_version FROM oneid_tenants WHERE tenant = ?{} FOR SHARE)",
+                params.len()
+            ));
+        }
+        if outputs.is_empty() {
+            outputs.push("0".into());
+        }
+        let sql = if parts.is_empty() {
+            format!("SELECT {}", outputs.join(", "))
+        } else {
+            format!("WITH {} SELECT {}", parts.join(", "), outputs.join(", "))
+        };
+        let rows = self.rows(&sql, &params)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Corrupt("postgres: a write returned no row".into()))?;
+        let mut values = row.iter();
+        let mut next = || {
+            values
+                .next()
+                .ok_or_else(|| Error::Corrupt("postgres: a write returned too few columns".into()))
+        };
+        let claimed = if claims { next()?.int()? as usize } else { 0 };
+        let written = if updates { next()?.int()? as u64 } else { 0 };
+        let version = if check.is_some() { next()?.opt_int()? } else { None };
+        Ok((claimed, written, version))
+    }
+
+    /// Inserts held-back links (`oneid_identities` rows, SQLite) where no other customer
+    /// holds the identity, and adds them to their customers' counts (a kind a customer held none of
     /// starts at the first of them). Returns how many were inserted: fewer than given means
     /// a concurrent writer claimed one.
     fn claim(&self, rows: Vec<Vec<SqlValue>>) -> Result<usize> {
         if rows.is_empty() {
             return Ok(0);
-        }
-        const CLAIMED: &str = " ON CONFLICT DO NOTHING RETURNING seq, customer, itype, scope";
-        const GROW: &str =
-            " ON CONFLICT (customer, itype, scope) DO UPDATE SET n = oneid_counts.n + excluded.n";
-        if self.conn.borrow().binds_arrays() {
-            // One statement: the links, and the counts they grow.
-            let (arrays, params) = unnest(IDENTITY_COLUMNS, rows);
-            let sql = format!(
-                "WITH claimed AS (INSERT INTO oneid_identities ({}) SELECT * FROM {arrays}{CLAIMED}), \
-                 grown AS (INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) \
-                 SELECT customer, itype, scope, COUNT(*), MIN(seq) FROM claimed GROUP BY customer, itype, scope{GROW}) \
-                 SELECT COUNT(*) FROM claimed",
-                column_names(IDENTITY_COLUMNS)
-            );
-            return Ok(self.rows(&sql, &params)?[0][0].int()? as usize);
         }
         let claimed = self.insert_rows("oneid_identities", IDENTITY_COLUMNS, CLAIMED, rows)?;
         let mut grown: indexmap::IndexMap<(i64, &str, &str), (i64, i64)> = indexmap::IndexMap::new();
@@ -199,30 +311,10 @@ impl<B: SqlBackend> SqlTxn<B> {
     }
 
     /// Writes the rows of live customers (values in [`customer_values`] order); returns how
-    /// many were live and written. One statement on PostgreSQL, one per customer on SQLite.
+    /// many were live and written (SQLite: one statement per customer).
     fn update_live_customers(&self, rows: Vec<Vec<SqlValue>>) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
-        }
-        if self.conn.borrow().binds_arrays() {
-            // The ids again as a list the primary key answers, so that the plan PostgreSQL
-            // keeps for the statement searches the index whatever it guessed the sizes were.
-            let ids: Vec<i64> = rows.iter().map(|r| r[1].int()).collect::<Result<_>>()?;
-            let (arrays, mut params) = unnest(CUSTOMER_COLUMNS, rows);
-            params.push(SqlValue::IntList(ids));
-            let set: Vec<String> = CUSTOMER_COLUMNS[2..]
-                .iter()
-                .map(|(name, _)| format!("{name} = u.{name}"))
-                .collect();
-            return self.exec(
-                &format!(
-                    "UPDATE oneid_customers AS c SET {} FROM {arrays} WHERE c.id = ANY(?{}) \
-                     AND c.id = u.id AND c.tenant = u.tenant AND c.status = 'active'",
-                    set.join(", "),
-                    params.len()
-                ),
-                &params,
-            );
         }
         let mut written = 0;
         for row in rows {
@@ -232,10 +324,9 @@ impl<B: SqlBackend> SqlTxn<B> {
     }
 
     /// Inserts rows into `table` (`columns` names each value of a row and gives its SQL
-    /// type), returning the rows a `RETURNING` suffix in `tail` brings back. On PostgreSQL the
-    /// rows go as one array per column in one statement, whatever their number; on SQLite,
-    /// where a statement costs no round trip, as multi-row `INSERT`s of at most 64 rows (in
-    /// chunks of powers of two, so few statement texts are prepared).
+    /// type), returning the rows a `RETURNING` suffix in `tail` brings back (SQLite, where a
+    /// statement costs no round trip: multi-row `INSERT`s of at most 64 rows, in chunks of
+    /// powers of two, so few statement texts are prepared).
     fn insert_rows(
         &self,
         table: &str,
@@ -256,13 +347,6 @@ impl<B: SqlBackend> SqlTxn<B> {
                 self.exec(sql, params).map(|_| Vec::new())
             }
         };
-        if self.conn.borrow().binds_arrays() {
-            let (arrays, params) = unnest(columns, rows);
-            return run(
-                &format!("INSERT INTO {into} SELECT * FROM {arrays}{tail}"),
-                &params,
-            );
-        }
         let mut left = rows.len();
         let mut rows = rows.into_iter();
         let mut back = Vec::new();

@@ -11,6 +11,8 @@
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) mod round_trips;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
@@ -52,4 +54,11 @@ pub(crate) trait SqlBackend {
     /// it itself (it is the only writer: SQLite), rather than take each from the database (a
     /// sequence concurrent writers share: PostgreSQL).
     fn new_customer_id(&mut self) -> Result<(i64, bool)>;
+    /// `n` ids for customers the transaction expects to create, drawn at once where the
+    /// database numbers customers (PostgreSQL); none where the transaction numbers them
+    /// itself.
+    fn new_customer_ids(&mut self, n: usize) -> Result<Vec<i64>> {
+        let _ = n;
+        Ok(Vec::new())
+    }
 }

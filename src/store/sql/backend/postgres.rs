@@ -159,6 +159,15 @@ impl r2d2::ManageConnection for PgConnector {
         // other. Rather than wait for the server's deadlock detector (a second by default), a
         // lock not granted quickly fails the statement, and the engine retries the operation.
         client.batch_execute("SET lock_timeout = '50ms'")?;
+        // A prepared statement whose parameters are arrays (a batch's rows or keys) is planned
+        // again at every run by default: the generic plan's guess of ten elements per array
+        // costs more than the custom plans made for the few a batch has, so PostgreSQL never
+        // switches to it, and planning these statements costs more than running them. The
+        // writers' statements are written so that their generic plans are index searches
+        // whatever the statistics (see `SqlTxn`), so writers use them from the first run;
+        // readers, whose filter queries are built per call, plan for their parameters
+        // (`PostgresBackend::begin`).
+        client.batch_execute("SET plan_cache_mode = force_generic_plan")?;
         Ok(PgConn {
             client,
             statements: HashMap::new(),
@@ -192,9 +201,11 @@ impl PostgresBackend {
     /// reads; a reader at `REPEATABLE READ READ ONLY`, one snapshot and no locks.
     pub(crate) fn begin(mut conn: r2d2::PooledConnection<PgConnector>, read_only: bool) -> Result<Self> {
         conn.begun();
+        #[cfg(test)]
+        super::round_trips::count();
         conn.client
             .batch_execute(if read_only {
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL plan_cache_mode = auto"
             } else {
                 "BEGIN"
             })
@@ -252,12 +263,16 @@ impl PostgresBackend {
 impl SqlBackend for PostgresBackend {
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         let stmt = self.statement(sql)?;
+        #[cfg(test)]
+        super::round_trips::count();
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         self.conn.client.execute(&stmt, &params).map_err(store_error)
     }
 
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>> {
         let stmt = self.statement(sql)?;
+        #[cfg(test)]
+        super::round_trips::count();
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let rows = self.conn.client.query(&stmt, &params).map_err(store_error)?;
         rows.iter()
@@ -273,6 +288,26 @@ impl SqlBackend for PostgresBackend {
                             Type::TEXT | Type::VARCHAR => row
                                 .get::<_, Option<String>>(i)
                                 .map_or(SqlValue::Null, SqlValue::Text),
+                            Type::INT8_ARRAY => {
+                                row.get::<_, Option<Vec<Option<i64>>>>(i)
+                                    .map_or(SqlValue::Null, |a| {
+                                        SqlValue::Column(
+                                            a.into_iter()
+                                                .map(|v| v.map_or(SqlValue::Null, SqlValue::Int))
+                                                .collect(),
+                                        )
+                                    })
+                            }
+                            Type::TEXT_ARRAY => {
+                                row.get::<_, Option<Vec<Option<String>>>>(i)
+                                    .map_or(SqlValue::Null, |a| {
+                                        SqlValue::Column(
+                                            a.into_iter()
+                                                .map(|v| v.map_or(SqlValue::Null, SqlValue::Text))
+                                                .collect(),
+                                        )
+                                    })
+                            }
                             ref other => {
                                 return Err(Error::Corrupt(format!(
                                     "postgres: unexpected column type {other}"
@@ -286,6 +321,8 @@ impl SqlBackend for PostgresBackend {
     }
 
     fn commit(&mut self) -> Result<()> {
+        #[cfg(test)]
+        super::round_trips::count();
         let committed = self.conn.client.batch_execute("COMMIT");
         self.open = false;
         committed.map_err(|e| match store_error(e) {
@@ -315,6 +352,17 @@ impl SqlBackend for PostgresBackend {
             id.ok_or_else(|| Error::Corrupt("postgres: the id sequence returned no id".into()))?,
             false,
         ))
+    }
+
+    fn new_customer_ids(&mut self, n: usize) -> Result<Vec<i64>> {
+        let n = i64::try_from(n).map_err(|_| Error::Invariant("too many customer ids asked for".into()))?;
+        self.query(
+            "SELECT nextval(pg_get_serial_sequence('oneid_customers', 'id')) FROM generate_series(1, ?1::bigint)",
+            &[n.into()],
+        )?
+        .iter()
+        .map(|r| r.first().map_or_else(|| Err(Error::Corrupt("postgres: no id drawn".into())), SqlValue::int))
+        .collect()
     }
 
     fn round_trips(&self) -> bool {
