@@ -511,20 +511,103 @@ fn merge_into_a_new_customer_keeps_the_merged_data<S: Store>(r: Resolver<S, Manu
     assert_eq!(r.get(&t(), c2).unwrap().unwrap().id, new.id, "c2 is an alias now");
 }
 
-/// The placeholder defence works the same on every store.
+/// The placeholder defence works the same on every store: a shop's phone typed for
+/// walk-ins who are each known by their own phone and email is quarantined once three of them
+/// meet at it; the first two are merged on the way, the third is left alone.
 fn quarantine<S: Store>(r: Resolver<S, ManualClock>) {
-    let walk_in = |n: u32| req(&[("mobile", "13912345678"), ("email", &format!("w{n}@x.cn"))]);
-    let first = r.resolve(&t(), &walk_in(0)).unwrap().customer;
+    let kiosk = "13912345678";
+    let known = |n: u32| {
+        r.resolve(
+            &t(),
+            &req(&[
+                ("mobile", &format!("1370000000{n}")),
+                ("email", &format!("w{n}@x.cn")),
+            ]),
+        )
+        .unwrap()
+        .customer
+        .unwrap()
+    };
+    let walk_in = |n: u32| req(&[("mobile", kiosk), ("email", &format!("w{n}@x.cn"))]);
+    let first = known(0);
+    assert_eq!(r.resolve(&t(), &walk_in(0)).unwrap().customer, Some(first));
     for n in 1..=2 {
-        assert_eq!(r.resolve(&t(), &walk_in(n)).unwrap().customer, first);
+        let theirs = known(n);
+        let out = r.resolve(&t(), &walk_in(n)).unwrap();
+        assert_eq!(out.customer, Some(first), "walk-in {n}: {out:?}");
+        assert_eq!(out.merged, [theirs]);
     }
+    let theirs = known(3);
     let third = r.resolve(&t(), &walk_in(3)).unwrap();
-    assert!(third.created);
+    assert_eq!(third.customer, Some(theirs), "{third:?}");
+    assert!(third.merged.is_empty());
     assert!(matches!(
         third.rejected[0].reason,
-        RejectReason::Quarantined { .. }
+        RejectReason::Quarantined { owner } if owner == first
     ));
     assert!(r.resolve(&t(), &walk_in(3)).unwrap().is_noop());
+    // A walk-in nobody knows yet brings no evidence, and finds nobody through the phone.
+    let new = r.resolve(&t(), &walk_in(9)).unwrap();
+    assert!(new.created, "{new:?}");
+}
+
+/// A customer known by an email whose phone changed over the years (no limit on mobiles)
+/// stays one customer, holding the email and every phone, on every store.
+fn a_changed_phone_never_splits_the_customer<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let c = r
+        .resolve(&t(), &req(&[("email", "a@x.cn")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    for n in 1..=4 {
+        let out = r
+            .resolve(
+                &t(),
+                &req(&[("email", "a@x.cn"), ("mobile", &format!("1370000000{n}"))]),
+            )
+            .unwrap();
+        assert_eq!(out.customer, Some(c), "phone {n}: {out:?}");
+        assert!(!out.created && out.rejected.is_empty(), "phone {n}: {out:?}");
+    }
+    let mut holds = held(&mut r, c);
+    holds.sort();
+    assert_eq!(
+        holds,
+        [
+            "email a@x.cn",
+            "mobile 13700000001",
+            "mobile 13700000002",
+            "mobile 13700000003",
+            "mobile 13700000004"
+        ]
+    );
+    for one in [("email", "a@x.cn"), ("mobile", "13700000004")] {
+        let out = r.resolve(&t(), &req(&[one])).unwrap();
+        assert_eq!(out.customer, Some(c), "{out:?}");
+        assert!(out.is_noop());
+    }
+}
+
+/// A member id seen with four devices, within a device limit of 5: one customer.
+fn devices_within_their_limit_never_split_the_member<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let settings = IdentitySettings::default().with_limit("device", Some(5)).unwrap();
+    r = r.with_default_settings(settings);
+    let c = r
+        .resolve(&t(), &req(&[("member-id", "M1")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    for n in 1..=4 {
+        let out = r
+            .resolve(&t(), &req(&[("member-id", "M1"), ("device", &format!("d{n}"))]))
+            .unwrap();
+        assert_eq!(out.customer, Some(c), "device {n}: {out:?}");
+        assert!(!out.created && out.rejected.is_empty(), "device {n}: {out:?}");
+    }
+    assert_eq!(held(&mut r, c).len(), 5);
+    let out = r.resolve(&t(), &req(&[("member-id", "M1")])).unwrap();
+    assert_eq!(out.customer, Some(c));
+    assert!(out.rejected.is_empty(), "{out:?}");
 }
 
 /// A batch commits all at once with the outcomes of one-by-one resolution.
@@ -1153,6 +1236,8 @@ super::support::conformance!(
     chained_merges,
     merge_reconciles_fields,
     quarantine,
+    a_changed_phone_never_splits_the_customer,
+    devices_within_their_limit_never_split_the_member,
     batch,
     batch_with_views,
     merge_into_a_new_customer_keeps_the_merged_data,
