@@ -29,6 +29,7 @@ use crate::history::{Explanation, HistoryEvent};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, Identity, IdentityInput, ResolveRequest, TenantId, UpdatePatch,
 };
+use crate::quarantine::QuarantinedValue;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use crate::settings::IdentitySettings;
 use crate::store::{Store, StoredSettings};
@@ -475,6 +476,11 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
     /// [`Resolver::settings_history`]: every stored version of a tenant's settings.
     pub async fn settings_history(&self, tenant: TenantId) -> Result<Vec<StoredSettings>> {
         self.run(move |r| r.settings_history(&tenant)).await
+    }
+
+    /// [`Resolver::quarantined`]: the tenant's quarantined values with their evidence.
+    pub async fn quarantined(&self, tenant: TenantId) -> Result<Vec<QuarantinedValue>> {
+        self.run(move |r| r.quarantined(&tenant)).await
     }
 }
 

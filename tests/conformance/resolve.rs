@@ -551,6 +551,78 @@ fn quarantine<S: Store>(r: Resolver<S, ManualClock>) {
     assert!(new.created, "{new:?}");
 }
 
+/// The quarantine report lists each quarantined value with its holder and the evidence
+/// against it (the identities, times and causes of the requests that brought it), the same on
+/// every store; values below the threshold are not listed, and erasing the holder forgets it.
+fn quarantine_report<S: Store>(r: Resolver<S, ManualClock>) {
+    let kiosk = "13912345678";
+    assert!(r.quarantined(&t()).unwrap().is_empty());
+    let known = |n: u32| {
+        r.resolve(
+            &t(),
+            &req(&[
+                ("mobile", &format!("1370000000{n}")),
+                ("email", &format!("w{n}@x.cn")),
+            ]),
+        )
+        .unwrap()
+        .customer
+        .unwrap()
+    };
+    let walk_in = |n: u32| {
+        let mut q =
+            req(&[("mobile", kiosk), ("email", &format!("w{n}@x.cn"))]).with_cause(format!("visit-{n}"));
+        q.event_time = Some(format!("2024-03-0{}T10:00:00Z", n + 1).parse().unwrap());
+        q
+    };
+    let first = known(0);
+    r.resolve(&t(), &walk_in(0)).unwrap();
+    for n in 1..=3 {
+        known(n);
+        r.resolve(&t(), &walk_in(n)).unwrap();
+    }
+    let report = r.quarantined(&t()).unwrap();
+    assert_eq!(report.len(), 1, "{report:?}");
+    let value = &report[0];
+    assert_eq!(value.identity.to_string(), format!("mobile {kiosk}"));
+    assert_eq!(value.owner, first);
+    let evidence: Vec<(String, String, Option<&str>)> = value
+        .evidence
+        .iter()
+        .map(|e| {
+            let cause = e.cause.as_ref().unwrap();
+            assert_eq!(cause.operation, oneid::Operation::Resolve);
+            (
+                e.identity.to_string(),
+                e.at.unwrap().to_rfc3339(),
+                cause.reference.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        evidence,
+        (1..=3)
+            .map(|n| (
+                format!("email w{n}@x.cn"),
+                format!("2024-03-0{}T10:00:00+00:00", n + 1),
+                Some(["visit-1", "visit-2", "visit-3"][n as usize - 1])
+            ))
+            .collect::<Vec<_>>()
+    );
+    // A dry run records nothing, and the report reads as before.
+    known(4);
+    r.dry_run(&t(), &walk_in(4)).unwrap();
+    assert_eq!(r.quarantined(&t()).unwrap(), report);
+    // With quarantine off nothing is quarantined; erasing the holder forgets the evidence.
+    let off = IdentitySettings::default().with_quarantine(None).unwrap();
+    r.set_settings(&t(), &off, None).unwrap();
+    assert!(r.quarantined(&t()).unwrap().is_empty());
+    r.set_settings(&t(), &IdentitySettings::default(), None).unwrap();
+    assert_eq!(r.quarantined(&t()).unwrap(), report);
+    r.erase(&t(), first).unwrap();
+    assert!(r.quarantined(&t()).unwrap().is_empty());
+}
+
 /// A customer known by an email whose phone changed over the years (no limit on mobiles)
 /// stays one customer, holding the email and every phone, on every store.
 fn a_changed_phone_never_splits_the_customer<S: Store>(mut r: Resolver<S, ManualClock>) {
@@ -1236,6 +1308,7 @@ super::support::conformance!(
     chained_merges,
     merge_reconciles_fields,
     quarantine,
+    quarantine_report,
     a_changed_phone_never_splits_the_customer,
     devices_within_their_limit_never_split_the_member,
     batch,
