@@ -558,6 +558,26 @@ mod tests {
     }
 
     #[test]
+    fn the_quarantine_report_is_the_resolvers() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let settings = IdentitySettings::default().with_quarantine(Some(2)).unwrap();
+        let r = AsyncResolver::new(Resolver::new(MemoryStore::new()).with_default_settings(settings));
+        let t = TenantId::new("t");
+        for card in ["530000000000000001", "530000000000000002", "530000000000000003"] {
+            let request = ResolveRequest::new([
+                IdentityInput::new("wechat", "o0"),
+                IdentityInput::new("idcard", card),
+            ]);
+            runtime.block_on(r.resolve(t.clone(), request)).unwrap();
+        }
+        let report = runtime.block_on(r.quarantined(t.clone())).unwrap();
+        assert_eq!(report.len(), 1);
+        assert_eq!(report[0].identity.to_string(), "wechat o0");
+        assert_eq!(report[0].evidence.len(), 2);
+        assert_eq!(report, r.blocking().quarantined(&t).unwrap());
+    }
+
+    #[test]
     fn a_task_the_runtime_never_ran_is_unavailable() {
         let gone = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let handle = gone.handle().clone();
