@@ -14,9 +14,9 @@
 
 use chrono::{DateTime, Utc};
 use oneid::{
-    Cause, Customer, CustomerFilter, CustomerId, CustomerPage, CustomerQuery, HashedKey, HistoryEvent,
-    Identity, IdentityInput, IdentityKey, Lookup, MemoryStore, ReadTxn, ResolveRequest, Resolver, Store,
-    StoredSettings, TenantId, Txn,
+    Cause, Contradiction, Customer, CustomerFilter, CustomerId, CustomerPage, CustomerQuery, HashedKey,
+    HistoryEvent, Identity, IdentityInput, IdentityKey, Lookup, MemoryStore, ReadTxn, ResolveRequest,
+    Resolver, Store, StoredSettings, TenantId, Txn,
 };
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -139,6 +139,10 @@ impl<T: Txn> ReadTxn for OutboxTxn<'_, T> {
     fn settings_history(&self, tenant: &TenantId) -> oneid::Result<Vec<StoredSettings>> {
         self.inner.settings_history(tenant)
     }
+
+    fn evidence(&self, tenant: &TenantId) -> oneid::Result<Vec<(Identity, Contradiction)>> {
+        self.inner.evidence(tenant)
+    }
 }
 
 impl<T: Txn> Txn for OutboxTxn<'_, T> {
@@ -159,8 +163,10 @@ impl<T: Txn> Txn for OutboxTxn<'_, T> {
         tenant: &TenantId,
         key: HashedKey<'_>,
         conflicting: HashedKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
     ) -> oneid::Result<()> {
-        self.inner.add_suspicion(tenant, key, conflicting)
+        self.inner.add_suspicion(tenant, key, conflicting, at, cause)
     }
 
     fn link(

@@ -42,6 +42,7 @@ use crate::history::{Explanation, HistoryEvent};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, Identity, IdentityInput, ResolveRequest, TenantId, UpdatePatch,
 };
+use crate::quarantine::QuarantinedValue;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use crate::settings::IdentitySettings;
 use crate::store::{Store, StoredSettings};
@@ -546,6 +547,11 @@ impl<S, C> Drop for InFlight<S, C> {
     fn drop(&mut self) {
         self.0.long_in_flight.fetch_sub(1, Ordering::AcqRel);
     }
+
+    /// [`Resolver::quarantined`]: the tenant's quarantined values with their evidence.
+    pub async fn quarantined(&self, tenant: TenantId) -> Result<Vec<QuarantinedValue>> {
+        self.run(move |r| r.quarantined(&tenant)).await
+    }
 }
 
 /// The answer of a blocking task: its own, or its panic resumed here. A task that never ran
@@ -625,6 +631,26 @@ mod tests {
         // The handle still serves what needs no clock.
         let found = runtime.block_on(r.owner_of(TenantId::new("t"), IdentityInput::new("qq", "1")));
         assert_eq!(found.unwrap(), None);
+    }
+
+    #[test]
+    fn the_quarantine_report_is_the_resolvers() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let settings = IdentitySettings::default().with_quarantine(Some(2)).unwrap();
+        let r = AsyncResolver::new(Resolver::new(MemoryStore::new()).with_default_settings(settings));
+        let t = TenantId::new("t");
+        for card in ["530000000000000001", "530000000000000002", "530000000000000003"] {
+            let request = ResolveRequest::new([
+                IdentityInput::new("wechat", "o0"),
+                IdentityInput::new("idcard", card),
+            ]);
+            runtime.block_on(r.resolve(t.clone(), request)).unwrap();
+        }
+        let report = runtime.block_on(r.quarantined(t.clone())).unwrap();
+        assert_eq!(report.len(), 1);
+        assert_eq!(report[0].identity.to_string(), "wechat o0");
+        assert_eq!(report[0].evidence.len(), 2);
+        assert_eq!(report, r.blocking().quarantined(&t).unwrap());
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub mod http;
 pub mod limits;
 mod model;
 mod prefetch;
+mod quarantine;
 mod query;
 mod settings;
 mod store;
@@ -191,6 +192,7 @@ pub use model::{
     Fields, HashedKey, Identity, IdentityInput, IdentityKey, IdentityType, PriorityStrategy, ResolveOptions,
     ResolveRequest, TargetStrategy, TenantId, Text, UpdatePatch, parse_timestamp,
 };
+pub use quarantine::{Contradiction, QuarantinedValue};
 pub use query::{CustomerFilter, CustomerPage, CustomerQuery, SortKey};
 pub use settings::{IdentitySettings, MergeRule, normalize::Normalizer};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

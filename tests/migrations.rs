@@ -7,6 +7,8 @@
 //! merges as sets (`parent`, `weight`, `survivor`) and identity counts (`oneid_counts`): a
 //! version-2 database is made from a new one by undoing that, laying its data out as version
 //! 2 kept it (a merged customer's identities at its survivor, every alias pointing at it).
+//! Version 4 keeps the quarantine evidence's time and cause: a version-3 database is a new one
+//! without those columns.
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 use oneid::{Error, IdentityInput, ResolveRequest, Resolver, TenantId};
@@ -29,7 +31,7 @@ fn sqlite_versions() {
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     // Reopening an up-to-date database keeps everything.
     let r = Resolver::new(oneid::SqliteStore::open(&path).unwrap());
     assert_eq!(r.owner_of(&t, &IdentityInput::new("qq", "1")).unwrap(), id);
@@ -40,7 +42,7 @@ fn sqlite_versions() {
     match oneid::SqliteStore::open(&path) {
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 3,
+            supported: 4,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -75,7 +77,7 @@ fn postgres_versions() {
     match oneid::PostgresStore::connect_in_schema(&url, "oneid_migrations") {
         Err(Error::SchemaTooNew {
             found: 99,
-            supported: 3,
+            supported: 4,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -86,7 +88,13 @@ fn postgres_versions() {
 const TO_V1: &str = "DROP TABLE oneid_tenants; DROP TABLE oneid_settings; DELETE FROM oneid_schema; \
                      INSERT INTO oneid_schema (version) VALUES (1)";
 
-/// A version-2 database, made from a new one holding [`fixture`]'s data: version 3's tables,
+/// A version-3 database, made from a new one: the evidence's time and cause taken away.
+const TO_V3: &str = "ALTER TABLE oneid_suspicions DROP COLUMN at; \
+                     ALTER TABLE oneid_suspicions DROP COLUMN operation; \
+                     ALTER TABLE oneid_suspicions DROP COLUMN reference; \
+                     DELETE FROM oneid_schema; INSERT INTO oneid_schema (version) VALUES (3)";
+
+/// A version-2 database, made from a version-3 one holding [`fixture`]'s data: version 3's tables,
 /// columns and indexes taken away, and the data laid out as version 2 kept it (customers 2
 /// and 3 were merged into 1: their identities move to 1, and they point at it).
 const TO_V2: &str = "DROP TABLE oneid_counts; DROP INDEX oneid_customers_parent; DROP INDEX oneid_identities_kind; \
@@ -195,6 +203,7 @@ fn sqlite_upgrades_version_2() {
     let before = fixture(&r, &t);
     drop(r);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(TO_V3).unwrap();
     conn.execute_batch(TO_V2).unwrap();
     upgraded_from_v2(
         Resolver::new(oneid::SqliteStore::open(&path).unwrap()),
@@ -204,7 +213,7 @@ fn sqlite_upgrades_version_2() {
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[cfg(feature = "postgres")]
@@ -221,7 +230,7 @@ fn postgres_upgrades_version_2() {
     let before = fixture(&r, &t);
     drop(r);
     admin
-        .batch_execute(&format!("SET search_path TO oneid_from_v2; {TO_V2}"))
+        .batch_execute(&format!("SET search_path TO oneid_from_v2; {TO_V3}; {TO_V2}"))
         .unwrap();
     upgraded_from_v2(
         Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_from_v2").unwrap()),
@@ -232,7 +241,7 @@ fn postgres_upgrades_version_2() {
         .query_one("SELECT MAX(version) FROM oneid_from_v2.oneid_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 /// What a version-1 database held reads the same after the upgrade, and the tenants' settings
@@ -270,13 +279,14 @@ fn sqlite_upgrades_version_1() {
         .customer;
     drop(r);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(TO_V3).unwrap();
     conn.execute_batch(TO_V2).unwrap();
     conn.execute_batch(TO_V1).unwrap();
     upgraded_from_v1(Resolver::new(oneid::SqliteStore::open(&path).unwrap()), &t, id);
     let version: i64 = conn
         .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[cfg(feature = "postgres")]
@@ -296,7 +306,9 @@ fn postgres_upgrades_version_1() {
         .customer;
     drop(r);
     admin
-        .batch_execute(&format!("SET search_path TO oneid_from_v1; {TO_V2}; {TO_V1}"))
+        .batch_execute(&format!(
+            "SET search_path TO oneid_from_v1; {TO_V3}; {TO_V2}; {TO_V1}"
+        ))
         .unwrap();
     upgraded_from_v1(
         Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_from_v1").unwrap()),
@@ -307,5 +319,139 @@ fn postgres_upgrades_version_1() {
         .query_one("SELECT MAX(version) FROM oneid_from_v1.oneid_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+}
+
+/// Two values with evidence (a wechat at the threshold of 2, another below it), each against
+/// an idcard its holder's limit forbids.
+fn evidence_fixture<S: oneid::Store>(r: &Resolver<S>, t: &TenantId) {
+    let strict = oneid::IdentitySettings::default()
+        .with_quarantine(Some(2))
+        .unwrap();
+    r.set_settings(t, &strict, None).unwrap();
+    for (wechat, cards) in [("o0", &["1", "2", "3"][..]), ("o1", &["4", "5"])] {
+        for card in cards {
+            r.resolve(
+                t,
+                &ResolveRequest::new([
+                    IdentityInput::new("wechat", wechat),
+                    IdentityInput::new("idcard", format!("53{card:0>16}")),
+                ])
+                .with_cause("before"),
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// A piece of evidence as the test compares it: the identity, whether it has a time, the
+/// cause's reference.
+type Listed = (String, bool, Option<String>);
+
+/// Evidence a version-3 database kept is listed after the upgrade without a time or cause;
+/// evidence recorded after it, with them.
+fn upgraded_from_v3<S: oneid::Store>(r: Resolver<S>, t: &TenantId) {
+    let listed = |r: &Resolver<S>| -> Vec<(String, Vec<Listed>)> {
+        r.quarantined(t)
+            .unwrap()
+            .into_iter()
+            .map(|q| {
+                let evidence = q
+                    .evidence
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.identity.to_string(),
+                            e.at.is_some(),
+                            e.cause
+                                .as_ref()
+                                .and_then(|c| c.reference.as_deref().map(str::to_owned)),
+                        )
+                    })
+                    .collect();
+                (q.identity.to_string(), evidence)
+            })
+            .collect()
+    };
+    let card = |n: &str| format!("idcard 53{n:0>16}");
+    assert_eq!(
+        listed(&r),
+        [(
+            "wechat o0".to_string(),
+            vec![(card("2"), false, None), (card("3"), false, None)]
+        )]
+    );
+    r.resolve(
+        t,
+        &ResolveRequest::new([
+            IdentityInput::new("wechat", "o1"),
+            IdentityInput::new("idcard", format!("53{:0>16}", "6")),
+        ])
+        .with_cause("after"),
+    )
+    .unwrap();
+    assert_eq!(
+        listed(&r),
+        [
+            (
+                "wechat o0".to_string(),
+                vec![(card("2"), false, None), (card("3"), false, None)]
+            ),
+            (
+                "wechat o1".to_string(),
+                vec![
+                    (card("6"), true, Some("after".to_string())),
+                    (card("5"), false, None)
+                ]
+            ),
+        ]
+    );
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_upgrades_version_3() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("from_v3.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let t = TenantId::new("t");
+    evidence_fixture(&Resolver::new(oneid::SqliteStore::open(&path).unwrap()), &t);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(TO_V3).unwrap();
+    upgraded_from_v3(Resolver::new(oneid::SqliteStore::open(&path).unwrap()), &t);
+    let version: i64 = conn
+        .query_row("SELECT MAX(version) FROM oneid_schema", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_upgrades_version_3() {
+    let url =
+        std::env::var("ONEID_PG_URL").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("DROP SCHEMA IF EXISTS oneid_from_v3 CASCADE")
+        .unwrap();
+    let t = TenantId::new("t");
+    evidence_fixture(
+        &Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_from_v3").unwrap()),
+        &t,
+    );
+    admin
+        .batch_execute(&format!("SET search_path TO oneid_from_v3; {TO_V3}"))
+        .unwrap();
+    upgraded_from_v3(
+        Resolver::new(oneid::PostgresStore::connect_in_schema(&url, "oneid_from_v3").unwrap()),
+        &t,
+    );
+    let version: i64 = admin
+        .query_one("SELECT MAX(version) FROM oneid_from_v3.oneid_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 4);
 }

@@ -270,3 +270,63 @@ proptest! {
         }
     }
 }
+
+/// A kind of value a person gains over time, with its limit in the settings used.
+fn arriving_kind() -> impl Strategy<Value = (&'static str, Option<u32>)> {
+    prop_oneof![
+        Just(("mobile", None)),
+        Just(("wechat", None)),
+        Just(("email", None)),
+        Just(("device", Some(5))),
+        Just(("device", Some(2))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A customer known by one stable value that receives, request after request, values of
+    /// another kind within that kind's limit (a phone changed over the years, a member's
+    /// devices) is never split: every request resolves to it, nothing is rejected, and it
+    /// ends holding every value. Quarantine is on (default threshold and the lowest).
+    #[test]
+    fn values_within_their_limit_never_split_a_customer(
+        stable in prop_oneof![Just("member-id"), Just("wechat-unionid"), Just("idcard")],
+        (kind, limit) in arriving_kind(),
+        count in 1..8usize,
+        picks in prop::collection::vec((prop::collection::vec(any::<prop::sample::Index>(), 1..3), any::<bool>(), options()), 1..12),
+        threshold in prop_oneof![Just(2u32), Just(3u32)],
+    ) {
+        let count = limit.map_or(count, |l| count.min(l as usize));
+        let mut settings = IdentitySettings::default().with_quarantine(Some(threshold)).unwrap();
+        settings = settings.with_limit(kind, limit).unwrap();
+        let r = Resolver::new(MemoryStore::new()).with_clock(clock()).with_default_settings(settings);
+        let holder = IdentityInput::new(stable, "S1");
+        let value = |k: usize| {
+            IdentityInput::new(kind, match kind {
+                "mobile" => format!("1370000{k:04}"),
+                "email" => format!("v{k}@x.cn"),
+                _ => format!("v{k}"),
+            })
+        };
+        let c = r.resolve(&t(), &ResolveRequest::new([holder.clone()])).unwrap().customer.unwrap();
+        let mut requests: Vec<Vec<usize>> = picks
+            .iter()
+            .map(|(ix, _, _)| ix.iter().map(|i| i.index(count)).collect())
+            .collect();
+        // Every value arrives at least once.
+        requests.push((0..count).collect());
+        for (n, values) in requests.iter().enumerate() {
+            let (_, stable_last, options) = picks.get(n).cloned().unwrap_or((Vec::new(), false, ResolveOptions::default()));
+            let mut ids: Vec<IdentityInput> = values.iter().map(|&k| value(k)).collect();
+            if stable_last { ids.push(holder.clone()) } else { ids.insert(0, holder.clone()) }
+            let out = r.resolve(&t(), &ResolveRequest::new(ids).with_options(options)).unwrap();
+            prop_assert_eq!(out.customer, Some(c), "request {}: {:?}", n, out);
+            prop_assert!(out.rejected.is_empty(), "request {}: {:?}", n, out);
+        }
+        prop_assert_eq!(r.identities(&t(), c).unwrap().len(), count + 1);
+        for k in 0..count {
+            prop_assert_eq!(r.find_by_identity(&t(), &value(k)).unwrap().map(|x| x.id), Some(c));
+        }
+    }
+}

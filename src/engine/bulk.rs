@@ -78,7 +78,7 @@ impl<S: BulkStore, C: Clock> Resolver<S, C> {
         let start = self.store.bulk_begin(tenant)?;
         let block = u32::try_from((start.first_id - 1) / 1024)
             .map_err(|_| Error::Capacity("a bulk load numbers customers below 2^42".into()))?;
-        let memory = MemoryStore::for_bulk_load(tenant, block, 0, 0);
+        let memory = MemoryStore::for_bulk_load(block, 0, 0);
         if !start.settings.is_empty() {
             let mut txn = memory.write(tenant)?;
             for s in &start.settings {

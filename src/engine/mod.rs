@@ -15,7 +15,7 @@
 //!
 //! Around them: `resolver` (the [`Resolver`] and its resolve operations), `batch` (many
 //! requests in one transaction), `fields` (how a patch and a merge change a customer's data),
-//! `ops` (the operations besides resolving), `begin` and `retry` (how every operation runs
+//! `ops` (the operations besides resolving), `report` (the quarantine report), `begin` and `retry` (how every operation runs
 //! its transaction).
 
 mod apply;
@@ -30,6 +30,7 @@ mod ops;
 mod outcome;
 mod plan;
 mod prepare;
+mod report;
 mod resolver;
 mod retry;
 mod tenant_settings;

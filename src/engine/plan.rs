@@ -569,11 +569,12 @@ fn quarantine<T: ReadTxn + ?Sized>(
         if !(0..n).any(|j| foreign(j, &quarantined)) {
             continue;
         }
-        // `c` holds a value of j's type and (since it does not own j) none equal to j.
         let mut conflicting = None;
         for j in (0..n).filter(|&j| foreign(j, &quarantined)) {
             let key = prep.key(j);
-            if txn.count_of_type(tenant, c, key.identity_type, key.scope)? > 0 {
+            // What `c` holds of j's kind, none of it equal to j (`c` does not own j).
+            let held = txn.count_of_type(tenant, c, key.identity_type, key.scope)?;
+            if contradicts(prep.limit(j), held, lookups[j].owner.is_some()) {
                 conflicting = Some(j);
                 break;
             }
@@ -599,6 +600,19 @@ fn quarantine<T: ReadTxn + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// Whether an identity `j` arriving beside a value of customer `C`, which holds `held` other
+/// values of j's kind, is evidence that the value is shared by different people: when j's
+/// limit forbids `C` another value of its kind, or when j is another customer's (`owned`)
+/// and both customers already hold a value of that kind (two people, each known by their own
+/// value, meeting at this one). A new value of a kind the limit allows is what a real person
+/// brings over time (a new phone, another device), and is no evidence.
+fn contradicts(limit: Option<u32>, held: usize, owned: bool) -> bool {
+    match limit {
+        Some(limit) if held >= limit as usize => true,
+        _ => owned && held > 0,
+    }
 }
 
 /// Why merging `other` (holding `held` of the limited kinds, in the order of their first

@@ -406,9 +406,12 @@ impl IdentitySettings {
 
     /// The defence against placeholders that are on no blocklist (a clerk's phone typed for
     /// every walk-in, a shared kiosk account): a value `v` owned by customer `C` that arrives
-    /// in a request together with an identity `w` of a type `C` already holds, with `C`
-    /// holding no identity equal to `w`, is evidence that `v` is shared by different people.
-    /// Once `v` has been seen with this many *distinct* such `w`, it is quarantined: it
+    /// in a request together with an identity `w` that contradicts `C` is evidence that `v`
+    /// is shared by different people. `w` contradicts `C` when `w`'s limit forbids `C` another
+    /// value of its type and scope, or when `w` is another customer's and `C` already holds a
+    /// value of its type and scope (two people, each known by their own value, meeting at
+    /// `v`). A value nobody holds, of a type whose limit allows it, is no evidence: a real
+    /// person gains new phones and devices over time. Once `v` has been seen with this many *distinct* such `w`, it is quarantined: it
     /// matches and links nobody from then on (it stays with `C`, and is reported as
     /// [`RejectReason::Quarantined`](crate::RejectReason::Quarantined)). Counting distinct
     /// `w` keeps a repeated request idempotent. Default `Some(3)`; `None` when unrestricted.

@@ -7,6 +7,7 @@ use crate::history::{Cause, HistoryEvent, Operation};
 use crate::model::{
     Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
 };
+use crate::quarantine::Contradiction;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
@@ -274,6 +275,10 @@ pub trait ReadTxn {
 
     /// Every version of the tenant's identity settings, oldest first.
     fn settings_history(&self, tenant: &TenantId) -> Result<Vec<StoredSettings>>;
+
+    /// Every piece of quarantine evidence the tenant keeps, in no particular order: the
+    /// suspect identity and what contradicted it (identities without display names).
+    fn evidence(&self, tenant: &TenantId) -> Result<Vec<(Identity, Contradiction)>>;
 }
 
 /// One transaction that writes: the reads of [`ReadTxn`], and the writes of one tenant's
@@ -317,13 +322,16 @@ pub trait Txn: ReadTxn {
         Ok(id)
     }
 
-    /// Records `conflicting` as evidence against the owned identity `key`: afterwards
-    /// [`Lookup::suspicion`] of `key` counts it (each distinct `conflicting` once).
+    /// Records `conflicting` as evidence against the owned identity `key`, brought at `at`
+    /// by `cause`: afterwards [`Lookup::suspicion`] of `key` counts it (each distinct
+    /// `conflicting` once, keeping the first time and cause) and [`ReadTxn::evidence`] lists it.
     fn add_suspicion(
         &mut self,
         tenant: &TenantId,
         key: HashedKey<'_>,
         conflicting: HashedKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
     ) -> Result<()>;
 
     /// Binds an unowned identity (its key, with its display name if it has one) to a live
@@ -385,9 +393,6 @@ pub trait Txn: ReadTxn {
     /// `create_customer_with`, `link`, `merge`, `touch` or `put_customer`); a store can take
     /// them together, finding the target and recording the cause once.
     fn write_resolve(&mut self, tenant: &TenantId, writes: ResolveWrites<'_>) -> Result<CustomerId> {
-        for &(suspect, conflicting) in writes.evidence {
-            self.add_suspicion(tenant, suspect, conflicting)?;
-        }
         // Built once, and only when an event is recorded.
         let cause = std::cell::OnceCell::new();
         let cause = || {
@@ -396,6 +401,9 @@ pub trait Txn: ReadTxn {
                 reference: writes.reference.map(std::sync::Arc::from),
             })
         };
+        for &(suspect, conflicting) in writes.evidence {
+            self.add_suspicion(tenant, suspect, conflicting, writes.at, cause())?;
+        }
         let id = match writes.target {
             Some(id) => id,
             None => match writes.new_data {

@@ -511,20 +511,175 @@ fn merge_into_a_new_customer_keeps_the_merged_data<S: Store>(r: Resolver<S, Manu
     assert_eq!(r.get(&t(), c2).unwrap().unwrap().id, new.id, "c2 is an alias now");
 }
 
-/// The placeholder defence works the same on every store.
+/// The placeholder defence works the same on every store: a shop's phone typed for
+/// walk-ins who are each known by their own phone and email is quarantined once three of them
+/// meet at it; the first two are merged on the way, the third is left alone.
 fn quarantine<S: Store>(r: Resolver<S, ManualClock>) {
-    let walk_in = |n: u32| req(&[("mobile", "13912345678"), ("email", &format!("w{n}@x.cn"))]);
-    let first = r.resolve(&t(), &walk_in(0)).unwrap().customer;
+    let kiosk = "13912345678";
+    let known = |n: u32| {
+        r.resolve(
+            &t(),
+            &req(&[
+                ("mobile", &format!("1370000000{n}")),
+                ("email", &format!("w{n}@x.cn")),
+            ]),
+        )
+        .unwrap()
+        .customer
+        .unwrap()
+    };
+    let walk_in = |n: u32| req(&[("mobile", kiosk), ("email", &format!("w{n}@x.cn"))]);
+    let first = known(0);
+    assert_eq!(r.resolve(&t(), &walk_in(0)).unwrap().customer, Some(first));
     for n in 1..=2 {
-        assert_eq!(r.resolve(&t(), &walk_in(n)).unwrap().customer, first);
+        let theirs = known(n);
+        let out = r.resolve(&t(), &walk_in(n)).unwrap();
+        assert_eq!(out.customer, Some(first), "walk-in {n}: {out:?}");
+        assert_eq!(out.merged, [theirs]);
     }
+    let theirs = known(3);
     let third = r.resolve(&t(), &walk_in(3)).unwrap();
-    assert!(third.created);
+    assert_eq!(third.customer, Some(theirs), "{third:?}");
+    assert!(third.merged.is_empty());
     assert!(matches!(
         third.rejected[0].reason,
-        RejectReason::Quarantined { .. }
+        RejectReason::Quarantined { owner } if owner == first
     ));
     assert!(r.resolve(&t(), &walk_in(3)).unwrap().is_noop());
+    // A walk-in nobody knows yet brings no evidence, and finds nobody through the phone.
+    let new = r.resolve(&t(), &walk_in(9)).unwrap();
+    assert!(new.created, "{new:?}");
+}
+
+/// The quarantine report lists each quarantined value with its holder and the evidence
+/// against it (the identities, times and causes of the requests that brought it), the same on
+/// every store; values below the threshold are not listed, and erasing the holder forgets it.
+fn quarantine_report<S: Store>(r: Resolver<S, ManualClock>) {
+    let kiosk = "13912345678";
+    assert!(r.quarantined(&t()).unwrap().is_empty());
+    let known = |n: u32| {
+        r.resolve(
+            &t(),
+            &req(&[
+                ("mobile", &format!("1370000000{n}")),
+                ("email", &format!("w{n}@x.cn")),
+            ]),
+        )
+        .unwrap()
+        .customer
+        .unwrap()
+    };
+    let walk_in = |n: u32| {
+        let mut q =
+            req(&[("mobile", kiosk), ("email", &format!("w{n}@x.cn"))]).with_cause(format!("visit-{n}"));
+        q.event_time = Some(format!("2024-03-0{}T10:00:00Z", n + 1).parse().unwrap());
+        q
+    };
+    let first = known(0);
+    r.resolve(&t(), &walk_in(0)).unwrap();
+    for n in 1..=3 {
+        known(n);
+        r.resolve(&t(), &walk_in(n)).unwrap();
+    }
+    let report = r.quarantined(&t()).unwrap();
+    assert_eq!(report.len(), 1, "{report:?}");
+    let value = &report[0];
+    assert_eq!(value.identity.to_string(), format!("mobile {kiosk}"));
+    assert_eq!(value.owner, first);
+    let evidence: Vec<(String, String, Option<&str>)> = value
+        .evidence
+        .iter()
+        .map(|e| {
+            let cause = e.cause.as_ref().unwrap();
+            assert_eq!(cause.operation, oneid::Operation::Resolve);
+            (
+                e.identity.to_string(),
+                e.at.unwrap().to_rfc3339(),
+                cause.reference.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        evidence,
+        (1..=3)
+            .map(|n| (
+                format!("email w{n}@x.cn"),
+                format!("2024-03-0{}T10:00:00+00:00", n + 1),
+                Some(["visit-1", "visit-2", "visit-3"][n as usize - 1])
+            ))
+            .collect::<Vec<_>>()
+    );
+    // A dry run records nothing, and the report reads as before.
+    known(4);
+    r.dry_run(&t(), &walk_in(4)).unwrap();
+    assert_eq!(r.quarantined(&t()).unwrap(), report);
+    // With quarantine off nothing is quarantined; erasing the holder forgets the evidence.
+    let off = IdentitySettings::default().with_quarantine(None).unwrap();
+    r.set_settings(&t(), &off, None).unwrap();
+    assert!(r.quarantined(&t()).unwrap().is_empty());
+    r.set_settings(&t(), &IdentitySettings::default(), None).unwrap();
+    assert_eq!(r.quarantined(&t()).unwrap(), report);
+    r.erase(&t(), first).unwrap();
+    assert!(r.quarantined(&t()).unwrap().is_empty());
+}
+
+/// A customer known by an email whose phone changed over the years (no limit on mobiles)
+/// stays one customer, holding the email and every phone, on every store.
+fn a_changed_phone_never_splits_the_customer<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let c = r
+        .resolve(&t(), &req(&[("email", "a@x.cn")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    for n in 1..=4 {
+        let out = r
+            .resolve(
+                &t(),
+                &req(&[("email", "a@x.cn"), ("mobile", &format!("1370000000{n}"))]),
+            )
+            .unwrap();
+        assert_eq!(out.customer, Some(c), "phone {n}: {out:?}");
+        assert!(!out.created && out.rejected.is_empty(), "phone {n}: {out:?}");
+    }
+    let mut holds = held(&mut r, c);
+    holds.sort();
+    assert_eq!(
+        holds,
+        [
+            "email a@x.cn",
+            "mobile 13700000001",
+            "mobile 13700000002",
+            "mobile 13700000003",
+            "mobile 13700000004"
+        ]
+    );
+    for one in [("email", "a@x.cn"), ("mobile", "13700000004")] {
+        let out = r.resolve(&t(), &req(&[one])).unwrap();
+        assert_eq!(out.customer, Some(c), "{out:?}");
+        assert!(out.is_noop());
+    }
+}
+
+/// A member id seen with four devices, within a device limit of 5: one customer.
+fn devices_within_their_limit_never_split_the_member<S: Store>(mut r: Resolver<S, ManualClock>) {
+    let settings = IdentitySettings::default().with_limit("device", Some(5)).unwrap();
+    r = r.with_default_settings(settings);
+    let c = r
+        .resolve(&t(), &req(&[("member-id", "M1")]))
+        .unwrap()
+        .customer
+        .unwrap();
+    for n in 1..=4 {
+        let out = r
+            .resolve(&t(), &req(&[("member-id", "M1"), ("device", &format!("d{n}"))]))
+            .unwrap();
+        assert_eq!(out.customer, Some(c), "device {n}: {out:?}");
+        assert!(!out.created && out.rejected.is_empty(), "device {n}: {out:?}");
+    }
+    assert_eq!(held(&mut r, c).len(), 5);
+    let out = r.resolve(&t(), &req(&[("member-id", "M1")])).unwrap();
+    assert_eq!(out.customer, Some(c));
+    assert!(out.rejected.is_empty(), "{out:?}");
 }
 
 /// A batch commits all at once with the outcomes of one-by-one resolution.
@@ -1153,6 +1308,9 @@ super::support::conformance!(
     chained_merges,
     merge_reconciles_fields,
     quarantine,
+    quarantine_report,
+    a_changed_phone_never_splits_the_customer,
+    devices_within_their_limit_never_split_the_member,
     batch,
     batch_with_views,
     merge_into_a_new_customer_keeps_the_merged_data,

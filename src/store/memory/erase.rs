@@ -94,6 +94,13 @@ impl Tables {
             }
             keep
         });
+        // And their text, overwritten as the values are.
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.evidence).into_iter().partition(|e| {
+            let (a, b) = e.hashes();
+            forgotten.contains(&a) || forgotten.contains(&b)
+        });
+        s.evidence = kept;
+        gone.into_iter().for_each(super::evidence::Evidence::scrub);
         for a in relieved {
             let found = s.index.find(a as u32, |e| s.key_of(&s.entries[e]).hash64() == a);
             if let Some(count) = found.and_then(|e| s.suspicion_counts.get_mut(&e)) {

@@ -2,8 +2,7 @@
 //! resolved into to a durable store.
 //!
 //! [`MemoryStore::for_bulk_load`] makes a store whose ids start where the durable store's
-//! next free ones do and whose tenant keeps its quarantine evidence as text (the store
-//! otherwise keeps only hashes of it); [`MemoryStore::export`] then lends a [`TenantExport`]:
+//! next free ones do; [`MemoryStore::export`] then lends a [`TenantExport`]:
 //! every customer slot in id order, every history event in recording order (which is the
 //! order a SQL store numbers them in), the evidence and the settings, all borrowed from the
 //! tables, nothing copied but a map from events to their customers.
@@ -56,20 +55,13 @@ pub struct TenantExport<'a> {
 }
 
 impl MemoryStore {
-    /// An empty store for a bulk load into `tenant`: its ids start at block `first_block`
-    /// (id `first_block * 1024 + 1`), and the tenant keeps its evidence as text.
-    pub(crate) fn for_bulk_load(
-        tenant: &TenantId,
-        first_block: u32,
-        customers: usize,
-        identities: usize,
-    ) -> Self {
-        let store = Self {
+    /// An empty store for a bulk load: its ids start at block `first_block` (id
+    /// `first_block * 1024 + 1`).
+    pub(crate) fn for_bulk_load(first_block: u32, customers: usize, identities: usize) -> Self {
+        Self {
             shards: Shards::new(Some((customers, identities))),
             blocks: BlockCounter::starting_at(first_block),
-        };
-        store.shards.write(tenant).evidence = Some(Vec::new());
-        store
+        }
     }
 
     /// Reads `tenant` out whole, for as long as `f` runs (holding its tables' read lock).
@@ -136,7 +128,7 @@ impl<'a> TenantExport<'a> {
 
     /// The quarantine evidence, in recording order.
     pub(crate) fn evidence(&self) -> &'a [Evidence] {
-        self.tables.evidence.as_deref().unwrap_or(&[])
+        &self.tables.evidence
     }
 
     /// Every version of the tenant's settings, oldest first.

@@ -38,7 +38,6 @@ mod customers;
 mod entry;
 mod erase;
 mod event;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod evidence;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod export;

@@ -66,10 +66,9 @@ pub(super) struct Tables {
     /// Distinct conflicting identities seen with an entry's identity, by entry (only
     /// entries with the `SUSPECTED` bit have one).
     pub(super) suspicion_counts: FastMap<u32, u32>,
-    /// The evidence recorded, as text, in recording order: kept only for a tenant that will
-    /// be written out to another store (`export`), as the hash pairs above cannot be read back.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(super) evidence: Option<Vec<super::evidence::Evidence>>,
+    /// The evidence recorded, as text with its time and cause, in recording order (the hash
+    /// pairs above cannot be read back).
+    pub(super) evidence: Vec<super::evidence::Evidence>,
     /// Counts by space of the rings longer than `held::SMALL_RING`, by slot (`held`).
     pub(super) held: FastMap<u32, Held>,
     pub(super) events: Chunked<Event>,
@@ -114,8 +113,7 @@ impl Tables {
             values: TextArena::default(),
             suspicions: Default::default(),
             suspicion_counts: FastMap::default(),
-            #[cfg(any(feature = "sqlite", feature = "postgres"))]
-            evidence: None,
+            evidence: Vec::new(),
             held: FastMap::default(),
             events: Chunked::default(),
             causes: Chunked::default(),

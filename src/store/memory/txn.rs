@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::history::{Cause, HistoryEvent};
 use crate::model::{Customer, CustomerId, CustomerPatch, Fields, HashedKey, Identity, IdentityKey, TenantId};
 use crate::prefetch::prefetch;
+use crate::quarantine::Contradiction;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use crate::store::{KindCount, Lookup, ReadTxn, ResolveWrites, StoredSettings, TargetData, Txn};
 use chrono::{DateTime, Utc};
@@ -281,6 +282,15 @@ macro_rules! reads {
         fn settings_history(&self, tenant: &TenantId) -> Result<Vec<StoredSettings>> {
             Ok(self.tables.of(tenant)?.settings.clone())
         }
+
+        fn evidence(&self, tenant: &TenantId) -> Result<Vec<(Identity, Contradiction)>> {
+            self.tables
+                .of(tenant)?
+                .evidence
+                .iter()
+                .map(|e| e.listed())
+                .collect()
+        }
     };
 }
 
@@ -298,6 +308,8 @@ impl Txn for MemoryTxn<'_> {
         tenant: &TenantId,
         key: HashedKey<'_>,
         conflicting: HashedKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
     ) -> Result<()> {
         let s = self.tables.of_mut(tenant)?;
         let Some(e) = s.find_hashed(key.key, key.hash) else {
@@ -308,10 +320,12 @@ impl Txn for MemoryTxn<'_> {
         if s.suspicions.insert((key.hash, conflicting.hash)) {
             *s.suspicion_counts.entry(e).or_insert(0) += 1;
             s.entries[e].flags |= SUSPECTED_BIT;
-            #[cfg(any(feature = "sqlite", feature = "postgres"))]
-            if let Some(kept) = &mut s.evidence {
-                kept.push(super::evidence::Evidence::new(key.key, conflicting.key));
-            }
+            s.evidence.push(super::evidence::Evidence::new(
+                key.key,
+                conflicting.key,
+                at,
+                cause,
+            ));
         }
         Ok(())
     }
@@ -449,8 +463,14 @@ impl Txn for MemoryTxn<'_> {
         for &(key, _) in writes.links {
             s.intern_type(key.key.identity_type)?;
         }
-        for &(suspect, conflicting) in writes.evidence {
-            self.add_suspicion(tenant, suspect, conflicting)?;
+        if !writes.evidence.is_empty() {
+            let cause = Cause {
+                operation: writes.operation,
+                reference: writes.reference.map(std::sync::Arc::from),
+            };
+            for &(suspect, conflicting) in writes.evidence {
+                self.add_suspicion(tenant, suspect, conflicting, writes.at, &cause)?;
+            }
         }
         let blocks = self.blocks;
         let s = self.tables.of_mut(tenant)?;

@@ -18,9 +18,11 @@
 //!   `survivor` (the customer every id of the set leads to; none: the root itself).
 //!   `oneid_counts` keeps how many identities of each type and scope each live customer
 //!   holds, and the first of them in link order.
+//! - Version 4: quarantine evidence keeps when it came and its cause (`at`, `operation`,
+//!   `reference`; empty for evidence recorded before).
 
 /// The current schema version.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// The statements that take a database at schema `from` (0 for a new one) to
 /// [`SCHEMA_VERSION`], in a dialect.
@@ -34,6 +36,9 @@ pub(crate) fn migration(d: &Dialect, from: i64) -> Vec<String> {
     }
     if from < 3 {
         steps.push(schema_v3(d));
+    }
+    if from < 4 {
+        steps.push(schema_v4(d));
     }
     steps
         .iter()
@@ -78,6 +83,16 @@ fn schema_v3(d: &Dialect) -> String {
         );
         INSERT INTO oneid_counts (customer, itype, scope, n, first_seq)
             SELECT customer, itype, scope, COUNT(*), MIN(seq) FROM oneid_identities GROUP BY customer, itype, scope"
+    )
+}
+
+/// Version 4's steps: the evidence's time and cause, which evidence kept before lacks.
+fn schema_v4(d: &Dialect) -> String {
+    let Dialect { sorted_text: st, .. } = d;
+    format!(
+        "ALTER TABLE oneid_suspicions ADD COLUMN at {st};
+        ALTER TABLE oneid_suspicions ADD COLUMN operation TEXT;
+        ALTER TABLE oneid_suspicions ADD COLUMN reference TEXT"
     )
 }
 

@@ -10,7 +10,7 @@
 use super::cache::{KeyRef, KindRef};
 use super::codec::{
     CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_C, customer_from_row, id_param, identity_from, key_params,
-    operation_from, parse_ts, ts,
+    operation_from, operation_name, parse_ts, ts,
 };
 use super::filter::{filter_sql, order_sql};
 use super::{SqlBackend, SqlTxn, SqlValue};
@@ -19,6 +19,7 @@ use crate::history::{Cause, EventKind, HistoryEvent};
 use crate::model::{
     Customer, CustomerId, CustomerStatus, HashedKey, Identity, IdentityKey, IdentityType, TenantId,
 };
+use crate::quarantine::Contradiction;
 use crate::query::{CustomerFilter, CustomerPage, CustomerQuery};
 use crate::store::{KindCount, Lookup, ReadTxn, StoredSettings, Txn};
 use chrono::{DateTime, Utc};
@@ -423,6 +424,17 @@ impl<B: SqlBackend> ReadTxn for SqlTxn<B> {
         .map(|r| stored_settings(r))
         .collect()
     }
+
+    fn evidence(&self, tenant: &TenantId) -> Result<Vec<(Identity, Contradiction)>> {
+        self.rows(
+            "SELECT itype, scope, value, ctype, cscope, cvalue, at, operation, reference \
+             FROM oneid_suspicions WHERE tenant = ?1",
+            &[tenant.as_str().into()],
+        )?
+        .iter()
+        .map(|r| evidence_row(r))
+        .collect()
+    }
 }
 
 impl<B: SqlBackend> Txn for SqlTxn<B> {
@@ -431,6 +443,8 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
         tenant: &TenantId,
         key: HashedKey<'_>,
         conflicting: HashedKey<'_>,
+        at: DateTime<Utc>,
+        cause: &Cause,
     ) -> Result<()> {
         let (key, conflicting) = (key.key, conflicting.key);
         // Its evidence count changes: a lookup ahead no longer holds.
@@ -440,8 +454,8 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
             .remove(&KeyRef::new(tenant, key));
         let [t, a, b, c] = key_params(tenant, key);
         self.exec(
-            "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            "INSERT INTO oneid_suspicions (tenant, itype, scope, value, ctype, cscope, cvalue, at, operation, reference) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
             &[
                 t,
                 a,
@@ -450,6 +464,9 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
                 conflicting.identity_type.into(),
                 conflicting.scope.unwrap_or("").into(),
                 conflicting.value.into(),
+                ts(&at).into(),
+                operation_name(cause.operation).into(),
+                cause.reference.as_deref().into(),
             ],
         )?;
         Ok(())
@@ -875,6 +892,28 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
 }
 
 /// A row of `oneid_settings` (version, document, changed, cause).
+/// A row of `oneid_suspicions` (from `itype`), as the quarantine report lists it.
+fn evidence_row(row: &[SqlValue]) -> Result<(Identity, Contradiction)> {
+    let suspect = identity_from(row[0].text()?, row[1].text()?, row[2].text()?, None)?;
+    let conflicting = identity_from(row[3].text()?, row[4].text()?, row[5].text()?, None)?;
+    let at = row[6].opt_text()?.map(parse_ts).transpose()?;
+    let cause = match row[7].opt_text()? {
+        Some(op) => Some(Cause {
+            operation: operation_from(op)?,
+            reference: row[8].opt_text()?.map(Arc::from),
+        }),
+        None => None,
+    };
+    Ok((
+        suspect,
+        Contradiction {
+            identity: conflicting,
+            at,
+            cause,
+        },
+    ))
+}
+
 pub(super) fn stored_settings(row: &[SqlValue]) -> Result<StoredSettings> {
     Ok(StoredSettings {
         version: row[0].int()? as u64,

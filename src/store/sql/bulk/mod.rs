@@ -452,7 +452,18 @@ pub(super) fn write<B: CopyRows>(
     fill_table(
         conn,
         "oneid_suspicions",
-        &["tenant", "itype", "scope", "value", "ctype", "cscope", "cvalue"],
+        &[
+            "tenant",
+            "itype",
+            "scope",
+            "value",
+            "ctype",
+            "cscope",
+            "cvalue",
+            "at",
+            "operation",
+            "reference",
+        ],
         export.evidence().len(),
         &mut |row| {
             let Some(e) = evidence.next() else {
@@ -462,6 +473,9 @@ pub(super) fn write<B: CopyRows>(
             for part in e.suspect.iter().chain(&e.conflicting) {
                 row.text(part);
             }
+            row.text(&ts(&e.at));
+            row.text(operation_name(e.cause.operation));
+            row.opt_text(e.cause.reference.as_deref());
             Ok(true)
         },
     )?;
