@@ -12,9 +12,9 @@
 //! by its request (a resolve, a read of one customer, an update) is a few microseconds of
 //! work in memory, less than handing it to another thread and back costs, so it runs on the
 //! calling task. Operations whose work grows with the data (batches, queries and counts,
-//! history, identity listings, delete and erasure, settings changes) still go to the pool,
-//! and while one of them runs the handle sends the short ones there too rather than let
-//! them wait for it on a worker. (A long operation run on the synchronous handle, from a
+//! history, identity listings, the quarantine report, delete and erasure, settings
+//! changes) still go to the pool, and while one of them runs the handle sends the short
+//! ones there too rather than let them wait for it on a worker. (A long operation run on the synchronous handle, from a
 //! thread of the caller's own, is not seen by the async handle: a resolve of the same
 //! tenant then waits for it on its worker.) A resolver with group commit on runs every
 //! operation on the pool, since a resolve there waits for its group.
@@ -550,7 +550,7 @@ impl<S, C> Drop for InFlight<S, C> {
 
     /// [`Resolver::quarantined`]: the tenant's quarantined values with their evidence.
     pub async fn quarantined(&self, tenant: TenantId) -> Result<Vec<QuarantinedValue>> {
-        self.run(move |r| r.quarantined(&tenant)).await
+        self.run_long(move |r| r.quarantined(&tenant)).await
     }
 }
 
