@@ -531,6 +531,11 @@ impl<S: Store + 'static, C: Clock + 'static> AsyncResolver<S, C> {
     pub async fn settings_history(&self, tenant: TenantId) -> Result<Vec<StoredSettings>> {
         self.run_long(move |r| r.settings_history(&tenant)).await
     }
+
+    /// [`Resolver::quarantined`]: the tenant's quarantined values with their evidence.
+    pub async fn quarantined(&self, tenant: TenantId) -> Result<Vec<QuarantinedValue>> {
+        self.run_long(move |r| r.quarantined(&tenant)).await
+    }
 }
 
 /// One long operation in flight, counted in its handle until dropped.
@@ -546,11 +551,6 @@ impl<S, C> InFlight<S, C> {
 impl<S, C> Drop for InFlight<S, C> {
     fn drop(&mut self) {
         self.0.long_in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// [`Resolver::quarantined`]: the tenant's quarantined values with their evidence.
-    pub async fn quarantined(&self, tenant: TenantId) -> Result<Vec<QuarantinedValue>> {
-        self.run_long(move |r| r.quarantined(&tenant)).await
     }
 }
 
