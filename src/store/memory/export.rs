@@ -22,6 +22,7 @@ use crate::store::StoredSettings;
 use chrono::{DateTime, Utc};
 
 /// An identity as a history event names it, borrowed.
+#[derive(Clone, Copy)]
 pub(crate) struct IdentityRef<'a> {
     pub(crate) identity_type: &'a str,
     pub(crate) scope: Option<&'a str>,

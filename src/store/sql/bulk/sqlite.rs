@@ -14,7 +14,13 @@ use crate::store::{SqliteStore, Store};
 /// millions of rows stay in memory instead of being written and read back page by page.
 const LOAD_CACHE_KIB: i64 = 1 << 20;
 
+/// The helper threads SQLite's sorter may use while a load builds its indexes (the
+/// connection's default is none).
+const LOAD_SORT_THREADS: i64 = 2;
+
 impl CopyRows for SqliteBackend<'_> {
+    const IDENTITIES_BY_KEY: bool = false;
+
     fn copy_rows(
         &mut self,
         table: &str,
@@ -65,13 +71,16 @@ impl CopyRows for SqliteBackend<'_> {
             .map_err(store_error)
     }
 
-    fn plain_indexes(&mut self, table: &str) -> Result<Vec<(String, String)>> {
+    /// A key's or unique constraint's index (SQLite's automatic ones) cannot be dropped.
+    fn rebuilt_indexes(&mut self, table: &str, _empty: bool) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .connection()
             .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL")
             .map_err(store_error)?;
         let rows = stmt
-            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([table], |r| {
+                Ok((format!("DROP INDEX {}", r.get::<_, String>(0)?), r.get(1)?))
+            })
             .map_err(store_error)?;
         rows.collect::<rusqlite::Result<_>>().map_err(store_error)
     }
@@ -101,12 +110,23 @@ impl Target for SqliteStore {
                 .map_err(store_error)
         };
         set_cache(&conn, -LOAD_CACHE_KIB)?;
+        // Index builds sort on helper threads too.
+        let set_threads = |conn: &SqliteBackend<'_>, n: i64| {
+            conn.connection()
+                .pragma_update(None, "threads", n)
+                .map_err(store_error)
+        };
+        let threads: i64 = conn
+            .connection()
+            .query_row("PRAGMA threads", [], |r| r.get(0))
+            .map_err(store_error)?;
+        set_threads(&conn, LOAD_SORT_THREADS)?;
         let written = super::write(&mut conn, tenant, start, export).and_then(|()| {
             use crate::store::sql::SqlBackend;
             conn.commit()
         });
-        // Back to the store's own cache (its pages are dropped as it shrinks).
-        let restored = set_cache(&conn, cache);
+        // Back to the store's own cache (its pages are dropped as it shrinks) and threads.
+        let restored = set_cache(&conn, cache).and(set_threads(&conn, threads));
         written.and(restored)
     }
 }
