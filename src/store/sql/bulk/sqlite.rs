@@ -14,10 +14,6 @@ use crate::store::{SqliteStore, Store};
 /// millions of rows stay in memory instead of being written and read back page by page.
 const LOAD_CACHE_KIB: i64 = 1 << 20;
 
-/// The helper threads SQLite's sorter may use while a load builds its indexes (the
-/// connection's default is none).
-const LOAD_SORT_THREADS: i64 = 2;
-
 impl CopyRows for SqliteBackend<'_> {
     const IDENTITIES_BY_KEY: bool = false;
 
@@ -110,23 +106,12 @@ impl Target for SqliteStore {
                 .map_err(store_error)
         };
         set_cache(&conn, -LOAD_CACHE_KIB)?;
-        // Index builds sort on helper threads too.
-        let set_threads = |conn: &SqliteBackend<'_>, n: i64| {
-            conn.connection()
-                .pragma_update(None, "threads", n)
-                .map_err(store_error)
-        };
-        let threads: i64 = conn
-            .connection()
-            .query_row("PRAGMA threads", [], |r| r.get(0))
-            .map_err(store_error)?;
-        set_threads(&conn, LOAD_SORT_THREADS)?;
         let written = super::write(&mut conn, tenant, start, export).and_then(|()| {
             use crate::store::sql::SqlBackend;
             conn.commit()
         });
-        // Back to the store's own cache (its pages are dropped as it shrinks) and threads.
-        let restored = set_cache(&conn, cache).and(set_threads(&conn, threads));
+        // Back to the store's own cache (its pages are dropped as it shrinks).
+        let restored = set_cache(&conn, cache);
         written.and(restored)
     }
 }
