@@ -204,38 +204,40 @@ impl Sets {
     }
 }
 
-/// The places of `linked` in the order of the identities' unique key (type, scope, value),
-/// given each link's kind (`links`, indexes into `kinds`). Sorted by the kind's rank and
-/// the value's first eight bytes first, so that most comparisons touch no string.
+/// The links of `export` (numbered in recording order) in the order of the identities'
+/// unique key (type, scope, value), given each link's kind (`links`, indexes into `kinds`).
+/// Sorted by the kind's rank and the value's first eight bytes first, so that most
+/// comparisons touch no string.
 fn by_key(
-    linked: &[(IdentityRef<'_>, CustomerId)],
+    export: &TenantExport<'_>,
     kinds: &indexmap::IndexSet<(&str, &str)>,
     links: &[(u32, u32)],
-) -> Vec<u32> {
+) -> Result<Vec<u32>> {
     let mut ranked: Vec<u32> = (0..kinds.len() as u32).collect();
     ranked.sort_unstable_by_key(|&k| kinds[k as usize]);
     let mut rank = vec![0u32; kinds.len()];
     for (r, &k) in ranked.iter().enumerate() {
         rank[k as usize] = r as u32;
     }
-    let mut keys: Vec<(u32, u64, u32)> = linked
-        .iter()
-        .zip(links)
-        .enumerate()
-        .map(|(k, ((i, _), &(_, kind)))| {
-            let mut prefix = [0u8; 8];
-            let bytes = i.value.as_bytes();
-            let n = bytes.len().min(8);
-            prefix[..n].copy_from_slice(&bytes[..n]);
-            (rank[kind as usize], u64::from_be_bytes(prefix), k as u32)
-        })
-        .collect();
+    let value = |k: u32| export.linked_identity(k).map_or("", |i| i.value);
+    let mut keys: Vec<(u32, u64, u32)> = Vec::with_capacity(links.len());
+    for (k, &(_, kind)) in links.iter().enumerate() {
+        let k = k as u32;
+        let identity = export
+            .linked_identity(k)
+            .ok_or_else(|| Error::Invariant("a bulk load lost a link".into()))?;
+        let mut prefix = [0u8; 8];
+        let bytes = identity.value.as_bytes();
+        let n = bytes.len().min(8);
+        prefix[..n].copy_from_slice(&bytes[..n]);
+        keys.push((rank[kind as usize], u64::from_be_bytes(prefix), k));
+    }
     keys.sort_unstable_by(|a, b| {
         (a.0, a.1)
             .cmp(&(b.0, b.1))
-            .then_with(|| linked[a.2 as usize].0.value.cmp(linked[b.2 as usize].0.value))
+            .then_with(|| value(a.2).cmp(value(b.2)))
     });
-    keys.into_iter().map(|(_, _, k)| k).collect()
+    Ok(keys.into_iter().map(|(_, _, k)| k).collect())
 }
 
 /// Writes `export` as `tenant`'s rows on `conn`, inside its transaction (the caller commits).
@@ -288,35 +290,37 @@ pub(super) fn write<B: CopyRows>(
             links.push((at, kind as u32));
         }
     }
-    // Where the backend wants them in key order: each link's identity and customer, in link
-    // order (a link's `seq` follows from its place), and the order to write them in.
-    let linked: Vec<(IdentityRef<'_>, CustomerId)> = if B::IDENTITIES_BY_KEY {
-        export
-            .events()
-            .filter_map(|event| match event.kind {
-                EventRef::Linked(i) => Some((i, event.customer)),
-                _ => None,
-            })
-            .collect()
+    // In link order, or in key order where the backend wants it; a link's `seq` follows
+    // from its place in link order.
+    let mut sorted = if B::IDENTITIES_BY_KEY {
+        by_key(export, &kinds, &links)?
     } else {
         Vec::new()
-    };
-    let mut sorted = by_key(&linked, &kinds, &links).into_iter();
+    }
+    .into_iter();
     let mut events = export.events().filter_map(|event| match event.kind {
         EventRef::Linked(i) => Some((i, event.customer)),
         _ => None,
     });
     let mut place = 0;
+    let link_at = &links;
     // The next identity to write, with its place in link order.
-    let mut next = move || -> Option<(i64, IdentityRef<'_>, CustomerId)> {
+    let mut next = move || -> Result<Option<(i64, IdentityRef<'_>, CustomerId)>> {
         if B::IDENTITIES_BY_KEY {
-            let k = sorted.next()?;
-            let (i, customer) = linked[k as usize];
-            Some((i64::from(k), i, customer))
+            let Some(k) = sorted.next() else {
+                return Ok(None);
+            };
+            let identity = export
+                .linked_identity(k)
+                .ok_or_else(|| Error::Invariant("a bulk load lost a link".into()))?;
+            let customer = CustomerId(start.first_id + u64::from(link_at[k as usize].0));
+            Ok(Some((i64::from(k), identity, customer)))
         } else {
-            let (i, customer) = events.next()?;
+            let Some((i, customer)) = events.next() else {
+                return Ok(None);
+            };
             place += 1;
-            Some((place - 1, i, customer))
+            Ok(Some((place - 1, i, customer)))
         }
     };
     fill_table(
@@ -325,7 +329,7 @@ pub(super) fn write<B: CopyRows>(
         &["seq", "tenant", "itype", "scope", "value", "name", "customer"],
         links.len(),
         &mut |row| {
-            let Some((k, i, customer)) = next() else {
+            let Some((k, i, customer)) = next()? else {
                 return Ok(false);
             };
             row.int(identity_base + k);
