@@ -170,6 +170,33 @@ mod lite {
         }
     }
 
+    /// Every table and index, as `sqlite_master` names and defines them.
+    fn schema(path: &std::path::Path) -> Vec<(String, String, String, Option<String>)> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_load_leaves_the_schema_of_a_new_store_with_or_without_other_tenants() {
+        let (_, migrated) = store("migrated");
+        let (fresh, fresh_path) = store("fresh_schema");
+        bulk(&fresh, &workload(300, 60, 6), 100);
+        let (shared, shared_path) = store("shared_schema");
+        shared
+            .resolve(&TenantId::new("other"), &ResolveRequest::new([mobile(1)]))
+            .unwrap();
+        bulk(&shared, &workload(300, 60, 7), 100);
+        drop((fresh, shared));
+        assert_eq!(schema(&fresh_path), schema(&migrated));
+        assert_eq!(schema(&shared_path), schema(&migrated));
+    }
+
     #[test]
     fn a_bulk_load_leaves_the_rows_of_one_by_one_resolves() {
         let requests = workload(1500, 300, 1);
@@ -279,6 +306,56 @@ mod pg {
             assert_eq!(ra.len(), rb.len(), "{table}");
             assert_eq!(ra, rb, "{table}");
         }
+    }
+
+    /// Every index, constraint and column of a schema's tables, as the catalogs define them.
+    fn schema(schema: &str) -> Vec<String> {
+        let mut admin = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+        let mut all: Vec<String> = Vec::new();
+        for (what, sql) in [
+            (
+                "index",
+                "SELECT tablename::text || ' ' || indexname::text || ' ' || replace(indexdef, $1 || '.', '') \
+                 FROM pg_indexes WHERE schemaname = $1::text",
+            ),
+            (
+                "constraint",
+                "SELECT conrelid::regclass::text || ' ' || conname::text || ' ' || pg_get_constraintdef(oid) \
+                 FROM pg_constraint WHERE connamespace = $1::text::regnamespace",
+            ),
+            (
+                "column",
+                "SELECT table_name::text || ' ' || column_name::text || ' ' || data_type::text || ' ' || is_nullable::text \
+                 || ' ' || is_identity::text || ' ' || COALESCE(column_default, '') FROM information_schema.columns WHERE table_schema = $1::text",
+            ),
+        ] {
+            for row in admin.query(sql, &[&schema]).unwrap() {
+                let line: String = row.get(0);
+                all.push(format!("{what} {}", line.replace(&format!("{schema}."), "")));
+            }
+        }
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn a_load_leaves_the_schema_of_a_new_store_with_or_without_other_tenants() {
+        let _migrated = store("bulk_migrated");
+        let fresh = store("bulk_fresh_schema");
+        bulk(&fresh, &workload(300, 60, 6), 100);
+        let shared = store("bulk_shared_schema");
+        shared
+            .resolve(&TenantId::new("other"), &ResolveRequest::new([mobile(1)]))
+            .unwrap();
+        bulk(&shared, &workload(300, 60, 7), 100);
+        let expected = schema("bulk_migrated");
+        assert!(
+            expected
+                .iter()
+                .any(|l| l.contains("UNIQUE (tenant, itype, scope, value)"))
+        );
+        assert_eq!(schema("bulk_fresh_schema"), expected);
+        assert_eq!(schema("bulk_shared_schema"), expected);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! next free ones do; [`MemoryStore::export`] then lends a [`TenantExport`]:
 //! every customer slot in id order, every history event in recording order (which is the
 //! order a SQL store numbers them in), the evidence and the settings, all borrowed from the
-//! tables, nothing copied but a map from events to their customers.
+//! tables, nothing copied but maps from events to their customers and from links to the
+//! identities they link.
 
 use super::MemoryStore;
 use super::arena::NONE;
@@ -21,6 +22,7 @@ use crate::store::StoredSettings;
 use chrono::{DateTime, Utc};
 
 /// An identity as a history event names it, borrowed.
+#[derive(Clone, Copy)]
 pub(crate) struct IdentityRef<'a> {
     pub(crate) identity_type: &'a str,
     pub(crate) scope: Option<&'a str>,
@@ -52,6 +54,8 @@ pub struct TenantExport<'a> {
     tables: &'a Tables,
     /// The slot each event belongs to, by event index.
     event_slots: Vec<u32>,
+    /// The entry each link event links, in recording order.
+    links: Vec<u32>,
 }
 
 impl MemoryStore {
@@ -73,10 +77,28 @@ impl MemoryStore {
                 event_slots[ix as usize] = slot;
             }
         }
+        let links = (0..tables.events.len())
+            .filter_map(|ix| match tables.events[ix].kind {
+                Kind::Linked(entry) => Some(entry),
+                _ => None,
+            })
+            .collect();
         f(&TenantExport {
             tables: &tables,
             event_slots,
+            links,
         })
+    }
+}
+
+/// The identity of one of `t`'s entries, borrowed.
+fn identity_of(t: &Tables, entry: u32) -> IdentityRef<'_> {
+    let e = &t.entries[entry];
+    IdentityRef {
+        identity_type: t.type_name(e).as_str(),
+        scope: t.scope_of(e).map(|s| &**s),
+        value: t.value_of(e),
+        name: (e.name != NONE).then(|| &*t.names[e.name as usize]),
     }
 }
 
@@ -92,18 +114,18 @@ impl<'a> TenantExport<'a> {
         (0..self.tables.slots.len()).map(|slot| self.tables.customer_at(slot))
     }
 
+    /// The identity of a link: `link` numbers the links in recording order, as
+    /// [`events`](Self::events) lists them (none past the last).
+    pub(crate) fn linked_identity(&self, link: u32) -> Option<IdentityRef<'a>> {
+        self.links
+            .get(link as usize)
+            .map(|&entry| identity_of(self.tables, entry))
+    }
+
     /// Every history event, in recording order.
     pub(crate) fn events(&self) -> impl Iterator<Item = EventView<'a>> + '_ {
         let t = self.tables;
-        let identity = move |entry: u32| {
-            let e = &t.entries[entry];
-            IdentityRef {
-                identity_type: t.type_name(e).as_str(),
-                scope: t.scope_of(e).map(|s| &**s),
-                value: t.value_of(e),
-                name: (e.name != NONE).then(|| &*t.names[e.name as usize]),
-            }
-        };
+        let identity = move |entry: u32| identity_of(t, entry);
         self.event_slots.iter().enumerate().map(move |(ix, &slot)| {
             let event = &t.events[ix as u32];
             let stored = &t.causes[event.cause];

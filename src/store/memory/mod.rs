@@ -68,7 +68,7 @@ use std::marker::PhantomData;
 use txn::{MemoryReader, MemoryTxn};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use export::{EventRef, TenantExport};
+pub(crate) use export::{EventRef, IdentityRef, TenantExport};
 
 /// The in-memory store. `Default` gives an empty store.
 ///

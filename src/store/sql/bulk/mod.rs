@@ -7,8 +7,9 @@
 //!   with the data it had when merged, `merged_into` the customer it was merged into, and its
 //!   merge set (`parent`, `weight`, `survivor`) from the merges replayed in order with the
 //!   rule a SQL merge follows (the smaller set under the larger, ties under `into`'s);
-//! - `oneid_identities`: one row per link, in link order, numbered from the next free `seq`,
-//!   `customer` the customer it was linked to;
+//! - `oneid_identities`: one row per link, numbered in link order from the next free `seq`,
+//!   `customer` the customer it was linked to (written in link order, or in the order of the
+//!   unique key where the backend asks for it);
 //! - `oneid_counts`: each live customer's links by type and scope, and the first of them;
 //! - `oneid_tags`, `oneid_groups`: the live customers' lists;
 //! - `oneid_history`: every event, in recording order, numbered from the next free `seq`;
@@ -31,11 +32,15 @@ use super::{SqlBackend, SqlValue};
 use crate::error::{Error, Result};
 use crate::model::{CustomerId, CustomerStatus, TenantId};
 use crate::store::bulk::sealed::BulkStart;
-use crate::store::memory::{EventRef, TenantExport};
+use crate::store::memory::{EventRef, IdentityRef, TenantExport};
 use rows::RowBuf;
 
 /// What a bulk load needs of a backend beyond [`SqlBackend`].
 pub(crate) trait CopyRows: SqlBackend {
+    /// Whether identities are written in the order of their unique key (type, scope, value)
+    /// rather than in link order: the key's index then grows at one end.
+    const IDENTITIES_BY_KEY: bool;
+
     /// Writes rows into `columns` of `table`: `fill` writes one row into the cleared buffer
     /// and says whether it did (`false`: no rows left).
     fn copy_rows(
@@ -53,14 +58,18 @@ pub(crate) trait CopyRows: SqlBackend {
     /// database numbers new rows past it.
     fn numbered_to(&mut self, table: &str, column: &str, last: i64) -> Result<()>;
 
-    /// `table`'s indexes that no constraint needs, each as the statement that creates it.
-    fn plain_indexes(&mut self, table: &str) -> Result<Vec<(String, String)>>;
+    /// The indexes of `table` a load drops before it writes and builds again after, each as
+    /// the statement that drops it and the one that makes it again: the indexes no
+    /// constraint needs and, when the table is `empty` and the backend can make them again
+    /// as they were, those of its keys and unique constraints.
+    fn rebuilt_indexes(&mut self, table: &str, empty: bool) -> Result<Vec<(String, String)>>;
 }
 
 /// Fills `table` with `rows` rows by `fill`. When the table holds fewer rows than that, its
-/// indexes that no constraint needs are dropped first and built again after (in the same
-/// transaction): building an index from all its keys at once costs a fraction of inserting
-/// them one by one.
+/// indexes that no constraint needs (and, when it holds none, those of its constraints where
+/// the backend can) are dropped first and built again after, in the same transaction:
+/// building an index from all its keys at once costs a fraction of inserting them one by
+/// one.
 fn fill_table<B: CopyRows>(
     conn: &mut B,
     table: &str,
@@ -77,12 +86,12 @@ fn fill_table<B: CopyRows>(
     )?[0][0]
         .int()?;
     let rebuilt = if (held as usize) < rows {
-        conn.plain_indexes(table)?
+        conn.rebuilt_indexes(table, held == 0)?
     } else {
         Vec::new()
     };
-    for (name, _) in &rebuilt {
-        conn.execute(&format!("DROP INDEX {name}"), &[])?;
+    for (drop, _) in &rebuilt {
+        conn.execute(drop, &[])?;
     }
     conn.copy_rows(table, columns, fill)?;
     for (_, create) in &rebuilt {
@@ -195,6 +204,42 @@ impl Sets {
     }
 }
 
+/// The links of `export` (numbered in recording order) in the order of the identities'
+/// unique key (type, scope, value), given each link's kind (`links`, indexes into `kinds`).
+/// Sorted by the kind's rank and the value's first eight bytes first, so that most
+/// comparisons touch no string.
+fn by_key(
+    export: &TenantExport<'_>,
+    kinds: &indexmap::IndexSet<(&str, &str)>,
+    links: &[(u32, u32)],
+) -> Result<Vec<u32>> {
+    let mut ranked: Vec<u32> = (0..kinds.len() as u32).collect();
+    ranked.sort_unstable_by_key(|&k| kinds[k as usize]);
+    let mut rank = vec![0u32; kinds.len()];
+    for (r, &k) in ranked.iter().enumerate() {
+        rank[k as usize] = r as u32;
+    }
+    let value = |k: u32| export.linked_identity(k).map_or("", |i| i.value);
+    let mut keys: Vec<(u32, u64, u32)> = Vec::with_capacity(links.len());
+    for (k, &(_, kind)) in links.iter().enumerate() {
+        let k = k as u32;
+        let identity = export
+            .linked_identity(k)
+            .ok_or_else(|| Error::Invariant("a bulk load lost a link".into()))?;
+        let mut prefix = [0u8; 8];
+        let bytes = identity.value.as_bytes();
+        let n = bytes.len().min(8);
+        prefix[..n].copy_from_slice(&bytes[..n]);
+        keys.push((rank[kind as usize], u64::from_be_bytes(prefix), k));
+    }
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| value(a.2).cmp(value(b.2)))
+    });
+    Ok(keys.into_iter().map(|(_, _, k)| k).collect())
+}
+
 /// Writes `export` as `tenant`'s rows on `conn`, inside its transaction (the caller commits).
 pub(super) fn write<B: CopyRows>(
     conn: &mut B,
@@ -245,30 +290,59 @@ pub(super) fn write<B: CopyRows>(
             links.push((at, kind as u32));
         }
     }
-    let mut events = export.events();
-    let mut seq = identity_base;
+    // In link order, or in key order where the backend wants it; a link's `seq` follows
+    // from its place in link order.
+    let mut sorted = if B::IDENTITIES_BY_KEY {
+        by_key(export, &kinds, &links)?
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    let mut events = export.events().filter_map(|event| match event.kind {
+        EventRef::Linked(i) => Some((i, event.customer)),
+        _ => None,
+    });
+    let mut place = 0;
+    let link_at = &links;
+    // The next identity to write, with its place in link order.
+    let mut next = move || -> Result<Option<(i64, IdentityRef<'_>, CustomerId)>> {
+        if B::IDENTITIES_BY_KEY {
+            let Some(k) = sorted.next() else {
+                return Ok(None);
+            };
+            let identity = export
+                .linked_identity(k)
+                .ok_or_else(|| Error::Invariant("a bulk load lost a link".into()))?;
+            let customer = CustomerId(start.first_id + u64::from(link_at[k as usize].0));
+            Ok(Some((i64::from(k), identity, customer)))
+        } else {
+            let Some((i, customer)) = events.next() else {
+                return Ok(None);
+            };
+            place += 1;
+            Ok(Some((place - 1, i, customer)))
+        }
+    };
     fill_table(
         conn,
         "oneid_identities",
         &["seq", "tenant", "itype", "scope", "value", "name", "customer"],
         links.len(),
         &mut |row| {
-            for event in events.by_ref() {
-                if let EventRef::Linked(i) = event.kind {
-                    row.int(seq);
-                    seq += 1;
-                    row.text(t);
-                    row.text(i.identity_type);
-                    row.text(i.scope.unwrap_or(""));
-                    row.text(i.value);
-                    row.opt_text(i.name);
-                    row.int(id_param(event.customer)?.int()?);
-                    return Ok(true);
-                }
-            }
-            Ok(false)
+            let Some((k, i, customer)) = next()? else {
+                return Ok(false);
+            };
+            row.int(identity_base + k);
+            row.text(t);
+            row.text(i.identity_type);
+            row.text(i.scope.unwrap_or(""));
+            row.text(i.value);
+            row.opt_text(i.name);
+            row.int(id_param(customer)?.int()?);
+            Ok(true)
         },
     )?;
+    let seq = identity_base + links.len() as i64;
     if !links.is_empty() {
         conn.numbered_to("oneid_identities", "seq", seq - 1)?;
     }

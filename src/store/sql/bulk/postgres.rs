@@ -1,5 +1,6 @@
 //! Bulk loads into PostgreSQL: `COPY … FROM STDIN` in text format, in one transaction that
-//! holds off other writers of the tables it fills (readers go on) while it writes.
+//! holds off other writers of the tables it fills (readers go on) while it writes. Into an
+//! empty table, the indexes of its keys and unique constraints are built after its rows too.
 
 use super::CopyRows;
 use super::rows::{RowBuf, Value};
@@ -42,6 +43,8 @@ fn io_error(e: std::io::Error) -> Error {
 }
 
 impl CopyRows for PostgresBackend {
+    const IDENTITIES_BY_KEY: bool = true;
+
     fn copy_rows(
         &mut self,
         table: &str,
@@ -97,15 +100,33 @@ impl CopyRows for PostgresBackend {
             .int()
     }
 
-    fn plain_indexes(&mut self, table: &str) -> Result<Vec<(String, String)>> {
-        self.query(
-            "SELECT i.indexname::text, i.indexdef FROM pg_indexes i WHERE i.tablename::text = ?1 AND i.schemaname = current_schema() \
-             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)",
-            &[table.into()],
-        )?
-        .iter()
-        .map(|r| Ok((r[0].text()?.to_owned(), r[1].text()?.to_owned())))
-        .collect()
+    /// Keys and unique constraints are made again by `ALTER TABLE … ADD CONSTRAINT` with
+    /// their names and definitions, which makes the same indexes.
+    fn rebuilt_indexes(&mut self, table: &str, empty: bool) -> Result<Vec<(String, String)>> {
+        let mut rebuilt: Vec<(String, String)> = self
+            .query(
+                "SELECT i.indexname::text, i.indexdef FROM pg_indexes i WHERE i.tablename::text = ?1 AND i.schemaname = current_schema() \
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)",
+                &[table.into()],
+            )?
+            .iter()
+            .map(|r| Ok((format!("DROP INDEX {}", r[0].text()?), r[1].text()?.to_owned())))
+            .collect::<Result<_>>()?;
+        if empty {
+            for r in self.query(
+                "SELECT quote_ident(c.conname::text), pg_get_constraintdef(c.oid) FROM pg_constraint c \
+                 WHERE c.conrelid = format('%I.%I', current_schema(), ?1::text)::regclass AND c.contype IN ('p', 'u') \
+                 ORDER BY c.conname",
+                &[table.into()],
+            )? {
+                let (name, definition) = (r[0].text()?, r[1].text()?);
+                rebuilt.push((
+                    format!("ALTER TABLE {table} DROP CONSTRAINT {name}"),
+                    format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"),
+                ));
+            }
+        }
+        Ok(rebuilt)
     }
 
     fn numbered_to(&mut self, table: &str, column: &str, last: i64) -> Result<()> {
@@ -131,7 +152,7 @@ impl Target for PostgresStore {
         // longer than the store's usual lock timeout.
         conn.client()
             .batch_execute(
-                "SET LOCAL lock_timeout = '30s'; \
+                "SET LOCAL lock_timeout = '30s'; SET LOCAL maintenance_work_mem = '512MB'; \
                  LOCK TABLE oneid_customers, oneid_identities, oneid_counts, oneid_history, oneid_tags, \
                  oneid_groups, oneid_suspicions, oneid_settings, oneid_tenants IN SHARE ROW EXCLUSIVE MODE",
             )

@@ -15,6 +15,8 @@ use crate::store::{SqliteStore, Store};
 const LOAD_CACHE_KIB: i64 = 1 << 20;
 
 impl CopyRows for SqliteBackend<'_> {
+    const IDENTITIES_BY_KEY: bool = false;
+
     fn copy_rows(
         &mut self,
         table: &str,
@@ -65,13 +67,16 @@ impl CopyRows for SqliteBackend<'_> {
             .map_err(store_error)
     }
 
-    fn plain_indexes(&mut self, table: &str) -> Result<Vec<(String, String)>> {
+    /// A key's or unique constraint's index (SQLite's automatic ones) cannot be dropped.
+    fn rebuilt_indexes(&mut self, table: &str, _empty: bool) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .connection()
             .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL")
             .map_err(store_error)?;
         let rows = stmt
-            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([table], |r| {
+                Ok((format!("DROP INDEX {}", r.get::<_, String>(0)?), r.get(1)?))
+            })
             .map_err(store_error)?;
         rows.collect::<rusqlite::Result<_>>().map_err(store_error)
     }
