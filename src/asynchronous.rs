@@ -54,8 +54,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// `async fn` that runs the synchronous one on tokio's blocking pool
 /// ([`tokio::task::spawn_blocking`]), so no runtime worker waits on a store, sleeps between
 /// retries, or starts the PostgreSQL driver's runtime inside its own. Over the memory store,
-/// the operations sized by their request run on the calling task instead (the
-/// [module docs](self) say when).
+/// the operations sized by their request run on the calling task instead, unless a long
+/// operation of this handle is in flight or group commit is on.
 ///
 /// Like the [`Resolver`], a cheap shared handle: `Clone + Send + Sync`, every operation on
 /// `&self`; keep one in a service's state and clone it into every task. Arguments are owned

@@ -301,6 +301,7 @@ impl<S: Store, C: Clock> Resolver<S, C> {
 
     /// Whether resolves wait for a group of others to commit with
     /// ([`with_group_commit`](Self::with_group_commit)).
+    #[cfg(feature = "tokio")]
     pub(crate) fn commits_in_groups(&self) -> bool {
         self.groups.is_some()
     }

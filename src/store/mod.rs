@@ -78,8 +78,8 @@ pub trait Store: Send + Sync {
     }
 
     /// Whether an operation may wait on I/O or on another process: `true` (the default) for a
-    /// store over files or a connection. The [async handle](crate::AsyncResolver) runs such a
-    /// store's operations on tokio's blocking pool. A store that answers `false` (the memory
+    /// store over files or a connection. The async handle (`AsyncResolver`, feature `tokio`)
+    /// runs such a store's operations on tokio's blocking pool. A store that answers `false` (the memory
     /// store: its operations are work in memory under locks held for that work alone) has
     /// the operations sized by their request run on the calling task, saving two hand-offs
     /// between threads per operation.
