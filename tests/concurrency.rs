@@ -374,3 +374,100 @@ fn postgres_survives_a_killed_writer() {
         .unwrap();
     assert!(out.created);
 }
+
+/// A writer whose lookup waited for another writer's lock on a customer counts what that
+/// writer linked to it: at READ COMMITTED the waiting statement reads the row as the other
+/// left it, but anything else it reads from its snapshot, taken before the other committed.
+/// Here the other writer is a plain transaction that holds the customer's row, links a
+/// mobile to it, and commits while the resolve waits; with a mobile limit of 1 the resolve's
+/// own mobile must then be refused.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_writer_that_waited_for_a_customer_counts_what_the_other_writer_linked() {
+    let schema = "oneid_waited_counts";
+    let store = fresh_schema(schema);
+    let t = tenant();
+    let r = Resolver::new(store);
+    r.set_settings(
+        &t,
+        &IdentitySettings::default().with_limit("mobile", Some(1)).unwrap(),
+        None,
+    )
+    .unwrap();
+    let member = IdentityInput::new("member-id", "m-1");
+    let c = r
+        .resolve(&t, &ResolveRequest::new([member.clone()]))
+        .unwrap()
+        .customer
+        .unwrap();
+
+    let mut other = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    let mut held = other.transaction().unwrap();
+    held.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
+        .unwrap();
+    held.execute(
+        "SELECT 1 FROM oneid_customers WHERE id = $1 FOR UPDATE",
+        &[&(c.0 as i64)],
+    )
+    .unwrap();
+
+    let waiting = std::thread::spawn({
+        let (r, t, member) = (r.clone(), t.clone(), member.clone());
+        move || {
+            r.resolve(
+                &t,
+                &ResolveRequest::new([member, IdentityInput::new("mobile", "13900000002")]),
+            )
+        }
+    });
+    // Until the resolve's lookup waits for the row lock.
+    let mut watch = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    let mut waited = false;
+    for _ in 0..1000 {
+        let row = watch
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE '%oneid_identities%'",
+                &[],
+            )
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            waited = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(waited, "the resolve never waited for the customer's lock");
+    // The other writer links a mobile to the customer, with its count, and commits.
+    let seq: i64 = held
+        .query_one(
+            "INSERT INTO oneid_identities (tenant, itype, scope, value, customer) \
+             VALUES ($1, 'mobile', '', '13900000001', $2) RETURNING seq",
+            &[&t.as_str(), &(c.0 as i64)],
+        )
+        .unwrap()
+        .get(0);
+    held.execute(
+        "INSERT INTO oneid_counts (customer, itype, scope, n, first_seq) VALUES ($1, 'mobile', '', 1, $2)",
+        &[&(c.0 as i64), &seq],
+    )
+    .unwrap();
+    held.commit().unwrap();
+
+    let outcome = waiting.join().unwrap().unwrap();
+    let mobiles = |id: CustomerId| -> Vec<String> {
+        r.identities(&t, id)
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.identity_type.as_str() == "mobile")
+            .map(|i| i.identity_value.to_string())
+            .collect()
+    };
+    assert_eq!(
+        mobiles(c),
+        ["13900000001"],
+        "the limit of one mobile holds: {outcome:?}"
+    );
+    let target = outcome.customer.expect("the resolve has a target");
+    assert!(mobiles(target).len() <= 1, "{outcome:?}");
+}

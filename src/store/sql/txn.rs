@@ -941,6 +941,7 @@ impl<B: SqlBackend> SqlTxn<B> {
     ) -> Result<()> {
         let arrays = self.conn.borrow().binds_arrays();
         let lock = self.conn.borrow().lock_rows();
+        let counts = with_counts(arrays, lock);
         let sql = lookup_sql(arrays, lock, ask.len());
         let mut params = vec![SqlValue::from(tenant.as_str())];
         if arrays {
@@ -973,7 +974,7 @@ impl<B: SqlBackend> SqlTxn<B> {
                     if self.cache.borrow().customer(tenant, held_by).is_none() {
                         self.remember(tenant, customer_from_row(&row[5..])?.0);
                     }
-                    if arrays {
+                    if counts {
                         self.counted_with_lookup(held_by, &row[13..17])?;
                     }
                     held_by
@@ -1049,6 +1050,16 @@ impl<B: SqlBackend> SqlTxn<B> {
     }
 }
 
+/// Whether the batched lookup brings its owners' counts back: for a reader on PostgreSQL.
+/// Not for a writer: at READ COMMITTED a lookup that waited for an owner's row lock reads
+/// the row as the writer before it left it, but the counts beside it from the statement's
+/// snapshot, taken before that writer committed; counts that miss what it linked would let
+/// a limit be passed. A writer reads them in a statement of their own once the locks are
+/// held (`count_ahead`).
+fn with_counts(arrays: bool, lock: &str) -> bool {
+    arrays && lock.is_empty()
+}
+
 /// The batched identity lookup for `keys` keys (parameters: the tenant, then the keys' types,
 /// scopes and values), each key answered by one index search whatever statistics the
 /// database has: on PostgreSQL (`arrays`) the keys come as three arrays and each is looked up
@@ -1062,7 +1073,7 @@ fn lookup_sql(arrays: bool, lock: &str, keys: usize) -> String {
         "SELECT i.itype, i.scope, i.value, i.customer, (SELECT COUNT(*) FROM oneid_suspicions s \
          WHERE s.tenant = i.tenant AND s.itype = i.itype AND s.scope = i.scope AND s.value = i.value), \
          {CUSTOMER_COLUMNS_C}, c.parent, c.survivor{} FROM ",
-        if arrays {
+        if with_counts(arrays, lock) {
             ", n.itypes, n.scopes, n.ns, n.firsts"
         } else {
             ""
@@ -1074,10 +1085,14 @@ fn lookup_sql(arrays: bool, lock: &str, keys: usize) -> String {
             "unnest(?2::text[], ?3::text[], ?4::text[]) AS k(itype, scope, value) \
              CROSS JOIN LATERAL (SELECT * FROM oneid_identities i WHERE i.tenant = ?1 AND i.itype = k.itype \
              AND i.scope = k.scope AND i.value = k.value OFFSET 0{lock}) i \
-             CROSS JOIN LATERAL (SELECT * FROM oneid_customers c WHERE c.id = i.customer OFFSET 0{lock}) c \
-             CROSS JOIN LATERAL (SELECT array_agg(n.itype) AS itypes, array_agg(n.scope) AS scopes, \
-             array_agg(n.n) AS ns, array_agg(n.first_seq) AS firsts FROM oneid_counts n WHERE n.customer = c.id) n"
+             CROSS JOIN LATERAL (SELECT * FROM oneid_customers c WHERE c.id = i.customer OFFSET 0{lock}) c"
         );
+        if with_counts(arrays, lock) {
+            sql.push_str(
+                " CROSS JOIN LATERAL (SELECT array_agg(n.itype) AS itypes, array_agg(n.scope) AS scopes, \
+                 array_agg(n.n) AS ns, array_agg(n.first_seq) AS firsts FROM oneid_counts n WHERE n.customer = c.id) n",
+            );
+        }
         return sql;
     }
     sql.push_str("oneid_identities i JOIN oneid_customers c ON c.id = i.customer WHERE ");
