@@ -8,7 +8,8 @@
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 
 use oneid::{
-    BulkStore, CustomerPatch, Error, IdentityInput, ManualClock, ResolveRequest, Resolver, Store, TenantId,
+    BulkStore, CustomerPatch, Error, IdentityInput, IdentitySettings, ManualClock, ResolveRequest, Resolver,
+    Store, TenantId,
 };
 
 fn t() -> TenantId {
@@ -24,6 +25,10 @@ fn clock() -> ManualClock {
 
 fn mobile(p: usize) -> IdentityInput {
     IdentityInput::new("mobile", format!("139{:08}", p))
+}
+
+fn member(p: usize) -> IdentityInput {
+    IdentityInput::new("member-id", format!("m{p}"))
 }
 
 /// `n` requests over `people` people, from `seed`: repeat visits, new identities, merges
@@ -119,6 +124,34 @@ fn same_by_api<A: Store, B: Store>(a: &Resolver<A, ManualClock>, b: &Resolver<B,
         assert_eq!(ha.len(), hb.len(), "{id}");
         assert_eq!(ha, hb, "{id}");
     }
+}
+
+/// A load that never finishes leaves the handle's view of the tenant's settings as the
+/// database has it: the defaults its memory phase stored as version 1 are not taken for the
+/// version 1 another handle (`other`, given its defaults) stores afterwards.
+fn abandoned_load<S: BulkStore, T: Store>(
+    resolver: &Resolver<S, ManualClock>,
+    other: impl FnOnce(IdentitySettings) -> Resolver<T>,
+) {
+    let load = resolver.bulk_load(&t()).unwrap();
+    load.resolve(&ResolveRequest::new([mobile(1)])).unwrap();
+    drop(load);
+    // Another handle, whose defaults allow one mobile, writes first and stores them.
+    let other = other(IdentitySettings::default().with_limit("mobile", Some(1)).unwrap());
+    let first = other
+        .resolve(&t(), &ResolveRequest::new([mobile(1), member(1)]))
+        .unwrap();
+    // This handle resolves under the stored version: a second mobile is refused.
+    let out = resolver
+        .resolve(&t(), &ResolveRequest::new([member(1), mobile(2)]))
+        .unwrap();
+    let mobiles = resolver
+        .identities(&t(), first.customer.unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.identity_type.as_str() == "mobile")
+        .count();
+    assert_eq!(mobiles, 1, "{out:?}");
 }
 
 #[cfg(feature = "sqlite")]
@@ -263,6 +296,14 @@ mod lite {
         // Nothing was written: the tenant can be loaded again.
         bulk(&resolver, &workload(10, 5, 5), 10);
     }
+
+    #[test]
+    fn an_abandoned_load_leaves_the_handles_settings_to_the_database() {
+        let (resolver, path) = store("abandoned");
+        abandoned_load(&resolver, |strict| {
+            Resolver::new(SqliteStore::open(&path).unwrap()).with_default_settings(strict)
+        });
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -281,6 +322,15 @@ mod pg {
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .unwrap();
         Resolver::new(PostgresStore::connect_in_schema(&url(), schema).unwrap()).with_clock(clock())
+    }
+
+    #[test]
+    fn an_abandoned_load_leaves_the_handles_settings_to_the_database() {
+        let resolver = store("oneid_bulk_abandoned");
+        abandoned_load(&resolver, |strict| {
+            Resolver::new(PostgresStore::connect_in_schema(&url(), "oneid_bulk_abandoned").unwrap())
+                .with_default_settings(strict)
+        });
     }
 
     /// Every row of every table of a schema, as text, sorted.
