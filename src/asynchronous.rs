@@ -9,15 +9,17 @@
 //! owned arguments, and awaited: the workers only ever wait on a join handle.
 //!
 //! The memory store is the exception ([`Store::may_block`] is `false`): an operation sized
-//! by its request (a resolve, a read of one customer, an update) is a few microseconds of
-//! work in memory, less than handing it to another thread and back costs, so it runs on the
-//! calling task. Operations whose work grows with the data (batches, queries and counts,
-//! history, identity listings, the quarantine report, delete and erasure, settings
-//! changes) still go to the pool, and while one of them runs the handle sends the short
-//! ones there too rather than let them wait for it on a worker. (A long operation run on the synchronous handle, from a
-//! thread of the caller's own, is not seen by the async handle: a resolve of the same
-//! tenant then waits for it on its worker.) A resolver with group commit on runs every
-//! operation on the pool, since a resolve there waits for its group.
+//! by its request (a resolve, a read of one customer, an update) is typically a few
+//! microseconds of work in memory (more when it grows a table, which then rehashes), less
+//! than handing it to another thread and back costs, so it runs on the calling task.
+//! Operations whose work grows with the data (batches, queries and counts, history, identity
+//! listings, the quarantine report, delete and erasure, settings changes) still go to the
+//! pool, and while one of them runs the handle sends the short ones there too rather than
+//! let them wait for it on a worker. The count is the handle's and its clones': a long
+//! operation run on the synchronous handle, from a thread of the caller's own, or through
+//! another `AsyncResolver` made from a clone of the same `Resolver`, is not seen, and a
+//! resolve of the same tenant then waits for it on its worker. A resolver with group commit
+//! on runs every operation on the pool, since a resolve there waits for its group.
 //!
 //! What that means for a caller:
 //!

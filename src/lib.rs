@@ -93,7 +93,7 @@
 //! writer pauses the thread before the next attempt. In an async service, use the
 //! `AsyncResolver` (feature `tokio`): the same operations as `async fn`s, run on tokio's
 //! blocking pool, so no runtime worker waits on the store (and the PostgreSQL driver, which
-//! may not run on one, never does); over the memory store, which never waits, the short
+//! may not run on one, never does); over the memory store, which does no I/O, the short
 //! ones run on the calling task. `AsyncResolver::open` builds the resolver
 //! there too, since opening a SQL store connects and migrates.
 //!

@@ -29,8 +29,10 @@
 //!   last, which its commit checks.
 //! - **Plain SQL:** no advisory locks, no stored procedures, no recursive queries (aliases are
 //!   one hop: a merge repoints every alias). The statements use `ON CONFLICT`, `RETURNING`,
-//!   identity columns, multi-row `VALUES` and `FOR UPDATE OF`. They are tested on PostgreSQL
-//!   only; other databases that speak its protocol (CockroachDB, YugabyteDB) are not verified.
+//!   identity columns, multi-row `VALUES`, `FOR UPDATE`, `LATERAL` subqueries, data-modifying
+//!   `WITH` clauses, arrays (`unnest`, `array_agg`, `= ANY`) and the `plan_cache_mode`
+//!   setting, so PostgreSQL 12 or later. They are tested on PostgreSQL 15 only; other
+//!   databases that speak its protocol (CockroachDB, YugabyteDB) are not verified.
 //! - **Tenants share the tables:** every identity key and every read of a customer by id
 //!   carries the tenant. Customer ids are unique across tenants, so the tag and group tables
 //!   are keyed by the id alone.

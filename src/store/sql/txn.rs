@@ -891,7 +891,6 @@ impl<B: SqlBackend> Txn for SqlTxn<B> {
     }
 }
 
-/// A row of `oneid_settings` (version, document, changed, cause).
 /// A row of `oneid_suspicions` (from `itype`), as the quarantine report lists it.
 fn evidence_row(row: &[SqlValue]) -> Result<(Identity, Contradiction)> {
     let suspect = identity_from(row[0].text()?, row[1].text()?, row[2].text()?, None)?;
@@ -914,6 +913,7 @@ fn evidence_row(row: &[SqlValue]) -> Result<(Identity, Contradiction)> {
     ))
 }
 
+/// A row of `oneid_settings` (version, document, changed, cause).
 pub(super) fn stored_settings(row: &[SqlValue]) -> Result<StoredSettings> {
     Ok(StoredSettings {
         version: row[0].int()? as u64,

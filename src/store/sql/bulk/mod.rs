@@ -38,7 +38,8 @@ use rows::RowBuf;
 /// What a bulk load needs of a backend beyond [`SqlBackend`].
 pub(crate) trait CopyRows: SqlBackend {
     /// Whether identities are written in the order of their unique key (type, scope, value)
-    /// rather than in link order: the key's index then grows at one end.
+    /// rather than in link order: an index built after the rows then sorts input that is
+    /// mostly in order already, and one kept during the load grows at one end.
     const IDENTITIES_BY_KEY: bool;
 
     /// Writes rows into `columns` of `table`: `fill` writes one row into the cleared buffer

@@ -1,6 +1,7 @@
 //! Bulk loads into PostgreSQL: `COPY … FROM STDIN` in text format, in one transaction that
-//! holds off other writers of the tables it fills (readers go on) while it writes. Into an
-//! empty table, the indexes of its keys and unique constraints are built after its rows too.
+//! holds off other writers of the tables it fills while it writes. Into an empty table, the
+//! indexes of its keys and unique constraints are built after its rows too; dropping them
+//! takes the table's exclusive lock, so readers of that table wait for the load as well.
 
 use super::CopyRows;
 use super::rows::{RowBuf, Value};
@@ -147,8 +148,8 @@ impl Target for PostgresStore {
     fn bulk_write(&self, tenant: &TenantId, start: &BulkStart, export: &TenantExport<'_>) -> Result<()> {
         let txn = self.write(tenant)?;
         let mut conn = txn.conn.into_inner();
-        // Writers of these tables wait until the load commits (readers do not): its ids and
-        // sequence numbers are then its own. The wait for writers already running may be
+        // Writers of these tables wait until the load commits (readers too, of a table whose
+        // indexes it drops and builds again): its ids and sequence numbers are then its own. The wait for writers already running may be
         // longer than the store's usual lock timeout.
         conn.client()
             .batch_execute(
